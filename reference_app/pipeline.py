@@ -1,0 +1,203 @@
+"""The diffusion side of the reference app: load or build a pipeline, generate with previews.
+
+With no GPU and no local weights the app runs `tiny`: a Stable Diffusion pipeline with the
+real architecture shrunk down and random weights, and a CLIP tokenizer built in memory. It
+produces noise-like images, but it runs every code path (text encoder, UNet denoising loop,
+VAE decode, img2img) so the UI, the previews and the timings are real.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from PIL import Image
+
+# Linear approximation of the SD 1.x VAE decoder: latent channels (4) -> RGB. Good enough to
+# show a creator the composition forming; needs no weights.
+LATENT_RGB_FACTORS = torch.tensor(
+    [
+        [0.3512, 0.2297, 0.3227],
+        [0.3250, 0.4974, 0.2350],
+        [-0.2829, 0.1762, 0.2721],
+        [-0.2120, -0.2616, -0.7177],
+    ]
+)
+
+
+class ModelNotAvailable(Exception):
+    """Raised with one sentence naming what is missing and how to get it."""
+
+
+@dataclass
+class LoadedModel:
+    text2img: object
+    img2img: object
+    name: str
+    device: str
+    dtype: str
+    sampler: str
+    random_weights: bool
+
+
+def tiny_clip_tokenizer():
+    """A CLIP tokenizer built in memory: characters as tokens, no merges, 77 positions."""
+    from transformers import CLIPTokenizer
+
+    symbols = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for symbol in symbols:
+        vocab[symbol] = len(vocab)
+        vocab[symbol + "</w>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def build_tiny_pipeline(device: str = "cpu"):
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    tokenizer = tiny_clip_tokenizer()
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
+    unet = UNet2DConditionModel(
+        sample_size=16,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
+    # Four blocks so the VAE downsamples by 8, like SD: a 128 px image has a 16 px latent.
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(8, 16, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=128,
+    )
+    scheduler = EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        num_train_timesteps=1000, steps_offset=1,
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    return pipe.to(device)
+
+
+def load_model(model: str = "tiny", device: str = "auto") -> LoadedModel:
+    """`tiny` builds the random tiny pipeline; anything else is a local diffusers directory or
+    a Hugging Face id already in the local cache (never downloaded at run time)."""
+    from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    if model == "tiny":
+        text2img = build_tiny_pipeline(device)
+        random_weights = True
+    else:
+        try:
+            text2img = AutoPipelineForText2Image.from_pretrained(
+                model, torch_dtype=dtype, local_files_only=True, safety_checker=None
+            ).to(device)
+        except (OSError, ValueError) as exc:
+            raise ModelNotAvailable(
+                f"model '{model}' is not available locally ({str(exc).splitlines()[0]}); "
+                "pass a local diffusers directory with --model, or --model tiny"
+            ) from None
+        random_weights = False
+    text2img.set_progress_bar_config(disable=True)
+    img2img = AutoPipelineForImage2Image.from_pipe(text2img)
+    img2img.set_progress_bar_config(disable=True)
+    return LoadedModel(
+        text2img=text2img,
+        img2img=img2img,
+        name=model,
+        device=device,
+        dtype=str(dtype).removeprefix("torch."),
+        sampler=type(text2img.scheduler).__name__,
+        random_weights=random_weights,
+    )
+
+
+def latents_to_preview(latents: torch.Tensor, size: int) -> Image.Image:
+    """Cheap preview of one latent (1×4×h×w) as an RGB image of `size` px (no VAE)."""
+    rgb = latents[0].float().permute(1, 2, 0).cpu() @ LATENT_RGB_FACTORS
+    pixels = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+    return Image.fromarray(pixels).resize((size, size), Image.NEAREST)
+
+
+def run_diffusion(
+    model: LoadedModel,
+    *,
+    prompt: str,
+    seed: int,
+    steps: int,
+    size: int,
+    guidance: float,
+    on_preview: Callable[[Image.Image], None],
+    init_image: Image.Image | None = None,
+    strength: float = 0.6,
+) -> Image.Image:
+    """Text-to-image (or image-to-image when `init_image` is given); `on_preview` gets one
+    preview image per denoising step. Returns the final image."""
+
+    def step_end(pipe, step, timestep, callback_kwargs):
+        on_preview(latents_to_preview(callback_kwargs["latents"], size))
+        return callback_kwargs
+
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    common = dict(
+        prompt=prompt,
+        num_inference_steps=steps,
+        guidance_scale=guidance,
+        generator=generator,
+        callback_on_step_end=step_end,
+        callback_on_step_end_tensor_inputs=["latents"],
+    )
+    with torch.inference_mode():
+        if init_image is None:
+            result = model.text2img(height=size, width=size, **common)
+        else:
+            result = model.img2img(
+                image=init_image.convert("RGB").resize((size, size)),
+                strength=strength,
+                **common,
+            )
+    return result.images[0]
+

@@ -1,0 +1,99 @@
+"""`imagejourney serve` / `python -m reference_app`: the reference app on one port.
+
+Gradio is mounted on a FastAPI app that also answers `GET /imagejourney/info` (model, device,
+settings) so a run can record what it measured against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import socket
+import sys
+
+
+class AppCannotStart(Exception):
+    """One sentence saying why the app cannot start and what to do."""
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--model", default="tiny", help="'tiny' (random weights) or a local diffusers directory")
+    parser.add_argument("--device", default="auto", help="auto (CUDA in fp16 when available), cpu or cuda")
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--guidance", type=float, default=0.0)
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise AppCannotStart(
+                    f"port {port} on {host} is already in use; pass --port with a free port or stop what is using it"
+                ) from None
+            raise AppCannotStart(f"cannot listen on {host}:{port} ({exc.strerror})") from None
+
+
+def validate_settings(args) -> None:
+    if not 1 <= args.steps <= 100:
+        raise AppCannotStart(f"--steps {args.steps} is out of range; use 1 to 100")
+    if args.size % 8 or not 64 <= args.size <= 2048:
+        raise AppCannotStart(f"--size {args.size} must be a multiple of 8 between 64 and 2048")
+
+
+def serve(args) -> None:
+    validate_settings(args)
+    check_port_free(args.host, args.port)
+    try:
+        import gradio as gr
+        import uvicorn
+        from fastapi import FastAPI
+
+        from .app import ReferenceApp, Settings, build_ui
+        from .pipeline import ModelNotAvailable, load_model
+    except ImportError as exc:
+        raise AppCannotStart(
+            f"the reference app needs the Python package '{exc.name}', which is not installed; run ./setup.sh"
+        ) from None
+
+    try:
+        model = load_model(args.model, args.device)
+    except ModelNotAvailable as exc:
+        raise AppCannotStart(str(exc)) from None
+    settings = Settings(steps=args.steps, size=args.size, guidance=args.guidance)
+    reference = ReferenceApp(model, settings)
+
+    api = FastAPI()
+
+    @api.get("/imagejourney/info")
+    def info():
+        return {
+            "app": "imagejourney reference app",
+            "model": model.name,
+            "random_weights": model.random_weights,
+            "device": model.device,
+            "dtype": model.dtype,
+            "sampler": model.sampler,
+            "steps": settings.steps,
+            "size": settings.size,
+            "guidance": settings.guidance,
+        }
+
+    app = gr.mount_gradio_app(api, build_ui(reference), path="/")
+    print(f"reference app: http://{args.host}:{args.port}/ (model {model.name} on {model.device})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imagejourney serve", description="Run the reference app.")
+    add_serve_arguments(parser)
+    try:
+        serve(parser.parse_args(argv))
+    except AppCannotStart as exc:
+        print(f"imagejourney serve: {exc}", file=sys.stderr)
+        return 2
+    return 0
