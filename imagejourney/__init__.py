@@ -1,0 +1,1 @@
+"""imagejourney: browser end-to-end workflow tester for image-generation products."""

@@ -1,0 +1,101 @@
+"""The frozen manifest of a run: everything needed to replay it, and a short config hash.
+
+The hash covers what defines the experiment (journey, target, UI profile, model settings,
+browser); versions, hardware and the git commit are recorded beside it but not hashed, so
+the same journey on a new machine keeps its hash and can be compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from .pack import JourneyPack, UIProfile
+
+VERSIONED_PACKAGES = ("imagejourney", "playwright", "pytest-playwright", "torch", "diffusers", "transformers", "gradio")
+
+
+def config_hash(config: dict) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def package_versions() -> dict:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit(repo: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def degradations(app_info: dict | None, browser_source: str) -> list[str]:
+    """Ways this run's conditions fall short of a real measurement, shown in the report."""
+    found = []
+    if app_info:
+        if app_info.get("device") == "cpu":
+            found.append("the reference app ran on the CPU, not a GPU: generation times are not GPU times")
+        if app_info.get("random_weights"):
+            found.append("the model has random weights (tiny): images are noise, timings exercise the real code path")
+    if browser_source == "system":
+        found.append("Playwright's own Chromium was not installed; the system Chromium was used")
+    return found
+
+
+def build_manifest(
+    *,
+    pack: JourneyPack,
+    profile: UIProfile,
+    target_name: str,
+    target_url: str,
+    app_info: dict | None,
+    browser: dict,
+    repo: Path,
+) -> dict:
+    config = {
+        "journey": pack.raw,
+        "ui_profile": profile.raw,
+        "target": {"name": target_name, "url": target_url},
+        "model": app_info,
+        "browser": {"name": browser["name"], "version": browser["version"], "viewport": browser.get("viewport")},
+    }
+    return {
+        **config,
+        "config_hash": config_hash(config),
+        "browser": browser,
+        "versions": package_versions(),
+        "hardware": {
+            "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "gpu": (app_info or {}).get("gpu"),
+            "app_device": (app_info or {}).get("device"),
+        },
+        "git_commit": git_commit(repo),
+        "degraded": degradations(app_info, browser.get("source", "")),
+    }

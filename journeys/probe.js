@@ -1,0 +1,117 @@
+// imagejourney in-page timing probe, added to every page with add_init_script before any of
+// the page's own scripts run. Every time it records is on the page's performance timeline
+// (ms since performance.timeOrigin), the clock the browser itself paints and dispatches by.
+//
+//  - action click: event.timeStamp of the trusted click (or Enter) on the action's control,
+//    caught in the capture phase so no page handler can delay or hide it.
+//  - paint: Element Timing renderTime of each <img> painted inside the output region. Images
+//    there are tagged with an `elementtiming` attribute as soon as they appear (a
+//    MutationObserver runs before the next paint), so src swaps and new <img>s are both seen.
+(function (config) {
+  if (window.__imagejourney) return;
+  const TAG = "imagejourney-output";
+  const paints = []; // {t, method, url, element}
+  let action = null; // {name, control, click}
+
+  const inOutput = (el) => el instanceof Element && el.closest(config.output) !== null;
+
+  function tagOutputImages() {
+    for (const img of document.querySelectorAll(config.output + " img")) {
+      if (!img.hasAttribute("elementtiming")) img.setAttribute("elementtiming", TAG);
+    }
+  }
+  new MutationObserver(tagOutputImages).observe(document, {
+    subtree: true,
+    childList: true,
+    attributes: true,
+    attributeFilter: ["src"],
+  });
+
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if (entry.identifier !== TAG && !inOutput(entry.element)) continue;
+      // renderTime is 0 for cross-origin images served without Timing-Allow-Origin; then only
+      // the load time is known, and the method says so.
+      const rendered = entry.renderTime > 0;
+      paints.push({
+        t: rendered ? entry.renderTime : entry.loadTime,
+        method: rendered ? "element-timing" : "element-timing-load",
+        url: entry.url,
+        element: entry.element,
+      });
+    }
+  }).observe({ type: "element", buffered: true });
+
+  function onTrustedInput(event) {
+    if (!action || action.click !== null || !event.isTrusted) return;
+    if (event.type === "keydown" && event.key !== "Enter") return;
+    if (event.target instanceof Element && event.target.closest(action.control)) {
+      action.click = event.timeStamp;
+    }
+  }
+  window.addEventListener("click", onTrustedInput, true);
+  window.addEventListener("keydown", onTrustedInput, true);
+
+  // Element Timing truncates data: URLs to their first 100 characters.
+  const sameUrl = (a, b) => (a.startsWith("data:") ? a.slice(0, 100) === b.slice(0, 100) : a === b);
+
+  function shownImage() {
+    const imgs = [...document.querySelectorAll(config.output + " img")].filter(
+      (img) => img.complete && img.naturalWidth > 0 && img.getClientRects().length > 0
+    );
+    return imgs.length ? imgs[imgs.length - 1] : null;
+  }
+
+  // The paint, after the click, of the image the output region shows now (or null).
+  function shownImagePaint() {
+    const img = shownImage();
+    if (!img || action === null || action.click === null) return null;
+    const url = img.currentSrc || img.src;
+    for (let i = paints.length - 1; i >= 0; i--) {
+      const p = paints[i];
+      if (p.t >= action.click && sameUrl(url, p.url) && (p.element === img || p.element === null)) return p;
+    }
+    return null;
+  }
+
+  const textOf = (selector) => {
+    const el = document.querySelector(selector);
+    return el ? el.innerText.trim() : null;
+  };
+  const matches = (cond, text) => text !== null && new RegExp(cond.text_matches).test(text);
+
+  window.__imagejourney = {
+    begin(name, control, statusSelector) {
+      action = { name, control, click: null, statusBefore: statusSelector ? textOf(statusSelector) : null };
+    },
+    // "pending", "done" (done condition holds and the shown image has painted since the
+    // click) or "error: <status text>".
+    state(done, error) {
+      if (action === null || action.click === null) return "pending";
+      if (error && matches(error, textOf(error.selector)) && textOf(error.selector) !== action.statusBefore) {
+        return "error: " + textOf(error.selector);
+      }
+      const doneText = textOf(done.selector);
+      if (!matches(done, doneText) || doneText === action.statusBefore) return "pending";
+      return shownImagePaint() ? "done" : "pending";
+    },
+    // Everything the runner keeps about the action, serialisable.
+    collect() {
+      const final = shownImagePaint();
+      const click = action ? action.click : null;
+      return {
+        name: action ? action.name : null,
+        click,
+        final: final ? { t: final.t, method: final.method, url: final.url } : null,
+        paints: paints
+          .filter((p) => click !== null && p.t >= click)
+          .map((p) => ({ t: p.t, method: p.method, url: p.url.slice(0, 200) })),
+      };
+    },
+    clickTime: () => (action ? action.click : null),
+    shownImageUrl() {
+      const img = shownImage();
+      return img ? img.currentSrc || img.src : null;
+    },
+  };
+})

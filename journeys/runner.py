@@ -1,0 +1,211 @@
+"""Drive one journey run (one prompt of a pack) through a product UI with Playwright.
+
+Each timed action goes: tell the probe which control to watch → click it (a real, trusted
+input event) → wait until the profile's done condition holds and the shown image has painted
+→ read the probe's record → write a steps.csv row and the final image. A failed step is
+recorded with a screenshot and the journey goes on with the next step.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
+
+from .pack import JourneyPack, Prompt, Step, UIProfile
+from .rundir import RunDirectory
+from .timing import measure_action
+
+PROBE_SOURCE = (Path(__file__).parent / "probe.js").read_text()
+
+FETCH_AS_BASE64 = """async (url) => {
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}"""
+
+
+class StepFailed(Exception):
+    """The product did not complete a step; the message says what was seen."""
+
+
+@dataclass
+class Failure:
+    step_index: int
+    action: str
+    error: str
+    screenshot: str | None
+
+
+def install_probe(page: Page, profile: UIProfile) -> None:
+    page.add_init_script(f"{PROBE_SOURCE}({json.dumps({'output': profile.output})});")
+
+
+class JourneyRunner:
+    def __init__(self, page: Page, *, base_url: str, profile: UIProfile, pack: JourneyPack, prompt: Prompt,
+                 run: RunDirectory):
+        self.page = page
+        self.url = base_url.rstrip("/") + profile.path
+        self.profile = profile
+        self.pack = pack
+        self.prompt = prompt
+        self.run_dir = run
+        self.timeout_ms = pack.action_timeout_s * 1000
+        self.failures: list[Failure] = []
+
+    def run(self) -> list[Failure]:
+        self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.prompt.id, url=self.url)
+        try:
+            self.page.goto(self.url)
+            self.page.wait_for_selector(self.profile.ready, timeout=self.timeout_ms)
+        except PlaywrightError as exc:
+            self.fail(-1, "open", f"could not open {self.url}: {first_line(exc)}")
+            return self.failures
+        for index, step in enumerate(self.pack.steps):
+            if index and self.pack.think_time_ms:
+                self.page.wait_for_timeout(self.pack.think_time_ms)
+            try:
+                self.do_step(index, step)
+            except (StepFailed, PlaywrightError, ValueError) as exc:
+                self.fail(index, step.kind, first_line(exc))
+        self.run_dir.event("journey_finished", prompt_id=self.prompt.id, failures=len(self.failures))
+        return self.failures
+
+    def do_step(self, index: int, step: Step) -> None:
+        fields = self.profile.fields
+        if step.kind == "prompt":
+            self.page.fill(fields["prompt"], self.prompt.text)
+            if "seed" in fields:
+                self.page.fill(fields["seed"], str(self.prompt.seed))
+            self.run_dir.event("prompt_entered", prompt_id=self.prompt.id, seed=self.prompt.seed)
+        elif step.kind == "think":
+            self.page.wait_for_timeout(step.ms)
+        elif step.kind == "export":
+            self.export(index)
+        else:
+            if step.kind == "edit":
+                self.page.fill(fields["edit_prompt"], step.prompt)
+                if "strength" in fields:
+                    self.page.fill(fields["strength"], str(step.strength))
+                    self.page.press(fields["strength"], "Enter")
+            self.image_action(index, step.kind)
+
+    def begin(self, action: str) -> str:
+        control = self.profile.controls[action]
+        self.page.evaluate(
+            "([name, control, status]) => window.__imagejourney.begin(name, control, status)",
+            [action, control, self.profile.done["selector"]],
+        )
+        return control
+
+    def image_action(self, index: int, action: str) -> None:
+        control = self.begin(action)
+        self.page.click(control)
+        state = self.page.wait_for_function(
+            "([done, error]) => { const s = window.__imagejourney.state(done, error); return s !== 'pending' && s; }",
+            arg=[self.profile.done, self.profile.error],
+            timeout=self.timeout_ms,
+        ).json_value()
+        if state.startswith("error"):
+            raise StepFailed(f"the UI reported an error: {state.removeprefix('error: ')}")
+        record = self.page.evaluate("window.__imagejourney.collect()")
+        self.run_dir.event("action", prompt_id=self.prompt.id, step_index=index, action=action, probe=record)
+        timing = measure_action(record)
+        image = self.save_shown_image(f"{self.prompt.id}-{index:02d}-{action}.png")
+        self.run_dir.add_step(
+            {
+                **self.row_base(index, action),
+                "seed": self.seed_shown(),
+                "click_ts_ms": timing.click_ts_ms,
+                "first_preview_paint_ts_ms": timing.first_preview_paint_ts_ms,
+                "final_paint_ts_ms": timing.final_paint_ts_ms,
+                "click_to_preview_ms": timing.click_to_preview_ms,
+                "click_to_final_ms": timing.click_to_final_ms,
+                "previews_painted": timing.previews_painted,
+                "paint_method": timing.paint_method,
+                "status": "ok",
+                "image": image,
+            }
+        )
+
+    def export(self, index: int) -> None:
+        """Click export, let the browser download the file, save and verify it. The end time is
+        the page's performance.now() read just after the file is verified on disk."""
+        control = self.begin("export")
+        with self.page.expect_download(timeout=self.timeout_ms) as download_info:
+            self.page.click(control)
+        target = self.run_dir.images / f"{self.prompt.id}-{index:02d}-export.png"
+        download_info.value.save_as(target)
+        try:
+            with Image.open(target) as exported:
+                exported.load()
+                embedded = sorted(getattr(exported, "text", {}))
+                file_format = exported.format
+        except OSError as exc:
+            raise StepFailed(f"the exported file is not a readable image ({exc})") from None
+        saved_at, click = self.page.evaluate("[performance.now(), window.__imagejourney.clickTime()]")
+        if click is None:
+            raise StepFailed("the probe saw no trusted click on the export control")
+        self.run_dir.event(
+            "export", prompt_id=self.prompt.id, step_index=index, format=file_format, embedded_text=embedded,
+            suggested_filename=download_info.value.suggested_filename,
+        )
+        self.run_dir.add_step(
+            {
+                **self.row_base(index, "export"),
+                "click_ts_ms": click,
+                "click_to_export_ms": saved_at - click,
+                "paint_method": "download-saved",
+                "status": "ok",
+                "image": self.run_dir.relative(target),
+            }
+        )
+
+    def save_shown_image(self, name: str) -> str:
+        url = self.page.evaluate("window.__imagejourney.shownImageUrl()")
+        data = base64.b64decode(self.page.evaluate(FETCH_AS_BASE64, url))
+        target = self.run_dir.images / name
+        Image.open(io.BytesIO(data)).save(target, format="PNG")
+        return self.run_dir.relative(target)
+
+    def seed_shown(self) -> int | None:
+        selector = self.profile.fields.get("seed")
+        if not selector:
+            return None
+        try:
+            return int(float(self.page.input_value(selector)))
+        except (PlaywrightError, ValueError):
+            return None
+
+    def row_base(self, index: int, action: str) -> dict:
+        return {
+            "journey": self.pack.name,
+            "prompt_id": self.prompt.id,
+            "prompt": self.prompt.text,
+            "seed": self.prompt.seed,
+            "step_index": index,
+            "action": action,
+        }
+
+    def fail(self, index: int, action: str, error: str) -> None:
+        screenshot = self.run_dir.images / f"{self.prompt.id}-{index:02d}-{action}-failure.png"
+        try:
+            self.page.screenshot(path=screenshot)
+            shot = self.run_dir.relative(screenshot)
+        except PlaywrightError:
+            shot = None
+        self.failures.append(Failure(index, action, error, shot))
+        self.run_dir.event("step_failed", prompt_id=self.prompt.id, step_index=index, action=action, error=error)
+        self.run_dir.add_step({**self.row_base(index, action), "status": "failed", "error": error, "screenshot": shot})
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,1 @@
+"""AUDIT + REPORT: load run directories, compute metrics, render the Jinja HTML report."""

@@ -1,0 +1,152 @@
+"""AUDIT: load a run directory and compute the metrics, from the run directory alone.
+
+Words and definitions are those of DESIGN.md: click_to_preview_ms, click_to_final_ms,
+click_to_export_ms, time to useful image (TTUI), iterations-to-useful.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+CANDIDATE_ACTIONS = ("generate", "reroll", "edit")
+FEW_SAMPLES = 20  # percentiles on fewer samples are shown but marked
+
+
+class RunDirError(Exception):
+    """One sentence: what is wrong with the run directory."""
+
+
+@dataclass
+class Run:
+    path: Path
+    manifest: dict
+    steps: pd.DataFrame
+
+
+def load_run(path: Path) -> Run:
+    path = Path(path)
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        raise RunDirError(f"{path} is not a run directory (no manifest.json); pass a directory under journey-results/")
+    manifest = json.loads(manifest_path.read_text())
+    steps_path = path / "steps.csv"
+    if steps_path.is_file() and steps_path.stat().st_size:
+        steps = pd.read_csv(steps_path, keep_default_na=True)
+    else:
+        steps = pd.DataFrame(columns=["journey", "prompt_id", "action", "status", "step_index"])
+    return Run(path=path, manifest=manifest, steps=steps)
+
+
+def percentile_summary(values: pd.Series) -> dict:
+    values = values.dropna().astype(float)
+    n = len(values)
+    return {
+        "n": n,
+        "p50": float(values.quantile(0.5)) if n else None,
+        "p95": float(values.quantile(0.95)) if n else None,
+        "few": n < FEW_SAMPLES,
+    }
+
+
+def action_stats(steps: pd.DataFrame) -> list[dict]:
+    """p50/p95 with N per action type, over successful actions."""
+    ok = steps[steps["status"] == "ok"]
+    rows = []
+    for action in ("generate", "reroll", "edit", "export"):
+        of_action = ok[ok["action"] == action]
+        if of_action.empty:
+            continue
+        if action == "export":
+            metrics = {"click_to_export_ms": percentile_summary(of_action["click_to_export_ms"])}
+        else:
+            metrics = {
+                "click_to_preview_ms": percentile_summary(of_action["click_to_preview_ms"]),
+                "click_to_final_ms": percentile_summary(of_action["click_to_final_ms"]),
+                "previews_painted": percentile_summary(of_action["previews_painted"]),
+            }
+        rows.append({"action": action, "metrics": metrics, "paint_methods": sorted(of_action["paint_method"].dropna().unique())})
+    return rows
+
+
+def judge_not_blank(image_path: Path, rule: dict) -> tuple[bool, float]:
+    """Acceptance rule `not_blank`: the final's grey-level pixel standard deviation is at least
+    `min_pixel_std` (a black, white or flat image is not useful)."""
+    with Image.open(image_path) as image:
+        std = float(np.asarray(image.convert("L"), dtype=np.float32).std())
+    return std >= float(rule["min_pixel_std"]), std
+
+
+ACCEPTANCE_RULES = {"not_blank": judge_not_blank}
+
+
+def describe_rule(rule: dict) -> str:
+    if rule.get("rule") == "not_blank":
+        return f"not_blank: the final's pixel standard deviation (grey levels 0–255) is at least {rule['min_pixel_std']}"
+    return json.dumps(rule)
+
+
+def judge_candidates(run: Run) -> pd.DataFrame:
+    """Every successful generate/reroll/edit final, with the acceptance rule's verdict."""
+    rule = run.manifest["journey"]["acceptance"]
+    judge = ACCEPTANCE_RULES.get(rule.get("rule"))
+    if judge is None:
+        raise RunDirError(f"unknown acceptance rule '{rule.get('rule')}' in manifest.json; known: {', '.join(ACCEPTANCE_RULES)}")
+    steps = run.steps
+    candidates = steps[(steps["status"] == "ok") & steps["action"].isin(CANDIDATE_ACTIONS)].copy()
+    verdicts = [judge(run.path / image, rule) for image in candidates["image"]]
+    candidates["accepted"] = [accepted for accepted, _ in verdicts]
+    candidates["score"] = [score for _, score in verdicts]
+    return candidates
+
+
+def journey_runs(run: Run, candidates: pd.DataFrame) -> list[dict]:
+    """TTUI per journey run: first generate click → final paint of the first accepted candidate.
+    A journey run that never reaches an accepted image counts as a failure, never dropped."""
+    rows = []
+    for prompt_id, steps in run.steps.groupby("prompt_id", sort=False):
+        generates = steps[(steps["action"] == "generate") & steps["click_ts_ms"].notna()]
+        mine = candidates[candidates["prompt_id"] == prompt_id].sort_values("step_index")
+        accepted = mine[mine["accepted"]]
+        row = {
+            "prompt_id": prompt_id,
+            "prompt": steps["prompt"].iloc[0],
+            "candidates": len(mine),
+            "failed_steps": int((steps["status"] != "ok").sum()),
+            "ttui_ms": None,
+            "iterations_to_useful": None,
+        }
+        if not generates.empty and not accepted.empty:
+            first = accepted.iloc[0]
+            row["ttui_ms"] = float(first["final_paint_ts_ms"] - generates["click_ts_ms"].iloc[0])
+            row["iterations_to_useful"] = int(mine.index.get_loc(first.name) + 1)
+            row["useful_action"] = first["action"]
+        rows.append(row)
+    return rows
+
+
+def summarize(run: Run) -> dict:
+    candidates = judge_candidates(run)
+    journeys = journey_runs(run, candidates)
+    ttui = pd.Series([j["ttui_ms"] for j in journeys], dtype=float)
+    steps = run.steps
+    return {
+        "manifest": run.manifest,
+        "action_stats": action_stats(steps),
+        "journeys": journeys,
+        "ttui": percentile_summary(ttui),
+        "ttui_reached": int(ttui.notna().sum()),
+        "acceptance_rule": describe_rule(run.manifest["journey"]["acceptance"]),
+        "acceptance_rate": float(candidates["accepted"].mean()) if len(candidates) else None,
+        "candidates": candidates.to_dict("records"),
+        "exports": steps[(steps["action"] == "export") & (steps["status"] == "ok")].to_dict("records"),
+        "failures": steps[steps["status"] != "ok"].to_dict("records"),
+        "fallback_paints": int(
+            steps["paint_method"].isin(["element-timing-load"]).sum() if "paint_method" in steps else 0
+        ),
+    }

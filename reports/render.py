@@ -1,0 +1,48 @@
+"""REPORT: render report.html into a run directory, from the run directory alone.
+
+Autoescape is on: prompts, labels and page text are untrusted input. The page uses no CDN
+and links images relatively, so the run directory can be zipped and opened anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .audit import FEW_SAMPLES, load_run, summarize
+
+
+def fmt_ms(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.0f} ms" if abs(value) >= 100 else f"{value:.1f} ms"
+
+
+def fmt_num(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["ms"] = fmt_ms
+    env.filters["num"] = fmt_num
+    env.tests["missing"] = missing
+    return env
+
+
+def render_report(run_dir: Path) -> Path:
+    run = load_run(run_dir)
+    html = environment().get_template("report.html.j2").render(
+        summary=summarize(run), run_dir=run.path.name, few=FEW_SAMPLES
+    )
+    out = run.path / "report.html"
+    out.write_text(html)
+    return out
