@@ -160,8 +160,8 @@ class JourneyRunner:
         self.run_dir.add_step(
             {
                 **self.row_base(index, "export"),
-                "click_ts_ms": click,
-                "click_to_export_ms": saved_at - click,
+                "click_ts_ms": round(click, 1),
+                "click_to_export_ms": round(saved_at - click, 1),
                 "paint_method": "download-saved",
                 "status": "ok",
                 "image": self.run_dir.relative(target),

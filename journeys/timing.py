@@ -32,11 +32,11 @@ def measure_action(record: dict) -> ActionTiming:
     previews = sorted(p["t"] for p in record["paints"] if click <= p["t"] < final["t"])
     first_preview = previews[0] if previews else None
     return ActionTiming(
-        click_ts_ms=click,
+        click_ts_ms=round(click, 1),
         first_preview_paint_ts_ms=first_preview,
         final_paint_ts_ms=final["t"],
-        click_to_preview_ms=None if first_preview is None else first_preview - click,
-        click_to_final_ms=final["t"] - click,
+        click_to_preview_ms=None if first_preview is None else round(first_preview - click, 1),
+        click_to_final_ms=round(final["t"] - click, 1),
         previews_painted=len(previews),
         paint_method=final["method"],
     )

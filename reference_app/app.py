@@ -88,6 +88,8 @@ class ReferenceApp:
             "sampler": self.model.sampler,
             "action": action,
         }
+        if init_image is not None:
+            params["strength"] = str(strength)
         export_path = self.write_export(image, params, job)
         current = {"image": image, "prompt": prompt, "seed": seed}
         yield image, f"Done · {action} · seed {seed} · job {job}", str(export_path), current, seed

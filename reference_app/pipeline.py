@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+from diffusers import (
+    AutoencoderKL,
+    AutoPipelineForImage2Image,
+    AutoPipelineForText2Image,
+    EulerDiscreteScheduler,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
 from PIL import Image
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 # Linear approximation of the SD 1.x VAE decoder: latent channels (4) -> RGB. Good enough to
 # show a creator the composition forming; needs no weights.
@@ -44,8 +53,6 @@ class LoadedModel:
 
 def tiny_clip_tokenizer():
     """A CLIP tokenizer built in memory: characters as tokens, no merges, 77 positions."""
-    from transformers import CLIPTokenizer
-
     symbols = list(string.ascii_lowercase + string.digits + string.punctuation)
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for symbol in symbols:
@@ -55,14 +62,6 @@ def tiny_clip_tokenizer():
 
 
 def build_tiny_pipeline(device: str = "cpu"):
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel
-
     torch.manual_seed(0)
     tokenizer = tiny_clip_tokenizer()
     text_encoder = CLIPTextModel(
@@ -122,8 +121,6 @@ def build_tiny_pipeline(device: str = "cpu"):
 def load_model(model: str = "tiny", device: str = "auto") -> LoadedModel:
     """`tiny` builds the random tiny pipeline; anything else is a local diffusers directory or
     a Hugging Face id already in the local cache (never downloaded at run time)."""
-    from diffusers import AutoPipelineForImage2Image, AutoPipelineForText2Image
-
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32

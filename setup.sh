@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up imagejourney on a fresh machine: a virtual environment (.venv) with every Python
+# package, and a Chromium for Playwright. Safe to run again; fast when nothing is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "setup.sh: imagejourney needs Python 3.11 or newer; set PYTHON=/path/to/python3.11 and run again" >&2
+  exit 2
+fi
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e . 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c 'import imagejourney, gradio, diffusers, playwright' || {
+  echo "setup.sh: the Python packages did not install; see the pip output above" >&2
+  exit 2
+}
+
+# Chromium: Playwright's own when installed, else the system's (Debian/Ubuntu package
+# `chromium`), else try Playwright's download.
+managed=$(.venv/bin/python - <<'PY'
+from playwright.sync_api import sync_playwright
+with sync_playwright() as p:
+    print(p.chromium.executable_path)
+PY
+)
+if [ -x "$managed" ]; then
+  echo "setup.sh: using Playwright's Chromium ($managed)"
+elif command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+  echo "setup.sh: using the system Chromium ($(command -v chromium || command -v chromium-browser))"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "setup.sh: installing Debian's chromium"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+else
+  .venv/bin/python -m playwright install chromium || {
+    echo "setup.sh: no Chromium could be installed; install the 'chromium' package and run again" >&2
+    exit 2
+  }
+fi
+echo "setup.sh: ready"
