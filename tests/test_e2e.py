@@ -1,0 +1,129 @@
+"""The main job end to end: `pytest e2e/` in a subprocess, driving the reference app in a real
+headless Chromium, then the run directory and report it leaves are checked."""
+
+import csv
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACK = """
+name: one-prompt
+description: one prompt through every action
+settings: {{steps: 3, size: 64, guidance: 0.0}}
+action_timeout_s: 60
+prompts:
+  - {{id: cat, text: "portrait of a cat", seed: 7}}
+steps: {steps}
+acceptance: {{rule: not_blank, min_pixel_std: 1.0}}
+"""
+
+pytestmark = pytest.mark.browser
+
+
+def run_e2e(tmp_path, *args, steps="[prompt, generate, reroll, edit: {prompt: make it blue, strength: 0.7}, export]", env=None):
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(PACK.format(steps=steps))
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "e2e/", "--journey", str(pack), "--results-dir", str(results), "-p", "no:cacheprovider", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
+    )
+    runs = sorted(results.glob("*")) if results.exists() else []
+    return proc, runs
+
+
+def rows(run_dir):
+    return list(csv.DictReader(open(run_dir / "steps.csv")))
+
+
+def test_journey_writes_run_directory_and_report(tmp_path):
+    proc, runs = run_e2e(tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert len(runs) == 1
+    run = runs[0]
+    assert proc.stdout.rstrip().splitlines()[-1] == f"imagejourney report: {run / 'report.html'}"
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["journey"]["name"] == "one-prompt"
+    assert manifest["model"]["model"] == "tiny" and manifest["model"]["steps"] == 3
+    assert manifest["browser"]["name"] == "chromium" and manifest["browser"]["version"]
+    assert manifest["versions"]["gradio"] and manifest["config_hash"]
+
+    steps = {r["action"]: r for r in rows(run)}
+    assert list(steps) == ["generate", "reroll", "edit", "export"]
+    for action in ("generate", "reroll", "edit"):
+        row = steps[action]
+        assert row["status"] == "ok", row
+        preview, final = float(row["click_to_preview_ms"]), float(row["click_to_final_ms"])
+        assert 0 < preview <= final < 60_000
+        assert int(row["previews_painted"]) >= 1
+        assert row["paint_method"] == "element-timing"
+        assert (run / row["image"]).is_file()
+    assert int(steps["reroll"]["seed"]) == int(steps["generate"]["seed"]) + 1
+    assert 0 < float(steps["export"]["click_to_export_ms"]) < 60_000
+    assert (run / steps["export"]["image"]).is_file()
+
+    events = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
+    assert events[0] == "run_started" and events[-1] == "run_finished"
+    assert events.count("action") == 3 and "export" in events
+
+    html = (run / "report.html").read_text()
+    assert "portrait of a cat" in html and "click_to_final_ms" in html and "No step failed" in html
+
+
+def test_failed_step_is_recorded_and_the_journey_goes_on(tmp_path):
+    proc, runs = run_e2e(tmp_path, steps="[prompt, edit: {prompt: too early}, generate]")
+    assert proc.returncode == 1
+    assert "step 1 (edit) failed: the UI reported an error" in proc.stdout
+    result = {r["action"]: r for r in rows(runs[0])}
+    assert result["edit"]["status"] == "failed" and "generate an image first" in result["edit"]["error"]
+    assert (runs[0] / result["edit"]["screenshot"]).is_file()
+    assert result["generate"]["status"] == "ok"  # the run went on after the failure
+    assert "generate an image first" in (runs[0] / "report.html").read_text()
+
+
+def one_line_error(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_unknown_journey_names_the_available_ones():
+    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--journey", "nosuch"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4
+    line = one_line_error(proc.stderr)
+    assert "unknown journey 'nosuch'" in line and "portrait" in line
+
+
+def test_no_chromium_says_how_to_install_one(tmp_path):
+    env = {"PATH": str(Path(sys.executable).parent), "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "none"), "HOME": str(tmp_path)}
+    proc, runs = run_e2e(tmp_path, env=env)
+    assert proc.returncode == 4
+    assert "no Chromium found" in proc.stdout and "apt-get install -y chromium" in proc.stdout
+    assert runs == []
+
+
+def test_reference_app_port_busy_is_one_line():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "reference_app", "--port", str(port)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert one_line_error(proc.stderr) == (
+        f"imagejourney serve: port {port} on 127.0.0.1 is already in use; pass --port with a free port or stop what is using it"
+    )
+
+
+def test_reference_app_missing_dependency_is_one_line():
+    code = "import sys; sys.modules['diffusers'] = None; from reference_app.server import main; sys.exit(main(['--port', '0']))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "needs the Python package 'diffusers'" in one_line_error(proc.stderr)

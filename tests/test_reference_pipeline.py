@@ -1,0 +1,61 @@
+"""The reference app's diffusion side, on the tiny random-weight pipeline (no download)."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from reference_app.app import ReferenceApp, Settings, validate_prompt
+from reference_app.pipeline import latents_to_preview, load_model, run_diffusion, tiny_clip_tokenizer
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("tiny", "cpu")
+
+
+def test_tokenizer_is_built_in_memory_with_77_positions():
+    tokenizer = tiny_clip_tokenizer()
+    ids = tokenizer("a portrait", padding="max_length", max_length=tokenizer.model_max_length).input_ids
+    assert tokenizer.model_max_length == 77 and len(ids) == 77
+
+
+def test_generate_streams_one_preview_per_step(model):
+    previews = []
+    image = run_diffusion(model, prompt="a portrait", seed=1, steps=3, size=64, guidance=0.0, on_preview=previews.append)
+    assert image.size == (64, 64)
+    assert len(previews) == 3 and all(p.size == (64, 64) for p in previews)
+
+
+def test_same_seed_same_image_and_img2img_runs(model):
+    first = run_diffusion(model, prompt="x", seed=5, steps=2, size=64, guidance=0.0, on_preview=lambda p: None)
+    again = run_diffusion(model, prompt="x", seed=5, steps=2, size=64, guidance=0.0, on_preview=lambda p: None)
+    assert first.tobytes() == again.tobytes()
+    edited = run_diffusion(model, prompt="blue", seed=5, steps=4, size=64, guidance=0.0, on_preview=lambda p: None,
+                           init_image=first, strength=0.5)
+    assert edited.size == (64, 64) and edited.tobytes() != first.tobytes()
+
+
+def test_preview_is_a_linear_map_of_the_latent():
+    import torch
+
+    preview = latents_to_preview(torch.zeros(1, 4, 8, 8), 32)
+    assert preview.size == (32, 32)
+    assert (np.asarray(preview) == 127).all()
+
+
+def test_export_embeds_generation_parameters(model, tmp_path):
+    app = ReferenceApp(model, Settings(steps=2, size=64, guidance=0.0))
+    frames = list(app.stream("generate", "a portrait of a cat", 9))
+    image, status, export_path, current, seed = frames[-1]
+    assert status.startswith("Done · generate · seed 9")
+    with Image.open(export_path) as exported:
+        assert exported.format == "PNG"
+        assert exported.text["prompt"] == "a portrait of a cat"
+        assert exported.text["seed"] == "9" and exported.text["model"] == "tiny"
+        assert exported.text["sampler"] == "EulerDiscreteScheduler"
+
+
+def test_prompt_validation_messages():
+    assert "empty" in validate_prompt("  ")
+    assert "limit" in validate_prompt("x" * 5000)
+    assert validate_prompt("a cat") is None

@@ -1,0 +1,37 @@
+import pytest
+
+from journeys.timing import measure_action
+
+
+def record(click, paints, final):
+    return {"click": click, "paints": [{"t": t, "method": "element-timing", "url": f"u{t}"} for t in paints],
+            "final": None if final is None else {"t": final, "method": "element-timing", "url": f"u{final}"}}
+
+
+def test_previews_are_paints_between_click_and_final():
+    timing = measure_action(record(100.0, [150.0, 130.0, 180.0, 220.0], 220.0))
+    assert timing.click_to_preview_ms == 30.0
+    assert timing.click_to_final_ms == 120.0
+    assert timing.previews_painted == 3
+    assert timing.first_preview_paint_ts_ms == 130.0
+    assert timing.paint_method == "element-timing"
+
+
+def test_no_preview_gives_null_click_to_preview():
+    timing = measure_action(record(100.0, [250.0], 250.0))
+    assert timing.click_to_preview_ms is None
+    assert timing.previews_painted == 0
+    assert timing.click_to_final_ms == 150.0
+
+
+def test_paints_before_the_click_are_not_previews():
+    timing = measure_action(record(100.0, [90.0, 120.0, 200.0], 200.0))
+    assert timing.previews_painted == 1
+    assert timing.click_to_preview_ms == 20.0
+
+
+def test_missing_click_or_final_is_an_error():
+    with pytest.raises(ValueError, match="no trusted click"):
+        measure_action(record(None, [], 10.0))
+    with pytest.raises(ValueError, match="no image was painted"):
+        measure_action(record(5.0, [], None))
