@@ -81,11 +81,10 @@ def browser_context_args(browser_context_args, pytestconfig):
 
 @pytest.fixture(scope="session")
 def target(pytestconfig, tmp_path_factory):
-    """The running product: the reference app, started with the journey pack's settings."""
-    settings = {"model": pytestconfig.ij_target.get("model", "tiny"), **pytestconfig.ij_pack.settings}
+    """The running product: the bundled reference app on a free local port."""
     log = tmp_path_factory.mktemp("reference-app") / "reference-app.log"
     try:
-        with ReferenceApp(settings, log) as app:
+        with ReferenceApp(pytestconfig.ij_target.get("model", "tiny"), log) as app:
             yield app
     except TargetUnavailable as exc:
         pytest.exit(str(exc), returncode=3)

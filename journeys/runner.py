@@ -84,6 +84,9 @@ class JourneyRunner:
             self.page.fill(fields["prompt"], self.prompt.text)
             if "seed" in fields:
                 self.page.fill(fields["seed"], str(self.prompt.seed))
+            for name, value in self.pack.settings.items():  # steps, size, guidance where the UI has them
+                if name in fields:
+                    self.page.fill(fields[name], str(value))
             self.run_dir.event("prompt_entered", prompt_id=self.prompt.id, seed=self.prompt.seed)
         elif step.kind == "think":
             self.page.wait_for_timeout(step.ms)

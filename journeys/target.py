@@ -37,20 +37,14 @@ def fetch_info(base_url: str) -> dict | None:
 
 
 class ReferenceApp:
-    """Context manager: `with ReferenceApp(settings, log_path) as app: app.url, app.info`."""
+    """Context manager: `with ReferenceApp("tiny", log_path) as app: app.url, app.info`."""
 
-    def __init__(self, settings: dict, log_path: Path, host: str = "127.0.0.1", port: int | None = None):
+    def __init__(self, model: str, log_path: Path, host: str = "127.0.0.1", port: int | None = None):
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}/"
         self.log_path = log_path
-        self.args = [
-            sys.executable, "-m", "reference_app", "--host", host, "--port", str(self.port),
-            "--model", str(settings.get("model", "tiny")),
-        ]
-        for key in ("steps", "size", "guidance"):
-            if key in settings:
-                self.args += [f"--{key}", str(settings[key])]
+        self.args = [sys.executable, "-m", "reference_app", "--host", host, "--port", str(self.port), "--model", model]
         self.process: subprocess.Popen | None = None
         self.info: dict | None = None
 

@@ -20,19 +20,35 @@ from PIL.PngImagePlugin import PngInfo
 from .pipeline import LoadedModel, run_diffusion
 
 MAX_PROMPT_CHARS = 1000
+STEPS_RANGE = (1, 100)
+SIZE_RANGE = (64, 1024)
+GUIDANCE_RANGE = (0.0, 30.0)
 
 
 @dataclass
 class Settings:
+    """Generation settings of one action (the app's defaults come from `serve` flags)."""
+
     steps: int
     size: int
     guidance: float
 
+    @classmethod
+    def from_ui(cls, steps, size, guidance) -> "Settings | str":
+        """The settings, or one sentence saying which value is out of bounds."""
+        if steps is None or not STEPS_RANGE[0] <= steps <= STEPS_RANGE[1]:
+            return f"steps must be between {STEPS_RANGE[0]} and {STEPS_RANGE[1]}"
+        if size is None or size % 8 or not SIZE_RANGE[0] <= size <= SIZE_RANGE[1]:
+            return f"size must be a multiple of 8 between {SIZE_RANGE[0]} and {SIZE_RANGE[1]}"
+        if guidance is None or not GUIDANCE_RANGE[0] <= guidance <= GUIDANCE_RANGE[1]:
+            return f"guidance must be between {GUIDANCE_RANGE[0]:g} and {GUIDANCE_RANGE[1]:g}"
+        return cls(steps=int(steps), size=int(size), guidance=float(guidance))
+
 
 class ReferenceApp:
-    def __init__(self, model: LoadedModel, settings: Settings):
+    def __init__(self, model: LoadedModel, defaults: Settings):
         self.model = model
-        self.settings = settings
+        self.defaults = defaults
         self.export_dir = Path(tempfile.mkdtemp(prefix="imagejourney-exports-"))
         self.job_counter = 0
         self.lock = threading.Lock()  # one job on the model at a time
@@ -42,7 +58,7 @@ class ReferenceApp:
             self.job_counter += 1
             return self.job_counter
 
-    def stream(self, action: str, prompt: str, seed: int, init_image=None, strength=0.6):
+    def stream(self, action: str, prompt: str, seed: int, settings: Settings, init_image=None, strength=0.6):
         """Yield (image, status, export_path, current, seed) tuples: previews, then the final."""
         job = self.next_job()
         previews: queue.Queue = queue.Queue()
@@ -55,9 +71,9 @@ class ReferenceApp:
                         self.model,
                         prompt=prompt,
                         seed=seed,
-                        steps=self.settings.steps,
-                        size=self.settings.size,
-                        guidance=self.settings.guidance,
+                        steps=settings.steps,
+                        size=settings.size,
+                        guidance=settings.guidance,
                         on_preview=previews.put,
                         init_image=init_image,
                         strength=strength,
@@ -71,19 +87,19 @@ class ReferenceApp:
         step = 0
         while (preview := previews.get()) is not None:
             step += 1
-            status = f"Working · {action} · step {step}/{self.settings.steps} · job {job}"
+            status = f"Working · {action} · step {step}/{settings.steps} · job {job}"
             yield preview, status, gr.skip(), gr.skip(), gr.skip()
         if "error" in outcome:
-            yield gr.skip(), f"Error · {action} · {outcome['error']} · job {job}", gr.skip(), gr.skip(), gr.skip()
+            yield error_frame(action, f"{outcome['error']} · job {job}")
             return
         image = outcome["image"]
         params = {
             "prompt": prompt,
             "negative_prompt": "",
             "seed": str(seed),
-            "steps": str(self.settings.steps),
-            "guidance": str(self.settings.guidance),
-            "size": f"{self.settings.size}x{self.settings.size}",
+            "steps": str(settings.steps),
+            "guidance": str(settings.guidance),
+            "size": f"{settings.size}x{settings.size}",
             "model": self.model.name,
             "sampler": self.model.sampler,
             "action": action,
@@ -105,31 +121,34 @@ class ReferenceApp:
 
     # Event handlers ------------------------------------------------------------------------
 
-    def on_generate(self, prompt, seed, current):
-        problem = validate_prompt(prompt)
-        if problem:
-            yield gr.skip(), f"Error · generate · {problem}", gr.skip(), gr.skip(), gr.skip()
-            return
-        yield from self.stream("generate", prompt.strip(), int(seed or 0))
+    def on_generate(self, prompt, seed, steps, size, guidance, current):
+        yield from self.checked("generate", prompt, seed, steps, size, guidance)
 
-    def on_reroll(self, prompt, seed, current):
-        problem = validate_prompt(prompt)
-        if problem:
-            yield gr.skip(), f"Error · reroll · {problem}", gr.skip(), gr.skip(), gr.skip()
-            return
-        yield from self.stream("reroll", prompt.strip(), int(seed or 0) + 1)
+    def on_reroll(self, prompt, seed, steps, size, guidance, current):
+        yield from self.checked("reroll", prompt, (seed or 0) + 1, steps, size, guidance)
 
-    def on_edit(self, edit_prompt, strength, seed, current):
+    def on_edit(self, edit_prompt, strength, seed, steps, size, guidance, current):
         if not current:
-            yield gr.skip(), "Error · edit · generate an image first, then edit it", gr.skip(), gr.skip(), gr.skip()
+            yield error_frame("edit", "generate an image first, then edit it")
             return
-        problem = validate_prompt(edit_prompt)
+        if strength is None or not 0.0 < strength <= 1.0:
+            yield error_frame("edit", "edit strength must be above 0 and at most 1")
+            return
+        yield from self.checked("edit", edit_prompt, seed, steps, size, guidance,
+                                init_image=current["image"], strength=float(strength))
+
+    def checked(self, action, prompt, seed, steps, size, guidance, **edit):
+        """Validate the inputs; show one sentence in the status line when one is wrong."""
+        settings = Settings.from_ui(steps, size, guidance)
+        problem = validate_prompt(prompt) or (settings if isinstance(settings, str) else None)
         if problem:
-            yield gr.skip(), f"Error · edit · {problem}", gr.skip(), gr.skip(), gr.skip()
+            yield error_frame(action, problem)
             return
-        yield from self.stream(
-            "edit", edit_prompt.strip(), int(seed or 0), init_image=current["image"], strength=float(strength)
-        )
+        yield from self.stream(action, prompt.strip(), int(seed or 0), settings, **edit)
+
+
+def error_frame(action: str, problem: str):
+    return gr.skip(), f"Error · {action} · {problem}", gr.skip(), gr.skip(), gr.skip()
 
 
 def validate_prompt(prompt: str | None) -> str | None:
@@ -141,18 +160,22 @@ def validate_prompt(prompt: str | None) -> str | None:
 
 
 def build_ui(app: ReferenceApp) -> gr.Blocks:
-    s = app.settings
+    s = app.defaults
     with gr.Blocks(title="imagejourney reference app") as demo:
         gr.Markdown(
             f"### imagejourney reference app\nmodel `{app.model.name}` on {app.model.device} "
             f"({app.model.dtype}){' · random weights' if app.model.random_weights else ''} · "
-            f"{s.steps} steps · {s.size}×{s.size}",
+            f"sampler {app.model.sampler}",
             elem_id="model-info",
         )
         with gr.Row():
             with gr.Column():
                 prompt = gr.Textbox(label="Prompt", lines=2, elem_id="prompt")
-                seed = gr.Number(label="Seed", value=42, precision=0, elem_id="seed")
+                with gr.Row():
+                    seed = gr.Number(label="Seed", value=42, precision=0, elem_id="seed")
+                    steps = gr.Number(label="Steps", value=s.steps, precision=0, elem_id="steps")
+                    size = gr.Number(label="Size (px)", value=s.size, precision=0, elem_id="size")
+                    guidance = gr.Number(label="Guidance", value=s.guidance, elem_id="guidance")
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", elem_id="generate")
                     reroll = gr.Button("Reroll", elem_id="reroll")
@@ -160,17 +183,16 @@ def build_ui(app: ReferenceApp) -> gr.Blocks:
                 strength = gr.Slider(0.1, 1.0, value=0.6, step=0.05, label="Edit strength", elem_id="strength")
                 edit = gr.Button("Edit", elem_id="edit")
             with gr.Column():
-                output = gr.Image(
-                    label="Output", type="pil", format="png", interactive=False, elem_id="output", height=s.size + 64
-                )
+                output = gr.Image(label="Output", type="pil", format="png", interactive=False, elem_id="output")
                 status = gr.Markdown("Ready", elem_id="status")
                 export = gr.DownloadButton("Export PNG", elem_id="export")
         current = gr.State(None)
 
         outputs = [output, status, export, current, seed]
         progress = dict(show_progress="hidden")
-        generate.click(app.on_generate, [prompt, seed, current], outputs, **progress)
-        prompt.submit(app.on_generate, [prompt, seed, current], outputs, **progress)
-        reroll.click(app.on_reroll, [prompt, seed, current], outputs, **progress)
-        edit.click(app.on_edit, [edit_prompt, strength, seed, current], outputs, **progress)
+        settings = [steps, size, guidance]
+        generate.click(app.on_generate, [prompt, seed, *settings, current], outputs, **progress)
+        prompt.submit(app.on_generate, [prompt, seed, *settings, current], outputs, **progress)
+        reroll.click(app.on_reroll, [prompt, seed, *settings, current], outputs, **progress)
+        edit.click(app.on_edit, [edit_prompt, strength, seed, *settings, current], outputs, **progress)
     return demo

@@ -38,18 +38,11 @@ def check_port_free(host: str, port: int) -> None:
             raise AppCannotStart(f"cannot listen on {host}:{port} ({exc.strerror})") from None
 
 
-def validate_settings(args) -> None:
-    if not 1 <= args.steps <= 100:
-        raise AppCannotStart(f"--steps {args.steps} is out of range; use 1 to 100")
-    if args.size % 8 or not 64 <= args.size <= 2048:
-        raise AppCannotStart(f"--size {args.size} must be a multiple of 8 between 64 and 2048")
-
-
 def serve(args) -> None:
-    validate_settings(args)
     check_port_free(args.host, args.port)
     try:
         import gradio as gr
+        import torch
         import uvicorn
         from fastapi import FastAPI
 
@@ -60,12 +53,14 @@ def serve(args) -> None:
             f"the reference app needs the Python package '{exc.name}', which is not installed; run ./setup.sh"
         ) from None
 
+    defaults = Settings.from_ui(args.steps, args.size, args.guidance)
+    if isinstance(defaults, str):
+        raise AppCannotStart(f"invalid default setting: {defaults}")
     try:
         model = load_model(args.model, args.device)
     except ModelNotAvailable as exc:
         raise AppCannotStart(str(exc)) from None
-    settings = Settings(steps=args.steps, size=args.size, guidance=args.guidance)
-    reference = ReferenceApp(model, settings)
+    reference = ReferenceApp(model, defaults)
 
     api = FastAPI()
 
@@ -77,10 +72,9 @@ def serve(args) -> None:
             "random_weights": model.random_weights,
             "device": model.device,
             "dtype": model.dtype,
+            "gpu": torch.cuda.get_device_name() if model.device == "cuda" else None,
             "sampler": model.sampler,
-            "steps": settings.steps,
-            "size": settings.size,
-            "guidance": settings.guidance,
+            "defaults": {"steps": defaults.steps, "size": defaults.size, "guidance": defaults.guidance},
         }
 
     app = gr.mount_gradio_app(api, build_ui(reference), path="/")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = """
@@ -50,7 +51,7 @@ def test_journey_writes_run_directory_and_report(tmp_path):
 
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["journey"]["name"] == "one-prompt"
-    assert manifest["model"]["model"] == "tiny" and manifest["model"]["steps"] == 3
+    assert manifest["model"]["model"] == "tiny" and manifest["journey"]["settings"]["steps"] == 3
     assert manifest["browser"]["name"] == "chromium" and manifest["browser"]["version"]
     assert manifest["versions"]["gradio"] and manifest["config_hash"]
 
@@ -66,7 +67,10 @@ def test_journey_writes_run_directory_and_report(tmp_path):
         assert (run / row["image"]).is_file()
     assert int(steps["reroll"]["seed"]) == int(steps["generate"]["seed"]) + 1
     assert 0 < float(steps["export"]["click_to_export_ms"]) < 60_000
-    assert (run / steps["export"]["image"]).is_file()
+    with Image.open(run / steps["export"]["image"]) as exported:  # the pack's settings reached the app
+        assert exported.size == (64, 64)
+        assert exported.text["steps"] == "3" and exported.text["strength"] == "0.7"
+        assert exported.text["prompt"] == "make it blue" and exported.text["action"] == "edit"
 
     events = [json.loads(line)["event"] for line in (run / "events.jsonl").read_text().splitlines()]
     assert events[0] == "run_started" and events[-1] == "run_finished"

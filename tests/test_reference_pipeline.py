@@ -44,8 +44,8 @@ def test_preview_is_a_linear_map_of_the_latent():
 
 
 def test_export_embeds_generation_parameters(model, tmp_path):
-    app = ReferenceApp(model, Settings(steps=2, size=64, guidance=0.0))
-    frames = list(app.stream("generate", "a portrait of a cat", 9))
+    settings = Settings(steps=2, size=64, guidance=0.0)
+    frames = list(ReferenceApp(model, settings).stream("generate", "a portrait of a cat", 9, settings))
     image, status, export_path, current, seed = frames[-1]
     assert status.startswith("Done · generate · seed 9")
     with Image.open(export_path) as exported:
@@ -53,6 +53,13 @@ def test_export_embeds_generation_parameters(model, tmp_path):
         assert exported.text["prompt"] == "a portrait of a cat"
         assert exported.text["seed"] == "9" and exported.text["model"] == "tiny"
         assert exported.text["sampler"] == "EulerDiscreteScheduler"
+
+
+def test_settings_bounds_are_one_sentence_each():
+    assert isinstance(Settings.from_ui(4, 128, 0.0), Settings)
+    assert Settings.from_ui(0, 128, 0.0) == "steps must be between 1 and 100"
+    assert "multiple of 8" in Settings.from_ui(4, 130, 0.0)
+    assert "guidance must be between" in Settings.from_ui(4, 128, 99.0)
 
 
 def test_prompt_validation_messages():

@@ -24,7 +24,8 @@ def image(path, flat: bool):
 def run_dir(tmp_path):
     manifest = {
         "journey": {"name": "portrait", "prompts": [{"id": "a"}, {"id": "b"}], "steps": ["prompt", "generate", {"edit": {}}],
-                    "acceptance": {"rule": "not_blank", "min_pixel_std": 8.0}, "think_time_ms": 0},
+                    "acceptance": {"rule": "not_blank", "min_pixel_std": 8.0}, "think_time_ms": 0,
+                    "settings": {"steps": 4, "size": 128}},
         "config_hash": "0123456789", "target": {"name": "reference", "url": "http://127.0.0.1:1/"},
         "ui_profile": {"name": "reference"}, "model": {"model": "tiny", "random_weights": True, "device": "cpu"},
         "browser": {"name": "chromium", "version": "156", "source": "system", "viewport": {"width": 1, "height": 1}},
