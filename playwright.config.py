@@ -1,15 +1,22 @@
 """imagejourney run configuration, in the spirit of Playwright's projects.
 
-TARGETS: where the product runs and which UI profile operates it. `reference` is the bundled
-reference app, started (and stopped) by the e2e fixtures with the journey pack's settings.
+TARGETS: where the product runs and which UI profile operates it.
+  - `start`: the bundled reference app, started (and stopped) by the e2e fixtures.
+  - `url` / `url_env`: a product already running (staging); `ui_profile_env` lets CI choose
+    the profile without editing this file.
 BROWSER: launch flags and page defaults for Chromium.
 """
 
 TARGETS = {
     "reference": {
         "start": "reference_app",  # started by the fixtures on a free local port
-        "ui_profile": "reference",
         "model": "tiny",  # or a local diffusers directory
+        "ui_profile": "reference",
+    },
+    "staging": {
+        "url_env": "STAGING_URL",  # e.g. https://staging.example.com/
+        "ui_profile_env": "STAGING_UI_PROFILE",  # path of the staging UI's profile YAML
+        "ui_profile": "reference",  # used when STAGING_UI_PROFILE is not set
     },
 }
 DEFAULT_TARGET = "reference"

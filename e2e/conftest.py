@@ -1,7 +1,9 @@
-"""pytest entry: `pytest e2e/ --journey portrait [--target NAME]`.
+"""pytest entry: `pytest e2e/ --journey portrait [--journey stylized] [--target NAME]`.
 
 Thin on purpose: options, fixtures and hooks that hand pytest-playwright's browser to the
-journey runner (journeys/) and render the report (reports/) when the session ends.
+journey runner (journeys/) and render the reports (reports/) when the session ends.
+pytest-playwright's own options work as usual; its artifacts (--screenshot, --video) go to the
+run directory, and --tracing decides which of imagejourney's per-journey traces are kept.
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from journeys.browser import NoBrowser, resolve_chromium
+from journeys.browser import ONLY_CHROMIUM, NoBrowser, chromium_launch_args
 from journeys.config import load_config, resolve_target
 from journeys.manifest import build_manifest
-from journeys.pack import ConfigError, load_pack, load_profile
+from journeys.pack import ConfigError, check_compatible, load_pack, load_profile
 from journeys.rundir import RunDirectory
-from journeys.target import ReferenceApp, TargetUnavailable
+from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 from reports.render import render_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,32 +27,43 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def pytest_addoption(parser):
     group = parser.getgroup("imagejourney")
-    group.addoption("--journey", default="portrait", help="journey pack: a built-in name or a YAML path")
-    group.addoption("--target", default=None, help="a target from playwright.config.py (default: reference)")
-    group.addoption("--results-dir", default=None, help="where run directories go (default: journey-results/)")
+    group.addoption("--journey", action="append", help="journey pack: a built-in name or a YAML path (repeatable)")
+    group.addoption("--target", help="a target from playwright.config.py (default: reference)")
+    group.addoption("--ui-profile", help="UI profile (built-in name or YAML path) for --base-url or to override a target's")
+    group.addoption("--results-dir", help="where run directories go (default: journey-results/)")
 
 
 def pytest_configure(config):
     try:
         settings = load_config(ROOT / "playwright.config.py")
-        config.ij_settings = settings
-        config.ij_pack = load_pack(config.getoption("--journey"))
-        config.ij_target_name, config.ij_target = resolve_target(settings, config.getoption("--target"))
-        config.ij_profile = load_profile(config.ij_target["ui_profile"])
+        if any(name != "chromium" for name in config.getoption("--browser") or []):
+            raise ConfigError(ONLY_CHROMIUM)
+        packs = [load_pack(name) for name in config.getoption("--journey") or ["portrait"]]
+        target = resolve_target(settings, config.getoption("--target"), config.getoption("base_url"),
+                                config.getoption("--ui-profile"))
+        profile = load_profile(target.ui_profile)
+        for pack in packs:
+            check_compatible(pack, profile)
+        storage_state = profile.login and profile.login.get("storage_state")
+        if storage_state and not (Path(profile.source).parent / storage_state).is_file():
+            raise ConfigError(
+                f"the login storage state {storage_state} (relative to {profile.source}) does not exist; "
+                "save one with `playwright codegen --save-storage=FILE URL`"
+            )
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.ij_report = None
+    config.ij_settings, config.ij_packs, config.ij_target, config.ij_profile = settings, packs, target, profile
+    # imagejourney records one trace per journey run into the run directory (grouped by step);
+    # pytest-playwright's own tracing is switched off so the two do not clash.
+    config.ij_tracing = config.getoption("--tracing")
+    config.option.tracing = "off"
+    config.ij_reports, config.ij_breaches = [], []
 
 
 def pytest_generate_tests(metafunc):
-    if "journey_prompt" in metafunc.fixturenames:
-        pack = metafunc.config.ij_pack
-        metafunc.parametrize("journey_prompt", pack.prompts, ids=[f"{pack.name}-{p.id}" for p in pack.prompts])
-
-
-@pytest.fixture(scope="session")
-def journey_pack(pytestconfig):
-    return pytestconfig.ij_pack
+    if "journey_case" in metafunc.fixturenames:
+        cases = [(pack, prompt) for pack in metafunc.config.ij_packs for prompt in pack.prompts]
+        metafunc.parametrize("journey_case", cases, ids=[f"{pack.name}-{prompt.id}" for pack, prompt in cases])
 
 
 @pytest.fixture(scope="session")
@@ -61,61 +74,92 @@ def ui_profile(pytestconfig):
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args, browser_type, browser_channel, pytestconfig):
     """Add imagejourney's Chromium flags; use the system Chromium when Playwright's is missing."""
-    args = dict(browser_type_launch_args)
     pytestconfig.ij_browser_source = browser_channel or "playwright"
-    if browser_type.name == "chromium" and not browser_channel:
-        args["args"] = [*args.get("args", []), *pytestconfig.ij_settings["BROWSER"]["args"]]
-        try:
-            executable, pytestconfig.ij_browser_source = resolve_chromium(browser_type.executable_path)
-        except NoBrowser as exc:
-            pytest.exit(str(exc), returncode=4)
-        if executable:
-            args["executable_path"] = executable
+    if browser_channel:
+        return browser_type_launch_args
+    try:
+        args, pytestconfig.ij_browser_source = chromium_launch_args(
+            browser_type_launch_args, browser_type.executable_path, pytestconfig.ij_settings["BROWSER"]["args"]
+        )
+    except NoBrowser as exc:
+        pytest.exit(str(exc), returncode=4)
     return args
 
 
 @pytest.fixture(scope="session")
-def browser_context_args(browser_context_args, pytestconfig):
-    return {**browser_context_args, "viewport": pytestconfig.ij_settings["BROWSER"]["viewport"], "accept_downloads": True}
+def browser_context_args(browser_context_args, pytestconfig, ui_profile):
+    args = {**browser_context_args, "viewport": pytestconfig.ij_settings["BROWSER"]["viewport"], "accept_downloads": True}
+    if ui_profile.login and "storage_state" in ui_profile.login:
+        args["storage_state"] = str(Path(ui_profile.source).parent / ui_profile.login["storage_state"])
+    return args
 
 
 @pytest.fixture(scope="session")
 def target(pytestconfig, tmp_path_factory):
-    """The running product: the bundled reference app on a free local port."""
-    log = tmp_path_factory.mktemp("reference-app") / "reference-app.log"
+    """The running product: the reference app started here, or a URL that must answer."""
+    spec = pytestconfig.ij_target
     try:
-        with ReferenceApp(pytestconfig.ij_target.get("model", "tiny"), log) as app:
+        if not spec.started_here:
+            yield RemoteTarget.check(spec.url)
+            return
+        with ReferenceApp(spec.model, tmp_path_factory.mktemp("reference-app") / "reference-app.log") as app:
             yield app
     except TargetUnavailable as exc:
         pytest.exit(str(exc), returncode=3)
 
 
 @pytest.fixture(scope="session")
-def journey_run(pytestconfig, browser, target, journey_pack, ui_profile):
-    """The run directory for this session; the report is rendered from it at the end."""
+def run_dirs(pytestconfig, browser, target, ui_profile):
+    """One run directory per journey pack, made when its first test starts; each gets its
+    report when the session ends."""
     results = Path(pytestconfig.getoption("--results-dir") or ROOT / pytestconfig.ij_settings["RESULTS_DIR"])
-    manifest = build_manifest(
-        pack=journey_pack,
-        profile=ui_profile,
-        target_name=pytestconfig.ij_target_name,
-        target_url=target.url,
-        app_info=target.info,
-        browser={
-            "name": browser.browser_type.name,
-            "version": browser.version,
-            "source": pytestconfig.ij_browser_source,
-            "viewport": pytestconfig.ij_settings["BROWSER"]["viewport"],
-        },
-        repo=ROOT,
-    )
-    run = RunDirectory.create(results, manifest)
-    yield run
-    run.event("run_finished")
-    shutil.copy(target.log_path, run.path / "reference-app.log")
-    pytestconfig.ij_report = render_report(run.path)
+    browser_info = {
+        "name": browser.browser_type.name,
+        "version": browser.version,
+        "source": pytestconfig.ij_browser_source,
+        "viewport": pytestconfig.ij_settings["BROWSER"]["viewport"],
+    }
+    made: dict[str, RunDirectory] = {}
+
+    def run_dir_for(pack) -> RunDirectory:
+        if pack.name not in made:
+            manifest = build_manifest(pack=pack, profile=ui_profile, target_name=pytestconfig.ij_target.name,
+                                      target_url=target.url, app_info=target.info, browser=browser_info,
+                                      tracing=pytestconfig.ij_tracing, repo=ROOT)
+            made[pack.name] = RunDirectory.create(results, manifest)
+        return made[pack.name]
+
+    yield run_dir_for
+    for run in made.values():
+        run.event("run_finished")
+        if target.log_path:
+            shutil.copy(target.log_path, run.path / "reference-app.log")
+        report, breaches = render_report(run.path)
+        pytestconfig.ij_reports.append(report)
+        pytestconfig.ij_breaches.extend(breaches)
+
+
+@pytest.fixture
+def run_dir(run_dirs, journey_case):
+    return run_dirs(journey_case[0])
+
+
+@pytest.fixture
+def output_path(run_dir, journey_case):
+    """pytest-playwright's artifacts (--screenshot, --video) go to the run directory."""
+    return str(run_dir.path / "playwright" / journey_case[1].id)
+
+
+def pytest_sessionfinish(session):
+    if session.config.ij_breaches and session.exitstatus == 0:
+        session.exitstatus = 1  # a breached budget fails the job (nightly CI)
 
 
 def pytest_unconfigure(config):
-    """Print the report path as the very last line of the session."""
-    if getattr(config, "ij_report", None):
-        sys.stdout.write(f"\nimagejourney report: {config.ij_report}\n")
+    """Print breached budgets and the report paths as the very last lines of the session."""
+    for breach in getattr(config, "ij_breaches", []):
+        sys.stdout.write(f"\nbudget breached: {breach}")
+    for report in getattr(config, "ij_reports", []):
+        sys.stdout.write(f"\nimagejourney report: {report}")
+    if getattr(config, "ij_reports", None):
+        sys.stdout.write("\n")

@@ -3,13 +3,14 @@
 from journeys.runner import JourneyRunner, install_probe
 
 
-def test_journey(page, target, journey_run, journey_pack, ui_profile, journey_prompt):
+def test_journey(page, target, run_dir, ui_profile, journey_case, pytestconfig):
+    pack, prompt = journey_case
     install_probe(page, ui_profile)
-    runner = JourneyRunner(
-        page, base_url=target.url, profile=ui_profile, pack=journey_pack, prompt=journey_prompt, run=journey_run
-    )
+    runner = JourneyRunner(page, base_url=target.url, profile=ui_profile, pack=pack, prompt=prompt, run=run_dir,
+                           tracing=pytestconfig.ij_tracing)
     failures = runner.run()
     assert not failures, "; ".join(
-        f"step {f.step_index} ({f.action}) failed: {f.error} [screenshot: {f.screenshot}, run: {journey_run.path}]"
+        f"step {f.step_index} ({f.action}) failed: {f.error} [screenshot: {run_dir.path / f.screenshot if f.screenshot else 'none'}; "
+        f"trace: {run_dir.traces / (prompt.id + '.zip')}]"
         for f in failures
     )

@@ -12,11 +12,14 @@ def cmd_report(args) -> int:
     from reports.render import render_report
 
     try:
-        print(render_report(Path(args.run_dir)))
+        report, breaches = render_report(Path(args.run_dir))
     except RunDirError as exc:
         print(f"imagejourney report: {exc}", file=sys.stderr)
         return 2
-    return 0
+    for breach in breaches:
+        print(f"budget breached: {breach}")
+    print(report)
+    return 1 if breaches else 0
 
 
 def cmd_serve(args) -> int:

@@ -1,8 +1,9 @@
-"""Which Chromium to launch: Playwright's own when it is installed, else the system's.
+"""Which Chromium to launch, with which flags.
 
-`playwright install` cannot download browsers everywhere (closed networks, CI mirrors); the
-Debian/Ubuntu `chromium` package works with Playwright too. Which one was used is recorded in
-the run manifest.
+Playwright's own Chromium when it is installed, else the system's: `playwright install`
+cannot download browsers everywhere (closed networks, CI mirrors), and the Debian/Ubuntu
+`chromium` package works with Playwright too. Which one was used is recorded in the run
+manifest.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ SYSTEM_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 NO_CHROMIUM = (
     "no Chromium found: run ./setup.sh, or install one with `apt-get install -y chromium` "
     "or `python -m playwright install chromium`"
+)
+ONLY_CHROMIUM = (
+    "imagejourney times paints with Element Timing, which only Chromium has; use --browser chromium "
+    "(with --browser-channel chrome or msedge for a branded build)"
 )
 
 
@@ -30,3 +35,12 @@ def resolve_chromium(managed_executable: str) -> tuple[str | None, str]:
         if found:
             return found, "system"
     raise NoBrowser(NO_CHROMIUM)
+
+
+def chromium_launch_args(launch_args: dict, managed_executable: str, flags: list[str]) -> tuple[dict, str]:
+    """Launch arguments with imagejourney's flags and the Chromium to use; and its source."""
+    executable, source = resolve_chromium(managed_executable)
+    args = {**launch_args, "args": [*launch_args.get("args", []), *flags]}
+    if executable:
+        args["executable_path"] = executable
+    return args, source

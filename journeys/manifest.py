@@ -55,9 +55,22 @@ def git_commit(repo: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def degradations(app_info: dict | None, browser_source: str) -> list[str]:
+def degradations(app_info: dict | None, browser_source: str, pack: JourneyPack | None = None,
+                 profile: UIProfile | None = None, tracing: str = "off") -> list[str]:
     """Ways this run's conditions fall short of a real measurement, shown in the report."""
     found = []
+    if tracing != "off":
+        found.append(
+            f"Playwright tracing was recording (--tracing {tracing}): it adds work to the browser, so times read "
+            "slower than in a run without it"
+        )
+    if pack and profile:
+        missing = [name for name in pack.settings if name not in profile.fields]
+        if missing:
+            found.append(
+                f"the UI profile has no field for {', '.join(missing)}: the product's own values were used, "
+                "not the journey's"
+            )
     if app_info:
         if app_info.get("device") == "cpu":
             found.append("the reference app ran on the CPU, not a GPU: generation times are not GPU times")
@@ -76,6 +89,7 @@ def build_manifest(
     target_url: str,
     app_info: dict | None,
     browser: dict,
+    tracing: str,
     repo: Path,
 ) -> dict:
     config = {
@@ -96,6 +110,7 @@ def build_manifest(
             "gpu": (app_info or {}).get("gpu"),
             "app_device": (app_info or {}).get("device"),
         },
+        "tracing": tracing,
         "git_commit": git_commit(repo),
-        "degraded": degradations(app_info, browser.get("source", "")),
+        "degraded": degradations(app_info, browser.get("source", ""), pack, profile, tracing),
     }

@@ -1,10 +1,13 @@
 """Journey packs and UI profiles: YAML files read into plain dataclasses.
 
-A problem in a file is raised as `ConfigError` with one sentence naming the file and field.
+Every problem is raised as `ConfigError` with one sentence naming the file, the line and the
+field, and saying what to write instead. Unknown fields are errors, not ignored, so a typo
+(`stesp:`) cannot silently change what a run measures.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,10 +16,74 @@ import yaml
 PACKS_DIR = Path(__file__).parent / "packs"
 PROFILES_DIR = Path(__file__).parent / "profiles"
 ACTIONS = ("generate", "reroll", "edit", "export")
+SETTINGS = ("steps", "guidance", "size", "sampler")
 
 
 class ConfigError(Exception):
-    """One sentence: which file, which field, what is wrong and how to fix it."""
+    """One sentence: which file, which line and field, what is wrong and how to fix it."""
+
+
+# YAML with line numbers --------------------------------------------------------------------
+
+
+class Located(dict):
+    """A mapping read from YAML that remembers the line of itself and of each key."""
+
+    line: int = 0
+    key_lines: dict
+
+
+class LineLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        mapping = Located(super().construct_mapping(node, deep=True))
+        mapping.line = node.start_mark.line + 1
+        mapping.key_lines = {key.value: key.start_mark.line + 1 for key, _ in node.value if hasattr(key, "value")}
+        return mapping
+
+
+LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, LineLoader.construct_mapping)
+
+
+class Reader:
+    """Reads fields of one YAML file, raising ConfigError that name file, line and field."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.data = yaml.load(path.read_text(), Loader=LineLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        if not isinstance(self.data, dict):
+            raise ConfigError(f"{path}: the file must hold a mapping of fields (name: …) at the top level")
+
+    def error(self, mapping, key: str | None, message: str) -> ConfigError:
+        line = getattr(mapping, "key_lines", {}).get(key) or getattr(mapping, "line", None)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return ConfigError(f"{where}: {message}")
+
+    def only(self, mapping, allowed: tuple[str, ...], what: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                raise self.error(mapping, key, f"unknown field '{key}' in {what}; allowed: {', '.join(allowed)}")
+
+    def get(self, mapping, key: str, kind, what: str, default=...):
+        if key not in mapping or mapping[key] is None:
+            if default is ...:
+                raise self.error(mapping, None, f"the field '{key}' is missing from {what}")
+            return default
+        value = mapping[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            names = " or ".join(k.__name__ for k in kinds)
+            raise self.error(mapping, key, f"the field '{key}' in {what} must be a {names}, not {type(value).__name__}")
+        return value
+
+
+# Journey packs -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -24,6 +91,7 @@ class Prompt:
     id: str
     text: str
     seed: int
+    negative: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,10 +111,153 @@ class JourneyPack:
     prompts: list[Prompt]
     steps: list[Step]
     acceptance: dict
+    budgets: dict
     think_time_ms: int
     action_timeout_s: float
     source: str
     raw: dict = field(repr=False)
+
+
+PACK_FIELDS = ("name", "description", "cohort", "settings", "think_time_ms", "action_timeout_s", "prompts", "steps",
+               "acceptance", "budgets")
+PROMPT_FIELDS = ("id", "text", "negative", "seed", "seeds")
+ACCEPTANCE_RULES = {"not_blank": ("rule", "min_pixel_std")}
+BUDGET_METRICS = ("click_to_preview_ms", "click_to_final_ms", "click_to_export_ms", "ttui_ms")
+
+
+def available_packs() -> list[str]:
+    return sorted(p.stem for p in PACKS_DIR.glob("*.yaml"))
+
+
+def pack_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if not path.is_file():
+            raise ConfigError(f"journey pack file {path} not found")
+        return path
+    path = PACKS_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"unknown journey '{name_or_path}'; available journeys: {', '.join(available_packs())} "
+            "(or pass the path of a journey pack YAML file)"
+        )
+    return path
+
+
+def load_pack(name_or_path: str) -> JourneyPack:
+    r = Reader(pack_path(name_or_path))
+    data = r.data
+    r.only(data, PACK_FIELDS, "the journey pack")
+    settings = r.get(data, "settings", dict, "the journey pack", {})
+    r.only(settings, SETTINGS, "settings")
+    prompts = [p for i, item in enumerate(r.get(data, "prompts", list, "the journey pack"))
+               for p in read_prompts(r, item, f"prompts[{i}]")]
+    if not prompts:
+        raise r.error(data, "prompts", "'prompts' is empty; add at least one prompt with id, text and seed")
+    ids = [p.id for p in prompts]
+    if len(set(ids)) != len(ids):
+        raise r.error(data, "prompts", "prompt ids must be unique (with 'seeds', each seed becomes id-seed)")
+    steps = [s for i, item in enumerate(r.get(data, "steps", list, "the journey pack"))
+             for s in read_steps(r, i, item)]
+    if not any(s.kind in ACTIONS for s in steps):
+        raise r.error(data, "steps", "the journey has no action; add generate, reroll, edit or export steps")
+    return JourneyPack(
+        name=r.get(data, "name", str, "the journey pack"),
+        description=r.get(data, "description", str, "the journey pack", ""),
+        cohort=[str(tag) for tag in r.get(data, "cohort", list, "the journey pack", [])],
+        settings=dict(settings),
+        prompts=prompts,
+        steps=steps,
+        acceptance=read_acceptance(r, data),
+        budgets=read_budgets(r, data),
+        think_time_ms=r.get(data, "think_time_ms", int, "the journey pack", 0),
+        action_timeout_s=float(r.get(data, "action_timeout_s", (int, float), "the journey pack", 60)),
+        source=str(r.path),
+        raw=plain(data),
+    )
+
+
+def read_prompts(r: Reader, item, what: str) -> list[Prompt]:
+    if not isinstance(item, dict):
+        raise r.error(r.data, "prompts", f"{what} must be a mapping with id, text and seed")
+    r.only(item, PROMPT_FIELDS, what)
+    pid = str(r.get(item, "id", (str, int), what))
+    text = r.get(item, "text", str, what)
+    negative = r.get(item, "negative", str, what, "")
+    if "seeds" in item:
+        seeds = r.get(item, "seeds", list, what)
+        if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+            raise r.error(item, "seeds", f"'seeds' in {what} must be a list of whole numbers")
+        return [Prompt(f"{pid}-{seed}", text, seed, negative) for seed in seeds]
+    return [Prompt(pid, text, r.get(item, "seed", int, what), negative)]
+
+
+def read_steps(r: Reader, index: int, item) -> list[Step]:
+    what = f"steps[{index}]"
+    if isinstance(item, str):
+        kind, options = item, Located()
+    elif isinstance(item, dict) and len(item) == 1:
+        kind, options = next(iter(item.items()))
+        options = options if options is not None else Located()
+        if not isinstance(options, dict):
+            raise r.error(item, kind, f"the options of {what} ({kind}) must be a mapping")
+    else:
+        raise r.error(r.data, "steps", f"{what} must be an action name or a mapping of one action to its options")
+    where = f"{what} ({kind})"
+    if kind == "edit":
+        r.only(options, ("prompt", "strength"), where)
+        strength = float(r.get(options, "strength", (int, float), where, 0.6))
+        if not 0 < strength <= 1:
+            raise r.error(options, "strength", f"edit strength in {what} must be above 0 and at most 1")
+        return [Step(kind, prompt=r.get(options, "prompt", str, where), strength=strength)]
+    if kind == "reroll":
+        r.only(options, ("times",), where)
+        return [Step(kind)] * r.get(options, "times", int, where, 1)
+    if kind == "think":
+        r.only(options, ("ms",), where)
+        return [Step(kind, ms=r.get(options, "ms", int, where))]
+    if kind in ("prompt", "generate", "export"):
+        r.only(options, (), where)
+        return [Step(kind)]
+    line_of = item if isinstance(item, dict) else r.data
+    raise r.error(line_of, kind if isinstance(item, dict) else "steps",
+                  f"{what}: unknown step '{kind}'; use prompt, think, {', '.join(ACTIONS)}")
+
+
+def read_acceptance(r: Reader, data) -> dict:
+    acceptance = r.get(data, "acceptance", dict, "the journey pack")
+    rule = r.get(acceptance, "rule", str, "acceptance")
+    if rule not in ACCEPTANCE_RULES:
+        raise r.error(acceptance, "rule", f"unknown acceptance rule '{rule}'; known: {', '.join(ACCEPTANCE_RULES)}")
+    r.only(acceptance, ACCEPTANCE_RULES[rule], f"acceptance ({rule})")
+    r.get(acceptance, "min_pixel_std", (int, float), "acceptance")
+    return plain(acceptance)
+
+
+def read_budgets(r: Reader, data) -> dict:
+    """`budgets: {generate.click_to_final_ms.p95: 5000, ttui_ms.p50: 3000}` (ms)."""
+    budgets = r.get(data, "budgets", dict, "the journey pack", {})
+    for key, limit in budgets.items():
+        parts = str(key).split(".")
+        ok = (len(parts) == 3 and parts[0] in ACTIONS and parts[1] in BUDGET_METRICS[:3]) or (
+            len(parts) == 2 and parts[0] == "ttui_ms")
+        if not ok or parts[-1] not in ("p50", "p95"):
+            raise r.error(budgets, key, f"budget '{key}' must read ACTION.METRIC.p50|p95 (e.g. generate.click_to_final_ms.p95) or ttui_ms.p50|p95")
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0:
+            raise r.error(budgets, key, f"budget '{key}' must be a positive number of ms")
+    return plain(budgets)
+
+
+def plain(value):
+    """Located dicts back to plain ones (for JSON and hashing)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+# UI profiles ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -57,107 +268,112 @@ class UIProfile:
     fields: dict
     controls: dict
     output: str
-    done: dict
+    final_image: str
+    done: list[dict]
     error: dict | None
+    login: dict | None
+    source: str
     raw: dict = field(repr=False)
 
 
-def available_packs() -> list[str]:
-    return sorted(p.stem for p in PACKS_DIR.glob("*.yaml"))
+PROFILE_FIELDS = ("name", "path", "ready", "fields", "controls", "output", "final_image", "done", "error", "login")
+PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", *SETTINGS)
+DONE_KINDS = {
+    "text": ("selector", "text_matches"),  # an element's text matches (and changed since the click)
+    "hidden": ("hidden",),  # an element (a spinner) is hidden or gone
+    "visible": ("visible",),  # an element appears
+    "enabled": ("enabled",),  # a control is enabled again
+    "output_stable_ms": ("output_stable_ms",),  # no new image painted in the output for N ms
+}
+LOGIN_FIELDS = ("storage_state", "url", "fill", "submit", "success")
 
 
-def read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of fields at the top level")
-    return data
-
-
-def require(data: dict, key: str, kind: type, source: str):
-    if key not in data:
-        raise ConfigError(f"{source}: the field '{key}' is missing")
-    value = data[key]
-    if not isinstance(value, kind):
-        raise ConfigError(f"{source}: the field '{key}' must be a {kind.__name__}, not {type(value).__name__}")
-    return value
-
-
-def load_pack(name_or_path: str) -> JourneyPack:
+def profile_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
-    if not path.suffix:
-        path = PACKS_DIR / f"{name_or_path}.yaml"
+    if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if not path.is_file():
+            raise ConfigError(f"UI profile file {path} not found")
+        return path
+    path = PROFILES_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ConfigError(
-            f"unknown journey '{name_or_path}'; available journeys: {', '.join(available_packs())} "
-            "(or pass the path of a journey pack YAML file)"
-        )
-    data = read_yaml(path)
-    source = str(path)
-    prompts = []
-    for i, item in enumerate(require(data, "prompts", list, source)):
-        where = f"{source}: prompts[{i}]"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{where} must be a mapping with id, text and seed")
-        prompts.append(
-            Prompt(id=str(require(item, "id", str, where)), text=require(item, "text", str, where),
-                   seed=require(item, "seed", int, where))
-        )
-    if not prompts:
-        raise ConfigError(f"{source}: 'prompts' is empty; add at least one prompt")
-    return JourneyPack(
-        name=require(data, "name", str, source),
-        description=data.get("description", ""),
-        cohort=list(data.get("cohort", [])),
-        settings=dict(data.get("settings", {})),
-        prompts=prompts,
-        steps=[parse_step(item, f"{source}: steps[{i}]") for i, item in enumerate(require(data, "steps", list, source))],
-        acceptance=require(data, "acceptance", dict, source),
-        think_time_ms=int(data.get("think_time_ms", 0)),
-        action_timeout_s=float(data.get("action_timeout_s", 60)),
-        source=source,
-        raw=data,
-    )
-
-
-def parse_step(item, where: str) -> Step:
-    if isinstance(item, str):
-        kind, options = item, {}
-    elif isinstance(item, dict) and len(item) == 1:
-        kind, options = next(iter(item.items()))
-        options = options or {}
-    else:
-        raise ConfigError(f"{where} must be an action name or a mapping of one action to its options")
-    if kind == "edit":
-        return Step(kind, prompt=require(options, "prompt", str, where), strength=float(options.get("strength", 0.6)))
-    if kind == "think":
-        return Step(kind, ms=int(options.get("ms", 0)))
-    if kind in ("prompt", *ACTIONS):
-        return Step(kind)
-    raise ConfigError(f"{where}: unknown step '{kind}'; use prompt, think, {', '.join(ACTIONS)}")
+        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
+        raise ConfigError(f"unknown UI profile '{name_or_path}'; built-in profiles: {known} (or pass a YAML path)")
+    return path
 
 
 def load_profile(name_or_path: str) -> UIProfile:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = PROFILES_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
-        raise ConfigError(f"unknown UI profile '{name_or_path}'; built-in profiles: {known}")
-    data = read_yaml(path)
-    source = str(path)
+    r = Reader(profile_path(name_or_path))
+    data = r.data
+    r.only(data, PROFILE_FIELDS, "the UI profile")
+    fields = r.get(data, "fields", dict, "the UI profile")
+    r.only(fields, PROFILE_INPUTS, "fields")
+    if "prompt" not in fields:
+        raise r.error(fields, None, "fields must name the prompt box: prompt: SELECTOR")
+    controls = r.get(data, "controls", dict, "the UI profile")
+    r.only(controls, ACTIONS, "controls")
+    if "generate" not in controls:
+        raise r.error(controls, None, "controls must name the generate control: generate: SELECTOR")
+    done = r.get(data, "done", (dict, list), "the UI profile")
+    conditions = [read_condition(r, c, "done") for c in (done if isinstance(done, list) else [done])]
+    error = r.get(data, "error", dict, "the UI profile", None)
+    if error is not None:
+        r.only(error, DONE_KINDS["text"], "error")
+        r.get(error, "selector", str, "error")
+        r.get(error, "text_matches", str, "error")
     return UIProfile(
-        name=require(data, "name", str, source),
-        path=data.get("path", "/"),
-        ready=require(data, "ready", str, source),
-        fields=require(data, "fields", dict, source),
-        controls=require(data, "controls", dict, source),
-        output=require(data, "output", str, source),
-        done=require(data, "done", dict, source),
-        error=data.get("error"),
-        raw=data,
+        name=r.get(data, "name", str, "the UI profile"),
+        path=r.get(data, "path", str, "the UI profile", "/"),
+        ready=r.get(data, "ready", str, "the UI profile"),
+        fields=plain(fields),
+        controls=plain(controls),
+        output=r.get(data, "output", str, "the UI profile"),
+        final_image=r.get(data, "final_image", str, "the UI profile", "img"),
+        done=conditions,
+        error=plain(error),
+        login=read_login(r, data),
+        source=str(r.path),
+        raw=plain(data),
     )
+
+
+def read_condition(r: Reader, condition, what: str) -> dict:
+    if not isinstance(condition, dict):
+        raise r.error(r.data, "done", f"each {what} condition must be a mapping")
+    for kind, keys in DONE_KINDS.items():
+        if keys[0] in condition:
+            r.only(condition, keys, f"{what} ({kind})")
+            for key in keys:
+                r.get(condition, key, int if key == "output_stable_ms" else str, what)
+            return {"kind": kind, **plain(condition)}
+    raise r.error(condition, None, f"a {what} condition needs one of: selector + text_matches, hidden, visible, enabled, output_stable_ms")
+
+
+def read_login(r: Reader, data) -> dict | None:
+    login = r.get(data, "login", dict, "the UI profile", None)
+    if login is None:
+        return None
+    r.only(login, LOGIN_FIELDS, "login")
+    if "storage_state" in login:
+        r.get(login, "storage_state", str, "login")
+        return plain(login)
+    fill = r.get(login, "fill", dict, "login")
+    for selector, source in fill.items():
+        if not (isinstance(source, str) and source.startswith("$")):
+            raise r.error(fill, selector, "login values must name an environment variable ($VAR), never the secret itself")
+    r.get(login, "submit", str, "login")
+    r.get(login, "success", str, "login")
+    return plain(login)
+
+
+def check_compatible(pack: JourneyPack, profile: UIProfile) -> None:
+    """Every step of the pack must be something the profile can operate."""
+    needed = {s.kind for s in pack.steps} & set(ACTIONS)
+    for action in sorted(needed - set(profile.controls)):
+        raise ConfigError(
+            f"the journey '{pack.name}' has a {action} step but the UI profile '{profile.name}' ({profile.source}) "
+            f"names no {action} control; add controls: {{{action}: SELECTOR}} or drop the step"
+        )
+    if "edit" in needed and "edit_prompt" not in profile.fields:
+        raise ConfigError(
+            f"the journey '{pack.name}' has an edit step but the UI profile '{profile.name}' names no edit_prompt field"
+        )

@@ -14,18 +14,28 @@
   let action = null; // {name, control, click}
 
   const inOutput = (el) => el instanceof Element && el.closest(config.output) !== null;
+  const visible = (el) => el instanceof Element && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
+  const enabled = (el) => el instanceof Element && !el.disabled && el.getAttribute("aria-disabled") !== "true";
 
   function tagOutputImages() {
     for (const img of document.querySelectorAll(config.output + " img")) {
       if (!img.hasAttribute("elementtiming")) img.setAttribute("elementtiming", TAG);
     }
   }
-  new MutationObserver(tagOutputImages).observe(document, {
-    subtree: true,
-    childList: true,
-    attributes: true,
-    attributeFilter: ["src"],
-  });
+  // "hidden" and "enabled" done conditions hold only after the opposite was seen since the
+  // click (a spinner shown then hidden, a button disabled then enabled again). Mutations are
+  // checked as they happen, so a short-lived spinner is not missed between polls.
+  function noteOpposites() {
+    if (!action) return;
+    for (const c of action.conditions) {
+      if (c.kind === "hidden" && visible(document.querySelector(c.hidden))) c.seen = true;
+      if (c.kind === "enabled" && !enabled(document.querySelector(c.enabled))) c.seen = true;
+    }
+  }
+  new MutationObserver(() => {
+    tagOutputImages();
+    noteOpposites();
+  }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
 
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
@@ -56,13 +66,13 @@
   const sameUrl = (a, b) => (a.startsWith("data:") ? a.slice(0, 100) === b.slice(0, 100) : a === b);
 
   function shownImage() {
-    const imgs = [...document.querySelectorAll(config.output + " img")].filter(
-      (img) => img.complete && img.naturalWidth > 0 && img.getClientRects().length > 0
+    const imgs = [...document.querySelectorAll(config.output + " " + config.final_image)].filter(
+      (img) => img.complete && img.naturalWidth > 0 && visible(img)
     );
     return imgs.length ? imgs[imgs.length - 1] : null;
   }
 
-  // The paint, after the click, of the image the output region shows now (or null).
+  // The paint, after the click, of the final-looking image the output region shows now.
   function shownImagePaint() {
     const img = shownImage();
     if (!img || action === null || action.click === null) return null;
@@ -78,21 +88,43 @@
     const el = document.querySelector(selector);
     return el ? el.innerText.trim() : null;
   };
-  const matches = (cond, text) => text !== null && new RegExp(cond.text_matches).test(text);
+  const changedText = (c) => {
+    const text = textOf(c.selector);
+    return text !== null && new RegExp(c.text_matches).test(text) && text !== action.textBefore[c.selector];
+  };
+
+  function holds(c) {
+    switch (c.kind) {
+      case "text":
+        return changedText(c);
+      case "hidden":
+        return c.seen && !visible(document.querySelector(c.hidden));
+      case "enabled":
+        return c.seen && enabled(document.querySelector(c.enabled));
+      case "visible":
+        return visible(document.querySelector(c.visible));
+      case "output_stable_ms": {
+        const last = paints.filter((p) => p.t >= action.click).pop();
+        return last !== undefined && performance.now() - last.t >= c.output_stable_ms;
+      }
+    }
+    return false;
+  }
 
   window.__imagejourney = {
-    begin(name, control, statusSelector) {
-      action = { name, control, click: null, statusBefore: statusSelector ? textOf(statusSelector) : null };
+    // Start watching one action: its control, its done conditions and the error condition.
+    begin(name, control, conditions, error) {
+      const textBefore = {};
+      for (const c of [...conditions, ...(error ? [error] : [])]) if (c.selector) textBefore[c.selector] = textOf(c.selector);
+      action = { name, control, click: null, conditions: conditions.map((c) => ({ ...c, seen: false })), error, textBefore };
     },
-    // "pending", "done" (done condition holds and the shown image has painted since the
-    // click) or "error: <status text>".
-    state(done, error) {
+    // "pending", "done" (every done condition holds and the shown final has painted since
+    // the click) or "error: <text>".
+    state() {
       if (action === null || action.click === null) return "pending";
-      if (error && matches(error, textOf(error.selector)) && textOf(error.selector) !== action.statusBefore) {
-        return "error: " + textOf(error.selector);
-      }
-      const doneText = textOf(done.selector);
-      if (!matches(done, doneText) || doneText === action.statusBefore) return "pending";
+      noteOpposites();
+      if (action.error && changedText(action.error)) return "error: " + textOf(action.error.selector);
+      if (!action.conditions.every(holds)) return "pending";
       return shownImagePaint() ? "done" : "pending";
     },
     // Everything the runner keeps about the action, serialisable.

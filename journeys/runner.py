@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from playwright.sync_api import Page
 from .pack import JourneyPack, Prompt, Step, UIProfile
 from .rundir import RunDirectory
 from .timing import measure_action
+from .traces import redact_trace
 
 PROBE_SOURCE = (Path(__file__).parent / "probe.js").read_text()
 
@@ -45,38 +48,121 @@ class Failure:
 
 
 def install_probe(page: Page, profile: UIProfile) -> None:
-    page.add_init_script(f"{PROBE_SOURCE}({json.dumps({'output': profile.output})});")
+    config = {"output": profile.output, "final_image": profile.final_image}
+    page.add_init_script(f"{PROBE_SOURCE}({json.dumps(config)});")
 
 
 class JourneyRunner:
     def __init__(self, page: Page, *, base_url: str, profile: UIProfile, pack: JourneyPack, prompt: Prompt,
-                 run: RunDirectory):
+                 run: RunDirectory, tracing: str = "off"):
         self.page = page
-        self.url = base_url.rstrip("/") + profile.path
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + profile.path
         self.profile = profile
         self.pack = pack
         self.prompt = prompt
         self.run_dir = run
+        self.tracing = tracing  # on | off | retain-on-failure
         self.timeout_ms = pack.action_timeout_s * 1000
         self.failures: list[Failure] = []
 
     def run(self) -> list[Failure]:
         self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.prompt.id, url=self.url)
         try:
-            self.page.goto(self.url)
-            self.page.wait_for_selector(self.profile.ready, timeout=self.timeout_ms)
-        except PlaywrightError as exc:
-            self.fail(-1, "open", f"could not open {self.url}: {first_line(exc)}")
+            self.log_in()  # before tracing starts: typed credentials never reach a trace
+        except (StepFailed, PlaywrightError) as exc:
+            self.fail(-1, "login", first_line(exc))
             return self.failures
-        for index, step in enumerate(self.pack.steps):
-            if index and self.pack.think_time_ms:
-                self.page.wait_for_timeout(self.pack.think_time_ms)
-            try:
-                self.do_step(index, step)
-            except (StepFailed, PlaywrightError, ValueError) as exc:
-                self.fail(index, step.kind, first_line(exc))
+        if self.tracing != "off":
+            # DOM snapshots only: the screencast behind trace screenshots competes with the page
+            # for CPU and slowed click-to-final by ~250 ms on a 2-core machine (snapshots: ~80 ms).
+            self.page.context.tracing.start(title=f"{self.pack.name} · {self.prompt.id}", screenshots=False, snapshots=True)
+        try:
+            self.open()
+            for index, step in enumerate(self.pack.steps):
+                if index and self.pack.think_time_ms:
+                    self.page.wait_for_timeout(self.pack.think_time_ms)
+                with self.trace_group(f"step {index}: {step.kind}"):
+                    try:
+                        self.do_step(index, step)
+                    except (StepFailed, PlaywrightError, ValueError) as exc:
+                        self.fail(index, step.kind, first_line(exc))
+        except (StepFailed, PlaywrightError) as exc:
+            self.fail(-1, "open", first_line(exc))
+        finally:
+            self.finish_trace()
         self.run_dir.event("journey_finished", prompt_id=self.prompt.id, failures=len(self.failures))
         return self.failures
+
+    def log_in(self) -> None:
+        login = self.profile.login
+        if not login or "storage_state" in login:  # a storage state is loaded with the context
+            return
+        values = {}
+        for selector, variable in login["fill"].items():
+            name = variable.removeprefix("$")
+            if name not in os.environ:
+                raise StepFailed(f"login needs the environment variable {name} (the UI profile names it for {selector})")
+            values[selector] = os.environ[name]
+        self.page.goto(self.base_url + login.get("url", self.profile.path))
+        for selector, value in values.items():
+            self.page.fill(selector, value)
+        self.page.click(login["submit"])
+        try:
+            self.page.wait_for_selector(login["success"], timeout=15_000)
+        except PlaywrightError:
+            names = ", ".join(v.removeprefix("$") for v in login["fill"].values())
+            raise StepFailed(
+                f"login failed: '{login['success']}' did not appear within 15 s of submitting; check {names}"
+            ) from None
+        self.run_dir.event("logged_in", prompt_id=self.prompt.id)
+
+    def open(self) -> None:
+        try:
+            self.page.goto(self.url)
+        except PlaywrightError as exc:
+            raise StepFailed(f"could not open {self.url}: {first_line(exc)}") from None
+        try:
+            self.page.wait_for_selector(self.profile.ready, timeout=self.timeout_ms)
+        except PlaywrightError:
+            raise StepFailed(
+                f"the ready selector '{self.profile.ready}' did not appear on {self.url} within "
+                f"{self.pack.action_timeout_s:g} s; run `imagejourney profile check` to see what the page has"
+            ) from None
+        self.require("output region", self.profile.output)
+        self.require("prompt field", self.profile.fields["prompt"])
+
+    def require(self, role: str, selector: str) -> None:
+        """Fail with one sentence when a profile selector matches nothing (after a short wait)."""
+        try:
+            self.page.wait_for_selector(selector, state="attached", timeout=5_000)
+        except PlaywrightError:
+            raise StepFailed(
+                f"the {role} selector '{selector}' matches nothing on {self.page.url}; "
+                "run `imagejourney profile check` to see what the page has instead"
+            ) from None
+
+    @contextmanager
+    def trace_group(self, name: str):
+        if self.tracing == "off":
+            yield
+            return
+        self.page.context.tracing.group(name)
+        try:
+            yield
+        finally:
+            self.page.context.tracing.group_end()
+
+    def finish_trace(self) -> None:
+        if self.tracing == "off":
+            return
+        if self.tracing == "on" or self.failures:
+            path = self.run_dir.traces / f"{self.prompt.id}.zip"
+            self.page.context.tracing.stop(path=path)
+            redact_trace(path)
+            self.run_dir.event("trace_saved", prompt_id=self.prompt.id, path=self.run_dir.relative(path))
+        else:
+            self.page.context.tracing.stop()
 
     def do_step(self, index: int, step: Step) -> None:
         fields = self.profile.fields
@@ -84,6 +170,8 @@ class JourneyRunner:
             self.page.fill(fields["prompt"], self.prompt.text)
             if "seed" in fields:
                 self.page.fill(fields["seed"], str(self.prompt.seed))
+            if self.prompt.negative and "negative_prompt" in fields:
+                self.page.fill(fields["negative_prompt"], self.prompt.negative)
             for name, value in self.pack.settings.items():  # steps, size, guidance where the UI has them
                 if name in fields:
                     self.page.fill(fields[name], str(value))
@@ -102,9 +190,10 @@ class JourneyRunner:
 
     def begin(self, action: str) -> str:
         control = self.profile.controls[action]
+        self.require(f"{action} control", control)
         self.page.evaluate(
-            "([name, control, status]) => window.__imagejourney.begin(name, control, status)",
-            [action, control, self.profile.done["selector"]],
+            "([name, control, done, error]) => window.__imagejourney.begin(name, control, done, error)",
+            [action, control, self.profile.done, self.profile.error],
         )
         return control
 
@@ -112,8 +201,7 @@ class JourneyRunner:
         control = self.begin(action)
         self.page.click(control)
         state = self.page.wait_for_function(
-            "([done, error]) => { const s = window.__imagejourney.state(done, error); return s !== 'pending' && s; }",
-            arg=[self.profile.done, self.profile.error],
+            "() => { const s = window.__imagejourney.state(); return s !== 'pending' && s; }",
             timeout=self.timeout_ms,
         ).json_value()
         if state.startswith("error"):

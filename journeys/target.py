@@ -36,6 +36,29 @@ def fetch_info(base_url: str) -> dict | None:
         return None
 
 
+class RemoteTarget:
+    """A product already running at a URL (staging); nothing is started or stopped."""
+
+    def __init__(self, url: str):
+        self.url = url if url.endswith("/") else url + "/"
+        self.info = None
+        self.log_path = None
+
+    @classmethod
+    def check(cls, url: str) -> "RemoteTarget":
+        """Any HTTP answer (a 401 or 404 too) means reachable; no answer is one sentence."""
+        try:
+            urllib.request.urlopen(url, timeout=15).close()
+        except urllib.error.HTTPError:
+            pass
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TargetUnavailable(
+                f"cannot reach {url} ({reason}); check --base-url or the target's URL in playwright.config.py"
+            ) from None
+        return cls(url)
+
+
 class ReferenceApp:
     """Context manager: `with ReferenceApp("tiny", log_path) as app: app.url, app.info`."""
 

@@ -130,16 +130,37 @@ def journey_runs(run: Run, candidates: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def check_budgets(budgets: dict, stats: list[dict], ttui: dict) -> list[dict]:
+    """Each budget (`generate.click_to_final_ms.p95: 5000` or `ttui_ms.p50: 3000`) against the
+    measured percentile. A budget with no sample is breached: nothing measured is no pass."""
+    by_action = {row["action"]: row["metrics"] for row in stats}
+    results = []
+    for key, limit in budgets.items():
+        parts = key.split(".")
+        summary = ttui if parts[0] == "ttui_ms" else by_action.get(parts[0], {}).get(parts[1], {"n": 0})
+        value = summary.get(parts[-1]) if summary.get("n") else None
+        results.append({"budget": key, "limit_ms": float(limit), "value_ms": value, "n": summary.get("n", 0),
+                        "ok": value is not None and value <= limit})
+    return results
+
+
 def summarize(run: Run) -> dict:
     candidates = judge_candidates(run)
     journeys = journey_runs(run, candidates)
     ttui = pd.Series([j["ttui_ms"] for j in journeys], dtype=float)
     steps = run.steps
+    stats = action_stats(steps)
+    ttui_summary = percentile_summary(ttui)
+    traces = {p.stem: f"traces/{p.name}" for p in sorted((run.path / "traces").glob("*.zip"))}
+    for journey in journeys:
+        journey["trace"] = traces.get(journey["prompt_id"])
     return {
         "manifest": run.manifest,
-        "action_stats": action_stats(steps),
+        "action_stats": stats,
         "journeys": journeys,
-        "ttui": percentile_summary(ttui),
+        "traces": traces,
+        "budgets": check_budgets(run.manifest["journey"].get("budgets", {}), stats, ttui_summary),
+        "ttui": ttui_summary,
         "ttui_reached": int(ttui.notna().sum()),
         "acceptance_rule": describe_rule(run.manifest["journey"]["acceptance"]),
         "acceptance_rate": float(candidates["accepted"].mean()) if len(candidates) else None,

@@ -38,11 +38,15 @@ def environment() -> Environment:
     return env
 
 
-def render_report(run_dir: Path) -> Path:
+def render_report(run_dir: Path) -> tuple[Path, list[str]]:
+    """Write report.html; return its path and one sentence per breached budget."""
     run = load_run(run_dir)
-    html = environment().get_template("report.html.j2").render(
-        summary=summarize(run), run_dir=run.path.name, few=FEW_SAMPLES
-    )
+    summary = summarize(run)
+    html = environment().get_template("report.html.j2").render(summary=summary, run_dir=run.path.name, few=FEW_SAMPLES)
     out = run.path / "report.html"
     out.write_text(html)
-    return out
+    breaches = [
+        f"{b['budget']} = {fmt_ms(b['value_ms'])} > {fmt_ms(b['limit_ms'])} (N={b['n']}, {run.manifest['journey']['name']})"
+        for b in summary["budgets"] if not b["ok"]
+    ]
+    return out, breaches

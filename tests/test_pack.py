@@ -2,49 +2,116 @@ import pytest
 
 from journeys.pack import ConfigError, available_packs, load_pack, load_profile
 
+GOOD = """name: p
+prompts:
+  - {id: a, text: t, seed: 1}
+steps: [prompt, generate]
+acceptance: {rule: not_blank, min_pixel_std: 1}
+"""
+
+
+def write(tmp_path, text, name="p.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def error_of(loader, path) -> str:
+    with pytest.raises(ConfigError) as info:
+        loader(path)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_builtin_packs_load():
+    assert set(available_packs()) >= {"portrait", "stylized", "marketing", "edit", "failure-probes"}
+    for name in available_packs():
+        pack = load_pack(name)
+        assert pack.prompts and any(s.kind == "generate" for s in pack.steps)
+
 
 def test_portrait_pack_has_three_prompts_and_five_actions():
     pack = load_pack("portrait")
     assert len(pack.prompts) >= 3
-    assert all(isinstance(p.seed, int) for p in pack.prompts)
     assert [s.kind for s in pack.steps] == ["prompt", "generate", "reroll", "reroll", "edit", "export"]
-    edit = pack.steps[4]
-    assert edit.prompt and 0 < edit.strength <= 1
+    assert pack.steps[4].prompt and 0 < pack.steps[4].strength <= 1
 
 
 def test_unknown_journey_names_the_available_ones():
-    with pytest.raises(ConfigError) as info:
-        load_pack("nosuch")
-    message = str(info.value)
+    message = error_of(load_pack, "nosuch")
     assert "unknown journey 'nosuch'" in message
     for name in available_packs():
         assert name in message
 
 
 def test_malformed_yaml_names_file_and_line(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nprompts: [\n  - id: a\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml is not valid YAML at line \d+"):
-        load_pack(str(bad))
+    path = write(tmp_path, "name: x\nprompts: [\n  - id: a\n")
+    assert error_of(load_pack, path).startswith(f"{path} is not valid YAML at line ")
 
 
-def test_unknown_step_is_named(tmp_path):
-    pack = tmp_path / "p.yaml"
-    pack.write_text(
-        "name: p\nprompts: [{id: a, text: t, seed: 1}]\nsteps: [prompt, upscale]\nacceptance: {rule: not_blank, min_pixel_std: 1}\n"
-    )
-    with pytest.raises(ConfigError, match=r"steps\[1\]: unknown step 'upscale'"):
-        load_pack(str(pack))
+def test_unknown_field_names_file_line_and_the_allowed_ones(tmp_path):
+    path = write(tmp_path, GOOD.replace("steps: [prompt", "stesp: 3\nsteps: [prompt"))
+    message = error_of(load_pack, path)
+    assert message.startswith(f"{path}:4: unknown field 'stesp' in the journey pack; allowed: name,")
 
 
-def test_missing_field_is_named(tmp_path):
-    pack = tmp_path / "p.yaml"
-    pack.write_text("name: p\nprompts: [{id: a, text: t}]\nsteps: [generate]\nacceptance: {rule: not_blank}\n")
-    with pytest.raises(ConfigError, match=r"prompts\[0\]: the field 'seed' is missing"):
-        load_pack(str(pack))
+def test_unknown_field_in_a_prompt(tmp_path):
+    path = write(tmp_path, GOOD.replace("{id: a, text: t, seed: 1}", "{id: a, text: t, sed: 1}"))
+    assert error_of(load_pack, path) == f"{path}:3: unknown field 'sed' in prompts[0]; allowed: id, text, negative, seed, seeds"
+
+
+def test_missing_and_mistyped_fields(tmp_path):
+    path = write(tmp_path, GOOD.replace(", seed: 1", ""))
+    assert error_of(load_pack, path) == f"{path}:3: the field 'seed' is missing from prompts[0]"
+    path = write(tmp_path, GOOD.replace("seed: 1", "seed: one"))
+    assert "the field 'seed' in prompts[0] must be a int, not str" in error_of(load_pack, path)
+
+
+def test_unknown_step_and_bad_strength(tmp_path):
+    path = write(tmp_path, GOOD.replace("[prompt, generate]", "[prompt, generate, upscale]"))
+    assert "steps[2]: unknown step 'upscale'" in error_of(load_pack, path)
+    path = write(tmp_path, GOOD.replace("[prompt, generate]", "[prompt, generate, edit: {prompt: x, strength: 3}]"))
+    assert "edit strength in steps[2] must be above 0 and at most 1" in error_of(load_pack, path)
+
+
+def test_seeds_reroll_times_think_and_budgets(tmp_path):
+    text = GOOD.replace("{id: a, text: t, seed: 1}", "{id: a, text: t, seeds: [5, 6]}").replace(
+        "[prompt, generate]", "[prompt, generate, think: {ms: 250}, reroll: {times: 3}, export]"
+    ) + "budgets: {generate.click_to_final_ms.p95: 5000, ttui_ms.p50: 2000}\n"
+    pack = load_pack(write(tmp_path, text))
+    assert [(p.id, p.seed) for p in pack.prompts] == [("a-5", 5), ("a-6", 6)]
+    assert [s.kind for s in pack.steps] == ["prompt", "generate", "think", "reroll", "reroll", "reroll", "export"]
+    assert pack.steps[2].ms == 250
+    assert pack.budgets == {"generate.click_to_final_ms.p95": 5000, "ttui_ms.p50": 2000}
+
+
+def test_bad_budget_is_explained(tmp_path):
+    path = write(tmp_path, GOOD + "budgets: {generate.speed: 5}\n")
+    assert "budget 'generate.speed' must read ACTION.METRIC.p50|p95" in error_of(load_pack, path)
 
 
 def test_reference_profile_loads():
     profile = load_profile("reference")
     assert set(profile.controls) == {"generate", "reroll", "edit", "export"}
-    assert profile.done["selector"] and profile.output
+    assert profile.done == [{"kind": "text", "selector": "#status", "text_matches": "^Done"}]
+
+
+PROFILE = """name: x
+ready: "#go"
+fields: {prompt: "#p"}
+controls: {generate: "#go"}
+output: "#out"
+done: {hidden: "#spinner"}
+"""
+
+
+def test_profile_errors_name_file_and_line(tmp_path):
+    assert load_profile(write(tmp_path, PROFILE, "x.yaml")).done == [{"kind": "hidden", "hidden": "#spinner"}]
+    path = write(tmp_path, PROFILE.replace("{prompt:", "{promt:"), "x.yaml")
+    assert error_of(load_profile, path).startswith(f"{path}:3: unknown field 'promt' in fields; allowed: prompt,")
+    path = write(tmp_path, PROFILE.replace("{hidden:", "{hiden:"), "x.yaml")
+    assert "a done condition needs one of" in error_of(load_profile, path)
+    path = write(tmp_path, PROFILE + 'login: {fill: {"#pw": hunter2}, submit: "#in", success: "#app"}\n', "x.yaml")
+    assert "login values must name an environment variable ($VAR), never the secret itself" in error_of(load_profile, path)
+    assert "unknown UI profile 'nope'" in error_of(load_profile, "nope")

@@ -77,7 +77,7 @@ def test_ttui_not_reached_is_counted_not_dropped(run_dir):
 
 
 def test_report_is_escaped_offline_and_shows_figures(run_dir):
-    html = render_report(run_dir).read_text()
+    html = render_report(run_dir)[0].read_text()
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
     assert "<b>boom</b>" not in html
     assert "http://" not in html.replace("http://127.0.0.1:1/", "") and "https://" not in html
