@@ -370,10 +370,10 @@ def check_compatible(pack: JourneyPack, profile: UIProfile) -> None:
     needed = {s.kind for s in pack.steps} & set(ACTIONS)
     for action in sorted(needed - set(profile.controls)):
         raise ConfigError(
-            f"the journey '{pack.name}' has a {action} step but the UI profile '{profile.name}' ({profile.source}) "
+            f"the journey '{pack.name}' has {action} steps but the UI profile '{profile.name}' ({profile.source}) "
             f"names no {action} control; add controls: {{{action}: SELECTOR}} or drop the step"
         )
     if "edit" in needed and "edit_prompt" not in profile.fields:
         raise ConfigError(
-            f"the journey '{pack.name}' has an edit step but the UI profile '{profile.name}' names no edit_prompt field"
+            f"the journey '{pack.name}' has edit steps but the UI profile '{profile.name}' names no edit_prompt field"
         )

@@ -1,0 +1,144 @@
+"""A UI not built with Gradio (tests/plain_ui) driven through a UI profile alone."""
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from journeys.pack import load_pack, load_profile
+from journeys.rundir import RunDirectory
+from journeys.runner import JourneyRunner, install_probe
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAIN = Path(__file__).parent / "plain_ui"
+PASSWORD, SESSION_TOKEN = "pw-Zq81-secret", "tok-5f2e9c-session-secret"
+
+pytestmark = pytest.mark.browser
+
+
+def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path):
+    profile, pack = load_profile(str(PLAIN / "profile.yaml")), load_pack(str(PLAIN / "pack.yaml"))
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
+    install_probe(page, profile)
+    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    assert failures == []
+    rows = {r["action"]: r for r in csv.DictReader(open(run.path / "steps.csv"))}
+    truth = page.evaluate("window.groundTruth")
+    assert [t["kind"] for t in truth] == ["preview"] * 3 + ["final"] + ["preview"] * 3 + ["final"]
+    for action, shown in (("generate", truth[:4]), ("reroll", truth[4:])):
+        row = rows[action]
+        assert int(row["previews_painted"]) == 3
+        # The probe's paint times fall after the page put each image in, within a few frames.
+        final_paint, first_preview = float(row["final_paint_ts_ms"]), float(row["first_preview_paint_ts_ms"])
+        assert shown[3]["inserted"] <= final_paint <= shown[3]["inserted"] + 100
+        assert shown[0]["inserted"] <= first_preview <= shown[0]["inserted"] + 100
+        # The page waits 150 ms before each of its 4 images.
+        assert 4 * 150 <= float(row["click_to_final_ms"]) < 10_000
+    assert rows["reroll"]["seed"] == "4"
+    assert rows["export"]["status"] == "ok" and (run.path / rows["export"]["image"]).is_file()
+
+
+def run_e2e(tmp_path, *args, env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "e2e/", "-p", "no:cacheprovider", "--results-dir", str(tmp_path / "results"), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
+    )
+    runs = sorted((tmp_path / "results").glob("*")) if (tmp_path / "results").exists() else []
+    return proc, runs
+
+
+def plain_args(url, profile="members-profile.yaml"):
+    return ["--base-url", url, "--ui-profile", str(PLAIN / profile), "--journey", str(PLAIN / "pack.yaml")]
+
+
+def test_login_from_environment_traces_grouped_and_no_secret_kept(plain_ui_url, tmp_path):
+    proc, runs = run_e2e(tmp_path, *plain_args(plain_ui_url), "--tracing", "on",
+                         env_extra={"PLAIN_USER": "creator", "PLAIN_PASSWORD": PASSWORD})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    run = runs[0]
+    trace = run / "traces" / "boat.zip"
+    with zipfile.ZipFile(trace) as z:
+        trace_text = b"".join(z.read(name) for name in z.namelist())
+    assert b"step 1: generate" in trace_text and b"step 3: export" in trace_text
+    for path in run.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.suffix == ".zip":
+                with zipfile.ZipFile(path) as z:
+                    data = b"".join(z.read(name) for name in z.namelist())
+            assert PASSWORD.encode() not in data, path
+            assert SESSION_TOKEN.encode() not in data, path
+    html = (run / "report.html").read_text()
+    assert "traces/boat.zip" in html and "playwright show-trace" in html
+
+
+def test_failed_login_is_one_sentence(plain_ui_url, tmp_path):
+    proc, _ = run_e2e(tmp_path, *plain_args(plain_ui_url), env_extra={"PLAIN_USER": "creator", "PLAIN_PASSWORD": "wrong"})
+    assert proc.returncode == 1
+    assert "step -1 (login) failed: login failed: '#make' did not appear within 15 s of submitting; check PLAIN_USER, PLAIN_PASSWORD" in proc.stdout
+
+
+def test_missing_credential_variable_is_named(plain_ui_url, tmp_path):
+    env = {"PLAIN_USER": "creator"}
+    os.environ.pop("PLAIN_PASSWORD", None)
+    proc, _ = run_e2e(tmp_path, *plain_args(plain_ui_url), env_extra=env)
+    assert proc.returncode == 1
+    assert "login needs the environment variable PLAIN_PASSWORD" in proc.stdout
+
+
+def test_selector_matching_nothing_is_named(plain_ui_url, tmp_path):
+    profile = tmp_path / "profile.yaml"
+    profile.write_text((PLAIN / "profile.yaml").read_text().replace('output: "#gallery"', 'output: "#pictures"'))
+    proc, runs = run_e2e(tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(profile), "--journey", str(PLAIN / "pack.yaml"))
+    assert proc.returncode == 1
+    assert "the output region selector '#pictures' matches nothing on" in proc.stdout
+    assert "imagejourney profile check" in proc.stdout
+    assert (runs[0] / "report.html").is_file()  # what was recorded is kept and reported
+
+
+def one_line_error(proc) -> str:
+    lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR: ") or "Exit:" in line]
+    assert len(errors) == 1, proc.stdout + proc.stderr
+    return errors[0]
+
+
+def test_unreachable_url(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc, runs = run_e2e(tmp_path, *plain_args(f"http://127.0.0.1:{port}/", "profile.yaml"))
+    assert proc.returncode == 3
+    assert f"cannot reach http://127.0.0.1:{port}/ (" in one_line_error(proc)
+    assert runs == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--target", "nope"], "unknown target 'nope'; targets in playwright.config.py: reference, staging"),
+        (["--target", "staging"], "target 'staging' needs its base URL: set STAGING_URL or pass --base-url"),
+        (["--base-url", "http://127.0.0.1:9/"], "--base-url needs --ui-profile PATH"),
+        (["--browser", "firefox"], "only Chromium has; use --browser chromium"),
+        (["--journey", "tests/plain_ui/pack.yaml", "--ui-profile", "reference", "--journey", "failure-probes"], None),
+        (["--journey", "nosuch"], "unknown journey 'nosuch'; available journeys: edit, failure-probes, marketing, portrait, stylized"),
+        (["--journey", "tests/plain_ui/profile.yaml"], "tests/plain_ui/profile.yaml:3: unknown field 'path' in the journey pack"),
+        (["--ui-profile", "tests/plain_ui/profile.yaml"], "the journey 'portrait' has edit steps but the UI profile 'plain'"),
+    ],
+)
+def test_bad_input_is_one_sentence(tmp_path, args, message):
+    env = {k: v for k, v in os.environ.items() if k != "STAGING_URL"}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    if message is None:  # several packs at once is fine: one test per (journey, prompt)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "test_journey[plain-boat" in proc.stdout and "test_journey[failure-probes-hands" in proc.stdout
+        return
+    assert proc.returncode == 4
+    assert message in one_line_error(proc)
