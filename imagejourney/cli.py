@@ -42,6 +42,46 @@ def cmd_journeys(args) -> int:
     return 0
 
 
+def cmd_profile_check(args) -> int:
+    """Open the target's page in headless Chromium and check every selector of its UI profile."""
+    import tempfile
+    from contextlib import nullcontext
+
+    from playwright.sync_api import sync_playwright
+
+    from journeys.browser import NoBrowser, chromium_launch_args
+    from journeys.config import load_config, resolve_target
+    from journeys.pack import ConfigError, load_profile
+    from journeys.profile_check import check_profile, format_checks
+    from journeys.runner import StepFailed
+    from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
+
+    try:
+        config = load_config(Path(args.config))
+        target = resolve_target(config, args.target, args.base_url, args.ui_profile)
+        profile = load_profile(target.ui_profile)
+        log = Path(tempfile.mkdtemp(prefix="imagejourney-")) / "reference-app.log"
+        with ReferenceApp(target.model, log) if target.started_here else nullcontext(RemoteTarget.check(target.url)) as running:
+            with sync_playwright() as p:
+                launch, _ = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
+                browser = p.chromium.launch(**launch)
+                storage = profile.login.get("storage_state") if profile.login else None
+                context = browser.new_context(
+                    viewport=config["BROWSER"]["viewport"],
+                    storage_state=str(Path(profile.source).parent / storage) if storage else None,
+                )
+                checks = check_profile(context.new_page(), running.url, profile)
+                browser.close()
+    except (ConfigError, TargetUnavailable, NoBrowser, StepFailed) as exc:
+        print(f"imagejourney profile check: {exc}", file=sys.stderr)
+        return 2
+    print(f"UI profile '{profile.name}' ({profile.source}) on {running.url.rstrip('/')}{profile.path}")
+    print("\n".join(format_checks(checks)))
+    missing = [c for c in checks if not c.matches and not c.role.startswith("done (hidden")]
+    print(f"{len(checks) - len(missing)} of {len(checks)} selectors found" + ("" if not missing else "; fix the MISSING ones"))
+    return 1 if missing else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from reference_app.server import add_serve_arguments
 
@@ -58,6 +98,15 @@ def main(argv: list[str] | None = None) -> int:
 
     journeys = commands.add_parser("journeys", help="list the built-in journey packs")
     journeys.set_defaults(func=cmd_journeys)
+
+    profile = commands.add_parser("profile", help="UI profile tools")
+    profile_commands = profile.add_subparsers(dest="profile_command", required=True)
+    check = profile_commands.add_parser("check", help="open the page and check the profile's selectors")
+    check.add_argument("--target", help="a target from playwright.config.py (default: reference)")
+    check.add_argument("--base-url", help="the UI's base URL (with --ui-profile)")
+    check.add_argument("--ui-profile", help="a built-in profile name or a YAML path")
+    check.add_argument("--config", default="playwright.config.py")
+    check.set_defaults(func=cmd_profile_check)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -75,7 +75,7 @@ class JourneyRunner:
             return self.failures
         if self.tracing != "off":
             # DOM snapshots only: the screencast behind trace screenshots competes with the page
-            # for CPU and slowed click-to-final by ~250 ms on a 2-core machine (snapshots: ~80 ms).
+            # for CPU and slowed click-to-final by 190–250 ms on a 2-core machine (snapshots: 40–85 ms).
             self.page.context.tracing.start(title=f"{self.pack.name} · {self.prompt.id}", screenshots=False, snapshots=True)
         try:
             self.open()
@@ -95,27 +95,8 @@ class JourneyRunner:
         return self.failures
 
     def log_in(self) -> None:
-        login = self.profile.login
-        if not login or "storage_state" in login:  # a storage state is loaded with the context
-            return
-        values = {}
-        for selector, variable in login["fill"].items():
-            name = variable.removeprefix("$")
-            if name not in os.environ:
-                raise StepFailed(f"login needs the environment variable {name} (the UI profile names it for {selector})")
-            values[selector] = os.environ[name]
-        self.page.goto(self.base_url + login.get("url", self.profile.path))
-        for selector, value in values.items():
-            self.page.fill(selector, value)
-        self.page.click(login["submit"])
-        try:
-            self.page.wait_for_selector(login["success"], timeout=15_000)
-        except PlaywrightError:
-            names = ", ".join(v.removeprefix("$") for v in login["fill"].values())
-            raise StepFailed(
-                f"login failed: '{login['success']}' did not appear within 15 s of submitting; check {names}"
-            ) from None
-        self.run_dir.event("logged_in", prompt_id=self.prompt.id)
+        if log_in(self.page, self.base_url, self.profile):
+            self.run_dir.event("logged_in", prompt_id=self.prompt.id)
 
     def open(self) -> None:
         try:
@@ -295,6 +276,30 @@ class JourneyRunner:
         self.failures.append(Failure(index, action, error, shot))
         self.run_dir.event("step_failed", prompt_id=self.prompt.id, step_index=index, action=action, error=error)
         self.run_dir.add_step({**self.row_base(index, action), "status": "failed", "error": error, "screenshot": shot})
+
+
+def log_in(page: Page, base_url: str, profile: UIProfile) -> bool:
+    """Log in by the profile's login step, credentials from the environment. Returns False when
+    there is nothing to do (no login, or a storage state loaded with the context)."""
+    login = profile.login
+    if not login or "storage_state" in login:
+        return False
+    values = {}
+    for selector, variable in login["fill"].items():
+        name = variable.removeprefix("$")
+        if name not in os.environ:
+            raise StepFailed(f"login needs the environment variable {name} (the UI profile names it for {selector})")
+        values[selector] = os.environ[name]
+    page.goto(base_url.rstrip("/") + login.get("url", profile.path))
+    for selector, value in values.items():
+        page.fill(selector, value)
+    page.click(login["submit"])
+    try:
+        page.wait_for_selector(login["success"], timeout=15_000)
+    except PlaywrightError:
+        names = ", ".join(v.removeprefix("$") for v in login["fill"].values())
+        raise StepFailed(f"login failed: '{login['success']}' did not appear within 15 s of submitting; check {names}") from None
+    return True
 
 
 def first_line(exc: BaseException) -> str:

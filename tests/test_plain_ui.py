@@ -142,3 +142,16 @@ def test_bad_input_is_one_sentence(tmp_path, args, message):
         return
     assert proc.returncode == 4
     assert message in one_line_error(proc)
+
+
+def test_profile_check_names_what_the_page_has_instead(plain_ui_url, tmp_path):
+    profile = tmp_path / "profile.yaml"
+    profile.write_text((PLAIN / "profile.yaml").read_text().replace('"#again"', '"#more"'))
+    check = [sys.executable, "-m", "imagejourney.cli", "profile", "check", "--base-url", plain_ui_url, "--ui-profile"]
+    bad = subprocess.run([*check, str(profile)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1
+    missing = [line for line in bad.stdout.splitlines() if line.strip().startswith("MISSING")]
+    assert len(missing) == 1 and "#more" in missing[0] and '#again (button "Another one")' in missing[0]
+    good = subprocess.run([*check, str(PLAIN / "profile.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert good.returncode == 0 and "9 of 9 selectors found" in good.stdout
+    assert "8 of 9 selectors found; fix the MISSING ones" in bad.stdout
