@@ -74,6 +74,9 @@ def degradations(app_info: dict | None, browser_source: str, pack: JourneyPack |
     if app_info:
         if app_info.get("device") == "cpu":
             found.append("the reference app ran on the CPU, not a GPU: generation times are not GPU times")
+        holds = app_info.get("holds") or {}
+        if any(holds.values()):
+            found.append(f"the reference app ran in test mode, holding previews and finals ({holds}): times include the holds")
         if app_info.get("random_weights"):
             found.append("the model has random weights (tiny): images are noise, timings exercise the real code path")
     if browser_source == "system":

@@ -272,11 +272,15 @@ class UIProfile:
     done: list[dict]
     error: dict | None
     login: dict | None
+    server_timings: dict | None
+    paint: str
     source: str
     raw: dict = field(repr=False)
 
 
-PROFILE_FIELDS = ("name", "path", "ready", "fields", "controls", "output", "final_image", "done", "error", "login")
+PROFILE_FIELDS = ("name", "path", "ready", "fields", "controls", "output", "final_image", "done", "error", "login",
+                  "server_timings", "paint")
+PAINT_METHODS = ("auto", "element-timing", "screencast")
 PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", *SETTINGS)
 DONE_KINDS = {
     "text": ("selector", "text_matches"),  # an element's text matches (and changed since the click)
@@ -331,6 +335,8 @@ def load_profile(name_or_path: str) -> UIProfile:
         done=conditions,
         error=plain(error),
         login=read_login(r, data),
+        server_timings=read_server_timings(r, data),
+        paint=read_paint(r, data),
         source=str(r.path),
         raw=plain(data),
     )
@@ -346,6 +352,28 @@ def read_condition(r: Reader, condition, what: str) -> dict:
                 r.get(condition, key, int if key == "output_stable_ms" else str, what)
             return {"kind": kind, **plain(condition)}
     raise r.error(condition, None, f"a {what} condition needs one of: selector + text_matches, hidden, visible, enabled, output_stable_ms")
+
+
+def read_server_timings(r: Reader, data) -> dict | None:
+    """Where the server tells its own times: the job number shown in the page, and a URL."""
+    timings = r.get(data, "server_timings", dict, "the UI profile", None)
+    if timings is None:
+        return None
+    r.only(timings, ("job_selector", "job_pattern", "url"), "server_timings")
+    for key in ("job_selector", "job_pattern", "url"):
+        r.get(timings, key, str, "server_timings")
+    if "{job}" not in timings["url"]:
+        raise r.error(timings, "url", "server_timings url must contain {job}, e.g. /imagejourney/jobs/{job}")
+    return plain(timings)
+
+
+def read_paint(r: Reader, data) -> str:
+    """How paint time is read: Element Timing on <img>, screencast frames (canvas UIs), or
+    auto (Element Timing, screencast when the output region holds a canvas and no image)."""
+    paint = r.get(data, "paint", str, "the UI profile", "auto")
+    if paint not in PAINT_METHODS:
+        raise r.error(data, "paint", f"paint must be one of {', '.join(PAINT_METHODS)}")
+    return paint
 
 
 def read_login(r: Reader, data) -> dict | None:

@@ -12,6 +12,7 @@ import base64
 import io
 import json
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,9 +192,11 @@ class JourneyRunner:
         self.run_dir.event("action", prompt_id=self.prompt.id, step_index=index, action=action, probe=record)
         timing = measure_action(record)
         image = self.save_shown_image(f"{self.prompt.id}-{index:02d}-{action}.png")
+        server = self.server_times(index, timing.final_paint_ts_ms)
         self.run_dir.add_step(
             {
                 **self.row_base(index, action),
+                **server,
                 "seed": self.seed_shown(),
                 "click_ts_ms": timing.click_ts_ms,
                 "first_preview_paint_ts_ms": timing.first_preview_paint_ts_ms,
@@ -239,6 +242,40 @@ class JourneyRunner:
                 "image": self.run_dir.relative(target),
             }
         )
+
+    def server_times(self, index: int, final_paint_ts_ms: float) -> dict:
+        """The server's own times for the action just done (profile `server_timings`), moved
+        from epoch ms to the page's timeline. Exact when server and browser share a clock (the
+        reference app); against a remote server the difference includes clock offset."""
+        spec = self.profile.server_timings
+        if not spec:
+            return {}
+        match = re.search(spec["job_pattern"], self.page.inner_text(spec["job_selector"]))
+        if not match:
+            self.run_dir.event("server_times_missing", step_index=index, reason="no job number in the page")
+            return {}
+        response = self.page.request.get(self.base_url + spec["url"].format(job=match.group(1)))
+        if not response.ok:
+            self.run_dir.event("server_times_missing", step_index=index, reason=f"HTTP {response.status}")
+            return {}
+        times = response.json()
+        self.run_dir.event("server_times", prompt_id=self.prompt.id, step_index=index, times=times)
+        origin = self.page.evaluate("performance.timeOrigin")
+
+        def on_page(epoch_ms):
+            return None if epoch_ms is None else round(epoch_ms - origin, 1)
+
+        previews = times.get("previews_produced") or []
+        final = on_page(times.get("final_produced"))
+        return {
+            "server_job": match.group(1),
+            "server_received_ts_ms": on_page(times.get("request_received")),
+            "server_inference_start_ts_ms": on_page(times.get("inference_start")),
+            "server_first_preview_ts_ms": on_page(previews[0]) if previews else None,
+            "server_final_ts_ms": final,
+            "previews_produced": len(previews),
+            "delivery_ms": None if final is None else round(final_paint_ts_ms - final, 1),
+        }
 
     def save_shown_image(self, name: str) -> str:
         url = self.page.evaluate("window.__imagejourney.shownImageUrl()")

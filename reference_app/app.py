@@ -10,6 +10,8 @@ from __future__ import annotations
 import queue
 import tempfile
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,28 +47,56 @@ class Settings:
         return cls(steps=int(steps), size=int(size), guidance=float(guidance))
 
 
+def epoch_ms() -> float:
+    return time.time() * 1000.0
+
+
+@dataclass
+class Holds:
+    """Test mode: hold each preview `preview_ms` before showing it, and the final until
+    `final_ms` after the request was received, so a tester can check its timings against
+    known delays. Zero means no hold."""
+
+    preview_ms: int = 0
+    final_ms: int = 0
+
+
 class ReferenceApp:
-    def __init__(self, model: LoadedModel, defaults: Settings):
+    KEPT_JOBS = 1000
+
+    def __init__(self, model: LoadedModel, defaults: Settings, holds: Holds | None = None):
         self.model = model
         self.defaults = defaults
+        self.holds = holds or Holds()
         self.export_dir = Path(tempfile.mkdtemp(prefix="imagejourney-exports-"))
         self.job_counter = 0
+        self.counter_lock = threading.Lock()
         self.lock = threading.Lock()  # one job on the model at a time
+        self.jobs: OrderedDict[int, dict] = OrderedDict()  # server-side times of recent jobs
 
-    def next_job(self) -> int:
-        with self.lock:
+    def next_job(self, action: str) -> tuple[int, dict]:
+        """A new job number and its record of server times (epoch ms)."""
+        with self.counter_lock:
             self.job_counter += 1
-            return self.job_counter
+            job = self.job_counter
+            times = {"job": job, "action": action, "request_received": epoch_ms(), "inference_start": None,
+                     "previews_produced": [], "final_produced": None, "export_written": None,
+                     "holds": {"preview_ms": self.holds.preview_ms, "final_ms": self.holds.final_ms}}
+            self.jobs[job] = times
+            while len(self.jobs) > self.KEPT_JOBS:
+                self.jobs.popitem(last=False)
+            return job, times
 
     def stream(self, action: str, prompt: str, seed: int, settings: Settings, init_image=None, strength=0.6):
         """Yield (image, status, export_path, current, seed) tuples: previews, then the final."""
-        job = self.next_job()
+        job, times = self.next_job(action)
         previews: queue.Queue = queue.Queue()
         outcome: dict = {}
 
         def work():
             try:
                 with self.lock:
+                    times["inference_start"] = epoch_ms()
                     outcome["image"] = run_diffusion(
                         self.model,
                         prompt=prompt,
@@ -87,6 +117,9 @@ class ReferenceApp:
         step = 0
         while (preview := previews.get()) is not None:
             step += 1
+            if self.holds.preview_ms:
+                time.sleep(self.holds.preview_ms / 1000)
+            times["previews_produced"].append(epoch_ms())
             status = f"Working · {action} · step {step}/{settings.steps} · job {job}"
             yield preview, status, gr.skip(), gr.skip(), gr.skip()
         if "error" in outcome:
@@ -107,7 +140,12 @@ class ReferenceApp:
         if init_image is not None:
             params["strength"] = str(strength)
         export_path = self.write_export(image, params, job)
+        times["export_written"] = epoch_ms()
         current = {"image": image, "prompt": prompt, "seed": seed}
+        hold_until = times["request_received"] + self.holds.final_ms
+        if epoch_ms() < hold_until:
+            time.sleep((hold_until - epoch_ms()) / 1000)
+        times["final_produced"] = epoch_ms()
         yield image, f"Done · {action} · seed {seed} · job {job}", str(export_path), current, seed
 
     def write_export(self, image: Image.Image, params: dict, job: int) -> Path:

@@ -198,3 +198,11 @@ def run_diffusion(
             )
     return result.images[0]
 
+
+
+def warm_up(model: LoadedModel, size: int) -> None:
+    """One tiny text-to-image and image-to-image run, so the first creator action does not pay
+    for lazy initialisation (kernels, allocator, scheduler tables)."""
+    image = run_diffusion(model, prompt="warm up", seed=0, steps=2, size=size, guidance=0.0, on_preview=lambda p: None)
+    run_diffusion(model, prompt="warm up", seed=0, steps=2, size=size, guidance=0.0, on_preview=lambda p: None,
+                  init_image=image, strength=1.0)

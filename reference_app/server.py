@@ -1,7 +1,8 @@
 """`imagejourney serve` / `python -m reference_app`: the reference app on one port.
 
 Gradio is mounted on a FastAPI app that also answers `GET /imagejourney/info` (model, device,
-settings) so a run can record what it measured against.
+settings) so a run can record what it measured against, and `GET /imagejourney/jobs/{job}`
+(the server's own times for a job; its number is in the status line).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--guidance", type=float, default=0.0)
+    parser.add_argument("--hold-preview-ms", type=int, default=0,
+                        help="test mode: hold each preview this long before showing it")
+    parser.add_argument("--hold-final-ms", type=int, default=0,
+                        help="test mode: show the final no earlier than this long after the request")
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -44,10 +49,10 @@ def serve(args) -> None:
         import gradio as gr
         import torch
         import uvicorn
-        from fastapi import FastAPI
+        from fastapi import FastAPI, HTTPException
 
-        from .app import ReferenceApp, Settings, build_ui
-        from .pipeline import ModelNotAvailable, load_model
+        from .app import Holds, ReferenceApp, Settings, build_ui
+        from .pipeline import ModelNotAvailable, load_model, warm_up
     except ImportError as exc:
         raise AppCannotStart(
             f"the reference app needs the Python package '{exc.name}', which is not installed; run ./setup.sh"
@@ -60,7 +65,9 @@ def serve(args) -> None:
         model = load_model(args.model, args.device)
     except ModelNotAvailable as exc:
         raise AppCannotStart(str(exc)) from None
-    reference = ReferenceApp(model, defaults)
+    warm_up(model, defaults.size)
+    holds = Holds(preview_ms=args.hold_preview_ms, final_ms=args.hold_final_ms)
+    reference = ReferenceApp(model, defaults, holds)
 
     api = FastAPI()
 
@@ -75,7 +82,16 @@ def serve(args) -> None:
             "gpu": torch.cuda.get_device_name() if model.device == "cuda" else None,
             "sampler": model.sampler,
             "defaults": {"steps": defaults.steps, "size": defaults.size, "guidance": defaults.guidance},
+            "holds": {"preview_ms": holds.preview_ms, "final_ms": holds.final_ms},
         }
+
+    @api.get("/imagejourney/jobs/{job}")
+    def job_times(job: int):
+        """Server-side times of one job (epoch ms): request received, inference start, each
+        preview produced, final produced, export written."""
+        if job not in reference.jobs:
+            raise HTTPException(status_code=404, detail=f"no job {job} (the app keeps the last {reference.KEPT_JOBS})")
+        return reference.jobs[job]
 
     app = gr.mount_gradio_app(api, build_ui(reference), path="/")
     print(f"reference app: http://{args.host}:{args.port}/ (model {model.name} on {model.device})", flush=True)

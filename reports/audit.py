@@ -74,6 +74,29 @@ def action_stats(steps: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def server_breakdown(steps: pd.DataFrame) -> list[dict]:
+    """Per action, where the time went (p50 with N), when the server reported its times:
+    click → request received → inference start → final produced → final painted."""
+    if "server_final_ts_ms" not in steps:
+        return []
+    ok = steps[(steps["status"] == "ok") & steps["server_final_ts_ms"].notna()]
+    rows = []
+    for action, of_action in ok.groupby("action", sort=False):
+        parts = {
+            "click to request received": of_action["server_received_ts_ms"] - of_action["click_ts_ms"],
+            "queue wait": of_action["server_inference_start_ts_ms"] - of_action["server_received_ts_ms"],
+            "inference to final produced": of_action["server_final_ts_ms"] - of_action["server_inference_start_ts_ms"],
+            "delivery (final produced to painted)": of_action["delivery_ms"],
+        }
+        rows.append({
+            "action": action,
+            "parts": {name: percentile_summary(values) for name, values in parts.items()},
+            "previews_produced": percentile_summary(of_action["previews_produced"]),
+            "previews_painted": percentile_summary(of_action["previews_painted"]),
+        })
+    return rows
+
+
 def judge_not_blank(image_path: Path, rule: dict) -> tuple[bool, float]:
     """Acceptance rule `not_blank`: the final's grey-level pixel standard deviation is at least
     `min_pixel_std` (a black, white or flat image is not useful)."""
@@ -157,6 +180,7 @@ def summarize(run: Run) -> dict:
     return {
         "manifest": run.manifest,
         "action_stats": stats,
+        "server_breakdown": server_breakdown(steps),
         "journeys": journeys,
         "traces": traces,
         "budgets": check_budgets(run.manifest["journey"].get("budgets", {}), stats, ttui_summary),
