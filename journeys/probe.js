@@ -32,9 +32,22 @@
       if (c.kind === "enabled" && !enabled(document.querySelector(c.enabled))) c.seen = true;
     }
   }
+  // While paint times come from screencast frames, where the output region is on screen at
+  // each moment (a spinner above it can push it down mid-action).
+  function noteOutputBox() {
+    if (!action || action.requireImage) return;
+    const el = document.querySelector(config.output);
+    if (!el) return;
+    const r = el.getBoundingClientRect();
+    const last = action.boxes[action.boxes.length - 1];
+    if (!last || last.x !== r.x || last.y !== r.y || last.width !== r.width || last.height !== r.height) {
+      action.boxes.push({ t: performance.now(), x: r.x, y: r.y, width: r.width, height: r.height });
+    }
+  }
   new MutationObserver(() => {
     tagOutputImages();
     noteOpposites();
+    noteOutputBox();
   }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
 
   new PerformanceObserver((list) => {
@@ -113,19 +126,22 @@
 
   window.__imagejourney = {
     // Start watching one action: its control, its done conditions and the error condition.
-    begin(name, control, conditions, error) {
+    // requireImage: false when paint times come from screencast frames (a <canvas> output).
+    begin(name, control, conditions, error, requireImage) {
       const textBefore = {};
       for (const c of [...conditions, ...(error ? [error] : [])]) if (c.selector) textBefore[c.selector] = textOf(c.selector);
-      action = { name, control, click: null, conditions: conditions.map((c) => ({ ...c, seen: false })), error, textBefore };
+      action = { name, control, click: null, conditions: conditions.map((c) => ({ ...c, seen: false })), error, textBefore,
+                 requireImage, boxes: [] };
+      noteOutputBox();
     },
-    // "pending", "done" (every done condition holds and the shown final has painted since
-    // the click) or "error: <text>".
+    // "pending", "done" (every done condition holds and, for images, the shown final has
+    // painted since the click) or "error: <text>".
     state() {
       if (action === null || action.click === null) return "pending";
       noteOpposites();
       if (action.error && changedText(action.error)) return "error: " + textOf(action.error.selector);
       if (!action.conditions.every(holds)) return "pending";
-      return shownImagePaint() ? "done" : "pending";
+      return !action.requireImage || shownImagePaint() ? "done" : "pending";
     },
     // Everything the runner keeps about the action, serialisable.
     collect() {
@@ -134,6 +150,7 @@
       return {
         name: action ? action.name : null,
         click,
+        boxes: action ? action.boxes : [],
         final: final ? { t: final.t, method: final.method, url: final.url } : null,
         paints: paints
           .filter((p) => click !== null && p.t >= click)

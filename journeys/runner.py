@@ -23,11 +23,16 @@ from playwright.sync_api import Page
 
 from .pack import JourneyPack, Prompt, Step, UIProfile
 from .rundir import RunDirectory
+from .screencast import OutputRegionFrames, screencast_record
 from .timing import measure_action
 from .traces import redact_trace
 
 PROBE_SOURCE = (Path(__file__).parent / "probe.js").read_text()
 
+CANVAS_AS_BASE64 = """(output) => {
+  const canvas = [...document.querySelectorAll(output + " canvas")].pop();
+  return canvas ? canvas.toDataURL("image/png").split(",")[1] : null;
+}"""
 FETCH_AS_BASE64 = """async (url) => {
   const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
   let text = "";
@@ -170,25 +175,51 @@ class JourneyRunner:
                     self.page.press(fields["strength"], "Enter")
             self.image_action(index, step.kind)
 
-    def begin(self, action: str) -> str:
+    def begin(self, action: str, require_image: bool = True) -> str:
         control = self.profile.controls[action]
         self.require(f"{action} control", control)
         self.page.evaluate(
-            "([name, control, done, error]) => window.__imagejourney.begin(name, control, done, error)",
-            [action, control, self.profile.done, self.profile.error],
+            "([name, control, done, error, image]) => window.__imagejourney.begin(name, control, done, error, image)",
+            [action, control, self.profile.done, self.profile.error, require_image],
         )
         return control
 
+    def output_is_canvas(self) -> bool:
+        """Paint times from screencast frames: when the profile says so, or (auto) when the
+        output region holds a <canvas> and no <img>, which Element Timing cannot see."""
+        if self.profile.paint != "auto":
+            return self.profile.paint == "screencast"
+        return self.page.evaluate(
+            "(o) => !!document.querySelector(o + ' canvas') && !document.querySelector(o + ' img')", self.profile.output
+        )
+
     def image_action(self, index: int, action: str) -> None:
-        control = self.begin(action)
-        self.page.click(control)
-        state = self.page.wait_for_function(
-            "() => { const s = window.__imagejourney.state(); return s !== 'pending' && s; }",
-            timeout=self.timeout_ms,
-        ).json_value()
+        frames = OutputRegionFrames(self.page) if self.output_is_canvas() else None
+        control = self.begin(action, require_image=frames is None)
+        if frames:
+            frames.start()
+        try:
+            self.page.click(control)
+            state = self.page.wait_for_function(
+                "() => { const s = window.__imagejourney.state(); return s !== 'pending' && s; }",
+                timeout=self.timeout_ms,
+            ).json_value()
+        except PlaywrightError:
+            if not frames and self.output_is_canvas():
+                raise StepFailed(
+                    f"the output region '{self.profile.output}' shows a <canvas>, which Element Timing cannot see; "
+                    "set `paint: screencast` in the UI profile"
+                ) from None
+            raise
+        finally:
+            if frames:
+                frames.stop()
         if state.startswith("error"):
             raise StepFailed(f"the UI reported an error: {state.removeprefix('error: ')}")
         record = self.page.evaluate("window.__imagejourney.collect()")
+        if frames:
+            changes = frames.changes(self.page.evaluate("performance.timeOrigin"), record["boxes"])
+            record = screencast_record(record["click"], changes)
         self.run_dir.event("action", prompt_id=self.prompt.id, step_index=index, action=action, probe=record)
         timing = measure_action(record)
         image = self.save_shown_image(f"{self.prompt.id}-{index:02d}-{action}.png")
@@ -279,7 +310,13 @@ class JourneyRunner:
 
     def save_shown_image(self, name: str) -> str:
         url = self.page.evaluate("window.__imagejourney.shownImageUrl()")
-        data = base64.b64decode(self.page.evaluate(FETCH_AS_BASE64, url))
+        if url:
+            encoded = self.page.evaluate(FETCH_AS_BASE64, url)
+        else:
+            encoded = self.page.evaluate(CANVAS_AS_BASE64, self.profile.output)
+        if not encoded:
+            raise StepFailed(f"the output region '{self.profile.output}' shows no image or canvas to keep")
+        data = base64.b64decode(encoded)
         target = self.run_dir.images / name
         Image.open(io.BytesIO(data)).save(target, format="PNG")
         return self.run_dir.relative(target)

@@ -21,8 +21,17 @@ PASSWORD, SESSION_TOKEN = "pw-Zq81-secret", "tok-5f2e9c-session-secret"
 pytestmark = pytest.mark.browser
 
 
-def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path):
-    profile, pack = load_profile(str(PLAIN / "profile.yaml")), load_pack(str(PLAIN / "pack.yaml"))
+@pytest.mark.parametrize("mode, method", [("new-img", "element-timing"), ("swap-data", "element-timing"),
+                                          ("canvas", "screencast")])
+def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, mode, method):
+    """Every way of showing an image is timed, with the method recorded: new <img> with blob:
+    URLs, src swapped to data: URLs (Element Timing), and a <canvas> (screencast frames)."""
+    profile = tmp_path / "profile.yaml"
+    text = (PLAIN / "profile.yaml").read_text().replace("path: /index.html", f"path: /index.html?mode={mode}")
+    if mode != "new-img":  # the final is not told apart by a class there: the last paint is the final
+        text = text.replace("final_image: img.final", "")
+    profile.write_text(text)
+    profile, pack = load_profile(str(profile)), load_pack(str(PLAIN / "pack.yaml"))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
     install_probe(page, profile)
     failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
@@ -32,13 +41,15 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path):
     assert [t["kind"] for t in truth] == ["preview"] * 3 + ["final"] + ["preview"] * 3 + ["final"]
     for action, shown in (("generate", truth[:4]), ("reroll", truth[4:])):
         row = rows[action]
+        assert row["paint_method"] == method
         assert int(row["previews_painted"]) == 3
-        # The probe's paint times fall after the page put each image in, within a few frames.
+        # The measured paint times fall after the page put each image in, within a few frames.
         final_paint, first_preview = float(row["final_paint_ts_ms"]), float(row["first_preview_paint_ts_ms"])
         assert shown[3]["inserted"] <= final_paint <= shown[3]["inserted"] + 100
         assert shown[0]["inserted"] <= first_preview <= shown[0]["inserted"] + 100
         # The page waits 150 ms before each of its 4 images.
         assert 4 * 150 <= float(row["click_to_final_ms"]) < 10_000
+        assert (run.path / row["image"]).is_file()
     assert rows["reroll"]["seed"] == "4"
     assert rows["export"]["status"] == "ok" and (run.path / rows["export"]["image"]).is_file()
 

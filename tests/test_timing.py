@@ -35,3 +35,12 @@ def test_missing_click_or_final_is_an_error():
         measure_action(record(None, [], 10.0))
     with pytest.raises(ValueError, match="no image was painted"):
         measure_action(record(5.0, [], None))
+
+
+def test_screencast_record_makes_the_last_change_the_final():
+    from journeys.screencast import screencast_record
+
+    timing = measure_action(screencast_record(100.0, [50.0, 180.0, 260.0, 340.0]))
+    assert timing.click_to_final_ms == 240.0 and timing.previews_painted == 2
+    assert timing.paint_method == "screencast"
+    assert screencast_record(100.0, [50.0])["final"] is None

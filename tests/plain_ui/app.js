@@ -1,7 +1,11 @@
-// A plain image-generation UI (no framework): each action shows three previews and a final,
-// each as a new <img> with a blob: URL, while a spinner is shown. It keeps its own record of
-// when each image was put on the page, for tests to compare with the probe.
+// A plain image-generation UI (no framework): each action shows three previews and a final
+// while a spinner is shown. How it shows an image depends on ?mode=:
+//   new-img (default)  a new <img> per image, with a blob: URL
+//   swap-data          one <img> whose src is swapped to a data: URL
+//   canvas             drawn on one <canvas> (no <img> at all)
+// It keeps its own record of when each image was put on the page, for tests to compare with.
 const $ = (id) => document.getElementById(id);
+const MODE = new URLSearchParams(location.search).get("mode") || "new-img";
 window.groundTruth = [];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -18,16 +22,31 @@ function draw(seed, step) {
 }
 
 async function show(canvas, kind) {
-  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
-  const img = new Image();
-  img.src = URL.createObjectURL(blob);
+  if (MODE === "canvas") {
+    $("gallery").querySelector("canvas").getContext("2d").drawImage(canvas, 0, 0);
+    record(kind, "");
+    return canvas;
+  }
+  const img = MODE === "swap-data" ? $("gallery").querySelector("img") || new Image() : new Image();
+  img.src = MODE === "swap-data" ? canvas.toDataURL("image/png")
+    : URL.createObjectURL(await new Promise((resolve) => canvas.toBlob(resolve, "image/png")));
   img.className = kind;
   img.alt = kind;
   await img.decode();
-  $("gallery").replaceChildren(img);
-  const inserted = performance.now();
-  requestAnimationFrame((frame) => window.groundTruth.push({ kind, url: img.src, inserted, frame }));
+  if (!img.isConnected) $("gallery").replaceChildren(img);
+  record(kind, img.src);
   return canvas;
+}
+
+if (MODE === "canvas") {  // a canvas UI shows its (empty) canvas from the start
+  const screen = document.createElement("canvas");
+  screen.width = screen.height = 96;
+  $("gallery").replaceChildren(screen);
+}
+
+function record(kind, url) {
+  const inserted = performance.now();
+  requestAnimationFrame((frame) => window.groundTruth.push({ kind, url: url.slice(0, 60), inserted, frame }));
 }
 
 async function run(seed) {
