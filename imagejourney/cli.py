@@ -42,6 +42,12 @@ def cmd_journeys(args) -> int:
     return 0
 
 
+def cmd_bench_fidelity(args) -> int:
+    from imagejourney.bench_fidelity import main as bench_main
+
+    return bench_main(args)
+
+
 def cmd_profile_check(args) -> int:
     """Open the target's page in headless Chromium and check every selector of its UI profile."""
     import tempfile
@@ -98,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
 
     journeys = commands.add_parser("journeys", help="list the built-in journey packs")
     journeys.set_defaults(func=cmd_journeys)
+
+    bench = commands.add_parser("bench", help="benchmarks that print their figures beside a baseline")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    fidelity = bench_commands.add_parser("fidelity", help="probe vs naive stopwatch against ground truth")
+    fidelity.add_argument("--trials", type=int, default=20, help="trials per case (at least 20)")
+    fidelity.add_argument("--json", help="also write the figures to this JSON file")
+    fidelity.add_argument("--config", default="playwright.config.py")
+    fidelity.set_defaults(func=cmd_bench_fidelity)
 
     profile = commands.add_parser("profile", help="UI profile tools")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)

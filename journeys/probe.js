@@ -55,10 +55,13 @@
       if (entry.identifier !== TAG && !inOutput(entry.element)) continue;
       // renderTime is 0 for cross-origin images served without Timing-Allow-Origin; then only
       // the load time is known, and the method says so.
+      // renderTime is the presentation time (pixels on screen); paintTime, where the browser
+      // has it, is the rendering update that painted the image, one presentation earlier.
       const rendered = entry.renderTime > 0;
       paints.push({
         t: rendered ? entry.renderTime : entry.loadTime,
         method: rendered ? "element-timing" : "element-timing-load",
+        paintTime: entry.paintTime ?? null,
         url: entry.url,
         element: entry.element,
       });
@@ -151,10 +154,10 @@
         name: action ? action.name : null,
         click,
         boxes: action ? action.boxes : [],
-        final: final ? { t: final.t, method: final.method, url: final.url } : null,
+        final: final ? { t: final.t, method: final.method, paintTime: final.paintTime, url: final.url } : null,
         paints: paints
           .filter((p) => click !== null && p.t >= click)
-          .map((p) => ({ t: p.t, method: p.method, url: p.url.slice(0, 200) })),
+          .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200) })),
       };
     },
     clickTime: () => (action ? action.click : null),

@@ -53,8 +53,9 @@ class Failure:
     screenshot: str | None
 
 
-def install_probe(page: Page, profile: UIProfile) -> None:
-    config = {"output": profile.output, "final_image": profile.final_image}
+def install_probe(page: Page, output: str, final_image: str = "img") -> None:
+    """Add the timing probe to every document the page loads, watching the `output` region."""
+    config = {"output": output, "final_image": final_image}
     page.add_init_script(f"{PROBE_SOURCE}({json.dumps(config)});")
 
 

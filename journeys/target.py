@@ -62,12 +62,14 @@ class RemoteTarget:
 class ReferenceApp:
     """Context manager: `with ReferenceApp("tiny", log_path) as app: app.url, app.info`."""
 
-    def __init__(self, model: str, log_path: Path, host: str = "127.0.0.1", port: int | None = None):
+    def __init__(self, model: str, log_path: Path, host: str = "127.0.0.1", port: int | None = None,
+                 extra_args: tuple[str, ...] = ()):
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}/"
         self.log_path = log_path
-        self.args = [sys.executable, "-m", "reference_app", "--host", host, "--port", str(self.port), "--model", model]
+        self.args = [sys.executable, "-m", "reference_app", "--host", host, "--port", str(self.port), "--model", model,
+                     *extra_args]
         self.process: subprocess.Popen | None = None
         self.info: dict | None = None
 

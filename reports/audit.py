@@ -167,6 +167,16 @@ def check_budgets(budgets: dict, stats: list[dict], ttui: dict) -> list[dict]:
     return results
 
 
+PRIMARY_METHODS = ("element-timing", "download-saved")
+
+
+def fallback_paints(steps: pd.DataFrame) -> list[dict]:
+    """Actions whose paint time came from a fallback method (not Element Timing renderTime)."""
+    ok = steps[(steps["status"] == "ok") & steps["paint_method"].notna()]
+    fallen = ok[~ok["paint_method"].isin(PRIMARY_METHODS)]
+    return fallen[["prompt_id", "step_index", "action", "paint_method"]].to_dict("records")
+
+
 def summarize(run: Run) -> dict:
     candidates = judge_candidates(run)
     journeys = journey_runs(run, candidates)
@@ -191,7 +201,5 @@ def summarize(run: Run) -> dict:
         "candidates": candidates.to_dict("records"),
         "exports": steps[(steps["action"] == "export") & (steps["status"] == "ok")].to_dict("records"),
         "failures": steps[steps["status"] != "ok"].to_dict("records"),
-        "fallback_paints": int(
-            steps["paint_method"].isin(["element-timing-load"]).sum() if "paint_method" in steps else 0
-        ),
+        "fallback_paints": fallback_paints(steps),
     }

@@ -65,6 +65,12 @@ def test_journey_writes_run_directory_and_report(tmp_path):
         assert int(row["previews_painted"]) >= 1
         assert row["paint_method"] == "element-timing"
         assert (run / row["image"]).is_file()
+    for action in ("generate", "reroll", "edit"):  # the server's own times, on the page timeline
+        row = steps[action]
+        click, received, final_produced = float(row["click_ts_ms"]), float(row["server_received_ts_ms"]), float(row["server_final_ts_ms"])
+        assert click < received <= final_produced < float(row["final_paint_ts_ms"])
+        assert 0 < float(row["delivery_ms"]) < float(row["click_to_final_ms"])
+        assert int(row["previews_produced"]) >= int(row["previews_painted"])
     assert int(steps["reroll"]["seed"]) == int(steps["generate"]["seed"]) + 1
     assert 0 < float(steps["export"]["click_to_export_ms"]) < 60_000
     with Image.open(run / steps["export"]["image"]) as exported:  # the pack's settings reached the app
@@ -78,6 +84,7 @@ def test_journey_writes_run_directory_and_report(tmp_path):
 
     html = (run / "report.html").read_text()
     assert "portrait of a cat" in html and "click_to_final_ms" in html and "No step failed" in html
+    assert "Server breakdown" in html and "delivery (final produced to painted)" in html
 
 
 def test_failed_step_is_recorded_and_the_journey_goes_on(tmp_path):

@@ -33,7 +33,7 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
     profile.write_text(text)
     profile, pack = load_profile(str(profile)), load_pack(str(PLAIN / "pack.yaml"))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
-    install_probe(page, profile)
+    install_probe(page, profile.output, profile.final_image)
     failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
     assert failures == []
     rows = {r["action"]: r for r in csv.DictReader(open(run.path / "steps.csv"))}

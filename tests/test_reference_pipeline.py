@@ -66,3 +66,17 @@ def test_prompt_validation_messages():
     assert "empty" in validate_prompt("  ")
     assert "limit" in validate_prompt("x" * 5000)
     assert validate_prompt("a cat") is None
+
+
+def test_holds_delay_previews_and_final_and_times_are_recorded(model):
+    from reference_app.app import Holds
+
+    settings = Settings(steps=2, size=64, guidance=0.0)
+    app = ReferenceApp(model, settings, Holds(preview_ms=50, final_ms=400))
+    frames = list(app.stream("generate", "a cat", 1, settings))
+    assert frames[-1][1].endswith("job 1")
+    times = app.jobs[1]
+    assert times["action"] == "generate" and len(times["previews_produced"]) == 2
+    assert times["final_produced"] - times["request_received"] >= 400
+    assert times["previews_produced"][0] - times["inference_start"] >= 50
+    assert times["request_received"] <= times["inference_start"] <= times["previews_produced"][0] <= times["final_produced"]

@@ -45,7 +45,7 @@ def run_dir(tmp_path):
                   "click_ts_ms": 2000.0, "click_to_export_ms": 25.0, "paint_method": "download-saved", "image": "images/a3.png"})
     # Journey b: generate accepted at once (no preview painted); its edit failed.
     run.add_step({**base, "prompt_id": "b", "prompt": "b prompt", "seed": 3, "step_index": 1, "action": "generate",
-                  "click_ts_ms": 500.0, "final_paint_ts_ms": 700.0, "click_to_final_ms": 200.0, "previews_painted": 0,
+                  "paint_method": "screencast", "click_ts_ms": 500.0, "final_paint_ts_ms": 700.0, "click_to_final_ms": 200.0, "previews_painted": 0,
                   "image": "images/" + image(run.images / "b1.png", False)})
     run.add_step({**base, "prompt_id": "b", "prompt": "b prompt", "step_index": 2, "action": "edit", "status": "failed",
                   "error": "the UI reported an error: <b>boom</b>", "paint_method": None})
@@ -84,6 +84,7 @@ def test_report_is_escaped_offline_and_shows_figures(run_dir):
     assert "900 ms" in html and "not_blank" in html and "fewer than 20" in html
     assert 'src="images/a2.png"' in html
     assert "the reference app ran on the CPU" in html
+    assert "1 action(s) were timed by a fallback method" in html and "b step 1 (generate): <code>screencast</code>" in html
 
 
 def test_cli_renders_and_rejects_a_non_run_directory(run_dir, tmp_path):
