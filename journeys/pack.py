@@ -129,23 +129,23 @@ def available_packs() -> list[str]:
     return sorted(p.stem for p in PACKS_DIR.glob("*.yaml"))
 
 
-def pack_path(name_or_path: str) -> Path:
+def find_yaml(name_or_path: str, builtin_dir: Path, kind: str, unknown: str) -> Path:
+    """A YAML path as given, or a built-in by name; `unknown` is the sentence for a bad name."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
         if not path.is_file():
-            raise ConfigError(f"journey pack file {path} not found")
+            raise ConfigError(f"{kind} file {path} not found")
         return path
-    path = PACKS_DIR / f"{name_or_path}.yaml"
+    path = builtin_dir / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ConfigError(
-            f"unknown journey '{name_or_path}'; available journeys: {', '.join(available_packs())} "
-            "(or pass the path of a journey pack YAML file)"
-        )
+        known = ", ".join(sorted(p.stem for p in builtin_dir.glob("*.yaml")))
+        raise ConfigError(unknown.format(name=name_or_path, known=known))
     return path
 
 
 def load_pack(name_or_path: str) -> JourneyPack:
-    r = Reader(pack_path(name_or_path))
+    r = Reader(find_yaml(name_or_path, PACKS_DIR, "journey pack", "unknown journey '{name}'; available journeys: "
+                         "{known} (or pass the path of a journey pack YAML file)"))
     data = r.data
     r.only(data, PACK_FIELDS, "the journey pack")
     settings = r.get(data, "settings", dict, "the journey pack", {})
@@ -292,21 +292,9 @@ DONE_KINDS = {
 LOGIN_FIELDS = ("storage_state", "url", "fill", "submit", "success")
 
 
-def profile_path(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
-        if not path.is_file():
-            raise ConfigError(f"UI profile file {path} not found")
-        return path
-    path = PROFILES_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.yaml")))
-        raise ConfigError(f"unknown UI profile '{name_or_path}'; built-in profiles: {known} (or pass a YAML path)")
-    return path
-
-
 def load_profile(name_or_path: str) -> UIProfile:
-    r = Reader(profile_path(name_or_path))
+    r = Reader(find_yaml(name_or_path, PROFILES_DIR, "UI profile",
+                         "unknown UI profile '{name}'; built-in profiles: {known} (or pass a YAML path)"))
     data = r.data
     r.only(data, PROFILE_FIELDS, "the UI profile")
     fields = r.get(data, "fields", dict, "the UI profile")

@@ -5,7 +5,8 @@
 //   canvas             drawn on one <canvas> (no <img> at all)
 // It keeps its own record of when each image was put on the page, for tests to compare with.
 const $ = (id) => document.getElementById(id);
-const MODE = new URLSearchParams(location.search).get("mode") || "new-img";
+const PARAMS = new URLSearchParams(location.search);
+const MODE = PARAMS.get("mode") || "new-img";
 window.groundTruth = [];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
