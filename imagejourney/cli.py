@@ -23,14 +23,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from reference_app.server import AppCannotStart, serve
+    from reference_app.server import run
 
-    try:
-        serve(args)
-    except AppCannotStart as exc:
-        print(f"imagejourney serve: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return run(args)
 
 
 def cmd_journeys(args) -> int:

@@ -98,12 +98,17 @@ def serve(args) -> None:
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="imagejourney serve", description="Run the reference app.")
-    add_serve_arguments(parser)
+def run(args) -> int:
+    """Serve until stopped; a reason not to start is one line on stderr and exit status 2."""
     try:
-        serve(parser.parse_args(argv))
+        serve(args)
     except AppCannotStart as exc:
         print(f"imagejourney serve: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imagejourney serve", description="Run the reference app.")
+    add_serve_arguments(parser)
+    return run(parser.parse_args(argv))
