@@ -74,6 +74,9 @@ def degradations(app_info: dict | None, browser_source: str, pack: JourneyPack |
     if app_info:
         if app_info.get("device") == "cpu":
             found.append("the reference app ran on the CPU, not a GPU: generation times are not GPU times")
+        if app_info.get("faults"):
+            found.append(f"fault injection was on in the reference app ({app_info['faults']}): failures and blank "
+                         "or stalled images were made on purpose")
         holds = app_info.get("holds") or {}
         if any(holds.values()):
             found.append(f"the reference app ran in test mode, holding previews and finals ({holds}): times include the holds")

@@ -20,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .pack import JourneyPack, Prompt, Step, UIProfile
 from .rundir import RunDirectory
@@ -205,13 +206,16 @@ class JourneyRunner:
                 "() => { const s = window.__imagejourney.state(); return s !== 'pending' && s; }",
                 timeout=self.timeout_ms,
             ).json_value()
-        except PlaywrightError:
+        except PlaywrightTimeout:
             if not frames and self.output_is_canvas():
                 raise StepFailed(
                     f"the output region '{self.profile.output}' shows a <canvas>, which Element Timing cannot see; "
                     "set `paint: screencast` in the UI profile"
                 ) from None
-            raise
+            raise StepFailed(
+                f"the {action} was not done within {self.pack.action_timeout_s:g} s (action_timeout_s): the done "
+                f"condition {json.dumps(self.profile.done)} did not hold with a final painted since the click"
+            ) from None
         finally:
             if frames:
                 frames.stop()

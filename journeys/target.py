@@ -41,7 +41,7 @@ class RemoteTarget:
 
     def __init__(self, url: str):
         self.url = url if url.endswith("/") else url + "/"
-        self.info = None
+        self.info = fetch_info(self.url)  # a deployed reference app says what it runs; others don't
         self.log_path = None
 
     @classmethod

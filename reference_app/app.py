@@ -8,6 +8,7 @@ job N`) or failed (`Error · …`); the imagejourney UI profile for this app key
 from __future__ import annotations
 
 import queue
+import random
 import tempfile
 import threading
 import time
@@ -61,13 +62,33 @@ class Holds:
     final_ms: int = 0
 
 
+@dataclass
+class Faults:
+    """Fault injection for testing a tester; all off by default. Rates are probabilities per
+    job, drawn from a generator seeded with `seed` so a run can be repeated."""
+
+    latency_ms: int = 0  # added before inference starts
+    error_rate: float = 0.0  # the action fails visibly (status line says Error)
+    blank_rate: float = 0.0  # the final is a black image, as from a safety filter
+    stall_rate: float = 0.0  # previews, then no final at all
+    seed: int = 0
+
+    def active(self) -> bool:
+        return bool(self.latency_ms or self.error_rate or self.blank_rate or self.stall_rate)
+
+
+STALL_S = 600  # a stalled job holds its connection this long, then gives up
+
+
 class ReferenceApp:
     KEPT_JOBS = 1000
 
-    def __init__(self, model: LoadedModel, defaults: Settings, holds: Holds | None = None):
+    def __init__(self, model: LoadedModel, defaults: Settings, holds: Holds | None = None, faults: Faults | None = None):
         self.model = model
         self.defaults = defaults
         self.holds = holds or Holds()
+        self.faults = faults or Faults()
+        self.fault_rng = random.Random(self.faults.seed)
         self.export_dir = Path(tempfile.mkdtemp(prefix="imagejourney-exports-"))
         self.job_counter = 0
         self.counter_lock = threading.Lock()
@@ -90,6 +111,15 @@ class ReferenceApp:
     def stream(self, action: str, prompt: str, seed: int, settings: Settings, init_image=None, strength=0.6):
         """Yield (image, status, export_path, current, seed) tuples: previews, then the final."""
         job, times = self.next_job(action)
+        with self.counter_lock:  # one draw per fault per job, in job order
+            error, blank, stall = (self.fault_rng.random() < rate for rate in
+                                   (self.faults.error_rate, self.faults.blank_rate, self.faults.stall_rate))
+        times["faults"] = {"error": error, "blank": blank, "stall": stall, "latency_ms": self.faults.latency_ms}
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
+        if error:
+            yield error_frame(action, f"injected fault: the server failed this job · job {job}")
+            return
         previews: queue.Queue = queue.Queue()
         outcome: dict = {}
 
@@ -125,7 +155,10 @@ class ReferenceApp:
         if "error" in outcome:
             yield error_frame(action, f"{outcome['error']} · job {job}")
             return
-        image = outcome["image"]
+        if stall:
+            time.sleep(STALL_S)
+            return
+        image = Image.new("RGB", outcome["image"].size) if blank else outcome["image"]
         params = {
             "prompt": prompt,
             "negative_prompt": "",
@@ -227,7 +260,9 @@ def build_ui(app: ReferenceApp) -> gr.Blocks:
         current = gr.State(None)
 
         outputs = [output, status, export, current, seed]
-        progress = dict(show_progress="hidden")
+        # Gradio runs every event at once; the app's own model lock queues the jobs, so the
+        # wait shows in the server times as queue wait (inference start − request received).
+        progress = dict(show_progress="hidden", concurrency_limit=None)
         settings = [steps, size, guidance]
         generate.click(app.on_generate, [prompt, seed, *settings, current], outputs, **progress)
         prompt.submit(app.on_generate, [prompt, seed, *settings, current], outputs, **progress)

@@ -29,6 +29,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test mode: hold each preview this long before showing it")
     parser.add_argument("--hold-final-ms", type=int, default=0,
                         help="test mode: show the final no earlier than this long after the request")
+    faults = parser.add_argument_group("fault injection (off by default; recorded in /imagejourney/info)")
+    faults.add_argument("--fault-latency-ms", type=int, default=0, help="added before inference starts")
+    faults.add_argument("--fault-error-rate", type=float, default=0.0, help="share of jobs that fail visibly")
+    faults.add_argument("--fault-blank-rate", type=float, default=0.0, help="share of finals replaced by a black image")
+    faults.add_argument("--fault-stall-rate", type=float, default=0.0, help="share of jobs that never show a final")
+    faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -51,7 +57,7 @@ def serve(args) -> None:
         import uvicorn
         from fastapi import FastAPI, HTTPException
 
-        from .app import Holds, ReferenceApp, Settings, build_ui
+        from .app import Faults, Holds, ReferenceApp, Settings, build_ui
         from .pipeline import ModelNotAvailable, load_model, warm_up
     except ImportError as exc:
         raise AppCannotStart(
@@ -65,9 +71,16 @@ def serve(args) -> None:
         model = load_model(args.model, args.device)
     except ModelNotAvailable as exc:
         raise AppCannotStart(str(exc)) from None
+    rates = {"--fault-error-rate": args.fault_error_rate, "--fault-blank-rate": args.fault_blank_rate,
+             "--fault-stall-rate": args.fault_stall_rate}
+    for flag, rate in rates.items():
+        if not 0.0 <= rate <= 1.0:
+            raise AppCannotStart(f"{flag} {rate} is not a share of jobs; use a number from 0 to 1")
     warm_up(model, defaults.size)
     holds = Holds(preview_ms=args.hold_preview_ms, final_ms=args.hold_final_ms)
-    reference = ReferenceApp(model, defaults, holds)
+    faults = Faults(latency_ms=args.fault_latency_ms, error_rate=args.fault_error_rate,
+                    blank_rate=args.fault_blank_rate, stall_rate=args.fault_stall_rate, seed=args.fault_seed)
+    reference = ReferenceApp(model, defaults, holds, faults)
 
     api = FastAPI()
 
@@ -83,6 +96,7 @@ def serve(args) -> None:
             "sampler": model.sampler,
             "defaults": {"steps": defaults.steps, "size": defaults.size, "guidance": defaults.guidance},
             "holds": {"preview_ms": holds.preview_ms, "final_ms": holds.final_ms},
+            "faults": vars(faults) if faults.active() else None,
         }
 
     @api.get("/imagejourney/jobs/{job}")

@@ -138,3 +138,43 @@ def test_reference_app_missing_dependency_is_one_line():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "needs the Python package 'diffusers'" in one_line_error(proc.stderr)
+
+
+def test_fault_injection_is_visible_to_the_runner_and_the_report(tmp_path):
+    """Against an app whose finals are all blank and whose jobs all fail after the first two:
+    acceptance rejects the blanks (TTUI not reached), failures carry the injected error, and
+    the report says fault injection was on."""
+    from journeys.target import ReferenceApp
+
+    faults = ("--fault-blank-rate", "1.0", "--fault-latency-ms", "50")
+    with ReferenceApp("tiny", tmp_path / "app.log", extra_args=faults) as app:
+        assert app.info["faults"]["blank_rate"] == 1.0
+        proc, runs = run_e2e(tmp_path, "--base-url", app.url, "--ui-profile", "reference",
+                             steps="[prompt, generate, reroll]")
+    assert proc.returncode == 0, proc.stdout[-3000:]  # the UI worked; the images are useless
+    html = (runs[0] / "report.html").read_text()
+    assert "fault injection was on" in html and "not reached" in html
+    assert "0 / 1" in html  # journey runs that reached a useful image
+
+    with ReferenceApp("tiny", tmp_path / "app2.log", extra_args=("--fault-error-rate", "1.0")) as app:
+        (tmp_path / "errors").mkdir()
+        proc, runs = run_e2e(tmp_path / "errors", "--base-url", app.url, "--ui-profile", "reference",
+                             steps="[prompt, generate]")
+    assert proc.returncode == 1
+    assert "injected fault: the server failed this job" in proc.stdout
+
+
+def test_a_stalled_action_fails_with_one_sentence_and_the_journey_goes_on(tmp_path):
+    from journeys.target import ReferenceApp
+
+    pack = PACK.replace("action_timeout_s: 60", "action_timeout_s: 4")
+    with ReferenceApp("tiny", tmp_path / "app.log", extra_args=("--fault-stall-rate", "1.0")) as app:
+        (tmp_path / "pack.yaml").write_text(pack.format(steps="[prompt, generate, reroll]"))
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "e2e/", "--journey", str(tmp_path / "pack.yaml"), "--base-url", app.url,
+             "--ui-profile", "reference", "--results-dir", str(tmp_path / "results"), "-p", "no:cacheprovider"],
+            cwd=ROOT, capture_output=True, text=True, timeout=300,
+        )
+    assert proc.returncode == 1
+    assert "step 1 (generate) failed: the generate was not done within 4 s (action_timeout_s)" in proc.stdout
+    assert "step 2 (reroll) failed: the reroll was not done within 4 s" in proc.stdout
