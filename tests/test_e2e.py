@@ -60,9 +60,14 @@ def test_journey_writes_run_directory_and_report(tmp_path):
     for action in ("generate", "reroll", "edit"):
         row = steps[action]
         assert row["status"] == "ok", row
-        preview, final = float(row["click_to_preview_ms"]), float(row["click_to_final_ms"])
-        assert 0 < preview <= final < 60_000
-        assert int(row["previews_painted"]) >= 1
+        final = float(row["click_to_final_ms"])
+        assert 0 < final < 60_000
+        # Gradio drops intermediate image yields under load, so an action may paint no preview
+        # (click_to_preview_ms is then empty); one that did paints it before the final.
+        if int(row["previews_painted"]):
+            assert 0 < float(row["click_to_preview_ms"]) <= final
+        else:
+            assert row["click_to_preview_ms"] == ""
         assert row["paint_method"] == "element-timing"
         assert (run / row["image"]).is_file()
     for action in ("generate", "reroll", "edit"):  # the server's own times, on the page timeline
