@@ -118,14 +118,67 @@ def build_tiny_pipeline(device: str = "cpu"):
     return pipe.to(device)
 
 
+# The real Stable Diffusion architectures, for realistic compute cost with random weights and
+# no download: SD 1.5 (CLIP ViT-L text encoder) and SD-Turbo (SD 2.1: OpenCLIP ViT-H text
+# encoder, linear attention projections, trailing timesteps).
+ARCHITECTURES = {
+    "sd15-random": {
+        "unet": dict(cross_attention_dim=768, attention_head_dim=8),
+        "text": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                     hidden_act="quick_gelu"),
+        "scheduler": dict(timestep_spacing="leading", steps_offset=1),
+    },
+    "sd-turbo-random": {
+        "unet": dict(cross_attention_dim=1024, attention_head_dim=(5, 10, 20, 20), use_linear_projection=True),
+        "text": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=23, num_attention_heads=16,
+                     hidden_act="gelu"),
+        "scheduler": dict(timestep_spacing="trailing"),
+    },
+}
+
+
+def sd_models(name: str):
+    """UNet (~860M parameters), text encoder and VAE of a full-size SD architecture, random."""
+    arch = ARCHITECTURES[name]
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=64, **arch["unet"])  # diffusers' defaults are SD's UNet
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=49408, max_position_embeddings=77, **arch["text"]))
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=512,
+    )
+    return unet, text_encoder, vae
+
+
+def build_sd_architecture(name: str, device: str = "cpu", dtype=torch.float32):
+    """A full-size SD pipeline with random weights: real compute, noise images. The tokenizer
+    is the in-memory one; token ids only need to be in range."""
+    arch = ARCHITECTURES[name]
+    unet, text_encoder, vae = sd_models(name)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       num_train_timesteps=1000, **arch["scheduler"])
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tiny_clip_tokenizer(), unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    return pipe.to(device, dtype)
+
+
 def load_model(model: str = "tiny", device: str = "auto") -> LoadedModel:
-    """`tiny` builds the random tiny pipeline; anything else is a local diffusers directory or
-    a Hugging Face id already in the local cache (never downloaded at run time)."""
+    """`tiny` builds the random tiny pipeline, `sd15-random` / `sd-turbo-random` the real
+    architectures with random weights; anything else is a local diffusers directory or a
+    Hugging Face id already in the local cache (never downloaded at run time)."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32
     if model == "tiny":
         text2img = build_tiny_pipeline(device)
+        random_weights = True
+    elif model in ARCHITECTURES:
+        text2img = build_sd_architecture(model, device, dtype)
         random_weights = True
     else:
         try:

@@ -1,6 +1,7 @@
 """A UI not built with Gradio (tests/plain_ui) driven through a UI profile alone."""
 
 import csv
+import json
 import os
 import socket
 import subprocess
@@ -166,3 +167,24 @@ def test_profile_check_names_what_the_page_has_instead(plain_ui_url, tmp_path):
     good = subprocess.run([*check, str(PLAIN / "profile.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert good.returncode == 0 and "9 of 9 selectors found" in good.stdout
     assert "8 of 9 selectors found; fix the MISSING ones" in bad.stdout
+
+
+def test_login_by_storage_state_file(plain_ui_url, tmp_path):
+    host = plain_ui_url.split("//")[1].split(":")[0]
+    state = {"cookies": [{"name": "session", "value": SESSION_TOKEN, "domain": host, "path": "/", "expires": -1,
+                          "httpOnly": False, "secure": False, "sameSite": "Lax"}], "origins": []}
+    (tmp_path / "auth.json").write_text(json.dumps(state))
+    profile = tmp_path / "profile.yaml"
+    text = (PLAIN / "members-profile.yaml").read_text()
+    profile.write_text(text[: text.index("login:")] + "login:\n  storage_state: auth.json\n")
+    proc, runs = run_e2e(tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(profile), "--journey", str(PLAIN / "pack.yaml"))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    rows = {r["action"]: r for r in csv.DictReader(open(runs[0] / "steps.csv"))}
+    assert rows["generate"]["status"] == "ok"
+    for path in runs[0].rglob("*"):
+        if path.is_file() and path.suffix != ".zip":
+            assert SESSION_TOKEN.encode() not in path.read_bytes(), path
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(text[: text.index("login:")] + "login:\n  storage_state: nope.json\n")
+    proc, _ = run_e2e(tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(missing), "--journey", str(PLAIN / "pack.yaml"))
+    assert proc.returncode == 4 and "the login storage state nope.json" in proc.stderr

@@ -80,3 +80,18 @@ def test_holds_delay_previews_and_final_and_times_are_recorded(model):
     assert times["final_produced"] - times["request_received"] >= 400
     assert times["previews_produced"][0] - times["inference_start"] >= 50
     assert times["request_received"] <= times["inference_start"] <= times["previews_produced"][0] <= times["final_produced"]
+
+
+@pytest.mark.parametrize("name, cross_attention, text_layers", [("sd15-random", 768, 12), ("sd-turbo-random", 1024, 23)])
+def test_full_size_architectures_build_without_weights(name, cross_attention, text_layers):
+    """Built on the meta device: the shapes and sizes are real, no memory is used."""
+    import torch
+
+    from reference_app.pipeline import sd_models
+
+    with torch.device("meta"):
+        unet, text_encoder, vae = sd_models(name)
+    assert 850e6 < sum(p.numel() for p in unet.parameters()) < 870e6  # SD's UNet is ~860M parameters
+    assert unet.config.cross_attention_dim == cross_attention
+    assert text_encoder.config.num_hidden_layers == text_layers
+    assert vae.config.latent_channels == 4 and len(vae.config.block_out_channels) == 4
