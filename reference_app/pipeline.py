@@ -15,6 +15,7 @@ from typing import Callable
 import torch
 from diffusers import (
     AutoencoderKL,
+    AutoencoderTiny,
     AutoPipelineForImage2Image,
     AutoPipelineForText2Image,
     EulerDiscreteScheduler,
@@ -49,6 +50,8 @@ class LoadedModel:
     dtype: str
     sampler: str
     random_weights: bool
+    preview_method: str = "latent-rgb"  # or "taesd"
+    taesd: object = None
 
 
 def tiny_clip_tokenizer():
@@ -167,7 +170,7 @@ def build_sd_architecture(name: str, device: str = "cpu", dtype=torch.float32):
     return pipe.to(device, dtype)
 
 
-def load_model(model: str = "tiny", device: str = "auto") -> LoadedModel:
+def load_model(model: str = "tiny", device: str = "auto", taesd: str | None = None) -> LoadedModel:
     """`tiny` builds the random tiny pipeline, `sd15-random` / `sd-turbo-random` the real
     architectures with random weights; anything else is a local diffusers directory or a
     Hugging Face id already in the local cache (never downloaded at run time)."""
@@ -194,6 +197,15 @@ def load_model(model: str = "tiny", device: str = "auto") -> LoadedModel:
     text2img.set_progress_bar_config(disable=True)
     img2img = AutoPipelineForImage2Image.from_pipe(text2img)
     img2img.set_progress_bar_config(disable=True)
+    tiny_vae = None
+    if taesd:
+        try:
+            tiny_vae = AutoencoderTiny.from_pretrained(taesd, torch_dtype=dtype, local_files_only=True).to(device)
+        except (OSError, ValueError) as exc:
+            raise ModelNotAvailable(
+                f"TAESD previews: '{taesd}' is not a local AutoencoderTiny directory ({str(exc).splitlines()[0]}); "
+                "save one with AutoencoderTiny.save_pretrained(DIR), or leave out --taesd for the linear previews"
+            ) from None
     return LoadedModel(
         text2img=text2img,
         img2img=img2img,
@@ -202,7 +214,20 @@ def load_model(model: str = "tiny", device: str = "auto") -> LoadedModel:
         dtype=str(dtype).removeprefix("torch."),
         sampler=type(text2img.scheduler).__name__,
         random_weights=random_weights,
+        preview_method="taesd" if tiny_vae is not None else "latent-rgb",
+        taesd=tiny_vae,
     )
+
+
+def preview_image(model: LoadedModel, latents: torch.Tensor, size: int) -> Image.Image:
+    """One preview of the current latents: TAESD (a tiny learned decoder) when loaded, else
+    the linear approximation."""
+    if model.taesd is None:
+        return latents_to_preview(latents, size)
+    with torch.inference_mode():
+        pixels = model.taesd.decode(latents.to(model.taesd.dtype)).sample[0]
+    array = ((pixels.float().clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(array).resize((size, size))
 
 
 def latents_to_preview(latents: torch.Tensor, size: int) -> Image.Image:
@@ -228,7 +253,7 @@ def run_diffusion(
     preview image per denoising step. Returns the final image."""
 
     def step_end(pipe, step, timestep, callback_kwargs):
-        on_preview(latents_to_preview(callback_kwargs["latents"], size))
+        on_preview(preview_image(model, callback_kwargs["latents"], size))
         return callback_kwargs
 
     generator = torch.Generator(device="cpu").manual_seed(seed)

@@ -25,6 +25,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--guidance", type=float, default=0.0)
+    parser.add_argument("--taesd", help="a local AutoencoderTiny (TAESD) directory for previews (default: linear)")
     parser.add_argument("--hold-preview-ms", type=int, default=0,
                         help="test mode: hold each preview this long before showing it")
     parser.add_argument("--hold-final-ms", type=int, default=0,
@@ -68,7 +69,7 @@ def serve(args) -> None:
     if isinstance(defaults, str):
         raise AppCannotStart(f"invalid default setting: {defaults}")
     try:
-        model = load_model(args.model, args.device)
+        model = load_model(args.model, args.device, args.taesd)
     except ModelNotAvailable as exc:
         raise AppCannotStart(str(exc)) from None
     rates = {"--fault-error-rate": args.fault_error_rate, "--fault-blank-rate": args.fault_blank_rate,
@@ -94,6 +95,7 @@ def serve(args) -> None:
             "dtype": model.dtype,
             "gpu": torch.cuda.get_device_name() if model.device == "cuda" else None,
             "sampler": model.sampler,
+            "previews": model.preview_method,
             "defaults": {"steps": defaults.steps, "size": defaults.size, "guidance": defaults.guidance},
             "holds": {"preview_ms": holds.preview_ms, "final_ms": holds.final_ms},
             "faults": vars(faults) if faults.active() else None,

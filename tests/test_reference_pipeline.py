@@ -95,3 +95,19 @@ def test_full_size_architectures_build_without_weights(name, cross_attention, te
     assert unet.config.cross_attention_dim == cross_attention
     assert text_encoder.config.num_hidden_layers == text_layers
     assert vae.config.latent_channels == 4 and len(vae.config.block_out_channels) == 4
+
+
+def test_taesd_previews_from_a_local_directory(tmp_path):
+    """A random AutoencoderTiny saved to disk stands in for TAESD's weights (no download)."""
+    from diffusers import AutoencoderTiny
+
+    from reference_app.pipeline import ModelNotAvailable
+
+    AutoencoderTiny(encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8)).save_pretrained(tmp_path / "taesd")
+    model = load_model("tiny", "cpu", taesd=str(tmp_path / "taesd"))
+    assert model.preview_method == "taesd"
+    previews = []
+    run_diffusion(model, prompt="a cat", seed=1, steps=2, size=64, guidance=0.0, on_preview=previews.append)
+    assert len(previews) == 2 and previews[0].size == (64, 64)
+    with pytest.raises(ModelNotAvailable, match="is not a local AutoencoderTiny directory"):
+        load_model("tiny", "cpu", taesd=str(tmp_path / "nothing"))
