@@ -7,6 +7,7 @@ job N`) or failed (`Error · …`); the imagejourney UI profile for this app key
 
 from __future__ import annotations
 
+import copy
 import queue
 import random
 import tempfile
@@ -83,7 +84,10 @@ STALL_S = 600  # a stalled job holds its connection this long, then gives up
 class ReferenceApp:
     KEPT_JOBS = 1000
 
-    def __init__(self, model: LoadedModel, defaults: Settings, holds: Holds | None = None, faults: Faults | None = None):
+    HISTORY = 12  # finals kept in the history gallery
+
+    def __init__(self, model: LoadedModel, defaults: Settings, holds: Holds | None = None, faults: Faults | None = None,
+                 concurrency: int = 1):
         self.model = model
         self.defaults = defaults
         self.holds = holds or Holds()
@@ -92,7 +96,12 @@ class ReferenceApp:
         self.export_dir = Path(tempfile.mkdtemp(prefix="imagejourney-exports-"))
         self.job_counter = 0
         self.counter_lock = threading.Lock()
-        self.lock = threading.Lock()  # one job on the model at a time
+        # `concurrency` copies of the pipelines; a job waits for a free one (its queue wait).
+        self.concurrency = concurrency
+        self.workers: queue.Queue[LoadedModel] = queue.Queue()
+        self.workers.put(model)
+        for _ in range(concurrency - 1):
+            self.workers.put(copy.deepcopy(model))
         self.jobs: OrderedDict[int, dict] = OrderedDict()  # server-side times of recent jobs
 
     def next_job(self, action: str) -> tuple[int, dict]:
@@ -101,6 +110,7 @@ class ReferenceApp:
             self.job_counter += 1
             job = self.job_counter
             times = {"job": job, "action": action, "request_received": epoch_ms(), "inference_start": None,
+                     "inference_end": None,
                      "previews_produced": [], "final_produced": None, "export_written": None,
                      "holds": {"preview_ms": self.holds.preview_ms, "final_ms": self.holds.final_ms}}
             self.jobs[job] = times
@@ -108,7 +118,8 @@ class ReferenceApp:
                 self.jobs.popitem(last=False)
             return job, times
 
-    def stream(self, action: str, prompt: str, seed: int, settings: Settings, init_image=None, strength=0.6):
+    def stream(self, action: str, prompt: str, seed: int, settings: Settings, negative: str = "", history=(),
+               init_image=None, strength=0.6):
         """Yield (image, status, export_path, current, seed) tuples: previews, then the final."""
         job, times = self.next_job(action)
         with self.counter_lock:  # one draw per fault per job, in job order
@@ -124,23 +135,26 @@ class ReferenceApp:
         outcome: dict = {}
 
         def work():
+            model = self.workers.get()
             try:
-                with self.lock:
-                    times["inference_start"] = epoch_ms()
-                    outcome["image"] = run_diffusion(
-                        self.model,
-                        prompt=prompt,
-                        seed=seed,
-                        steps=settings.steps,
-                        size=settings.size,
-                        guidance=settings.guidance,
-                        on_preview=previews.put,
-                        init_image=init_image,
-                        strength=strength,
-                    )
+                times["inference_start"] = epoch_ms()
+                outcome["image"] = run_diffusion(
+                    model,
+                    prompt=prompt,
+                    negative_prompt=negative,
+                    seed=seed,
+                    steps=settings.steps,
+                    size=settings.size,
+                    guidance=settings.guidance,
+                    on_preview=previews.put,
+                    init_image=init_image,
+                    strength=strength,
+                )
             except Exception as exc:  # shown in the UI, the server keeps serving
                 outcome["error"] = f"{type(exc).__name__}: {exc}"
             finally:
+                times["inference_end"] = epoch_ms()
+                self.workers.put(model)
                 previews.put(None)
 
         threading.Thread(target=work, daemon=True).start()
@@ -161,7 +175,7 @@ class ReferenceApp:
         image = Image.new("RGB", outcome["image"].size) if blank else outcome["image"]
         params = {
             "prompt": prompt,
-            "negative_prompt": "",
+            "negative_prompt": negative,
             "seed": str(seed),
             "steps": str(settings.steps),
             "guidance": str(settings.guidance),
@@ -174,7 +188,9 @@ class ReferenceApp:
             params["strength"] = str(strength)
         export_path = self.write_export(image, params, job)
         times["export_written"] = epoch_ms()
-        current = {"image": image, "prompt": prompt, "seed": seed}
+        caption = f"{action} · seed {seed}"
+        current = {"image": image, "prompt": prompt, "seed": seed,
+                   "history": [(image, caption), *history][: self.HISTORY]}
         hold_until = times["request_received"] + self.holds.final_ms
         if epoch_ms() < hold_until:
             time.sleep((hold_until - epoch_ms()) / 1000)
@@ -192,30 +208,32 @@ class ReferenceApp:
 
     # Event handlers ------------------------------------------------------------------------
 
-    def on_generate(self, prompt, seed, steps, size, guidance, current):
-        yield from self.checked("generate", prompt, seed, steps, size, guidance)
+    def on_generate(self, prompt, negative, seed, steps, size, guidance, current):
+        yield from self.checked("generate", prompt, negative, seed, steps, size, guidance, current)
 
-    def on_reroll(self, prompt, seed, steps, size, guidance, current):
-        yield from self.checked("reroll", prompt, (seed or 0) + 1, steps, size, guidance)
+    def on_reroll(self, prompt, negative, seed, steps, size, guidance, current):
+        yield from self.checked("reroll", prompt, negative, (seed or 0) + 1, steps, size, guidance, current)
 
-    def on_edit(self, edit_prompt, strength, seed, steps, size, guidance, current):
+    def on_edit(self, edit_prompt, strength, negative, seed, steps, size, guidance, current):
         if not current:
             yield error_frame("edit", "generate an image first, then edit it")
             return
         if strength is None or not 0.0 < strength <= 1.0:
             yield error_frame("edit", "edit strength must be above 0 and at most 1")
             return
-        yield from self.checked("edit", edit_prompt, seed, steps, size, guidance,
+        yield from self.checked("edit", edit_prompt, negative, seed, steps, size, guidance, current,
                                 init_image=current["image"], strength=float(strength))
 
-    def checked(self, action, prompt, seed, steps, size, guidance, **edit):
+    def checked(self, action, prompt, negative, seed, steps, size, guidance, current, **edit):
         """Validate the inputs; show one sentence in the status line when one is wrong."""
         settings = Settings.from_ui(steps, size, guidance)
-        problem = validate_prompt(prompt) or (settings if isinstance(settings, str) else None)
+        problem = (validate_prompt(prompt) or (settings if isinstance(settings, str) else None)
+                   or validate_negative(negative))
         if problem:
             yield error_frame(action, problem)
             return
-        yield from self.stream(action, prompt.strip(), int(seed or 0), settings, **edit)
+        history = (current or {}).get("history", [])
+        yield from self.stream(action, prompt.strip(), int(seed or 0), settings, (negative or "").strip(), history, **edit)
 
 
 def error_frame(action: str, problem: str):
@@ -227,6 +245,12 @@ def validate_prompt(prompt: str | None) -> str | None:
         return "the prompt is empty: type what you want to see"
     if len(prompt) > MAX_PROMPT_CHARS:
         return f"the prompt has {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}"
+    return None
+
+
+def validate_negative(negative: str | None) -> str | None:
+    if negative and len(negative) > MAX_PROMPT_CHARS:
+        return f"the negative prompt has {len(negative)} characters; the limit is {MAX_PROMPT_CHARS}"
     return None
 
 
@@ -242,6 +266,7 @@ def build_ui(app: ReferenceApp) -> gr.Blocks:
         with gr.Row():
             with gr.Column():
                 prompt = gr.Textbox(label="Prompt", lines=2, elem_id="prompt")
+                negative = gr.Textbox(label="Negative prompt", elem_id="negative-prompt")
                 with gr.Row():
                     seed = gr.Number(label="Seed", value=42, precision=0, elem_id="seed")
                     steps = gr.Number(label="Steps", value=s.steps, precision=0, elem_id="steps")
@@ -257,15 +282,17 @@ def build_ui(app: ReferenceApp) -> gr.Blocks:
                 output = gr.Image(label="Output", type="pil", format="png", interactive=False, elem_id="output")
                 status = gr.Markdown("Ready", elem_id="status")
                 export = gr.DownloadButton("Export PNG", elem_id="export")
+        history = gr.Gallery(label="History (newest first)", columns=6, height="auto", elem_id="history")
         current = gr.State(None)
+        current.change(lambda c: (c or {}).get("history", []), current, history, show_progress="hidden")
 
         outputs = [output, status, export, current, seed]
-        # Gradio runs every event at once; the app's own model lock queues the jobs, so the
-        # wait shows in the server times as queue wait (inference start − request received).
+        # Gradio runs every event at once; the app's own worker queue holds jobs until a model
+        # copy is free, so the wait shows in the server times (inference start − request received).
         progress = dict(show_progress="hidden", concurrency_limit=None)
-        settings = [steps, size, guidance]
-        generate.click(app.on_generate, [prompt, seed, *settings, current], outputs, **progress)
-        prompt.submit(app.on_generate, [prompt, seed, *settings, current], outputs, **progress)
-        reroll.click(app.on_reroll, [prompt, seed, *settings, current], outputs, **progress)
-        edit.click(app.on_edit, [edit_prompt, strength, seed, *settings, current], outputs, **progress)
+        settings = [negative, seed, steps, size, guidance, current]
+        generate.click(app.on_generate, [prompt, *settings], outputs, **progress)
+        prompt.submit(app.on_generate, [prompt, *settings], outputs, **progress)
+        reroll.click(app.on_reroll, [prompt, *settings], outputs, **progress)
+        edit.click(app.on_edit, [edit_prompt, strength, *settings], outputs, **progress)
     return demo

@@ -245,6 +245,7 @@ def run_diffusion(
     steps: int,
     size: int,
     guidance: float,
+    negative_prompt: str = "",
     on_preview: Callable[[Image.Image], None],
     init_image: Image.Image | None = None,
     strength: float = 0.6,
@@ -259,6 +260,7 @@ def run_diffusion(
     generator = torch.Generator(device="cpu").manual_seed(seed)
     common = dict(
         prompt=prompt,
+        negative_prompt=negative_prompt or None,
         num_inference_steps=steps,
         guidance_scale=guidance,
         generator=generator,

@@ -25,6 +25,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--guidance", type=float, default=0.0)
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="jobs on the model at once (each a copy of the pipelines); the rest queue")
     parser.add_argument("--taesd", help="a local AutoencoderTiny (TAESD) directory for previews (default: linear)")
     parser.add_argument("--hold-preview-ms", type=int, default=0,
                         help="test mode: hold each preview this long before showing it")
@@ -72,6 +74,8 @@ def serve(args) -> None:
         model = load_model(args.model, args.device, args.taesd)
     except ModelNotAvailable as exc:
         raise AppCannotStart(str(exc)) from None
+    if not 1 <= args.concurrency <= 16:
+        raise AppCannotStart(f"--concurrency {args.concurrency} is out of range; use 1 to 16")
     rates = {"--fault-error-rate": args.fault_error_rate, "--fault-blank-rate": args.fault_blank_rate,
              "--fault-stall-rate": args.fault_stall_rate}
     for flag, rate in rates.items():
@@ -81,7 +85,7 @@ def serve(args) -> None:
     holds = Holds(preview_ms=args.hold_preview_ms, final_ms=args.hold_final_ms)
     faults = Faults(latency_ms=args.fault_latency_ms, error_rate=args.fault_error_rate,
                     blank_rate=args.fault_blank_rate, stall_rate=args.fault_stall_rate, seed=args.fault_seed)
-    reference = ReferenceApp(model, defaults, holds, faults)
+    reference = ReferenceApp(model, defaults, holds, faults, concurrency=args.concurrency)
 
     api = FastAPI()
 
@@ -96,6 +100,7 @@ def serve(args) -> None:
             "gpu": torch.cuda.get_device_name() if model.device == "cuda" else None,
             "sampler": model.sampler,
             "previews": model.preview_method,
+            "concurrency": args.concurrency,
             "defaults": {"steps": defaults.steps, "size": defaults.size, "guidance": defaults.guidance},
             "holds": {"preview_ms": holds.preview_ms, "final_ms": holds.final_ms},
             "faults": vars(faults) if faults.active() else None,
@@ -103,8 +108,8 @@ def serve(args) -> None:
 
     @api.get("/imagejourney/jobs/{job}")
     def job_times(job: int):
-        """Server-side times of one job (epoch ms): request received, inference start, each
-        preview produced, final produced, export written."""
+        """Server-side times of one job (epoch ms): request received, inference start and end,
+        each preview produced, final produced, export written."""
         if job not in reference.jobs:
             raise HTTPException(status_code=404, detail=f"no job {job} (the app keeps the last {reference.KEPT_JOBS})")
         return reference.jobs[job]

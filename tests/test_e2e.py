@@ -183,3 +183,19 @@ def test_a_stalled_action_fails_with_one_sentence_and_the_journey_goes_on(tmp_pa
     assert proc.returncode == 1
     assert "step 1 (generate) failed: the generate was not done within 4 s (action_timeout_s)" in proc.stdout
     assert "step 2 (reroll) failed: the reroll was not done within 4 s" in proc.stdout
+
+
+def test_validation_messages_reach_the_runner_and_the_app_keeps_serving(tmp_path):
+    pack = PACK.replace('{{id: cat, text: "portrait of a cat", seed: 7}}',
+                        '{{id: empty, text: "", seed: 7}}\n  - {{id: cat, text: "portrait of a cat", seed: 7}}')
+    (tmp_path / "pack.yaml").write_text(pack.replace("size: 64", "size: 100").format(steps="[prompt, generate]"))
+    (tmp_path / "ok.yaml").write_text(PACK.format(steps="[prompt, generate]"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "e2e/", "--journey", str(tmp_path / "pack.yaml"), "--journey", str(tmp_path / "ok.yaml"),
+         "--results-dir", str(tmp_path / "results"), "-p", "no:cacheprovider"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1
+    assert "the UI reported an error: Error · generate · the prompt is empty: type what you want to see" in proc.stdout
+    assert "Error · generate · size must be a multiple of 8 between 64 and 1024" in proc.stdout
+    assert "2 failed, 1 passed" in proc.stdout  # the same app went on serving the valid journey

@@ -111,3 +111,24 @@ def test_taesd_previews_from_a_local_directory(tmp_path):
     assert len(previews) == 2 and previews[0].size == (64, 64)
     with pytest.raises(ModelNotAvailable, match="is not a local AutoencoderTiny directory"):
         load_model("tiny", "cpu", taesd=str(tmp_path / "nothing"))
+
+
+def test_jobs_queue_for_the_model_and_history_grows(model):
+    """With one model copy, a second job waits for the first: its queue wait is the first's
+    inference time. Finals collect in the history, newest first."""
+    import threading
+
+    settings = Settings(steps=3, size=64, guidance=0.0)
+    app = ReferenceApp(model, settings, concurrency=1)
+    runs = [threading.Thread(target=lambda s=seed: list(app.stream("generate", "a cat", s, settings))) for seed in (1, 2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    first, second = sorted(app.jobs.values(), key=lambda t: t["inference_start"])
+    assert second["inference_start"] - second["request_received"] > 0
+    assert second["inference_start"] >= first["inference_end"]  # it waited for the first job's model
+    frames = list(app.stream("reroll", "a cat", 3, settings, negative="blurry",
+                             history=[(None, "older")]))
+    current = frames[-1][3]
+    assert [caption for _, caption in current["history"]] == ["reroll · seed 3", "older"]
