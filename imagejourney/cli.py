@@ -43,6 +43,12 @@ def cmd_bench_fidelity(args) -> int:
     return bench_main(args)
 
 
+def cmd_bench_app(args) -> int:
+    from imagejourney.bench_app import main as bench_main
+
+    return bench_main(args)
+
+
 def cmd_profile_check(args) -> int:
     """Open the target's page in headless Chromium and check every selector of its UI profile."""
     import tempfile
@@ -107,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     fidelity.add_argument("--json", help="also write the figures to this JSON file")
     fidelity.add_argument("--config", default="playwright.config.py")
     fidelity.set_defaults(func=cmd_bench_fidelity)
+    app_bench = bench_commands.add_parser("app", help="reference app speed: live previews vs stock Gradio streaming")
+    app_bench.add_argument("--trials", type=int, default=20, help="actions per case (at least 20)")
+    app_bench.add_argument("--json", help="also write the figures to this JSON file")
+    app_bench.add_argument("--config", default="playwright.config.py")
+    app_bench.set_defaults(func=cmd_bench_app)
 
     profile = commands.add_parser("profile", help="UI profile tools")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)

@@ -160,6 +160,8 @@
           .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200) })),
       };
     },
+    // The done conditions hold (whether or not a new final has painted).
+    conditionsHold: () => action !== null && action.click !== null && action.conditions.every(holds),
     clickTime: () => (action ? action.click : null),
     shownImageUrl() {
       const img = shownImage();

@@ -212,6 +212,11 @@ class JourneyRunner:
                     f"the output region '{self.profile.output}' shows a <canvas>, which Element Timing cannot see; "
                     "set `paint: screencast` in the UI profile"
                 ) from None
+            if self.page.evaluate("window.__imagejourney.conditionsHold()"):
+                raise StepFailed(
+                    f"the UI said the {action} was done but painted no new final image in '{self.profile.output}' "
+                    f"within {self.pack.action_timeout_s:g} s (the same image as before the click?)"
+                ) from None
             raise StepFailed(
                 f"the {action} was not done within {self.pack.action_timeout_s:g} s (action_timeout_s): the done "
                 f"condition {json.dumps(self.profile.done)} did not hold with a final painted since the click"

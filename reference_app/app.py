@@ -21,6 +21,7 @@ import gradio as gr
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from .live import LiveChannels, preview_message
 from .pipeline import LoadedModel, run_diffusion
 
 MAX_PROMPT_CHARS = 1000
@@ -87,12 +88,13 @@ class ReferenceApp:
     HISTORY = 12  # finals kept in the history gallery
 
     def __init__(self, model: LoadedModel, defaults: Settings, holds: Holds | None = None, faults: Faults | None = None,
-                 concurrency: int = 1):
+                 concurrency: int = 1, live: LiveChannels | None = None):
         self.model = model
         self.defaults = defaults
         self.holds = holds or Holds()
         self.faults = faults or Faults()
         self.fault_rng = random.Random(self.faults.seed)
+        self.live = live  # None: previews go through Gradio's image streaming
         self.export_dir = Path(tempfile.mkdtemp(prefix="imagejourney-exports-"))
         self.job_counter = 0
         self.counter_lock = threading.Lock()
@@ -119,7 +121,7 @@ class ReferenceApp:
             return job, times
 
     def stream(self, action: str, prompt: str, seed: int, settings: Settings, negative: str = "", history=(),
-               init_image=None, strength=0.6):
+               init_image=None, strength=0.6, session: str | None = None):
         """Yield (image, status, export_path, current, seed) tuples: previews, then the final."""
         job, times = self.next_job(action)
         with self.counter_lock:  # one draw per fault per job, in job order
@@ -163,9 +165,11 @@ class ReferenceApp:
             step += 1
             if self.holds.preview_ms:
                 time.sleep(self.holds.preview_ms / 1000)
+            live = self.live is not None and self.live.publish(session, preview_message(job, step, preview, settings.size))
             times["previews_produced"].append(epoch_ms())
             status = f"Working · {action} · step {step}/{settings.steps} · job {job}"
-            yield preview, status, gr.skip(), gr.skip(), gr.skip()
+            shown = gr.skip() if live else preview.resize((settings.size, settings.size), Image.NEAREST)
+            yield shown, status, gr.skip(), gr.skip(), gr.skip()
         if "error" in outcome:
             yield error_frame(action, f"{outcome['error']} · job {job}")
             return
@@ -183,6 +187,7 @@ class ReferenceApp:
             "model": self.model.name,
             "sampler": self.model.sampler,
             "action": action,
+            "job": str(job),  # also makes every final's file, and so its URL, unique
         }
         if init_image is not None:
             params["strength"] = str(strength)
@@ -195,7 +200,9 @@ class ReferenceApp:
         if epoch_ms() < hold_until:
             time.sleep((hold_until - epoch_ms()) / 1000)
         times["final_produced"] = epoch_ms()
-        yield image, f"Done · {action} · seed {seed} · job {job}", str(export_path), current, seed
+        # The final is shown from the export file: its bytes (with the job number) are unique, so
+        # Gradio serves it at a new URL even when the picture repeats (a blank safety-filter image).
+        yield str(export_path), f"Done · {action} · seed {seed} · job {job}", str(export_path), current, seed
 
     def write_export(self, image: Image.Image, params: dict, job: int) -> Path:
         """PNG with the generation parameters embedded as PNG text chunks."""
@@ -208,13 +215,15 @@ class ReferenceApp:
 
     # Event handlers ------------------------------------------------------------------------
 
-    def on_generate(self, prompt, negative, seed, steps, size, guidance, current):
-        yield from self.checked("generate", prompt, negative, seed, steps, size, guidance, current)
+    def on_generate(self, prompt, negative, seed, steps, size, guidance, current, request: gr.Request):
+        yield from self.checked("generate", prompt, negative, seed, steps, size, guidance, current,
+                                session=request.session_hash)
 
-    def on_reroll(self, prompt, negative, seed, steps, size, guidance, current):
-        yield from self.checked("reroll", prompt, negative, (seed or 0) + 1, steps, size, guidance, current)
+    def on_reroll(self, prompt, negative, seed, steps, size, guidance, current, request: gr.Request):
+        yield from self.checked("reroll", prompt, negative, (seed or 0) + 1, steps, size, guidance, current,
+                                session=request.session_hash)
 
-    def on_edit(self, edit_prompt, strength, negative, seed, steps, size, guidance, current):
+    def on_edit(self, edit_prompt, strength, negative, seed, steps, size, guidance, current, request: gr.Request):
         if not current:
             yield error_frame("edit", "generate an image first, then edit it")
             return
@@ -222,7 +231,7 @@ class ReferenceApp:
             yield error_frame("edit", "edit strength must be above 0 and at most 1")
             return
         yield from self.checked("edit", edit_prompt, negative, seed, steps, size, guidance, current,
-                                init_image=current["image"], strength=float(strength))
+                                init_image=current["image"], strength=float(strength), session=request.session_hash)
 
     def checked(self, action, prompt, negative, seed, steps, size, guidance, current, **edit):
         """Validate the inputs; show one sentence in the status line when one is wrong."""
@@ -254,6 +263,13 @@ def validate_negative(negative: str | None) -> str | None:
     return None
 
 
+LIVE_CSS = """
+#output-area { position: relative; }
+#live-preview { position: absolute; inset: 0; z-index: 5; pointer-events: none; padding: 0; border: 0; background: none; }
+#live-preview img { max-height: 100%; margin: 0 auto; object-fit: contain; image-rendering: pixelated; }
+"""
+
+
 def build_ui(app: ReferenceApp) -> gr.Blocks:
     s = app.defaults
     with gr.Blocks(title="imagejourney reference app") as demo:
@@ -279,7 +295,9 @@ def build_ui(app: ReferenceApp) -> gr.Blocks:
                 strength = gr.Slider(0.1, 1.0, value=0.6, step=0.05, label="Edit strength", elem_id="strength")
                 edit = gr.Button("Edit", elem_id="edit")
             with gr.Column():
-                output = gr.Image(label="Output", type="pil", format="png", interactive=False, elem_id="output")
+                with gr.Column(elem_id="output-area"):  # live previews show over the output image
+                    gr.HTML('<img alt="live preview" style="display: none">', elem_id="live-preview")
+                    output = gr.Image(label="Output", type="pil", format="png", interactive=False, elem_id="output")
                 status = gr.Markdown("Ready", elem_id="status")
                 export = gr.DownloadButton("Export PNG", elem_id="export")
         history = gr.Gallery(label="History (newest first)", columns=6, height="auto", elem_id="history")

@@ -219,22 +219,23 @@ def load_model(model: str = "tiny", device: str = "auto", taesd: str | None = No
     )
 
 
-def preview_image(model: LoadedModel, latents: torch.Tensor, size: int) -> Image.Image:
-    """One preview of the current latents: TAESD (a tiny learned decoder) when loaded, else
-    the linear approximation."""
+def preview_image(model: LoadedModel, latents: torch.Tensor) -> Image.Image:
+    """One preview of the current latents at the resolution it really has: TAESD (a tiny
+    learned decoder, full size) when loaded, else the linear approximation (latent size, 1/8 of
+    the image: the page scales it up, which costs nothing to send)."""
     if model.taesd is None:
-        return latents_to_preview(latents, size)
+        return latents_to_preview(latents)
     with torch.inference_mode():
         pixels = model.taesd.decode(latents.to(model.taesd.dtype)).sample[0]
     array = ((pixels.float().clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(array).resize((size, size))
+    return Image.fromarray(array)
 
 
-def latents_to_preview(latents: torch.Tensor, size: int) -> Image.Image:
-    """Cheap preview of one latent (1×4×h×w) as an RGB image of `size` px (no VAE)."""
+def latents_to_preview(latents: torch.Tensor) -> Image.Image:
+    """Cheap preview of one latent (1×4×h×w) as an RGB image of the latent's size (no VAE)."""
     rgb = latents[0].float().permute(1, 2, 0).cpu() @ LATENT_RGB_FACTORS
     pixels = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
-    return Image.fromarray(pixels).resize((size, size), Image.NEAREST)
+    return Image.fromarray(pixels)
 
 
 def run_diffusion(
@@ -251,10 +252,10 @@ def run_diffusion(
     strength: float = 0.6,
 ) -> Image.Image:
     """Text-to-image (or image-to-image when `init_image` is given); `on_preview` gets one
-    preview image per denoising step. Returns the final image."""
+    preview image per denoising step (see preview_image for its size). Returns the final."""
 
     def step_end(pipe, step, timestep, callback_kwargs):
-        on_preview(preview_image(model, callback_kwargs["latents"], size))
+        on_preview(preview_image(model, callback_kwargs["latents"]))
         return callback_kwargs
 
     generator = torch.Generator(device="cpu").manual_seed(seed)

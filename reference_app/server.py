@@ -27,6 +27,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=1,
                         help="jobs on the model at once (each a copy of the pipelines); the rest queue")
+    parser.add_argument("--previews", choices=("live", "gradio"), default="live",
+                        help="how previews reach the page: live (JPEG over server-sent events) or gradio (image streaming)")
     parser.add_argument("--taesd", help="a local AutoencoderTiny (TAESD) directory for previews (default: linear)")
     parser.add_argument("--hold-preview-ms", type=int, default=0,
                         help="test mode: hold each preview this long before showing it")
@@ -60,7 +62,10 @@ def serve(args) -> None:
         import uvicorn
         from fastapi import FastAPI, HTTPException
 
-        from .app import Faults, Holds, ReferenceApp, Settings, build_ui
+        from fastapi.responses import StreamingResponse
+
+        from .app import LIVE_CSS, Faults, Holds, ReferenceApp, Settings, build_ui
+        from .live import LIVE_JS, LiveChannels
         from .pipeline import ModelNotAvailable, load_model, warm_up
     except ImportError as exc:
         raise AppCannotStart(
@@ -85,7 +90,8 @@ def serve(args) -> None:
     holds = Holds(preview_ms=args.hold_preview_ms, final_ms=args.hold_final_ms)
     faults = Faults(latency_ms=args.fault_latency_ms, error_rate=args.fault_error_rate,
                     blank_rate=args.fault_blank_rate, stall_rate=args.fault_stall_rate, seed=args.fault_seed)
-    reference = ReferenceApp(model, defaults, holds, faults, concurrency=args.concurrency)
+    channels = LiveChannels() if args.previews == "live" else None
+    reference = ReferenceApp(model, defaults, holds, faults, concurrency=args.concurrency, live=channels)
 
     api = FastAPI()
 
@@ -101,6 +107,7 @@ def serve(args) -> None:
             "sampler": model.sampler,
             "previews": model.preview_method,
             "concurrency": args.concurrency,
+            "preview_delivery": args.previews,
             "defaults": {"steps": defaults.steps, "size": defaults.size, "guidance": defaults.guidance},
             "holds": {"preview_ms": holds.preview_ms, "final_ms": holds.final_ms},
             "faults": vars(faults) if faults.active() else None,
@@ -114,7 +121,13 @@ def serve(args) -> None:
             raise HTTPException(status_code=404, detail=f"no job {job} (the app keeps the last {reference.KEPT_JOBS})")
         return reference.jobs[job]
 
-    app = gr.mount_gradio_app(api, build_ui(reference), path="/")
+    if channels:
+        @api.get("/imagejourney/live")
+        async def live(session: str):
+            """Live previews for one Gradio session, as server-sent events."""
+            return StreamingResponse(channels.stream(session), media_type="text/event-stream")
+
+    app = gr.mount_gradio_app(api, build_ui(reference), path="/", css=LIVE_CSS, js=LIVE_JS if channels else None)
     print(f"reference app: http://{args.host}:{args.port}/ (model {model.name} on {model.device})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 
