@@ -9,7 +9,6 @@ preview delivery = first preview painted − first preview produced on the serve
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
@@ -108,14 +107,3 @@ def format_table(result: dict) -> str:
         lines.append(f"target {name}: {value} ms — {'met' if value is not None and value <= limit else 'NOT met'}")
     return "\n".join(lines)
 
-
-def main(args) -> int:
-    if args.trials < 20:
-        print("imagejourney bench app: --trials must be at least 20 (percentiles on fewer mean little)")
-        return 2
-    result = run(args.trials, Path(args.config))
-    print(format_table(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.json}")
-    return 0

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import re
 import statistics
 import tempfile
@@ -166,14 +165,3 @@ def format_table(result: dict) -> str:
                      f"{pt['p50']:>13} {pt['abs_p95']:>6} | {nv['p50']:>9} {nv['p95']:>6} {nv['max']:>6}")
     return "\n".join(lines)
 
-
-def main(args) -> int:
-    if args.trials < 20:
-        print("imagejourney bench fidelity: --trials must be at least 20 (percentiles on fewer mean little)")
-        return 2
-    result = run(args.trials, Path(args.config))
-    print(format_table(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.json}")
-    return 0

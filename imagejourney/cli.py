@@ -1,4 +1,4 @@
-"""The `imagejourney` command: report, serve, journeys."""
+"""The `imagejourney` command: report, serve, journeys, bench, profile check."""
 
 from __future__ import annotations
 
@@ -37,16 +37,24 @@ def cmd_journeys(args) -> int:
     return 0
 
 
-def cmd_bench_fidelity(args) -> int:
-    from imagejourney.bench_fidelity import main as bench_main
+def cmd_bench(args) -> int:
+    """Run one benchmark (at least 20 trials per case), print its table, optionally write JSON."""
+    import json
 
-    return bench_main(args)
-
-
-def cmd_bench_app(args) -> int:
-    from imagejourney.bench_app import main as bench_main
-
-    return bench_main(args)
+    if args.bench_command == "fidelity":
+        from imagejourney import bench_fidelity as bench
+    else:
+        from imagejourney import bench_app as bench
+    if args.trials < 20:
+        print(f"imagejourney bench {args.bench_command}: --trials must be at least 20 (percentiles on fewer mean little)",
+              file=sys.stderr)
+        return 2
+    result = bench.run(args.trials, Path(args.config))
+    print(bench.format_table(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.json}")
+    return 0
 
 
 def cmd_profile_check(args) -> int:
@@ -112,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     fidelity.add_argument("--trials", type=int, default=20, help="trials per case (at least 20)")
     fidelity.add_argument("--json", help="also write the figures to this JSON file")
     fidelity.add_argument("--config", default="playwright.config.py")
-    fidelity.set_defaults(func=cmd_bench_fidelity)
+    fidelity.set_defaults(func=cmd_bench)
     app_bench = bench_commands.add_parser("app", help="reference app speed: live previews vs stock Gradio streaming")
     app_bench.add_argument("--trials", type=int, default=20, help="actions per case (at least 20)")
     app_bench.add_argument("--json", help="also write the figures to this JSON file")
     app_bench.add_argument("--config", default="playwright.config.py")
-    app_bench.set_defaults(func=cmd_bench_app)
+    app_bench.set_defaults(func=cmd_bench)
 
     profile = commands.add_parser("profile", help="UI profile tools")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)

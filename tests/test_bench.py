@@ -1,0 +1,35 @@
+"""The benchmarks' arithmetic and tables (the benchmarks themselves print figures, they are
+not tests: `imagejourney bench fidelity` / `bench app`)."""
+
+import subprocess
+import sys
+
+from imagejourney.bench_app import format_table as app_table
+from imagejourney.bench_fidelity import format_table as fidelity_table
+from imagejourney.bench_fidelity import stats
+
+
+def test_error_statistics():
+    s = stats([-3.0] + [1.0] * 18 + [40.0])
+    assert s == {"n": 20, "p50": 1.0, "p95": 1.0, "max": 40.0, "abs_p95": 3.0}
+
+
+def test_tables_show_methods_side_by_side_and_judge_targets():
+    one = {"n": 20, "p50": 5.0, "p95": 8.0, "max": 9.0, "abs_p95": 8.0}
+    far = {"n": 20, "p50": 300.0, "p95": 400.0, "max": 500.0, "abs_p95": 400.0}
+    table = fidelity_table({"cases": {"page-200ms": {"probe": one, "probe_paint_time": one, "naive": far}}})
+    assert "page-200ms" in table and " yes " in table and "300.0" in table
+    pct = {"n": 20, "p50": 100.0, "p95": 150.0}
+    slow = {"n": 20, "p50": 45.0, "p95": 60.0}
+    case = {"click_to_first_preview_ms": pct, "click_to_final_ms": pct, "preview_delivery_ms": slow,
+            "previews_produced": 80, "previews_painted": 78, "failed": 0}
+    table = app_table({"cases": {"live-128px": case, "live-512px": case}})
+    assert "78/80" in table and "delivery p50 ≤ 30 ms (live, 512²): 45.0 ms — NOT met" in table
+    assert "first preview p50 ≤ 300 ms (live, 128²): 100.0 ms — met" in table
+
+
+def test_too_few_trials_is_one_sentence():
+    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "bench", "app", "--trials", "5"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip() == (
+        "imagejourney bench app: --trials must be at least 20 (percentiles on fewer mean little)")
