@@ -8,13 +8,14 @@ run directory, and --tracing decides which of imagejourney's per-journey traces 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from journeys.browser import ONLY_CHROMIUM, NoBrowser, chromium_launch_args
+from journeys.browser import ONLY_CHROMIUM, NoBrowser, chromium_launch_args, video_recorder_missing
 from journeys.config import load_config, resolve_target
 from journeys.manifest import build_manifest
 from journeys.pack import ConfigError, check_compatible, load_pack, load_profile
@@ -38,6 +39,11 @@ def pytest_configure(config):
         settings = load_config(ROOT / "playwright.config.py")
         if any(name != "chromium" for name in config.getoption("--browser") or []):
             raise ConfigError(ONLY_CHROMIUM)
+        if config.getoption("--video") != "off":
+            browsers = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache" / "ms-playwright")
+            problem = video_recorder_missing(browsers)
+            if problem:
+                raise ConfigError(problem)
         packs = [load_pack(name) for name in config.getoption("--journey") or ["portrait"]]
         target = resolve_target(settings, config.getoption("--target"), config.getoption("base_url"),
                                 config.getoption("--ui-profile"))

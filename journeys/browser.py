@@ -26,6 +26,14 @@ class NoBrowser(Exception):
     pass
 
 
+def video_recorder_missing(browsers_path: Path) -> str | None:
+    """Playwright records video with its own ffmpeg build; without it, one sentence."""
+    if any(browsers_path.glob("ffmpeg-*/ffmpeg*")):
+        return None
+    return ("--video needs Playwright's ffmpeg, which is not installed: run `python -m playwright install ffmpeg` "
+            "(it downloads from Playwright's CDN), or leave out --video")
+
+
 def resolve_chromium(managed_executable: str) -> tuple[str | None, str]:
     """Return (executable_path to pass to launch, or None for Playwright's own; source)."""
     if Path(managed_executable).exists():

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from journeys.rundir import STEP_COLUMNS
+
 CANDIDATE_ACTIONS = ("generate", "reroll", "edit")
 FEW_SAMPLES = 20  # percentiles on fewer samples are shown but marked
 
@@ -39,7 +41,7 @@ def load_run(path: Path) -> Run:
     if steps_path.is_file() and steps_path.stat().st_size:
         steps = pd.read_csv(steps_path, keep_default_na=True)
     else:
-        steps = pd.DataFrame(columns=["journey", "prompt_id", "action", "status", "step_index"])
+        steps = pd.DataFrame(columns=STEP_COLUMNS)  # nothing recorded yet: an empty report, not a crash
     return Run(path=path, manifest=manifest, steps=steps)
 
 

@@ -188,3 +188,11 @@ def test_login_by_storage_state_file(plain_ui_url, tmp_path):
     missing.write_text(text[: text.index("login:")] + "login:\n  storage_state: nope.json\n")
     proc, _ = run_e2e(tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(missing), "--journey", str(PLAIN / "pack.yaml"))
     assert proc.returncode == 4 and "the login storage state nope.json" in proc.stderr
+
+
+def test_video_without_playwrights_ffmpeg_is_one_sentence(tmp_path):
+    env = {**os.environ, "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", "--video", "on"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 4
+    assert "--video needs Playwright's ffmpeg, which is not installed" in one_line_error(proc)

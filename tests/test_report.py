@@ -94,3 +94,14 @@ def test_cli_renders_and_rejects_a_non_run_directory(run_dir, tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "is not a run directory" in bad.stderr
+
+
+def test_a_run_with_no_step_recorded_still_gets_a_report(tmp_path):
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "p", "acceptance": {"rule": "not_blank", "min_pixel_std": 1},
+                                                     "prompts": [], "steps": []}, "config_hash": "x",
+                                         "target": {"name": "t", "url": "u"}, "ui_profile": {"name": "p"},
+                                         "browser": {"name": "chromium", "version": "1", "source": "system",
+                                                     "viewport": {"width": 1, "height": 1}},
+                                         "hardware": {"cpu": "c", "cpu_count": 1}, "versions": {}, "degraded": []})
+    html = render_report(run.path)[0].read_text()
+    assert "No step failed" in html and "0 / 0" in html
