@@ -99,6 +99,15 @@ def server_breakdown(steps: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def server_times_missing(run: Run) -> int:
+    """Actions done without the server's times although the UI profile says where they are."""
+    if not run.manifest.get("ui_profile", {}).get("server_timings"):
+        return 0
+    steps = run.steps
+    done = steps[(steps["status"] == "ok") & steps["action"].isin(CANDIDATE_ACTIONS)]
+    return int(done["server_final_ts_ms"].isna().sum())
+
+
 def judge_not_blank(image_path: Path, rule: dict) -> tuple[bool, float]:
     """Acceptance rule `not_blank`: the final's grey-level pixel standard deviation is at least
     `min_pixel_std` (a black, white or flat image is not useful)."""
@@ -193,6 +202,7 @@ def summarize(run: Run) -> dict:
         "manifest": run.manifest,
         "action_stats": stats,
         "server_breakdown": server_breakdown(steps),
+        "server_times_missing": server_times_missing(run),
         "journeys": journeys,
         "traces": traces,
         "budgets": check_budgets(run.manifest["journey"].get("budgets", {}), stats, ttui_summary),

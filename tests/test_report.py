@@ -68,6 +68,13 @@ def test_metrics_from_the_run_directory(run_dir):
     assert len(summary["failures"]) == 1
 
 
+def test_missing_server_times_are_shown_when_the_profile_promises_them(run_dir):
+    run = load_run(run_dir)
+    assert summarize(run)["server_times_missing"] == 0  # the profile names no server_timings
+    run.manifest["ui_profile"]["server_timings"] = {"url": "/jobs/{job}"}
+    assert summarize(run)["server_times_missing"] == 3  # three successful image actions, none with times
+
+
 def test_ttui_not_reached_is_counted_not_dropped(run_dir):
     run = load_run(run_dir)
     run.manifest["journey"]["acceptance"]["min_pixel_std"] = 10_000  # nothing can pass
