@@ -99,6 +99,7 @@ class Step:
     kind: str  # "prompt", "think", or one of ACTIONS
     prompt: str | None = None  # edit prompt
     strength: float | None = None  # edit strength
+    mask: str | None = None  # edit region (inpainting); None edits the whole image
     ms: int = 0  # think time
 
 
@@ -205,11 +206,12 @@ def read_steps(r: Reader, index: int, item) -> list[Step]:
         raise r.error(r.data, "steps", f"{what} must be an action name or a mapping of one action to its options")
     where = f"{what} ({kind})"
     if kind == "edit":
-        r.only(options, ("prompt", "strength"), where)
+        r.only(options, ("prompt", "strength", "mask"), where)
         strength = float(r.get(options, "strength", (int, float), where, 0.6))
         if not 0 < strength <= 1:
             raise r.error(options, "strength", f"edit strength in {what} must be above 0 and at most 1")
-        return [Step(kind, prompt=r.get(options, "prompt", str, where), strength=strength)]
+        mask = r.get(options, "mask", str, where, None)
+        return [Step(kind, prompt=r.get(options, "prompt", str, where), strength=strength, mask=mask)]
     if kind == "reroll":
         r.only(options, ("times",), where)
         return [Step(kind)] * r.get(options, "times", int, where, 1)
@@ -281,7 +283,7 @@ class UIProfile:
 PROFILE_FIELDS = ("name", "path", "ready", "fields", "controls", "output", "final_image", "done", "error", "login",
                   "server_timings", "paint")
 PAINT_METHODS = ("auto", "element-timing", "screencast")
-PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", *SETTINGS)
+PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", "mask", *SETTINGS)
 DONE_KINDS = {
     "text": ("selector", "text_matches"),  # an element's text matches (and changed since the click)
     "hidden": ("hidden",),  # an element (a spinner) is hidden or gone
@@ -392,4 +394,9 @@ def check_compatible(pack: JourneyPack, profile: UIProfile) -> None:
     if "edit" in needed and "edit_prompt" not in profile.fields:
         raise ConfigError(
             f"the journey '{pack.name}' has edit steps but the UI profile '{profile.name}' names no edit_prompt field"
+        )
+    if any(s.mask for s in pack.steps) and "mask" not in profile.fields:
+        raise ConfigError(
+            f"the journey '{pack.name}' has edit steps with a mask but the UI profile '{profile.name}' names no mask "
+            "field; add fields: {mask: SELECTOR} (with {value} where the region's name goes)"
         )

@@ -41,7 +41,8 @@ class SelectorCheck:
 def profile_selectors(profile: UIProfile) -> list[tuple[str, str, str]]:
     """(role, selector, kind of candidate to suggest) for every selector the profile names."""
     rows = [("ready", profile.ready, "control")]
-    rows += [(f"field {name}", selector, "field") for name, selector in profile.fields.items()]
+    # A choice field ({value} in its selector) is checked with the choice every edit can make: none.
+    rows += [(f"field {name}", selector.replace("{value}", "none"), "field") for name, selector in profile.fields.items()]
     rows += [(f"control {name}", selector, "control") for name, selector in profile.controls.items()]
     rows.append(("output", profile.output, "output"))
     for condition in profile.done:

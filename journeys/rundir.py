@@ -25,6 +25,7 @@ STEP_COLUMNS = [
     "seed",
     "step_index",
     "action",
+    "mask",
     "click_ts_ms",
     "first_preview_paint_ts_ms",
     "final_paint_ts_ms",

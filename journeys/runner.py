@@ -156,14 +156,14 @@ class JourneyRunner:
     def do_step(self, index: int, step: Step) -> None:
         fields = self.profile.fields
         if step.kind == "prompt":
-            self.page.fill(fields["prompt"], self.prompt.text)
+            self.set_field("prompt", self.prompt.text)
             if "seed" in fields:
-                self.page.fill(fields["seed"], str(self.prompt.seed))
+                self.set_field("seed", str(self.prompt.seed))
             if self.prompt.negative and "negative_prompt" in fields:
-                self.page.fill(fields["negative_prompt"], self.prompt.negative)
+                self.set_field("negative_prompt", self.prompt.negative)
             for name, value in self.pack.settings.items():  # steps, size, guidance where the UI has them
                 if name in fields:
-                    self.page.fill(fields[name], str(value))
+                    self.set_field(name, str(value))
             self.run_dir.event("prompt_entered", prompt_id=self.prompt.id, seed=self.prompt.seed)
         elif step.kind == "think":
             self.page.wait_for_timeout(step.ms)
@@ -171,11 +171,24 @@ class JourneyRunner:
             self.export(index)
         else:
             if step.kind == "edit":
-                self.page.fill(fields["edit_prompt"], step.prompt)
+                self.set_field("edit_prompt", step.prompt)
                 if "strength" in fields:
-                    self.page.fill(fields["strength"], str(step.strength))
+                    self.set_field("strength", str(step.strength))
                     self.page.press(fields["strength"], "Enter")
+                if "mask" in fields:  # an edit without a mask edits the whole image
+                    self.set_field("mask", step.mask or "none")
             self.image_action(index, step.kind)
+
+    def set_field(self, name: str, value: str) -> None:
+        """Type into a field; a field whose selector holds `{value}` is a choice (a radio
+        button, a chip): the element it names with the value filled in is clicked."""
+        selector = self.profile.fields[name]
+        if "{value}" in selector:
+            choice = selector.replace("{value}", value)
+            self.require(f"{name} field (choice '{value}')", choice)
+            self.page.click(choice)
+        else:
+            self.page.fill(selector, value)
 
     def begin(self, action: str, require_image: bool = True) -> str:
         control = self.profile.controls[action]
@@ -348,6 +361,7 @@ class JourneyRunner:
             "seed": self.prompt.seed,
             "step_index": index,
             "action": action,
+            "mask": self.pack.steps[index].mask if index >= 0 else None,
         }
 
     def fail(self, index: int, action: str, error: str) -> None:

@@ -1,5 +1,8 @@
 """The Gradio UI of the reference app: prompt → Generate / Reroll / Edit → Export.
 
+Edit is image-to-image of the current image (generated or uploaded), or inpainting of one
+region of it when a mask region is chosen.
+
 Every action streams one preview per denoising step into the output image, then the final.
 The status line under the image says when an action is done (`Done · <action> · seed N ·
 job N`) or failed (`Error · …`); the imagejourney UI profile for this app keys on it.
@@ -18,16 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from .live import LiveChannels, preview_message
-from .pipeline import LoadedModel, run_diffusion
+from .pipeline import MASK_REGIONS, LoadedModel, run_diffusion
 
 MAX_PROMPT_CHARS = 1000
 STEPS_RANGE = (1, 100)
 SIZE_RANGE = (64, 1024)
 GUIDANCE_RANGE = (0.0, 30.0)
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
+UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+UPLOAD_SIDE_RANGE = (64, 4096)
+NO_MASK = "none"  # the mask choice that edits the whole image (image-to-image)
 
 
 @dataclass
@@ -121,13 +128,14 @@ class ReferenceApp:
             return job, times
 
     def stream(self, action: str, prompt: str, seed: int, settings: Settings, negative: str = "", history=(),
-               init_image=None, strength=0.6, session: str | None = None):
+               init_image=None, strength=0.6, mask_region=None, session: str | None = None):
         """Yield (image, status, export_path, current, seed) tuples: previews, then the final."""
         job, times = self.next_job(action)
         with self.counter_lock:  # one draw per fault per job, in job order
             error, blank, stall = (self.fault_rng.random() < rate for rate in
                                    (self.faults.error_rate, self.faults.blank_rate, self.faults.stall_rate))
         times["faults"] = {"error": error, "blank": blank, "stall": stall, "latency_ms": self.faults.latency_ms}
+        times["mask"] = mask_region
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
         if error:
@@ -151,6 +159,7 @@ class ReferenceApp:
                     on_preview=previews.put,
                     init_image=init_image,
                     strength=strength,
+                    mask_region=mask_region,
                 )
             except Exception as exc:  # shown in the UI, the server keeps serving
                 outcome["error"] = f"{type(exc).__name__}: {exc}"
@@ -191,6 +200,8 @@ class ReferenceApp:
         }
         if init_image is not None:
             params["strength"] = str(strength)
+        if mask_region is not None:
+            params["mask"] = mask_region
         export_path = self.write_export(image, params, job)
         times["export_written"] = epoch_ms()
         caption = f"{action} · seed {seed}"
@@ -223,15 +234,36 @@ class ReferenceApp:
         yield from self.checked("reroll", prompt, negative, (seed or 0) + 1, steps, size, guidance, current,
                                 session=request.session_hash)
 
-    def on_edit(self, edit_prompt, strength, negative, seed, steps, size, guidance, current, request: gr.Request):
+    def on_edit(self, edit_prompt, strength, mask, negative, seed, steps, size, guidance, current,
+                request: gr.Request):
+        """Image-to-image of the current image, or inpainting of one region of it (mask)."""
         if not current:
-            yield error_frame("edit", "generate an image first, then edit it")
+            yield error_frame("edit", "generate or upload an image first, then edit it")
             return
         if strength is None or not 0.0 < strength <= 1.0:
             yield error_frame("edit", "edit strength must be above 0 and at most 1")
             return
+        if mask != NO_MASK and mask not in MASK_REGIONS:
+            yield error_frame("edit", f"unknown mask '{mask}'; choose {NO_MASK} or one of {', '.join(MASK_REGIONS)}")
+            return
         yield from self.checked("edit", edit_prompt, negative, seed, steps, size, guidance, current,
-                                init_image=current["image"], strength=float(strength), session=request.session_hash)
+                                init_image=current["image"], strength=float(strength),
+                                mask_region=None if mask == NO_MASK else mask, session=request.session_hash)
+
+    def on_upload(self, path, current):
+        """Make an uploaded image the current one, to edit it; bad files get one sentence."""
+        image = read_upload(path)
+        if isinstance(image, str):
+            return error_frame("upload", image)
+        job, times = self.next_job("upload")
+        params = {"action": "upload", "source": Path(path).name, "size": f"{image.width}x{image.height}",
+                  "seed": "0", "job": str(job)}
+        export_path = self.write_export(image, params, job)
+        times["export_written"] = times["final_produced"] = epoch_ms()
+        history = [(image, "upload"), *(current or {}).get("history", [])][: self.HISTORY]
+        current = {"image": image, "prompt": "", "seed": 0, "history": history}
+        status = f"Done · upload · {image.width}×{image.height} px · job {job}"
+        return str(export_path), status, str(export_path), current, gr.skip()
 
     def checked(self, action, prompt, negative, seed, steps, size, guidance, current, **edit):
         """Validate the inputs; show one sentence in the status line when one is wrong."""
@@ -255,6 +287,29 @@ def validate_prompt(prompt: str | None) -> str | None:
     if len(prompt) > MAX_PROMPT_CHARS:
         return f"the prompt has {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}"
     return None
+
+
+def read_upload(path: str | None) -> Image.Image | str:
+    """The uploaded image (RGB), or one sentence saying what is wrong with the file. Checks the
+    bytes, not the file name; the size limits hold before any pixel is decoded."""
+    if not path:
+        return "no file was uploaded; choose a PNG, JPEG or WebP image"
+    size = Path(path).stat().st_size
+    if size > UPLOAD_MAX_BYTES:
+        return f"the uploaded file is {size / 2**20:.1f} MB; the limit is {UPLOAD_MAX_BYTES // 2**20} MB"
+    try:
+        image = Image.open(path)
+    except (UnidentifiedImageError, OSError):
+        return "the uploaded file is not an image; upload a PNG, JPEG or WebP image"
+    if image.format not in UPLOAD_FORMATS:
+        return f"the uploaded image is {image.format}; upload a PNG, JPEG or WebP image"
+    low, high = UPLOAD_SIDE_RANGE
+    if not (low <= image.width <= high and low <= image.height <= high):
+        return f"the uploaded image is {image.width}×{image.height} px; each side must be {low} to {high} px"
+    try:
+        return image.convert("RGB")
+    except OSError as exc:  # truncated or corrupt data
+        return f"the uploaded image could not be read ({exc}); upload it again or export it anew"
 
 
 def validate_negative(negative: str | None) -> str | None:
@@ -293,7 +348,11 @@ def build_ui(app: ReferenceApp) -> gr.Blocks:
                     reroll = gr.Button("Reroll", elem_id="reroll")
                 edit_prompt = gr.Textbox(label="Edit prompt", elem_id="edit-prompt")
                 strength = gr.Slider(0.1, 1.0, value=0.6, step=0.05, label="Edit strength", elem_id="strength")
-                edit = gr.Button("Edit", elem_id="edit")
+                mask = gr.Radio([NO_MASK, *MASK_REGIONS], value=NO_MASK, elem_id="mask",
+                                label="Edit only this region (inpainting); none edits the whole image")
+                with gr.Row():
+                    edit = gr.Button("Edit", elem_id="edit")
+                    upload = gr.UploadButton("Upload image to edit", type="filepath", elem_id="upload")
             with gr.Column():
                 with gr.Column(elem_id="output-area"):  # live previews show over the output image
                     gr.HTML('<img alt="live preview" style="display: none">', elem_id="live-preview")
@@ -312,5 +371,6 @@ def build_ui(app: ReferenceApp) -> gr.Blocks:
         generate.click(app.on_generate, [prompt, *settings], outputs, **progress)
         prompt.submit(app.on_generate, [prompt, *settings], outputs, **progress)
         reroll.click(app.on_reroll, [prompt, *settings], outputs, **progress)
-        edit.click(app.on_edit, [edit_prompt, strength, *settings], outputs, **progress)
+        edit.click(app.on_edit, [edit_prompt, strength, mask, *settings], outputs, **progress)
+        upload.upload(app.on_upload, [upload, current], outputs, **progress)
     return demo

@@ -17,12 +17,13 @@ from diffusers import (
     AutoencoderKL,
     AutoencoderTiny,
     AutoPipelineForImage2Image,
+    AutoPipelineForInpainting,
     AutoPipelineForText2Image,
     EulerDiscreteScheduler,
     StableDiffusionPipeline,
     UNet2DConditionModel,
 )
-from PIL import Image
+from PIL import Image, ImageDraw, ImageOps
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
 # Linear approximation of the SD 1.x VAE decoder: latent channels (4) -> RGB. Good enough to
@@ -45,6 +46,7 @@ class ModelNotAvailable(Exception):
 class LoadedModel:
     text2img: object
     img2img: object
+    inpaint: object
     name: str
     device: str
     dtype: str
@@ -197,6 +199,8 @@ def load_model(model: str = "tiny", device: str = "auto", taesd: str | None = No
     text2img.set_progress_bar_config(disable=True)
     img2img = AutoPipelineForImage2Image.from_pipe(text2img)
     img2img.set_progress_bar_config(disable=True)
+    inpaint = AutoPipelineForInpainting.from_pipe(text2img)
+    inpaint.set_progress_bar_config(disable=True)
     tiny_vae = None
     if taesd:
         try:
@@ -209,6 +213,7 @@ def load_model(model: str = "tiny", device: str = "auto", taesd: str | None = No
     return LoadedModel(
         text2img=text2img,
         img2img=img2img,
+        inpaint=inpaint,
         name=model,
         device=device,
         dtype=str(dtype).removeprefix("torch."),
@@ -238,6 +243,26 @@ def latents_to_preview(latents: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels)
 
 
+# Inpainting masks by region: white is repainted, black is kept. (x0, y0, x1, y1) as shares of
+# the side; "background" is everything but "center".
+MASK_REGIONS = {
+    "center": (0.25, 0.25, 0.75, 0.75),
+    "top": (0.0, 0.0, 1.0, 0.5),
+    "bottom": (0.0, 0.5, 1.0, 1.0),
+    "left": (0.0, 0.0, 0.5, 1.0),
+    "right": (0.5, 0.0, 1.0, 1.0),
+    "background": (0.25, 0.25, 0.75, 0.75),
+}
+
+
+def region_mask(region: str, size: int) -> Image.Image:
+    """The inpainting mask ("L", size × size) of one of MASK_REGIONS."""
+    x0, y0, x1, y1 = (round(share * size) for share in MASK_REGIONS[region])
+    mask = Image.new("L", (size, size), 0)
+    ImageDraw.Draw(mask).rectangle((x0, y0, x1 - 1, y1 - 1), fill=255)
+    return ImageOps.invert(mask) if region == "background" else mask
+
+
 def run_diffusion(
     model: LoadedModel,
     *,
@@ -250,9 +275,11 @@ def run_diffusion(
     on_preview: Callable[[Image.Image], None],
     init_image: Image.Image | None = None,
     strength: float = 0.6,
+    mask_region: str | None = None,
 ) -> Image.Image:
-    """Text-to-image (or image-to-image when `init_image` is given); `on_preview` gets one
-    preview image per denoising step (see preview_image for its size). Returns the final."""
+    """Text-to-image; image-to-image when `init_image` is given; inpainting of `mask_region` of
+    it when that is given too. `on_preview` gets one preview image per denoising step (see
+    preview_image for its size). Returns the final."""
 
     def step_end(pipe, step, timestep, callback_kwargs):
         on_preview(preview_image(model, callback_kwargs["latents"]))
@@ -270,20 +297,23 @@ def run_diffusion(
     )
     with torch.inference_mode():
         if init_image is None:
-            result = model.text2img(height=size, width=size, **common)
-        else:
-            result = model.img2img(
-                image=init_image.convert("RGB").resize((size, size)),
-                strength=strength,
-                **common,
-            )
-    return result.images[0]
-
+            return model.text2img(height=size, width=size, **common).images[0]
+        source = ImageOps.fit(init_image.convert("RGB"), (size, size))  # centre crop, no distortion
+        if mask_region is None:
+            return model.img2img(image=source, strength=strength, **common).images[0]
+        mask = region_mask(mask_region, size)
+        painted = model.inpaint(image=source, mask_image=mask, height=size, width=size, strength=strength,
+                                **common).images[0]
+    # Like real inpainting UIs, paste the repainted region over the source: the VAE round trip
+    # would otherwise change the pixels the creator asked to keep.
+    return Image.composite(painted, source, mask)
 
 
 def warm_up(model: LoadedModel, size: int) -> None:
-    """One tiny text-to-image and image-to-image run, so the first creator action does not pay
-    for lazy initialisation (kernels, allocator, scheduler tables)."""
+    """One tiny text-to-image, image-to-image and inpainting run, so the first creator action
+    does not pay for lazy initialisation (kernels, allocator, scheduler tables)."""
     image = run_diffusion(model, prompt="warm up", seed=0, steps=2, size=size, guidance=0.0, on_preview=lambda p: None)
     run_diffusion(model, prompt="warm up", seed=0, steps=2, size=size, guidance=0.0, on_preview=lambda p: None,
                   init_image=image, strength=1.0)
+    run_diffusion(model, prompt="warm up", seed=0, steps=2, size=size, guidance=0.0, on_preview=lambda p: None,
+                  init_image=image, strength=1.0, mask_region="center")

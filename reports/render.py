@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 
 from .audit import FEW_SAMPLES, load_run, summarize
 
@@ -27,7 +27,8 @@ def fmt_num(value, digits: int = 1) -> str:
 
 
 def missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN (an empty CSV cell) or a column that older run directories lack."""
+    return value is None or isinstance(value, Undefined) or (isinstance(value, float) and math.isnan(value))
 
 
 def environment() -> Environment:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -90,6 +91,20 @@ def test_journey_writes_run_directory_and_report(tmp_path):
     html = (run / "report.html").read_text()
     assert "portrait of a cat" in html and "click_to_final_ms" in html and "No step failed" in html
     assert "Server breakdown" in html and "delivery (final produced to painted)" in html
+
+
+def test_masked_edit_repaints_only_its_region(tmp_path):
+    proc, runs = run_e2e(tmp_path, steps="[prompt, generate, edit: {prompt: a red hat, strength: 1.0, mask: center}, export]")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    steps = {r["action"]: r for r in rows(runs[0])}
+    assert steps["edit"]["status"] == "ok" and steps["edit"]["mask"] == "center" and steps["generate"]["mask"] == ""
+    source, edited = (np.asarray(Image.open(runs[0] / steps[a]["image"]).convert("RGB"), int) for a in ("generate", "edit"))
+    changed = np.abs(edited - source).max(axis=2) > 0
+    assert not changed[:16].any() and not changed[48:].any()  # outside the centre (16–48 of 64 px) kept
+    assert changed[16:48, 16:48].mean() > 0.5
+    with Image.open(runs[0] / steps["export"]["image"]) as exported:
+        assert exported.text["mask"] == "center"
+    assert "edit (mask center)" in (runs[0] / "report.html").read_text()
 
 
 def test_failed_step_is_recorded_and_the_journey_goes_on(tmp_path):

@@ -1,6 +1,6 @@
 import pytest
 
-from journeys.pack import ConfigError, available_packs, load_pack, load_profile
+from journeys.pack import ConfigError, available_packs, check_compatible, load_pack, load_profile
 
 GOOD = """name: p
 prompts:
@@ -115,3 +115,13 @@ def test_profile_errors_name_file_and_line(tmp_path):
     path = write(tmp_path, PROFILE + 'login: {fill: {"#pw": hunter2}, submit: "#in", success: "#app"}\n', "x.yaml")
     assert "login values must name an environment variable ($VAR), never the secret itself" in error_of(load_profile, path)
     assert "unknown UI profile 'nope'" in error_of(load_profile, "nope")
+
+
+def test_masked_edit_needs_a_mask_field_in_the_profile(tmp_path):
+    pack = load_pack(write(tmp_path, GOOD.replace("[prompt, generate]", "[prompt, generate, edit: {prompt: x, mask: center}, edit: {prompt: y}]")))
+    assert [(s.kind, s.mask) for s in pack.steps[2:]] == [("edit", "center"), ("edit", None)]
+    check_compatible(pack, load_profile("reference"))  # the reference profile has a mask choice
+    plain = load_profile("reference")
+    plain.fields.pop("mask")
+    with pytest.raises(ConfigError, match="has edit steps with a mask but the UI profile 'reference' names no mask field"):
+        check_compatible(pack, plain)

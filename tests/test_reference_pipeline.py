@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reference_app.app import ReferenceApp, Settings, validate_prompt
-from reference_app.pipeline import latents_to_preview, load_model, run_diffusion, tiny_clip_tokenizer
+from reference_app.app import UPLOAD_MAX_BYTES, ReferenceApp, Settings, read_upload, validate_prompt
+from reference_app.pipeline import latents_to_preview, load_model, region_mask, run_diffusion, tiny_clip_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +132,46 @@ def test_jobs_queue_for_the_model_and_history_grows(model):
                              history=[(None, "older")]))
     current = frames[-1][3]
     assert [caption for _, caption in current["history"]] == ["reroll · seed 3", "older"]
+
+
+def test_inpainting_repaints_only_the_masked_region(model):
+    source = run_diffusion(model, prompt="a room", seed=3, steps=2, size=64, guidance=0.0, on_preview=lambda p: None)
+    previews = []
+    painted = run_diffusion(model, prompt="a vase", seed=4, steps=4, size=64, guidance=0.0, on_preview=previews.append,
+                            init_image=source, strength=0.8, mask_region="center")
+    inside = np.asarray(region_mask("center", 64)) > 0
+    changed = np.abs(np.asarray(painted, int) - np.asarray(source, int)).max(axis=2) > 0
+    assert not changed[~inside].any()  # every kept pixel is the source's
+    assert changed[inside].mean() > 0.5
+    assert len(previews) == 3  # strength 0.8 of 4 steps
+    assert (np.asarray(region_mask("background", 64)) == 255 - np.asarray(region_mask("center", 64))).all()
+
+
+def write_image(path, size, fmt):
+    Image.new("RGB", size, (200, 40, 40)).save(path, format=fmt)
+    return str(path)
+
+
+def test_upload_is_checked_by_content_type_and_size(tmp_path):
+    assert read_upload(write_image(tmp_path / "ok.jpg", (300, 200), "JPEG")).size == (300, 200)
+    assert read_upload(write_image(tmp_path / "gif.png", (300, 200), "GIF")) == \
+        "the uploaded image is GIF; upload a PNG, JPEG or WebP image"
+    assert read_upload(write_image(tmp_path / "wide.png", (5000, 100), "PNG")) == \
+        "the uploaded image is 5000×100 px; each side must be 64 to 4096 px"
+    (tmp_path / "text.png").write_text("not a picture")
+    assert read_upload(str(tmp_path / "text.png")) == "the uploaded file is not an image; upload a PNG, JPEG or WebP image"
+    (tmp_path / "big.png").write_bytes(b"\0" * (UPLOAD_MAX_BYTES + 1))
+    assert read_upload(str(tmp_path / "big.png")) == "the uploaded file is 10.0 MB; the limit is 10 MB"
+
+
+def test_an_uploaded_image_becomes_the_current_one_and_can_be_inpainted(model, tmp_path):
+    settings = Settings(steps=2, size=64, guidance=0.0)
+    app = ReferenceApp(model, settings)
+    shown, status, export_path, current, _ = app.on_upload(write_image(tmp_path / "photo.png", (96, 64), "PNG"), None)
+    assert status.startswith("Done · upload · 96×64 px · job 1") and current["image"].size == (96, 64)
+    frames = list(app.stream("edit", "a vase", 1, settings, init_image=current["image"], strength=1.0, mask_region="left"))
+    image, status, export_path, current, seed = frames[-1]
+    assert status.startswith("Done · edit")
+    with Image.open(export_path) as exported:
+        assert exported.text["mask"] == "left" and exported.text["strength"] == "1.0"
+    assert app.jobs[2]["mask"] == "left"
