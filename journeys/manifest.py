@@ -65,7 +65,8 @@ def degradations(app_info: dict | None, browser_source: str, pack: JourneyPack |
             "slower than in a run without it"
         )
     if pack and profile:
-        missing = [name for name in pack.settings if name not in profile.fields]
+        named = {**pack.settings, **{k: v for p in pack.prompts for k, v in p.settings.items()}}
+        missing = [name for name in named if name not in profile.fields]
         if missing:
             found.append(
                 f"the UI profile has no field for {', '.join(missing)}: the product's own values were used, "

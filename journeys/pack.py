@@ -16,7 +16,7 @@ import yaml
 PACKS_DIR = Path(__file__).parent / "packs"
 PROFILES_DIR = Path(__file__).parent / "profiles"
 ACTIONS = ("generate", "reroll", "edit", "export")
-SETTINGS = ("steps", "guidance", "size", "sampler")
+SETTINGS = ("steps", "guidance", "size", "aspect", "sampler")
 
 
 class ConfigError(Exception):
@@ -92,6 +92,7 @@ class Prompt:
     text: str
     seed: int
     negative: str = ""
+    settings: dict = field(default_factory=dict)  # this prompt's own settings, over the pack's
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class JourneyPack:
 
 PACK_FIELDS = ("name", "description", "cohort", "settings", "think_time_ms", "action_timeout_s", "prompts", "steps",
                "acceptance", "budgets")
-PROMPT_FIELDS = ("id", "text", "negative", "seed", "seeds")
+PROMPT_FIELDS = ("id", "text", "negative", "seed", "seeds", "settings")
 ACCEPTANCE_RULES = {"not_blank": ("rule", "min_pixel_std")}
 BUDGET_METRICS = ("click_to_preview_ms", "click_to_final_ms", "click_to_export_ms", "ttui_ms")
 
@@ -185,12 +186,15 @@ def read_prompts(r: Reader, item, what: str) -> list[Prompt]:
     pid = str(r.get(item, "id", (str, int), what))
     text = r.get(item, "text", str, what)
     negative = r.get(item, "negative", str, what, "")
+    settings = r.get(item, "settings", dict, what, {})
+    r.only(settings, SETTINGS, f"the settings of {what}")
+    settings = dict(settings)
     if "seeds" in item:
         seeds = r.get(item, "seeds", list, what)
         if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             raise r.error(item, "seeds", f"'seeds' in {what} must be a list of whole numbers")
-        return [Prompt(f"{pid}-{seed}", text, seed, negative) for seed in seeds]
-    return [Prompt(pid, text, r.get(item, "seed", int, what), negative)]
+        return [Prompt(f"{pid}-{seed}", text, seed, negative, settings) for seed in seeds]
+    return [Prompt(pid, text, r.get(item, "seed", int, what), negative, settings)]
 
 
 def read_steps(r: Reader, index: int, item) -> list[Step]:

@@ -161,7 +161,8 @@ class JourneyRunner:
                 self.set_field("seed", str(self.prompt.seed))
             if self.prompt.negative and "negative_prompt" in fields:
                 self.set_field("negative_prompt", self.prompt.negative)
-            for name, value in self.pack.settings.items():  # steps, size, guidance where the UI has them
+            settings = {**self.pack.settings, **self.prompt.settings}
+            for name, value in settings.items():  # steps, size, guidance, aspect where the UI has them
                 if name in fields:
                     self.set_field(name, str(value))
             self.run_dir.event("prompt_entered", prompt_id=self.prompt.id, seed=self.prompt.seed)

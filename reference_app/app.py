@@ -31,6 +31,7 @@ MAX_PROMPT_CHARS = 1000
 STEPS_RANGE = (1, 100)
 SIZE_RANGE = (64, 1024)
 GUIDANCE_RANGE = (0.0, 30.0)
+ASPECTS = {"1:1": (1, 1), "4:5": (4, 5), "9:16": (9, 16), "16:9": (16, 9)}  # width : height; size is the long side
 UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
 UPLOAD_MAX_BYTES = 10 * 1024 * 1024
 UPLOAD_SIDE_RANGE = (64, 4096)
@@ -44,9 +45,23 @@ class Settings:
     steps: int
     size: int
     guidance: float
+    aspect: str = "1:1"
+
+    @property
+    def width(self) -> int:
+        return self.side(0)
+
+    @property
+    def height(self) -> int:
+        return self.side(1)
+
+    def side(self, index: int) -> int:
+        """`size` for the long side; the short side in proportion, rounded to a multiple of 8."""
+        ratio = ASPECTS[self.aspect]
+        return max(32, round(self.size * ratio[index] / max(ratio) / 8) * 8)
 
     @classmethod
-    def from_ui(cls, steps, size, guidance) -> "Settings | str":
+    def from_ui(cls, steps, size, guidance, aspect="1:1") -> "Settings | str":
         """The settings, or one sentence saying which value is out of bounds."""
         if steps is None or not STEPS_RANGE[0] <= steps <= STEPS_RANGE[1]:
             return f"steps must be between {STEPS_RANGE[0]} and {STEPS_RANGE[1]}"
@@ -54,7 +69,9 @@ class Settings:
             return f"size must be a multiple of 8 between {SIZE_RANGE[0]} and {SIZE_RANGE[1]}"
         if guidance is None or not GUIDANCE_RANGE[0] <= guidance <= GUIDANCE_RANGE[1]:
             return f"guidance must be between {GUIDANCE_RANGE[0]:g} and {GUIDANCE_RANGE[1]:g}"
-        return cls(steps=int(steps), size=int(size), guidance=float(guidance))
+        if aspect not in ASPECTS:
+            return f"unknown aspect ratio '{aspect}'; choose one of {', '.join(ASPECTS)}"
+        return cls(steps=int(steps), size=int(size), guidance=float(guidance), aspect=aspect)
 
 
 def epoch_ms() -> float:
@@ -154,7 +171,8 @@ class ReferenceApp:
                     negative_prompt=negative,
                     seed=seed,
                     steps=settings.steps,
-                    size=settings.size,
+                    width=settings.width,
+                    height=settings.height,
                     guidance=settings.guidance,
                     on_preview=previews.put,
                     init_image=init_image,
@@ -174,10 +192,10 @@ class ReferenceApp:
             step += 1
             if self.holds.preview_ms:
                 time.sleep(self.holds.preview_ms / 1000)
-            live = self.live is not None and self.live.publish(session, preview_message(job, step, preview, settings.size))
+            live = self.live is not None and self.live.publish(session, preview_message(job, step, preview, settings.width))
             times["previews_produced"].append(epoch_ms())
             status = f"Working · {action} · step {step}/{settings.steps} · job {job}"
-            shown = gr.skip() if live else preview.resize((settings.size, settings.size), Image.NEAREST)
+            shown = gr.skip() if live else preview.resize((settings.width, settings.height), Image.NEAREST)
             yield shown, status, gr.skip(), gr.skip(), gr.skip()
         if "error" in outcome:
             yield error_frame(action, f"{outcome['error']} · job {job}")
@@ -192,7 +210,8 @@ class ReferenceApp:
             "seed": str(seed),
             "steps": str(settings.steps),
             "guidance": str(settings.guidance),
-            "size": f"{settings.size}x{settings.size}",
+            "size": f"{settings.width}x{settings.height}",
+            "aspect": settings.aspect,
             "model": self.model.name,
             "sampler": self.model.sampler,
             "action": action,
@@ -226,15 +245,15 @@ class ReferenceApp:
 
     # Event handlers ------------------------------------------------------------------------
 
-    def on_generate(self, prompt, negative, seed, steps, size, guidance, current, request: gr.Request):
-        yield from self.checked("generate", prompt, negative, seed, steps, size, guidance, current,
+    def on_generate(self, prompt, negative, seed, steps, size, guidance, aspect, current, request: gr.Request):
+        yield from self.checked("generate", prompt, negative, seed, (steps, size, guidance, aspect), current,
                                 session=request.session_hash)
 
-    def on_reroll(self, prompt, negative, seed, steps, size, guidance, current, request: gr.Request):
-        yield from self.checked("reroll", prompt, negative, (seed or 0) + 1, steps, size, guidance, current,
+    def on_reroll(self, prompt, negative, seed, steps, size, guidance, aspect, current, request: gr.Request):
+        yield from self.checked("reroll", prompt, negative, (seed or 0) + 1, (steps, size, guidance, aspect), current,
                                 session=request.session_hash)
 
-    def on_edit(self, edit_prompt, strength, mask, negative, seed, steps, size, guidance, current,
+    def on_edit(self, edit_prompt, strength, mask, negative, seed, steps, size, guidance, aspect, current,
                 request: gr.Request):
         """Image-to-image of the current image, or inpainting of one region of it (mask)."""
         if not current:
@@ -246,7 +265,7 @@ class ReferenceApp:
         if mask != NO_MASK and mask not in MASK_REGIONS:
             yield error_frame("edit", f"unknown mask '{mask}'; choose {NO_MASK} or one of {', '.join(MASK_REGIONS)}")
             return
-        yield from self.checked("edit", edit_prompt, negative, seed, steps, size, guidance, current,
+        yield from self.checked("edit", edit_prompt, negative, seed, (steps, size, guidance, aspect), current,
                                 init_image=current["image"], strength=float(strength),
                                 mask_region=None if mask == NO_MASK else mask, session=request.session_hash)
 
@@ -265,9 +284,9 @@ class ReferenceApp:
         status = f"Done · upload · {image.width}×{image.height} px · job {job}"
         return str(export_path), status, str(export_path), current, gr.skip()
 
-    def checked(self, action, prompt, negative, seed, steps, size, guidance, current, **edit):
+    def checked(self, action, prompt, negative, seed, ui_settings, current, **edit):
         """Validate the inputs; show one sentence in the status line when one is wrong."""
-        settings = Settings.from_ui(steps, size, guidance)
+        settings = Settings.from_ui(*ui_settings)
         problem = (validate_prompt(prompt) or (settings if isinstance(settings, str) else None)
                    or validate_negative(negative))
         if problem:
@@ -343,6 +362,8 @@ def build_ui(app: ReferenceApp) -> gr.Blocks:
                     steps = gr.Number(label="Steps", value=s.steps, precision=0, elem_id="steps")
                     size = gr.Number(label="Size (px)", value=s.size, precision=0, elem_id="size")
                     guidance = gr.Number(label="Guidance", value=s.guidance, elem_id="guidance")
+                aspect = gr.Radio(list(ASPECTS), value="1:1", label="Aspect ratio (width:height; size is the long side)",
+                                  elem_id="aspect")
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", elem_id="generate")
                     reroll = gr.Button("Reroll", elem_id="reroll")
@@ -367,7 +388,7 @@ def build_ui(app: ReferenceApp) -> gr.Blocks:
         # Gradio runs every event at once; the app's own worker queue holds jobs until a model
         # copy is free, so the wait shows in the server times (inference start − request received).
         progress = dict(show_progress="hidden", concurrency_limit=None)
-        settings = [negative, seed, steps, size, guidance, current]
+        settings = [negative, seed, steps, size, guidance, aspect, current]
         generate.click(app.on_generate, [prompt, *settings], outputs, **progress)
         prompt.submit(app.on_generate, [prompt, *settings], outputs, **progress)
         reroll.click(app.on_reroll, [prompt, *settings], outputs, **progress)

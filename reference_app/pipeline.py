@@ -255,10 +255,11 @@ MASK_REGIONS = {
 }
 
 
-def region_mask(region: str, size: int) -> Image.Image:
-    """The inpainting mask ("L", size × size) of one of MASK_REGIONS."""
-    x0, y0, x1, y1 = (round(share * size) for share in MASK_REGIONS[region])
-    mask = Image.new("L", (size, size), 0)
+def region_mask(region: str, width: int, height: int) -> Image.Image:
+    """The inpainting mask ("L", width × height) of one of MASK_REGIONS."""
+    left, top, right, bottom = MASK_REGIONS[region]
+    x0, y0, x1, y1 = round(left * width), round(top * height), round(right * width), round(bottom * height)
+    mask = Image.new("L", (width, height), 0)
     ImageDraw.Draw(mask).rectangle((x0, y0, x1 - 1, y1 - 1), fill=255)
     return ImageOps.invert(mask) if region == "background" else mask
 
@@ -269,7 +270,8 @@ def run_diffusion(
     prompt: str,
     seed: int,
     steps: int,
-    size: int,
+    width: int,
+    height: int,
     guidance: float,
     negative_prompt: str = "",
     on_preview: Callable[[Image.Image], None],
@@ -297,12 +299,12 @@ def run_diffusion(
     )
     with torch.inference_mode():
         if init_image is None:
-            return model.text2img(height=size, width=size, **common).images[0]
-        source = ImageOps.fit(init_image.convert("RGB"), (size, size))  # centre crop, no distortion
+            return model.text2img(height=height, width=width, **common).images[0]
+        source = ImageOps.fit(init_image.convert("RGB"), (width, height))  # centre crop, no distortion
         if mask_region is None:
             return model.img2img(image=source, strength=strength, **common).images[0]
-        mask = region_mask(mask_region, size)
-        painted = model.inpaint(image=source, mask_image=mask, height=size, width=size, strength=strength,
+        mask = region_mask(mask_region, width, height)
+        painted = model.inpaint(image=source, mask_image=mask, height=height, width=width, strength=strength,
                                 **common).images[0]
     # Like real inpainting UIs, paste the repainted region over the source: the VAE round trip
     # would otherwise change the pixels the creator asked to keep.
@@ -312,8 +314,7 @@ def run_diffusion(
 def warm_up(model: LoadedModel, size: int) -> None:
     """One tiny text-to-image, image-to-image and inpainting run, so the first creator action
     does not pay for lazy initialisation (kernels, allocator, scheduler tables)."""
-    image = run_diffusion(model, prompt="warm up", seed=0, steps=2, size=size, guidance=0.0, on_preview=lambda p: None)
-    run_diffusion(model, prompt="warm up", seed=0, steps=2, size=size, guidance=0.0, on_preview=lambda p: None,
-                  init_image=image, strength=1.0)
-    run_diffusion(model, prompt="warm up", seed=0, steps=2, size=size, guidance=0.0, on_preview=lambda p: None,
-                  init_image=image, strength=1.0, mask_region="center")
+    square = dict(prompt="warm up", seed=0, steps=2, width=size, height=size, guidance=0.0, on_preview=lambda p: None)
+    image = run_diffusion(model, **square)
+    run_diffusion(model, **square, init_image=image, strength=1.0)
+    run_diffusion(model, **square, init_image=image, strength=1.0, mask_region="center")

@@ -58,7 +58,7 @@ def test_unknown_field_names_file_line_and_the_allowed_ones(tmp_path):
 
 def test_unknown_field_in_a_prompt(tmp_path):
     path = write(tmp_path, GOOD.replace("{id: a, text: t, seed: 1}", "{id: a, text: t, sed: 1}"))
-    assert error_of(load_pack, path) == f"{path}:3: unknown field 'sed' in prompts[0]; allowed: id, text, negative, seed, seeds"
+    assert error_of(load_pack, path) == f"{path}:3: unknown field 'sed' in prompts[0]; allowed: id, text, negative, seed, seeds, settings"
 
 
 def test_missing_and_mistyped_fields(tmp_path):
@@ -76,11 +76,11 @@ def test_unknown_step_and_bad_strength(tmp_path):
 
 
 def test_seeds_reroll_times_think_and_budgets(tmp_path):
-    text = GOOD.replace("{id: a, text: t, seed: 1}", "{id: a, text: t, seeds: [5, 6]}").replace(
+    text = GOOD.replace("{id: a, text: t, seed: 1}", "{id: a, text: t, seeds: [5, 6], settings: {aspect: '9:16'}}").replace(
         "[prompt, generate]", "[prompt, generate, think: {ms: 250}, reroll: {times: 3}, export]"
     ) + "budgets: {generate.click_to_final_ms.p95: 5000, ttui_ms.p50: 2000}\n"
     pack = load_pack(write(tmp_path, text))
-    assert [(p.id, p.seed) for p in pack.prompts] == [("a-5", 5), ("a-6", 6)]
+    assert [(p.id, p.seed, p.settings) for p in pack.prompts] == [("a-5", 5, {"aspect": "9:16"}), ("a-6", 6, {"aspect": "9:16"})]
     assert [s.kind for s in pack.steps] == ["prompt", "generate", "think", "reroll", "reroll", "reroll", "export"]
     assert pack.steps[2].ms == 250
     assert pack.budgets == {"generate.click_to_final_ms.p95": 5000, "ttui_ms.p50": 2000}

@@ -21,16 +21,16 @@ def test_tokenizer_is_built_in_memory_with_77_positions():
 
 def test_generate_streams_one_preview_per_step(model):
     previews = []
-    image = run_diffusion(model, prompt="a portrait", seed=1, steps=3, size=64, guidance=0.0, on_preview=previews.append)
+    image = run_diffusion(model, prompt="a portrait", seed=1, steps=3, width=64, height=64, guidance=0.0, on_preview=previews.append)
     assert image.size == (64, 64)
     assert len(previews) == 3 and all(p.size == (8, 8) for p in previews)  # latent size: 1/8 of the image
 
 
 def test_same_seed_same_image_and_img2img_runs(model):
-    first = run_diffusion(model, prompt="x", seed=5, steps=2, size=64, guidance=0.0, on_preview=lambda p: None)
-    again = run_diffusion(model, prompt="x", seed=5, steps=2, size=64, guidance=0.0, on_preview=lambda p: None)
+    first = run_diffusion(model, prompt="x", seed=5, steps=2, width=64, height=64, guidance=0.0, on_preview=lambda p: None)
+    again = run_diffusion(model, prompt="x", seed=5, steps=2, width=64, height=64, guidance=0.0, on_preview=lambda p: None)
     assert first.tobytes() == again.tobytes()
-    edited = run_diffusion(model, prompt="blue", seed=5, steps=4, size=64, guidance=0.0, on_preview=lambda p: None,
+    edited = run_diffusion(model, prompt="blue", seed=5, steps=4, width=64, height=64, guidance=0.0, on_preview=lambda p: None,
                            init_image=first, strength=0.5)
     assert edited.size == (64, 64) and edited.tobytes() != first.tobytes()
 
@@ -107,7 +107,7 @@ def test_taesd_previews_from_a_local_directory(tmp_path):
     model = load_model("tiny", "cpu", taesd=str(tmp_path / "taesd"))
     assert model.preview_method == "taesd"
     previews = []
-    run_diffusion(model, prompt="a cat", seed=1, steps=2, size=64, guidance=0.0, on_preview=previews.append)
+    run_diffusion(model, prompt="a cat", seed=1, steps=2, width=64, height=64, guidance=0.0, on_preview=previews.append)
     assert len(previews) == 2 and previews[0].size == (64, 64)
     with pytest.raises(ModelNotAvailable, match="is not a local AutoencoderTiny directory"):
         load_model("tiny", "cpu", taesd=str(tmp_path / "nothing"))
@@ -135,16 +135,16 @@ def test_jobs_queue_for_the_model_and_history_grows(model):
 
 
 def test_inpainting_repaints_only_the_masked_region(model):
-    source = run_diffusion(model, prompt="a room", seed=3, steps=2, size=64, guidance=0.0, on_preview=lambda p: None)
+    source = run_diffusion(model, prompt="a room", seed=3, steps=2, width=64, height=64, guidance=0.0, on_preview=lambda p: None)
     previews = []
-    painted = run_diffusion(model, prompt="a vase", seed=4, steps=4, size=64, guidance=0.0, on_preview=previews.append,
+    painted = run_diffusion(model, prompt="a vase", seed=4, steps=4, width=64, height=64, guidance=0.0, on_preview=previews.append,
                             init_image=source, strength=0.8, mask_region="center")
-    inside = np.asarray(region_mask("center", 64)) > 0
+    inside = np.asarray(region_mask("center", 64, 64)) > 0
     changed = np.abs(np.asarray(painted, int) - np.asarray(source, int)).max(axis=2) > 0
     assert not changed[~inside].any()  # every kept pixel is the source's
     assert changed[inside].mean() > 0.5
     assert len(previews) == 3  # strength 0.8 of 4 steps
-    assert (np.asarray(region_mask("background", 64)) == 255 - np.asarray(region_mask("center", 64))).all()
+    assert (np.asarray(region_mask("background", 64, 64)) == 255 - np.asarray(region_mask("center", 64, 64))).all()
 
 
 def write_image(path, size, fmt):
@@ -175,3 +175,14 @@ def test_an_uploaded_image_becomes_the_current_one_and_can_be_inpainted(model, t
     with Image.open(export_path) as exported:
         assert exported.text["mask"] == "left" and exported.text["strength"] == "1.0"
     assert app.jobs[2]["mask"] == "left"
+
+
+def test_aspect_ratio_sets_the_short_side(model):
+    story = Settings.from_ui(4, 128, 0.0, "9:16")
+    assert (story.width, story.height) == (72, 128)
+    assert (Settings(4, 128, 0.0, "16:9").width, Settings(4, 128, 0.0, "16:9").height) == (128, 72)
+    assert Settings.from_ui(4, 128, 0.0, "2:1") == "unknown aspect ratio '2:1'; choose one of 1:1, 4:5, 9:16, 16:9"
+    frames = list(ReferenceApp(model, story).stream("generate", "a story", 1, story))
+    image, status, export_path, current, seed = frames[-1]
+    with Image.open(export_path) as exported:
+        assert exported.size == (72, 128) and exported.text["aspect"] == "9:16" and exported.text["size"] == "72x128"

@@ -51,3 +51,15 @@ def test_upload_validation_and_inpainting_an_upload(page, app_url, tmp_path):
         assert exported.text["mask"] == "top" and exported.size == (128, 128)
         pixels = exported.convert("RGB").load()
         assert pixels[64, 100] == (30, 60, 200)  # the bottom half is the uploaded photo's
+
+
+def test_aspect_ratio_choice_shapes_the_image(page, app_url):
+    page.goto(app_url)
+    page.fill("#prompt textarea", "a wide banner")
+    page.click("#aspect input[value='16:9']")
+    page.click("#generate")
+    expect(page.locator("#status")).to_have_text(re.compile(r"Done · generate · seed 42 · job \d+"), timeout=60_000)
+    with page.expect_download() as download:
+        page.click("#export")
+    with Image.open(download.value.path()) as exported:
+        assert exported.size == (128, 72) and exported.text["aspect"] == "16:9"
