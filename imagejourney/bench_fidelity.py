@@ -7,8 +7,9 @@ Two methods on the same click, side by side:
 
 Two kinds of case, each with several delays and at least 20 trials:
   reference-<D>ms  the reference app, holding the final until D ms after the request.
-                   Ground truth: the presentation timestamp of the first screencast frame in
-                   which the output region shows the final (its pixels change for the last time).
+                   Ground truth: the timestamp of the first screencast frame in which the
+                   output region shows the final (its pixels change for the last time): a frame
+                   time on the rAF vsync grid (see journeys/screencast.py).
   page-<D>ms       a plain HTML page (imagejourney/fidelity_page.html) that puts a decoded image
                    on screen in the first animation frame at or after click + D ms.
                    Ground truth: that frame's timestamp, recorded by the page.

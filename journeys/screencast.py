@@ -1,10 +1,11 @@
 """Paint times from screencast frames, for output regions Element Timing cannot see (<canvas>).
 
-Chromium emits a screencast frame when the page's pixels change, stamped with the frame's
-presentation time (epoch ms). Cropping each frame to the output region and comparing it with
-the one before gives the times the region changed: every change after the click is a paint
-(previews, then the final). Precision is one frame; anything else drawn inside the region (a
-spinner on top of the image) also counts as a change.
+Chromium emits a screencast frame when the page's pixels change, stamped (epoch ms) with a
+frame time on the same vsync grid as requestAnimationFrame: measured here, its offsets from rAF
+timestamps are whole multiples of 16.67 ms. Cropping each frame to the output region and
+comparing it with the one before gives the times the region changed: every change after the
+click is a paint (previews, then the final). Precision is one frame; anything else drawn inside
+the region (a spinner on top of the image) also counts as a change.
 """
 
 from __future__ import annotations
