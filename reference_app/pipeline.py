@@ -9,7 +9,9 @@ VAE decode, img2img) so the UI, the previews and the timings are real.
 from __future__ import annotations
 
 import string
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -185,11 +187,16 @@ def load_model(model: str = "tiny", device: str = "auto", taesd: str | None = No
     elif model in ARCHITECTURES:
         text2img = build_sd_architecture(model, device, dtype)
         random_weights = True
+    elif model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
+        raise ModelNotAvailable(f"model directory '{model}' does not exist; pass a local diffusers directory "
+                                "(one with model_index.json) with --model, or --model tiny")
     else:
         try:
-            text2img = AutoPipelineForText2Image.from_pretrained(
-                model, torch_dtype=dtype, local_files_only=True, safety_checker=None
-            ).to(device)
+            with warnings.catch_warnings():  # huggingface_hub's deprecation notes are not for our users
+                warnings.simplefilter("ignore", UserWarning)
+                text2img = AutoPipelineForText2Image.from_pretrained(
+                    model, torch_dtype=dtype, local_files_only=True, safety_checker=None
+                ).to(device)
         except (OSError, ValueError) as exc:
             raise ModelNotAvailable(
                 f"model '{model}' is not available locally ({str(exc).splitlines()[0]}); "

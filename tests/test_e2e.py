@@ -112,10 +112,10 @@ def test_failed_step_is_recorded_and_the_journey_goes_on(tmp_path):
     assert proc.returncode == 1
     assert "step 1 (edit) failed: the UI reported an error" in proc.stdout
     result = {r["action"]: r for r in rows(runs[0])}
-    assert result["edit"]["status"] == "failed" and "generate an image first" in result["edit"]["error"]
+    assert result["edit"]["status"] == "failed" and "generate or upload an image first" in result["edit"]["error"]
     assert (runs[0] / result["edit"]["screenshot"]).is_file()
     assert result["generate"]["status"] == "ok"  # the run went on after the failure
-    assert "generate an image first" in (runs[0] / "report.html").read_text()
+    assert "generate or upload an image first" in (runs[0] / "report.html").read_text()
 
 
 def one_line_error(text: str) -> str:

@@ -186,3 +186,14 @@ def test_aspect_ratio_sets_the_short_side(model):
     image, status, export_path, current, seed = frames[-1]
     with Image.open(export_path) as exported:
         assert exported.size == (72, 128) and exported.text["aspect"] == "9:16" and exported.text["size"] == "72x128"
+
+
+def test_a_missing_model_is_one_sentence(monkeypatch, tmp_path):
+    from reference_app.pipeline import ModelNotAvailable
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelNotAvailable, match=r"^model directory '.*nothing' does not exist; pass a local"):
+        load_model(str(tmp_path / "nothing"), "cpu")
+    with pytest.raises(ModelNotAvailable, match=r"^model 'someone/no-such-model' is not available locally \(") as info:
+        load_model("someone/no-such-model", "cpu")
+    assert "\n" not in str(info.value)
