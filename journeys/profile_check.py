@@ -3,6 +3,7 @@ the page has instead where one does not."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from playwright.sync_api import Error as PlaywrightError
@@ -38,11 +39,18 @@ class SelectorCheck:
     page_has: list[str]
 
 
+def any_choice(selector: str) -> str:
+    """A choice field's selector ({value} in it) made to match any of its choices:
+    `[value='{value}']` becomes `[value]`, `:has-text('{value}')` is dropped."""
+    selector = re.sub(r"""\[([^\]=]+?)\s*=\s*(['"]?)\{value\}\2\]""", r"[\1]", selector)
+    selector = re.sub(r""":has-text\((['"])\{value\}\1\)""", "", selector)
+    return selector.replace("{value}", "none")  # another form: check the whole-image choice
+
+
 def profile_selectors(profile: UIProfile) -> list[tuple[str, str, str]]:
     """(role, selector, kind of candidate to suggest) for every selector the profile names."""
     rows = [("ready", profile.ready, "control")]
-    # A choice field ({value} in its selector) is checked with the choice every edit can make: none.
-    rows += [(f"field {name}", selector.replace("{value}", "none"), "field") for name, selector in profile.fields.items()]
+    rows += [(f"field {name}", any_choice(selector), "field") for name, selector in profile.fields.items()]
     rows += [(f"control {name}", selector, "control") for name, selector in profile.controls.items()]
     rows.append(("output", profile.output, "output"))
     for condition in profile.done:

@@ -196,3 +196,11 @@ def test_video_without_playwrights_ffmpeg_is_one_sentence(tmp_path):
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 4
     assert "--video needs Playwright's ffmpeg, which is not installed" in one_line_error(proc)
+
+
+def test_profile_check_looks_for_any_choice_of_a_choice_field():
+    from journeys.profile_check import any_choice
+
+    assert any_choice("#mask input[value='{value}']") == "#mask input[value]"
+    assert any_choice('#sizes label:has-text("{value}")') == "#sizes label"
+    assert any_choice("#prompt textarea") == "#prompt textarea"
