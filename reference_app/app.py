@@ -239,7 +239,7 @@ class ReferenceApp:
         info = PngInfo()
         for key, value in params.items():
             info.add_text(key, value)
-        path = self.export_dir / f"imagejourney-job{job}-seed{params['seed']}.png"
+        path = self.export_dir / f"imagejourney-job{job}-{params['action']}.png"
         image.save(path, pnginfo=info)
         return path
 
@@ -276,7 +276,7 @@ class ReferenceApp:
             return error_frame("upload", image)
         job, times = self.next_job("upload")
         params = {"action": "upload", "source": Path(path).name, "size": f"{image.width}x{image.height}",
-                  "seed": "0", "job": str(job)}
+                  "job": str(job)}
         export_path = self.write_export(image, params, job)
         times["export_written"] = times["final_produced"] = epoch_ms()
         history = [(image, "upload"), *(current or {}).get("history", [])][: self.HISTORY]

@@ -68,6 +68,27 @@ def tiny_clip_tokenizer():
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
 
 
+def sd_vae(block_out_channels, layers_per_block: int, norm_num_groups: int, sample_size: int) -> AutoencoderKL:
+    """Stable Diffusion's VAE shape (four blocks: 8× downsampling, 4 latent channels), random."""
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=block_out_channels,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        layers_per_block=layers_per_block,
+        norm_num_groups=norm_num_groups,
+        sample_size=sample_size,
+    )
+
+
+def euler_scheduler(**spacing) -> EulerDiscreteScheduler:
+    """SD's noise schedule with the Euler sampler; `spacing` picks how timesteps are spaced."""
+    return EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                  num_train_timesteps=1000, **spacing)
+
+
 def build_tiny_pipeline(device: str = "cpu"):
     torch.manual_seed(0)
     tokenizer = tiny_clip_tokenizer()
@@ -97,21 +118,8 @@ def build_tiny_pipeline(device: str = "cpu"):
         norm_num_groups=8,
     )
     # Four blocks so the VAE downsamples by 8, like SD: a 128 px image has a 16 px latent.
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        latent_channels=4,
-        block_out_channels=(8, 16, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        layers_per_block=1,
-        norm_num_groups=8,
-        sample_size=128,
-    )
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        num_train_timesteps=1000, steps_offset=1,
-    )
+    vae = sd_vae((8, 16, 16, 16), layers_per_block=1, norm_num_groups=8, sample_size=128)
+    scheduler = euler_scheduler(steps_offset=1)
     pipe = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -150,14 +158,7 @@ def sd_models(name: str):
     torch.manual_seed(0)
     unet = UNet2DConditionModel(sample_size=64, **arch["unet"])  # diffusers' defaults are SD's UNet
     text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=49408, max_position_embeddings=77, **arch["text"]))
-    vae = AutoencoderKL(
-        block_out_channels=(128, 256, 512, 512),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        layers_per_block=2,
-        latent_channels=4,
-        sample_size=512,
-    )
+    vae = sd_vae((128, 256, 512, 512), layers_per_block=2, norm_num_groups=32, sample_size=512)
     return unet, text_encoder, vae
 
 
@@ -166,8 +167,7 @@ def build_sd_architecture(name: str, device: str = "cpu", dtype=torch.float32):
     is the in-memory one; token ids only need to be in range."""
     arch = ARCHITECTURES[name]
     unet, text_encoder, vae = sd_models(name)
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       num_train_timesteps=1000, **arch["scheduler"])
+    scheduler = euler_scheduler(**arch["scheduler"])
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tiny_clip_tokenizer(), unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
