@@ -5,26 +5,29 @@ Two methods on the same click, side by side:
   naive  a Python stopwatch around page.click() + waiting for the result with Playwright
          (time.perf_counter before the click, after the wait returns) — the common harness
 
-Two kinds of case, each with several delays and at least 20 trials:
-  reference-<D>ms  the reference app, holding the final until D ms after the request.
-                   Ground truth: the timestamp of the first screencast frame in which the
-                   output region shows the final (its pixels change for the last time): a frame
-                   time on the rAF vsync grid (see journeys/screencast.py).
-  page-<D>ms       a plain HTML page (imagejourney/fidelity_page.html) that puts a decoded image
-                   on screen in the first animation frame at or after click + D ms.
-                   Ground truth: that frame's timestamp, recorded by the page.
+Ground truth, in every case, is when the final's pixels reached the screen, seen from outside
+the browser (imagejourney/screen_truth.py: Chromium headed on Xvfb, a separate process reading
+a patch at the centre of the output image about every millisecond). Each trial's truth is the
+last change of that patch after the click; its uncertainty (half the interval between the
+reads that bracket it) is reported beside the errors.
 
-Error = measured duration − true duration (click → final paint), in ms; the click is the
-page's event.timeStamp for both ground truths. Both truths are the *start* of the frame that
-paints the final; the probe's renderTime is when that frame was *presented*, so its error
-includes the presentation latency. `probe_paint_time` is the same probe's Element Timing
-paintTime (the rendering update, before presentation), shown beside it for that reason.
+Two kinds of case, each with several delays and at least 20 trials:
+  reference-<D>ms  the reference app, holding the final until D ms after the request; each
+                   trial has its own seed, so every final differs from the one before.
+  page-<D>ms       a plain HTML page (imagejourney/fidelity_page.html) that puts a decoded image
+                   on screen in the first animation frame at or after click + D ms, and records
+                   that frame's timestamp: a check on the screen truth, which must come after it.
+
+Error = measured duration − true duration (click → final on screen), in ms; the click is the
+page's event.timeStamp for both methods. `probe_paint_time` is the same probe's Element Timing
+paintTime (the rendering update, before the frame is presented), shown beside renderTime.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import os
 import re
 import statistics
 import tempfile
@@ -38,12 +41,14 @@ from journeys.browser import chromium_launch_args
 from journeys.config import load_config
 from journeys.pack import load_profile
 from journeys.runner import install_probe
-from journeys.screencast import OutputRegionFrames
 from journeys.target import ReferenceApp
+
+from .screen_truth import WINDOW_FLAGS, NoScreen, ScreenWatcher, VirtualScreen, page_clock_shift, screen_patch, viewport_origin
 
 DELAYS_MS = (200, 1000, 3000)
 TARGET_P95_MS = 17.0  # one frame at 60 Hz
 DONE = "() => { const s = window.__imagejourney.state(); return s !== 'pending' && s; }"
+SETTLE_MS = 100  # after the done condition: the screen has the final before the probe can see it
 
 
 def stats(errors: list[float]) -> dict:
@@ -62,52 +67,87 @@ def stats(errors: list[float]) -> dict:
     }
 
 
-def reference_trials(page, url: str, trials: int) -> dict:
+def trials_against_screen(page, display: str, watched: str, trials: int, one_trial) -> tuple[list[dict], float]:
+    """Run `one_trial(n)` for n = 1..trials (each returns the probe's record, the naive time
+    and anything else to keep) while the screen patch at the centre of `watched` is watched;
+    add each trial's truth: the last change of the patch after its click. Also returns how far
+    the page's clock drifted from this process's during the trials (ms)."""
+    region = screen_patch(page, watched, viewport_origin(page, display))
+    shift = page_clock_shift(page)
+    done = []
+    with ScreenWatcher(display, region) as watcher:
+        for n in range(1, trials + 1):
+            trial = one_trial(n)
+            page.wait_for_timeout(SETTLE_MS)
+            trial["until"] = page.evaluate("performance.now()")
+            done.append(trial)
+    drift = page_clock_shift(page) - shift
+    on_page = [(t + shift, uncertainty) for t, uncertainty in watcher.changes]
+    for n, trial in enumerate(done, 1):
+        click = trial["record"]["click"]
+        seen = [change for change in on_page if click < change[0] <= trial["until"]]
+        if not seen:
+            raise NoScreen(f"trial {n}: the screen under '{watched}' did not change after the click; "
+                           "is the window off the screen?")
+        trial["truth"], trial["truth_uncertainty"] = seen[-1]
+    return done, drift
+
+
+def method_errors(trials: list[dict]) -> dict:
+    """Each method's error against the screen truth, per trial."""
+    def duration(t):
+        return t["truth"] - t["record"]["click"]
+
+    return {
+        "probe": [t["record"]["final"]["t"] - t["truth"] for t in trials],
+        "probe_paint_time": [t["record"]["final"]["paintTime"] - t["truth"] for t in trials],
+        "naive": [t["naive_ms"] - duration(t) for t in trials],
+    }
+
+
+def reference_trials(page, url: str, trials: int, display: str) -> tuple[dict, dict]:
     profile = load_profile("reference")
     install_probe(page, profile.output, profile.final_image)
     status = profile.done[0]["selector"]
     page.goto(url)
     page.wait_for_selector(profile.ready)
     page.fill(profile.fields["prompt"], "fidelity check")
-    box = page.locator(profile.output).bounding_box()
-    probe, probe_paint, naive = [], [], []
-    for job in range(1, trials + 1):
+
+    def generate(job: int, seed: int) -> dict:
+        page.fill(profile.fields["seed"], str(seed))  # a new image each time: a same-seed final would not change the screen
         page.evaluate("([c, d, e]) => window.__imagejourney.begin('generate', c, d, e, true)",
                       [profile.controls["generate"], profile.done, profile.error])
-        frames = OutputRegionFrames(page, scale=0.5)
-        frames.start()
         started = time.perf_counter()
         page.click(profile.controls["generate"])
         page.locator(status).filter(has_text=re.compile(rf"Done · .* job {job}(?!\d)")).wait_for()
         naive_ms = (time.perf_counter() - started) * 1000
         page.wait_for_function(DONE)
-        record = page.evaluate("window.__imagejourney.collect()")
-        frames.stop()
-        changes = frames.changes(page.evaluate("performance.timeOrigin"), [{"t": float("-inf"), **box}])
-        truth = [t for t in changes if t >= record["click"]][-1]
-        probe.append(record["final"]["t"] - truth)
-        probe_paint.append(record["final"]["paintTime"] - truth)
-        naive.append(naive_ms - (truth - record["click"]))
-    return {"probe": probe, "probe_paint_time": probe_paint, "naive": naive}
+        return {"record": page.evaluate("window.__imagejourney.collect()"), "naive_ms": naive_ms}
+
+    generate(1, 1)  # the output image must exist to be watched
+    done, drift = trials_against_screen(page, display, profile.final_image, trials,
+                                        lambda n: generate(n + 1, 1000 + n))
+    return method_errors(done), {"truth_uncertainty": [t["truth_uncertainty"] for t in done], "clock_drift_ms": drift}
 
 
-def page_trials(page, url: str, trials: int) -> dict:
+def page_trials(page, url: str, trials: int, display: str) -> tuple[dict, dict]:
     page.goto(url)
     page.wait_for_selector("#show")
-    probe, probe_paint, naive = [], [], []
-    for n in range(1, trials + 1):
+
+    def show(n: int) -> dict:
         page.evaluate("() => window.__imagejourney.begin('show', '#show', [], null, true)")
         started = time.perf_counter()
         page.click("#show")
         page.wait_for_selector(f"#shown-{n}")
         naive_ms = (time.perf_counter() - started) * 1000
         page.wait_for_function(DONE)
-        record = page.evaluate("window.__imagejourney.collect()")
-        truth = page.evaluate("(n) => window.truth.find((t) => t.n === n)", n)
-        probe.append(record["final"]["t"] - truth["painted_frame"])
-        probe_paint.append(record["final"]["paintTime"] - truth["painted_frame"])
-        naive.append(naive_ms - (truth["painted_frame"] - truth["click"]))
-    return {"probe": probe, "probe_paint_time": probe_paint, "naive": naive}
+        return {"record": page.evaluate("window.__imagejourney.collect()"), "naive_ms": naive_ms,
+                "page_frame": page.evaluate("(n) => window.truth.find((t) => t.n === n).painted_frame", n)}
+
+    show(1)
+    done, drift = trials_against_screen(page, display, "#stage img", trials, lambda n: show(n + 1))
+    return method_errors(done), {"truth_uncertainty": [t["truth_uncertainty"] for t in done], "clock_drift_ms": drift,
+                          "screen_after_page_frame": [t["truth"] - t["page_frame"] for t in done]}
 
 
 def serve_fidelity_page() -> http.server.ThreadingHTTPServer:
@@ -123,46 +163,66 @@ def serve_fidelity_page() -> http.server.ThreadingHTTPServer:
 
 def run(trials: int, config_path: Path, progress=print) -> dict:
     config = load_config(config_path)
-    results: dict[str, dict] = {}
+    measured: dict[str, tuple[dict, dict]] = {}
     logs = Path(tempfile.mkdtemp(prefix="imagejourney-bench-"))
-    with sync_playwright() as p:
-        launch, source = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
+    with VirtualScreen() as display, sync_playwright() as p:
+        launch, source = chromium_launch_args({"headless": False, "env": {**os.environ, "DISPLAY": display}},
+                                              p.chromium.executable_path, [*config["BROWSER"]["args"], *WINDOW_FLAGS])
         browser = p.chromium.launch(**launch)
         for delay in DELAYS_MS:
             progress(f"reference app, final held {delay} ms: {trials} trials")
             with ReferenceApp("tiny", logs / f"app-{delay}.log", extra_args=("--hold-final-ms", str(delay))) as app:
                 page = browser.new_page(viewport=config["BROWSER"]["viewport"])
-                results[f"reference-{delay}ms"] = reference_trials(page, app.url, trials)
+                measured[f"reference-{delay}ms"] = reference_trials(page, app.url, trials, display)
                 page.close()
         server = serve_fidelity_page()
         for delay in DELAYS_MS:
             progress(f"plain page, image shown {delay} ms after the click: {trials} trials")
             page = browser.new_page(viewport=config["BROWSER"]["viewport"])
             install_probe(page, "#stage")
-            results[f"page-{delay}ms"] = page_trials(page, f"http://127.0.0.1:{server.server_port}/fidelity_page.html?delay={delay}", trials)
+            url = f"http://127.0.0.1:{server.server_port}/fidelity_page.html?delay={delay}"
+            measured[f"page-{delay}ms"] = page_trials(page, url, trials, display)
             page.close()
         server.shutdown()
-        conditions = {"browser": f"chromium {browser.version} ({source})", "trials_per_case": trials,
+        conditions = {"browser": f"chromium {browser.version} ({source}), headed on Xvfb", "trials_per_case": trials,
                       "target_probe_abs_p95_ms": TARGET_P95_MS}
         browser.close()
-    return {
-        "conditions": conditions,
-        "cases": {case: {method: stats(errors) for method, errors in methods.items()} for case, methods in results.items()},
-        "errors_ms": {case: {m: [round(e, 1) for e in errs] for m, errs in methods.items()} for case, methods in results.items()},
-    }
+    return {"conditions": conditions,
+            "cases": {case: case_summary(*both) for case, both in measured.items()},
+            "errors_ms": {case: {m: [round(e, 1) for e in errs] for m, errs in both[0].items()}
+                          for case, both in measured.items()}}
+
+
+def case_summary(by_method: dict, truth: dict) -> dict:
+    summary = {method: stats(errs) for method, errs in by_method.items()}
+    summary["truth_uncertainty_ms"] = {"p50": round(statistics.median(truth["truth_uncertainty"]), 1),
+                                       "max": round(max(truth["truth_uncertainty"]), 1)}
+    summary["clock_drift_ms"] = round(truth["clock_drift_ms"], 2)
+    if "screen_after_page_frame" in truth:
+        after = truth["screen_after_page_frame"]
+        summary["screen_after_page_frame_ms"] = {"p50": round(statistics.median(after), 1),
+                                                 "min": round(min(after), 1), "max": round(max(after), 1)}
+    return summary
 
 
 def format_table(result: dict) -> str:
     lines = [
-        "error = measured − ground truth, click → final paint (ms); probe target: p95 |error| ≤ 17 ms",
-        "probe = Element Timing renderTime (presentation); paintTime = the same entry's rendering update",
+        "error = measured − ground truth, click → final on screen (ms); probe target: p95 |error| ≤ 17 ms",
+        "probe = Element Timing renderTime (presentation); paintTime = the same entry's rendering update;",
+        "truth ± = half the interval between the two screen reads that bracket the change",
         f"{'case':17} {'N':>3} | {'probe p50':>9} {'p95':>6} {'max':>6} {'|p95|':>6} ok  | {'paintTime p50':>13} {'|p95|':>6} | "
-        f"{'naive p50':>9} {'p95':>6} {'max':>6}",
+        f"{'naive p50':>9} {'p95':>6} {'max':>6} | {'truth ± p50':>11} {'max':>5}",
     ]
     for case, m in result["cases"].items():
-        pr, pt, nv = m["probe"], m["probe_paint_time"], m["naive"]
+        pr, pt, nv, tu = m["probe"], m["probe_paint_time"], m["naive"], m["truth_uncertainty_ms"]
         ok = "yes" if pr["abs_p95"] <= TARGET_P95_MS else "NO "
         lines.append(f"{case:17} {pr['n']:>3} | {pr['p50']:>9} {pr['p95']:>6} {pr['max']:>6} {pr['abs_p95']:>6} {ok} | "
-                     f"{pt['p50']:>13} {pt['abs_p95']:>6} | {nv['p50']:>9} {nv['p95']:>6} {nv['max']:>6}")
+                     f"{pt['p50']:>13} {pt['abs_p95']:>6} | {nv['p50']:>9} {nv['p95']:>6} {nv['max']:>6} | "
+                     f"{tu['p50']:>11} {tu['max']:>5}")
+    checks = [(case, m["screen_after_page_frame_ms"]) for case, m in result["cases"].items()
+              if "screen_after_page_frame_ms" in m]
+    if checks:
+        lines.append("check of the screen truth on the plain page: screen − the page's own frame time (ms), "
+                     "which must be ≥ 0 and small")
+        lines += [f"  {case:15} p50 {c['p50']:>5}  min {c['min']:>5}  max {c['max']:>5}" for case, c in checks]
     return "\n".join(lines)
-

@@ -49,7 +49,17 @@ def cmd_bench(args) -> int:
         print(f"imagejourney bench {args.bench_command}: --trials must be at least 20 (percentiles on fewer mean little)",
               file=sys.stderr)
         return 2
-    result = bench.run(args.trials, Path(args.config))
+    from journeys.browser import NoBrowser
+    from journeys.config import ConfigError
+    from journeys.target import TargetUnavailable
+
+    from imagejourney.screen_truth import NoScreen
+
+    try:
+        result = bench.run(args.trials, Path(args.config))
+    except (ConfigError, TargetUnavailable, NoBrowser, NoScreen) as exc:
+        print(f"imagejourney bench {args.bench_command}: {exc}", file=sys.stderr)
+        return 2
     print(bench.format_table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

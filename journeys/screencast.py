@@ -24,15 +24,12 @@ class OutputRegionFrames:
     """Record screencast frames while an action runs: `start()` before the click, `stop()`
     after the done condition, then `changes()`."""
 
-    def __init__(self, page: Page, scale: float = 1.0):
+    def __init__(self, page: Page):
         self.page = page
-        self.scale = scale  # frames smaller than the viewport cost less to encode
         self.frames: list[dict] = []
 
     def start(self) -> None:
-        viewport = self.page.viewport_size
-        size = {"width": round(viewport["width"] * self.scale), "height": round(viewport["height"] * self.scale)}
-        self.page.screencast.start(on_frame=lambda frame: self.frames.append(frame), size=size)
+        self.page.screencast.start(on_frame=lambda frame: self.frames.append(frame), size=self.page.viewport_size)
 
     def stop(self, quiet_ms: int = 250, limit_ms: int = 3000) -> None:
         """Stop once no frame has arrived for `quiet_ms`: frames come only when pixels change,

@@ -1,0 +1,155 @@
+"""Ground truth for `bench fidelity`: when the pixels reach a screen, seen from outside the browser.
+
+Chromium runs headed on an X server that this module starts (Xvfb). A separate process reads a
+small patch of that screen again and again (MIT-SHM, through mss) and notes each time it
+changes. Every read is bracketed by the clock before and after it, so a change is known to have
+reached the screen between the start of the last read that did not show it and the end of the
+first read that did: the truth is the middle of that interval, and its half-width is the
+truth's own uncertainty, reported with it.
+
+Nothing here runs inside the browser, so the truth does not share a clock, a code path or a
+frame pipeline with what it checks. Xvfb has no monitor: "on the screen" means in the X
+server's framebuffer, where a real display would scan it out at its next refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+SCREEN = (1600, 1200)  # room for a 1280×900 viewport plus the browser's own toolbars
+WINDOW_FLAGS = ["--window-position=0,0", f"--window-size={SCREEN[0] - 100},{SCREEN[1] - 100}"]
+PATCH = 64  # px: the side of the square read around the centre of the watched element
+MARKER = "#ff00ff"  # the colour painted at the viewport's top-left corner to find it on screen
+
+
+class NoScreen(Exception):
+    pass
+
+
+class VirtualScreen:
+    """An Xvfb server on a free display number, for as long as the `with` block runs."""
+
+    def __enter__(self) -> str:
+        xvfb = shutil.which("Xvfb")
+        if not xvfb:
+            raise NoScreen("bench fidelity needs Xvfb for its ground truth (a screen outside the browser): "
+                           "run ./setup.sh or `apt-get install -y xvfb`")
+        read, write = os.pipe()
+        self.server = subprocess.Popen(
+            [xvfb, "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
+            pass_fds=(write,), stderr=subprocess.DEVNULL,
+        )
+        os.close(write)
+        with os.fdopen(read) as displayfd:
+            number = displayfd.readline().strip()  # Xvfb writes it once it accepts connections
+        if not number:
+            raise NoScreen(f"Xvfb exited with status {self.server.wait()} before it was ready")
+        self.display = f":{number}"
+        return self.display
+
+    def __exit__(self, *exc) -> None:
+        self.server.terminate()
+        self.server.wait()
+
+
+def viewport_origin(page, display: str) -> tuple[int, int]:
+    """Where the page's viewport starts on the screen: paint a marker at its top-left corner
+    and find it in a screenshot of the whole screen."""
+    import mss
+    import numpy as np
+
+    page.evaluate("""(colour) => {
+      const marker = document.createElement("div");
+      marker.id = "imagejourney-marker";
+      marker.style.cssText = `position: fixed; left: 0; top: 0; width: 32px; height: 32px; z-index: 2147483647; background: ${colour}`;
+      document.body.appendChild(marker);
+    }""", MARKER)
+    red, green, blue = (int(MARKER[i:i + 2], 16) for i in (1, 3, 5))
+    try:
+        with mss.MSS(display=display) as screen:
+            for _ in range(50):
+                page.wait_for_timeout(100)
+                shot = np.asarray(screen.grab(screen.monitors[0]))  # BGRA
+                ys, xs = np.nonzero((shot[:, :, 2] == red) & (shot[:, :, 1] == green) & (shot[:, :, 0] == blue))
+                if len(xs) >= 32 * 32:
+                    return int(xs.min()), int(ys.min())
+    finally:
+        page.evaluate("() => document.getElementById('imagejourney-marker').remove()")
+    raise NoScreen(f"the page never showed on the screen {display}: is the browser running headed?")
+
+
+def page_clock_shift(page, samples: int = 30) -> float:
+    """ms to add to this process's time.monotonic() (in ms) to get the page's performance.now().
+    From the round trip with the least delay; the page read its clock somewhere inside it."""
+    best = None
+    for _ in range(samples):
+        before = time.monotonic() * 1000
+        page_now = page.evaluate("performance.now()")
+        after = time.monotonic() * 1000
+        if best is None or after - before < best[0]:
+            best = (after - before, page_now - (before + after) / 2)
+    return best[1]
+
+
+def screen_patch(page, selector: str, origin: tuple[int, int]) -> dict:
+    """The PATCH × PATCH square of the screen at the centre of `selector` (mss region)."""
+    box = page.locator(selector).last.bounding_box()
+    return {"left": origin[0] + round(box["x"] + box["width"] / 2) - PATCH // 2,
+            "top": origin[1] + round(box["y"] + box["height"] / 2) - PATCH // 2,
+            "width": PATCH, "height": PATCH}
+
+
+def watch(display: str, region: dict) -> None:
+    """The watching process (`python -m imagejourney.screen_truth DISPLAY REGION`): read
+    `region` about every millisecond until a line arrives on stdin, then print the changes as
+    JSON, each [earliest, latest] in time.monotonic() ms."""
+    import mss
+
+    try:
+        os.nice(-10)  # ahead of the browser and the app: a late read widens every interval
+    except OSError:
+        pass
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    found = []
+    with mss.MSS(display=display) as screen:
+        previous, previous_start = screen.grab(region).raw, time.monotonic() * 1000
+        print("ready", flush=True)
+        while not stop.is_set():
+            start = time.monotonic() * 1000
+            pixels = screen.grab(region).raw
+            end = time.monotonic() * 1000
+            if pixels != previous:
+                found.append((previous_start, end))
+            previous, previous_start = pixels, start
+            time.sleep(0.001)
+    print(json.dumps(found), flush=True)
+
+
+class ScreenWatcher:
+    """Watch one patch of the screen from a separate process while the `with` block runs;
+    afterwards `changes` holds when it changed: (time, ± uncertainty) in time.monotonic() ms."""
+
+    def __init__(self, display: str, region: dict):
+        self.command = [sys.executable, "-m", "imagejourney.screen_truth", display, json.dumps(region)]
+        self.changes: list[tuple[float, float]] = []
+
+    def __enter__(self) -> ScreenWatcher:
+        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self.process.stdout.readline().strip() != "ready":
+            raise NoScreen(f"the screen watcher could not read the screen (exit status {self.process.wait()})")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        output, _ = self.process.communicate("stop\n", timeout=60)
+        self.changes = [((earliest + latest) / 2, (latest - earliest) / 2) for earliest, latest in json.loads(output)]
+
+
+if __name__ == "__main__":
+    watch(sys.argv[1], json.loads(sys.argv[2]))
