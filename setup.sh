@@ -38,4 +38,14 @@ else
     exit 2
   }
 fi
+
+# Xvfb: `imagejourney bench fidelity` reads its ground truth off a virtual screen.
+if ! command -v Xvfb >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup.sh: installing Debian's xvfb (the screen bench fidelity reads its ground truth from)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb >/dev/null
+  else
+    echo "setup.sh: Xvfb is missing; \`imagejourney bench fidelity\` needs it (apt-get install -y xvfb)"
+  fi
+fi
 echo "setup.sh: ready"

@@ -82,15 +82,20 @@ def trials_against_screen(page, display: str, watched: str, trials: int, one_tri
             trial["until"] = page.evaluate("performance.now()")
             done.append(trial)
     drift = page_clock_shift(page) - shift
-    on_page = [(t + shift, uncertainty) for t, uncertainty in watcher.changes]
-    for n, trial in enumerate(done, 1):
+    add_truth(done, [(t + shift, uncertainty) for t, uncertainty in watcher.changes], watched)
+    return done, drift
+
+
+def add_truth(trials: list[dict], changes: list[tuple[float, float]], watched: str) -> None:
+    """Each trial's truth: the last screen change (page time, ± uncertainty) after its click
+    and before the trial ended."""
+    for n, trial in enumerate(trials, 1):
         click = trial["record"]["click"]
-        seen = [change for change in on_page if click < change[0] <= trial["until"]]
+        seen = [change for change in changes if click < change[0] <= trial["until"]]
         if not seen:
             raise NoScreen(f"trial {n}: the screen under '{watched}' did not change after the click; "
                            "is the window off the screen?")
         trial["truth"], trial["truth_uncertainty"] = seen[-1]
-    return done, drift
 
 
 def method_errors(trials: list[dict]) -> dict:
@@ -209,16 +214,17 @@ def format_table(result: dict) -> str:
     lines = [
         "error = measured − ground truth, click → final on screen (ms); probe target: p95 |error| ≤ 17 ms",
         "probe = Element Timing renderTime (presentation); paintTime = the same entry's rendering update;",
-        "truth ± = half the interval between the two screen reads that bracket the change",
+        "truth ± = half the interval between the two screen reads that bracket the change;",
+        "clock drift = how far the page's clock moved against the screen reader's during the case",
         f"{'case':17} {'N':>3} | {'probe p50':>9} {'p95':>6} {'max':>6} {'|p95|':>6} ok  | {'paintTime p50':>13} {'|p95|':>6} | "
-        f"{'naive p50':>9} {'p95':>6} {'max':>6} | {'truth ± p50':>11} {'max':>5}",
+        f"{'naive p50':>9} {'p95':>6} {'max':>6} | {'truth ± p50':>11} {'max':>5} | {'clock drift':>11}",
     ]
     for case, m in result["cases"].items():
         pr, pt, nv, tu = m["probe"], m["probe_paint_time"], m["naive"], m["truth_uncertainty_ms"]
         ok = "yes" if pr["abs_p95"] <= TARGET_P95_MS else "NO "
         lines.append(f"{case:17} {pr['n']:>3} | {pr['p50']:>9} {pr['p95']:>6} {pr['max']:>6} {pr['abs_p95']:>6} {ok} | "
                      f"{pt['p50']:>13} {pt['abs_p95']:>6} | {nv['p50']:>9} {nv['p95']:>6} {nv['max']:>6} | "
-                     f"{tu['p50']:>11} {tu['max']:>5}")
+                     f"{tu['p50']:>11} {tu['max']:>5} | {m['clock_drift_ms']:>11}")
     checks = [(case, m["screen_after_page_frame_ms"]) for case, m in result["cases"].items()
               if "screen_after_page_frame_ms" in m]
     if checks:

@@ -38,8 +38,8 @@ class VirtualScreen:
     def __enter__(self) -> str:
         xvfb = shutil.which("Xvfb")
         if not xvfb:
-            raise NoScreen("bench fidelity needs Xvfb for its ground truth (a screen outside the browser): "
-                           "run ./setup.sh or `apt-get install -y xvfb`")
+            raise NoScreen("Xvfb is not installed, and the ground truth is read off a virtual screen outside the "
+                           "browser: run ./setup.sh or `apt-get install -y xvfb`")
         read, write = os.pipe()
         self.server = subprocess.Popen(
             [xvfb, "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
