@@ -67,11 +67,12 @@ def stats(errors: list[float]) -> dict:
     }
 
 
-def trials_against_screen(page, display: str, watched: str, trials: int, one_trial) -> tuple[list[dict], float]:
+def trials_against_screen(page, display: str, watched: str, trials: int, one_trial) -> tuple[list[dict], dict]:
     """Run `one_trial(n)` for n = 1..trials (each returns the probe's record, the naive time
     and anything else to keep) while the screen patch at the centre of `watched` is watched;
-    add each trial's truth: the last change of the patch after its click. Also returns how far
-    the page's clock drifted from this process's during the trials (ms)."""
+    add each trial's truth: the last change of the patch after its click. Also returns how the
+    truth was taken: how far the page's clock drifted from this process's during the trials
+    (ms) and the screen reader's scheduling priority."""
     region = screen_patch(page, watched, viewport_origin(page, display))
     shift = page_clock_shift(page)
     done = []
@@ -83,7 +84,8 @@ def trials_against_screen(page, display: str, watched: str, trials: int, one_tri
             done.append(trial)
     drift = page_clock_shift(page) - shift
     add_truth(done, [(t + shift, uncertainty) for t, uncertainty in watcher.changes], watched)
-    return done, drift
+    return done, {"clock_drift_ms": drift, "reader_priority": watcher.priority,
+                  "truth_uncertainty": [t["truth_uncertainty"] for t in done]}
 
 
 def add_truth(trials: list[dict], changes: list[tuple[float, float]], watched: str) -> None:
@@ -130,9 +132,8 @@ def reference_trials(page, url: str, trials: int, display: str) -> tuple[dict, d
         return {"record": page.evaluate("window.__imagejourney.collect()"), "naive_ms": naive_ms}
 
     generate(1, 1)  # the output image must exist to be watched
-    done, drift = trials_against_screen(page, display, profile.final_image, trials,
-                                        lambda n: generate(n + 1, 1000 + n))
-    return method_errors(done), {"truth_uncertainty": [t["truth_uncertainty"] for t in done], "clock_drift_ms": drift}
+    done, truth = trials_against_screen(page, display, profile.final_image, trials, lambda n: generate(n + 1, 1000 + n))
+    return method_errors(done), truth
 
 
 def page_trials(page, url: str, trials: int, display: str) -> tuple[dict, dict]:
@@ -150,9 +151,8 @@ def page_trials(page, url: str, trials: int, display: str) -> tuple[dict, dict]:
                 "page_frame": page.evaluate("(n) => window.truth.find((t) => t.n === n).painted_frame", n)}
 
     show(1)
-    done, drift = trials_against_screen(page, display, "#stage img", trials, lambda n: show(n + 1))
-    return method_errors(done), {"truth_uncertainty": [t["truth_uncertainty"] for t in done], "clock_drift_ms": drift,
-                          "screen_after_page_frame": [t["truth"] - t["page_frame"] for t in done]}
+    done, truth = trials_against_screen(page, display, "#stage img", trials, lambda n: show(n + 1))
+    return method_errors(done), {**truth, "screen_after_page_frame": [t["truth"] - t["page_frame"] for t in done]}
 
 
 def serve_fidelity_page() -> http.server.ThreadingHTTPServer:
@@ -195,7 +195,9 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
     return {"conditions": conditions,
             "cases": {case: case_summary(*both) for case, both in measured.items()},
             "errors_ms": {case: {m: [round(e, 1) for e in errs] for m, errs in both[0].items()}
-                          for case, both in measured.items()}}
+                          for case, both in measured.items()},
+            "truth_uncertainty_ms": {case: [round(u, 1) for u in both[1]["truth_uncertainty"]]
+                                     for case, both in measured.items()}}
 
 
 def case_summary(by_method: dict, truth: dict) -> dict:
@@ -203,6 +205,7 @@ def case_summary(by_method: dict, truth: dict) -> dict:
     summary["truth_uncertainty_ms"] = {"p50": round(statistics.median(truth["truth_uncertainty"]), 1),
                                        "max": round(max(truth["truth_uncertainty"]), 1)}
     summary["clock_drift_ms"] = round(truth["clock_drift_ms"], 2)
+    summary["reader_priority"] = truth["reader_priority"]
     if "screen_after_page_frame" in truth:
         after = truth["screen_after_page_frame"]
         summary["screen_after_page_frame_ms"] = {"p50": round(statistics.median(after), 1),
@@ -225,6 +228,8 @@ def format_table(result: dict) -> str:
         lines.append(f"{case:17} {pr['n']:>3} | {pr['p50']:>9} {pr['p95']:>6} {pr['max']:>6} {pr['abs_p95']:>6} {ok} | "
                      f"{pt['p50']:>13} {pt['abs_p95']:>6} | {nv['p50']:>9} {nv['p95']:>6} {nv['max']:>6} | "
                      f"{tu['p50']:>11} {tu['max']:>5} | {m['clock_drift_ms']:>11}")
+    priorities = sorted({m["reader_priority"] for m in result["cases"].values()})
+    lines.append(f"screen reader scheduling: {', '.join(priorities)} (asked for realtime)")
     checks = [(case, m["screen_after_page_frame_ms"]) for case, m in result["cases"].items()
               if "screen_after_page_frame_ms" in m]
     if checks:

@@ -17,10 +17,11 @@ def test_error_statistics():
 def test_tables_show_methods_side_by_side_and_judge_targets():
     one = {"n": 20, "p50": 5.0, "p95": 8.0, "max": 9.0, "abs_p95": 8.0}
     far = {"n": 20, "p50": 300.0, "p95": 400.0, "max": 500.0, "abs_p95": 400.0}
-    truth = {"truth_uncertainty_ms": {"p50": 0.7, "max": 1.9}, "clock_drift_ms": -0.04,
+    truth = {"truth_uncertainty_ms": {"p50": 0.7, "max": 1.9}, "clock_drift_ms": -0.04, "reader_priority": "realtime",
              "screen_after_page_frame_ms": {"p50": 3.4, "min": 2.7, "max": 7.0}}
     table = fidelity_table({"cases": {"page-200ms": {"probe": one, "probe_paint_time": one, "naive": far, **truth}}})
     assert "page-200ms" in table and " yes " in table and "300.0" in table and "1.9" in table and "-0.04" in table
+    assert "screen reader scheduling: realtime" in table
     assert "page-200ms      p50   3.4  min   2.7  max   7.0" in table
     pct = {"n": 20, "p50": 100.0, "p95": 150.0}
     slow = {"n": 20, "p50": 45.0, "p95": 60.0}
