@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import re
 import statistics
 import tempfile
@@ -37,13 +36,13 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args
 from journeys.config import load_config
 from journeys.pack import load_profile
 from journeys.runner import install_probe
 from journeys.target import ReferenceApp
 
-from .screen_truth import WINDOW_FLAGS, NoScreen, ScreenWatcher, VirtualScreen, page_clock_shift, screen_patch, viewport_origin
+from .screen_truth import (NoScreen, ScreenWatcher, VirtualScreen, headed_launch_args, page_clock_shift, screen_patch,
+                           viewport_origin)
 
 DELAYS_MS = (200, 1000, 3000)
 TARGET_P95_MS = 17.0  # one frame at 60 Hz
@@ -171,8 +170,7 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
     measured: dict[str, tuple[dict, dict]] = {}
     logs = Path(tempfile.mkdtemp(prefix="imagejourney-bench-"))
     with VirtualScreen() as display, sync_playwright() as p:
-        launch, source = chromium_launch_args({"headless": False, "env": {**os.environ, "DISPLAY": display}},
-                                              p.chromium.executable_path, [*config["BROWSER"]["args"], *WINDOW_FLAGS])
+        launch, source = headed_launch_args(display, p.chromium.executable_path, config["BROWSER"]["args"])
         browser = p.chromium.launch(**launch)
         for delay in DELAYS_MS:
             progress(f"reference app, final held {delay} ms: {trials} trials")

@@ -22,10 +22,12 @@ import sys
 import threading
 import time
 
+from journeys.browser import chromium_launch_args
+
 SCREEN = (1600, 1200)  # room for a 1280×900 viewport plus the browser's own toolbars
 WINDOW_FLAGS = ["--window-position=0,0", f"--window-size={SCREEN[0] - 100},{SCREEN[1] - 100}"]
 PATCH = 64  # px: the side of the square read around the centre of the watched element
-MARKER = "#ff00ff"  # the colour painted at the viewport's top-left corner to find it on screen
+MARKER_RGB = (255, 0, 255)  # the colour painted at the viewport's top-left corner to find it on screen
 
 
 class NoScreen(Exception):
@@ -50,12 +52,18 @@ class VirtualScreen:
             number = displayfd.readline().strip()  # Xvfb writes it once it accepts connections
         if not number:
             raise NoScreen(f"Xvfb exited with status {self.server.wait()} before it was ready")
-        self.display = f":{number}"
-        return self.display
+        return f":{number}"
 
     def __exit__(self, *exc) -> None:
         self.server.terminate()
         self.server.wait()
+
+
+def headed_launch_args(display: str, managed_executable: str, flags: list[str]) -> tuple[dict, str]:
+    """imagejourney's Chromium launch arguments, headed on `display`, with a window the
+    viewport fits in; and which Chromium it is."""
+    return chromium_launch_args({"headless": False, "env": {**os.environ, "DISPLAY": display}},
+                                managed_executable, [*flags, *WINDOW_FLAGS])
 
 
 def viewport_origin(page, display: str) -> tuple[int, int]:
@@ -64,13 +72,13 @@ def viewport_origin(page, display: str) -> tuple[int, int]:
     import mss
     import numpy as np
 
-    page.evaluate("""(colour) => {
+    page.evaluate("""([r, g, b]) => {
       const marker = document.createElement("div");
       marker.id = "imagejourney-marker";
-      marker.style.cssText = `position: fixed; left: 0; top: 0; width: 32px; height: 32px; z-index: 2147483647; background: ${colour}`;
+      marker.style.cssText = `position: fixed; left: 0; top: 0; width: 32px; height: 32px; z-index: 2147483647; background: rgb(${r}, ${g}, ${b})`;
       document.body.appendChild(marker);
-    }""", MARKER)
-    red, green, blue = (int(MARKER[i:i + 2], 16) for i in (1, 3, 5))
+    }""", list(MARKER_RGB))
+    red, green, blue = MARKER_RGB
     try:
         with mss.MSS(display=display) as screen:
             for _ in range(50):

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from imagejourney.bench_fidelity import add_truth, page_trials, serve_fidelity_page
-from imagejourney.screen_truth import WINDOW_FLAGS, NoScreen, VirtualScreen
-from journeys.browser import chromium_launch_args
+from imagejourney.screen_truth import NoScreen, VirtualScreen, headed_launch_args
 from journeys.config import load_config
 from journeys.runner import install_probe
 
@@ -52,8 +51,7 @@ def test_screen_truth_comes_after_the_frame_that_paints_the_image(browser_type):
     server = serve_fidelity_page()
     try:
         with VirtualScreen() as display:
-            launch, _ = chromium_launch_args({"headless": False, "env": {**os.environ, "DISPLAY": display}},
-                                             browser_type.executable_path, [*config["BROWSER"]["args"], *WINDOW_FLAGS])
+            launch, _ = headed_launch_args(display, browser_type.executable_path, config["BROWSER"]["args"])
             browser = browser_type.launch(**launch)
             page = browser.new_page(viewport=config["BROWSER"]["viewport"])
             install_probe(page, "#stage")
