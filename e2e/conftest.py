@@ -39,17 +39,22 @@ def pytest_configure(config):
         settings = load_config(ROOT / "playwright.config.py")
         if any(name != "chromium" for name in config.getoption("--browser") or []):
             raise ConfigError(ONLY_CHROMIUM)
-        if config.getoption("--video") != "off":
-            browsers = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache" / "ms-playwright")
-            problem = video_recorder_missing(browsers)
-            if problem:
-                raise ConfigError(problem)
         packs = [load_pack(name) for name in config.getoption("--journey") or ["portrait"]]
         target = resolve_target(settings, config.getoption("--target"), config.getoption("base_url"),
                                 config.getoption("--ui-profile"))
         profile = load_profile(target.ui_profile)
         for pack in packs:
             check_compatible(pack, profile)
+        if config.getoption("--video") != "off" and profile.login and "fill" in profile.login:
+            raise ConfigError(
+                f"--video would record the login form of the UI profile '{profile.name}' as its credentials are typed; "
+                "log in with `login: {storage_state: FILE}` instead, or run without --video"
+            )
+        if config.getoption("--video") != "off":
+            browsers = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or Path.home() / ".cache" / "ms-playwright")
+            problem = video_recorder_missing(browsers)
+            if problem:
+                raise ConfigError(problem)
         storage_state = profile.login and profile.login.get("storage_state")
         if storage_state and not (Path(profile.source).parent / storage_state).is_file():
             raise ConfigError(

@@ -21,6 +21,8 @@ from journeys.pack import JourneyPack, Prompt, Step, load_profile
 from journeys.rundir import RunDirectory
 from journeys.runner import JourneyRunner, install_probe
 from journeys.target import ReferenceApp
+from reports.audit import load_run
+from reports.stats import distribution, rounded
 
 CASES = [("gradio", 128), ("live", 128), ("gradio", 512), ("live", 512)]
 STEPS = 4
@@ -45,9 +47,8 @@ def summarize(steps: pd.DataFrame) -> dict:
     delivery = ok["first_preview_paint_ts_ms"] - ok["server_first_preview_ts_ms"]
 
     def pct(values: pd.Series) -> dict:
-        values = values.dropna()
-        return {"n": int(len(values)), "p50": round(float(values.quantile(0.5)), 1),
-                "p95": round(float(values.quantile(0.95)), 1)} if len(values) else {"n": 0, "p50": None, "p95": None}
+        d = distribution(values)
+        return {"n": d["n"], "p50": rounded(d["p50"]), "p95": rounded(d["p95"])}
 
     return {
         "click_to_first_preview_ms": pct(ok["click_to_preview_ms"]),
@@ -77,7 +78,7 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
                 run_dir = RunDirectory.create(work, {"journey": {"name": case}, "config_hash": case})
                 JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()
                 page.close()
-            results[case] = summarize(pd.read_csv(run_dir.path / "steps.csv"))
+            results[case] = summarize(load_run(run_dir.path).steps)
         conditions = {"browser": f"chromium {browser.version} ({source})", "model": "tiny (random weights), CPU",
                       "steps": STEPS, "trials_per_case": trials, "targets": TARGETS}
         browser.close()

@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import http.server
 import re
-import statistics
 import tempfile
 import threading
 import time
@@ -40,6 +39,7 @@ from journeys.config import load_config
 from journeys.pack import load_profile
 from journeys.runner import install_probe
 from journeys.target import ReferenceApp
+from reports.stats import percentile, rounded
 
 from .screen_truth import (NoScreen, ScreenWatcher, VirtualScreen, headed_launch_args, page_clock_shift, screen_patch,
                            viewport_origin)
@@ -51,18 +51,12 @@ SETTLE_MS = 100  # after the done condition: the screen has the final before the
 
 
 def stats(errors: list[float]) -> dict:
-    ordered = sorted(errors)
-    absolute = sorted(abs(e) for e in errors)
-
-    def p95(values):
-        return values[min(len(values) - 1, round(0.95 * (len(values) - 1)))]
-
     return {
         "n": len(errors),
-        "p50": round(statistics.median(ordered), 1),
-        "p95": round(p95(ordered), 1),
-        "max": round(ordered[-1], 1),
-        "abs_p95": round(p95(absolute), 1),
+        "p50": rounded(percentile(errors, 50)),
+        "p95": rounded(percentile(errors, 95)),
+        "max": round(max(errors), 1),
+        "abs_p95": rounded(percentile([abs(e) for e in errors], 95)),
     }
 
 
@@ -200,13 +194,13 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
 
 def case_summary(by_method: dict, truth: dict) -> dict:
     summary = {method: stats(errs) for method, errs in by_method.items()}
-    summary["truth_uncertainty_ms"] = {"p50": round(statistics.median(truth["truth_uncertainty"]), 1),
+    summary["truth_uncertainty_ms"] = {"p50": rounded(percentile(truth["truth_uncertainty"], 50)),
                                        "max": round(max(truth["truth_uncertainty"]), 1)}
     summary["clock_drift_ms"] = round(truth["clock_drift_ms"], 2)
     summary["reader_priority"] = truth["reader_priority"]
     if "screen_after_page_frame" in truth:
         after = truth["screen_after_page_frame"]
-        summary["screen_after_page_frame_ms"] = {"p50": round(statistics.median(after), 1),
+        summary["screen_after_page_frame_ms"] = {"p50": rounded(percentile(after, 50)),
                                                  "min": round(min(after), 1), "max": round(max(after), 1)}
     return summary
 

@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .pack import JourneyPack, UIProfile
+from .redact import redact_url
 
 VERSIONED_PACKAGES = ("imagejourney", "playwright", "pytest-playwright", "torch", "diffusers", "transformers", "gradio")
 
@@ -102,13 +103,14 @@ def build_manifest(
     config = {
         "journey": pack.raw,
         "ui_profile": profile.raw,
-        "target": {"name": target_name, "url": target_url},
+        "target": {"name": target_name, "url": redact_url(target_url, tuple(profile.keep_query))},
         "model": app_info,
         "browser": {"name": browser["name"], "version": browser["version"], "viewport": browser.get("viewport")},
     }
     return {
         **config,
         "config_hash": config_hash(config),
+        "journey_runs": [prompt.id for prompt in pack.prompts],  # so a run that never started still counts
         "browser": browser,
         "versions": package_versions(),
         "hardware": {

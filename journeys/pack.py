@@ -8,6 +8,7 @@ field, and saying what to write instead. Unknown fields are errors, not ignored,
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,6 +126,8 @@ PACK_FIELDS = ("name", "description", "cohort", "settings", "think_time_ms", "ac
 PROMPT_FIELDS = ("id", "text", "negative", "seed", "seeds", "settings")
 ACCEPTANCE_RULES = {"not_blank": ("rule", "min_pixel_std")}
 BUDGET_METRICS = ("click_to_preview_ms", "click_to_final_ms", "click_to_export_ms", "ttui_ms")
+# Pack names and prompt ids become file and directory names in the run directory.
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 def available_packs() -> list[str]:
@@ -164,7 +167,7 @@ def load_pack(name_or_path: str) -> JourneyPack:
     if not any(s.kind in ACTIONS for s in steps):
         raise r.error(data, "steps", "the journey has no action; add generate, reroll, edit or export steps")
     return JourneyPack(
-        name=r.get(data, "name", str, "the journey pack"),
+        name=safe_name(r, data, "name", r.get(data, "name", str, "the journey pack"), "the pack name"),
         description=r.get(data, "description", str, "the journey pack", ""),
         cohort=[str(tag) for tag in r.get(data, "cohort", list, "the journey pack", [])],
         settings=dict(settings),
@@ -183,7 +186,7 @@ def read_prompts(r: Reader, item, what: str) -> list[Prompt]:
     if not isinstance(item, dict):
         raise r.error(r.data, "prompts", f"{what} must be a mapping with id, text and seed")
     r.only(item, PROMPT_FIELDS, what)
-    pid = str(r.get(item, "id", (str, int), what))
+    pid = safe_name(r, item, "id", str(r.get(item, "id", (str, int), what)), f"the id of {what}")
     text = r.get(item, "text", str, what)
     negative = r.get(item, "negative", str, what, "")
     settings = r.get(item, "settings", dict, what, {})
@@ -195,6 +198,15 @@ def read_prompts(r: Reader, item, what: str) -> list[Prompt]:
             raise r.error(item, "seeds", f"'seeds' in {what} must be a list of whole numbers")
         return [Prompt(f"{pid}-{seed}", text, seed, negative, settings) for seed in seeds]
     return [Prompt(pid, text, r.get(item, "seed", int, what), negative, settings)]
+
+
+def safe_name(r: Reader, mapping, key: str, value: str, what: str) -> str:
+    """A name that becomes part of a file name: letters, digits, '-', '_', '.', no leading dot."""
+    if not SAFE_NAME.fullmatch(value):
+        suggestion = re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-") or "name"
+        raise r.error(mapping, key, f"{what} '{value}' may hold only letters, digits, '-', '_' and '.' and may not "
+                                    f"start with a dot (it names files in the run directory); use e.g. '{suggestion}'")
+    return value
 
 
 def read_steps(r: Reader, index: int, item) -> list[Step]:
@@ -282,10 +294,11 @@ class UIProfile:
     paint: str
     source: str
     raw: dict = field(repr=False)
+    keep_query: tuple[str, ...] = ()  # query parameter names whose values recorded URLs may keep
 
 
 PROFILE_FIELDS = ("name", "path", "ready", "fields", "controls", "output", "final_image", "done", "error", "login",
-                  "server_timings", "paint")
+                  "server_timings", "paint", "keep_query")
 PAINT_METHODS = ("auto", "element-timing", "screencast")
 PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", "mask", *SETTINGS)
 DONE_KINDS = {
@@ -333,6 +346,7 @@ def load_profile(name_or_path: str) -> UIProfile:
         paint=read_paint(r, data),
         source=str(r.path),
         raw=plain(data),
+        keep_query=read_keep_query(r, data),
     )
 
 
@@ -359,6 +373,15 @@ def read_server_timings(r: Reader, data) -> dict | None:
     if "{job}" not in timings["url"]:
         raise r.error(timings, "url", "server_timings url must contain {job}, e.g. /imagejourney/jobs/{job}")
     return plain(timings)
+
+
+def read_keep_query(r: Reader, data) -> tuple[str, ...]:
+    """Query parameters harmless enough to keep in recorded URLs (`keep_query: [mode, lang]`);
+    every other query value is redacted."""
+    names = r.get(data, "keep_query", list, "the UI profile", [])
+    if not all(isinstance(name, str) and name for name in names):
+        raise r.error(data, "keep_query", "keep_query must be a list of query parameter names, e.g. [mode]")
+    return tuple(names)
 
 
 def read_paint(r: Reader, data) -> str:

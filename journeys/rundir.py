@@ -2,50 +2,30 @@
 
     journey-results/<run_id>/
         manifest.json     frozen conditions of the run (written once, at the start)
-        events.jsonl      one JSON object per line, flushed as each thing happens
-        steps.csv         one row per action, appended as each action ends
+        events.jsonl      the raw record: one JSON object per line, flushed as each thing happens
+                          (the probe's click and paint records, server times, saved images)
         images/           finals and exports (and failure screenshots)
         traces/           Playwright traces
-        report.html       rendered from the files above (reports/)
+        steps.csv, summary.json, report.html
+                          written by the audit (reports/) from the files above, never by the run
+
+The gather phase records observations only; every metric is computed by the audit, so a
+corrected rule applies to old runs when they are re-rendered.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-STEP_COLUMNS = [
-    "journey",
-    "prompt_id",
-    "prompt",
-    "seed",
-    "step_index",
-    "action",
-    "mask",
-    "click_ts_ms",
-    "first_preview_paint_ts_ms",
-    "final_paint_ts_ms",
-    "click_to_preview_ms",
-    "click_to_final_ms",
-    "click_to_export_ms",
-    "previews_painted",
-    "paint_method",
-    "server_job",
-    "server_received_ts_ms",
-    "server_inference_start_ts_ms",
-    "server_first_preview_ts_ms",
-    "server_final_ts_ms",
-    "previews_produced",
-    "delivery_ms",
-    "status",
-    "error",
-    "image",
-    "screenshot",
-]
+RECORD_FORMAT = 2  # 1: metrics frozen into steps.csv by the runner; 2: raw records in events.jsonl only
+
+
+class UnsafePath(Exception):
+    """A file the run would write lands outside its run directory."""
 
 
 def new_run_id(journey: str, config_hash: str) -> str:
@@ -68,12 +48,23 @@ class RunDirectory:
             suffix += 1
             path = Path(results_root) / f"{run_id}-{suffix}"
         run = cls(path)
-        run.images.mkdir(parents=True)
+        run.inside(run.images).mkdir(parents=True)
         run.traces.mkdir()
-        manifest = {**manifest, "run_id": path.name}
+        manifest = {**manifest, "run_id": path.name, "record_format": RECORD_FORMAT}
         (path / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         run.event("run_started", run_id=path.name)
         return run
+
+    def inside(self, path: Path) -> Path:
+        """`path`, after checking that it resolves inside the run directory (a prompt id such
+        as `../../x` must not make the run write elsewhere)."""
+        resolved = Path(path).resolve()
+        if not resolved.is_relative_to(self.path.resolve()):
+            raise UnsafePath(f"refusing to write {path}: it would land outside the run directory {self.path}")
+        return resolved
+
+    def image_path(self, name: str) -> Path:
+        return self.inside(self.images / name)
 
     def event(self, kind: str, **data) -> None:
         """Append one event and flush it to disk, so a crash loses nothing already recorded."""
@@ -83,19 +74,5 @@ class RunDirectory:
             f.flush()
             os.fsync(f.fileno())
 
-    def add_step(self, row: dict) -> None:
-        unknown = set(row) - set(STEP_COLUMNS)
-        if unknown:
-            raise ValueError(f"unknown steps.csv columns: {sorted(unknown)}")
-        steps = self.path / "steps.csv"
-        new = not steps.exists()
-        with open(steps, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=STEP_COLUMNS)
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            f.flush()
-            os.fsync(f.fileno())
-
     def relative(self, path: Path) -> str:
-        return str(Path(path).relative_to(self.path))
+        return Path(path).resolve().relative_to(self.path.resolve()).as_posix()

@@ -2,8 +2,10 @@
 
 Each timed action goes: tell the probe which control to watch → click it (a real, trusted
 input event) → wait until the profile's done condition holds and the shown image has painted
-→ read the probe's record → write a steps.csv row and the final image. A failed step is
-recorded with a screenshot and the journey goes on with the next step.
+→ read the probe's record → save the final image and append the raw record (click, paints,
+server times, image) to events.jsonl. A failed step is recorded with a screenshot and the
+journey goes on with the next step. Nothing here computes a metric: the audit (reports/) does,
+from events.jsonl, so a corrected rule applies to old runs too.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .pack import JourneyPack, Prompt, Step, UIProfile
-from .rundir import RunDirectory
+from .redact import redact_trace, redact_url
+from .rundir import RunDirectory, UnsafePath
 from .screencast import OutputRegionFrames, screencast_record
-from .timing import measure_action
-from .traces import redact_trace
 
 PROBE_SOURCE = (Path(__file__).parent / "probe.js").read_text()
 
@@ -75,10 +76,12 @@ class JourneyRunner:
         self.failures: list[Failure] = []
 
     def run(self) -> list[Failure]:
-        self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.prompt.id, url=self.url)
+        self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.prompt.id,
+                           url=self.redact(self.url))
         try:
             self.log_in()  # before tracing starts: typed credentials never reach a trace
         except (StepFailed, PlaywrightError) as exc:
+            self.clear_login_form()
             self.fail(-1, "login", first_line(exc))
             return self.failures
         if self.tracing != "off":
@@ -93,7 +96,7 @@ class JourneyRunner:
                 with self.trace_group(f"step {index}: {step.kind}"):
                     try:
                         self.do_step(index, step)
-                    except (StepFailed, PlaywrightError, ValueError) as exc:
+                    except (StepFailed, PlaywrightError, UnsafePath) as exc:
                         self.fail(index, step.kind, first_line(exc))
         except (StepFailed, PlaywrightError) as exc:
             self.fail(-1, "open", first_line(exc))
@@ -105,6 +108,22 @@ class JourneyRunner:
     def log_in(self) -> None:
         if log_in(self.page, self.base_url, self.profile):
             self.run_dir.event("logged_in", prompt_id=self.prompt.id)
+
+    def clear_login_form(self) -> None:
+        """Empty the login form's fields, so the failure screenshot shows no typed secret."""
+        for selector in (self.profile.login or {}).get("fill", {}):
+            try:
+                self.page.fill(selector, "", timeout=2_000)
+            except PlaywrightError:
+                pass
+
+    def known_secrets(self) -> tuple[str, ...]:
+        """Values no kept file may hold: the typed login credentials and every cookie value."""
+        typed = [os.environ.get(v.removeprefix("$"), "") for v in (self.profile.login or {}).get("fill", {}).values()]
+        return tuple(typed + [cookie["value"] for cookie in self.page.context.cookies()])
+
+    def redact(self, url: str) -> str:
+        return redact_url(url, tuple(self.profile.keep_query))
 
     def open(self) -> None:
         try:
@@ -146,9 +165,9 @@ class JourneyRunner:
         if self.tracing == "off":
             return
         if self.tracing == "on" or self.failures:
-            path = self.run_dir.traces / f"{self.prompt.id}.zip"
+            path = self.run_dir.inside(self.run_dir.traces / f"{self.prompt.id}.zip")
             self.page.context.tracing.stop(path=path)
-            redact_trace(path)
+            redact_trace(path, secrets=self.known_secrets(), keep_query=self.profile.keep_query)
             self.run_dir.event("trace_saved", prompt_id=self.prompt.id, path=self.run_dir.relative(path))
         else:
             self.page.context.tracing.stop()
@@ -244,26 +263,22 @@ class JourneyRunner:
         if frames:
             changes = frames.changes(self.page.evaluate("performance.timeOrigin"), record["boxes"])
             record = screencast_record(record["click"], changes)
-        self.run_dir.event("action", prompt_id=self.prompt.id, step_index=index, action=action, probe=record)
-        timing = measure_action(record)
+        if record["click"] is None:
+            raise StepFailed("the probe saw no trusted click on the action's control")
+        if record["final"] is None:
+            raise StepFailed(f"no image was painted in the output region '{self.profile.output}' after the click")
         image = self.save_shown_image(f"{self.prompt.id}-{index:02d}-{action}.png")
-        server = self.server_times(index, timing.final_paint_ts_ms)
-        self.run_dir.add_step(
-            {
-                **self.row_base(index, action),
-                **server,
-                "seed": self.seed_shown(),
-                "click_ts_ms": timing.click_ts_ms,
-                "first_preview_paint_ts_ms": timing.first_preview_paint_ts_ms,
-                "final_paint_ts_ms": timing.final_paint_ts_ms,
-                "click_to_preview_ms": timing.click_to_preview_ms,
-                "click_to_final_ms": timing.click_to_final_ms,
-                "previews_painted": timing.previews_painted,
-                "paint_method": timing.paint_method,
-                "status": "ok",
-                "image": image,
-            }
+        self.run_dir.event(
+            "action", **self.step_record(index, action), seed_shown=self.seed_shown(), image=image,
+            probe=self.redact_record(record), time_origin=self.page.evaluate("performance.timeOrigin"),
+            server=self.server_times(),
         )
+
+    def redact_record(self, record: dict) -> dict:
+        """The probe's record with every image URL redacted (signed storage URLs)."""
+        def paint(p):
+            return {**p, "url": self.redact(p.get("url") or "")}
+        return {**record, "final": paint(record["final"]), "paints": [paint(p) for p in record["paints"]]}
 
     def export(self, index: int) -> None:
         """Click export, let the browser download the file, save and verify it. The end time is
@@ -271,7 +286,7 @@ class JourneyRunner:
         control = self.begin("export")
         with self.page.expect_download(timeout=self.timeout_ms) as download_info:
             self.page.click(control)
-        target = self.run_dir.images / f"{self.prompt.id}-{index:02d}-export.png"
+        target = self.run_dir.image_path(f"{self.prompt.id}-{index:02d}-export.png")
         download_info.value.save_as(target)
         try:
             with Image.open(target) as exported:
@@ -284,55 +299,27 @@ class JourneyRunner:
         if click is None:
             raise StepFailed("the probe saw no trusted click on the export control")
         self.run_dir.event(
-            "export", prompt_id=self.prompt.id, step_index=index, format=file_format, embedded_text=embedded,
+            "export", **self.step_record(index, "export"), click=click, saved_at=saved_at,
+            image=self.run_dir.relative(target), format=file_format, embedded_text=embedded,
             suggested_filename=download_info.value.suggested_filename,
         )
-        self.run_dir.add_step(
-            {
-                **self.row_base(index, "export"),
-                "click_ts_ms": round(click, 1),
-                "click_to_export_ms": round(saved_at - click, 1),
-                "paint_method": "download-saved",
-                "status": "ok",
-                "image": self.run_dir.relative(target),
-            }
-        )
 
-    def server_times(self, index: int, final_paint_ts_ms: float) -> dict:
-        """The server's own times for the action just done (profile `server_timings`), moved
-        from epoch ms to the page's timeline. Exact when server and browser share a clock (the
-        reference app); against a remote server the difference includes clock offset."""
+    def server_times(self) -> dict | None:
+        """The server's own times (epoch ms) for the action just done, where the profile says
+        where they are (`server_timings`): {job, times} or {missing: reason}."""
         spec = self.profile.server_timings
         if not spec:
-            return {}
+            return None
         match = re.search(spec["job_pattern"], self.page.inner_text(spec["job_selector"]))
         if not match:
-            self.run_dir.event("server_times_missing", step_index=index, reason="no job number in the page")
-            return {}
+            return {"missing": "no job number in the page"}
         response = self.page.request.get(self.base_url + spec["url"].format(job=match.group(1)))
         if not response.ok:
-            self.run_dir.event("server_times_missing", step_index=index, reason=f"HTTP {response.status}")
-            return {}
-        times = response.json()
-        self.run_dir.event("server_times", prompt_id=self.prompt.id, step_index=index, times=times)
-        origin = self.page.evaluate("performance.timeOrigin")
-
-        def on_page(epoch_ms):
-            return None if epoch_ms is None else round(epoch_ms - origin, 1)
-
-        previews = times.get("previews_produced") or []
-        final = on_page(times.get("final_produced"))
-        return {
-            "server_job": match.group(1),
-            "server_received_ts_ms": on_page(times.get("request_received")),
-            "server_inference_start_ts_ms": on_page(times.get("inference_start")),
-            "server_first_preview_ts_ms": on_page(previews[0]) if previews else None,
-            "server_final_ts_ms": final,
-            "previews_produced": len(previews),
-            "delivery_ms": None if final is None else round(final_paint_ts_ms - final, 1),
-        }
+            return {"missing": f"HTTP {response.status}"}
+        return {"job": match.group(1), "times": response.json()}
 
     def save_shown_image(self, name: str) -> str:
+        target = self.run_dir.image_path(name)
         url = self.page.evaluate("window.__imagejourney.shownImageUrl()")
         if url:
             encoded = self.page.evaluate(FETCH_AS_BASE64, url)
@@ -341,7 +328,6 @@ class JourneyRunner:
         if not encoded:
             raise StepFailed(f"the output region '{self.profile.output}' shows no image or canvas to keep")
         data = base64.b64decode(encoded)
-        target = self.run_dir.images / name
         Image.open(io.BytesIO(data)).save(target, format="PNG")
         return self.run_dir.relative(target)
 
@@ -354,7 +340,8 @@ class JourneyRunner:
         except (PlaywrightError, ValueError):
             return None
 
-    def row_base(self, index: int, action: str) -> dict:
+    def step_record(self, index: int, action: str) -> dict:
+        """What every step's event says about which step it is."""
         return {
             "journey": self.pack.name,
             "prompt_id": self.prompt.id,
@@ -366,15 +353,14 @@ class JourneyRunner:
         }
 
     def fail(self, index: int, action: str, error: str) -> None:
-        screenshot = self.run_dir.images / f"{self.prompt.id}-{index:02d}-{action}-failure.png"
         try:
+            screenshot = self.run_dir.image_path(f"{self.prompt.id}-{index:02d}-{action}-failure.png")
             self.page.screenshot(path=screenshot)
             shot = self.run_dir.relative(screenshot)
-        except PlaywrightError:
+        except (PlaywrightError, UnsafePath):
             shot = None
         self.failures.append(Failure(index, action, error, shot))
-        self.run_dir.event("step_failed", prompt_id=self.prompt.id, step_index=index, action=action, error=error)
-        self.run_dir.add_step({**self.row_base(index, action), "status": "failed", "error": error, "screenshot": shot})
+        self.run_dir.event("step_failed", **self.step_record(index, action), error=error, screenshot=shot)
 
 
 def log_in(page: Page, base_url: str, profile: UIProfile) -> bool:

@@ -8,52 +8,38 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from journeys.rundir import STEP_COLUMNS
+from .records import RunDirError, read_records
+from .stats import FEW_SAMPLES, distribution, percentile
+from .steps import step_table
+
+__all__ = ["FEW_SAMPLES", "RunDirError", "Run", "load_run", "summarize", "summary_json"]
 
 CANDIDATE_ACTIONS = ("generate", "reroll", "edit")
-FEW_SAMPLES = 20  # percentiles on fewer samples are shown but marked
-
-
-class RunDirError(Exception):
-    """One sentence: what is wrong with the run directory."""
+SUMMARY_SCHEMA = "imagejourney.summary/1"
 
 
 @dataclass
 class Run:
     path: Path
     manifest: dict
+    events: list[dict]
     steps: pd.DataFrame
+    problems: list[str]  # what the audit skipped or could not find, one sentence each
+    complete: bool  # False when the run never finished (no run_finished recorded)
 
 
 def load_run(path: Path) -> Run:
-    path = Path(path)
-    manifest_path = path / "manifest.json"
-    if not manifest_path.is_file():
-        raise RunDirError(f"{path} is not a run directory (no manifest.json); pass a directory under journey-results/")
-    manifest = json.loads(manifest_path.read_text())
-    steps_path = path / "steps.csv"
-    if steps_path.is_file() and steps_path.stat().st_size:
-        steps = pd.read_csv(steps_path, keep_default_na=True)
-    else:
-        steps = pd.DataFrame(columns=STEP_COLUMNS)  # nothing recorded yet: an empty report, not a crash
-    return Run(path=path, manifest=manifest, steps=steps)
-
-
-def percentile_summary(values: pd.Series) -> dict:
-    values = values.dropna().astype(float)
-    n = len(values)
-    return {
-        "n": n,
-        "p50": float(values.quantile(0.5)) if n else None,
-        "p95": float(values.quantile(0.95)) if n else None,
-        "few": n < FEW_SAMPLES,
-    }
+    """The raw record of a run directory and the step table the audit computes from it."""
+    records = read_records(Path(path))
+    steps = step_table(records)
+    return Run(records.path, records.manifest, records.events, steps, records.problems, records.complete)
 
 
 def action_stats(steps: pd.DataFrame) -> list[dict]:
@@ -65,12 +51,12 @@ def action_stats(steps: pd.DataFrame) -> list[dict]:
         if of_action.empty:
             continue
         if action == "export":
-            metrics = {"click_to_export_ms": percentile_summary(of_action["click_to_export_ms"])}
+            metrics = {"click_to_export_ms": distribution(of_action["click_to_export_ms"])}
         else:
             metrics = {
-                "click_to_preview_ms": percentile_summary(of_action["click_to_preview_ms"]),
-                "click_to_final_ms": percentile_summary(of_action["click_to_final_ms"]),
-                "previews_painted": percentile_summary(of_action["previews_painted"]),
+                "click_to_preview_ms": distribution(of_action["click_to_preview_ms"]),
+                "click_to_final_ms": distribution(of_action["click_to_final_ms"]),
+                "previews_painted": distribution(of_action["previews_painted"]),
             }
         rows.append({"action": action, "metrics": metrics, "paint_methods": sorted(of_action["paint_method"].dropna().unique())})
     return rows
@@ -92,9 +78,9 @@ def server_breakdown(steps: pd.DataFrame) -> list[dict]:
         }
         rows.append({
             "action": action,
-            "parts": {name: percentile_summary(values) for name, values in parts.items()},
-            "previews_produced": percentile_summary(of_action["previews_produced"]),
-            "previews_painted": percentile_summary(of_action["previews_painted"]),
+            "parts": {name: distribution(values) for name, values in parts.items()},
+            "previews_produced": distribution(of_action["previews_produced"]),
+            "previews_painted": distribution(of_action["previews_painted"]),
         })
     return rows
 
@@ -126,35 +112,52 @@ def describe_rule(rule: dict) -> str:
 
 
 def judge_candidates(run: Run) -> pd.DataFrame:
-    """Every successful generate/reroll/edit final, with the acceptance rule's verdict."""
+    """Every successful generate/reroll/edit final, with the acceptance rule's verdict. A
+    final whose image is missing is not judged, so not accepted (the report lists it)."""
     rule = run.manifest["journey"]["acceptance"]
     judge = ACCEPTANCE_RULES.get(rule.get("rule"))
     if judge is None:
         raise RunDirError(f"unknown acceptance rule '{rule.get('rule')}' in manifest.json; known: {', '.join(ACCEPTANCE_RULES)}")
     steps = run.steps
     candidates = steps[(steps["status"] == "ok") & steps["action"].isin(CANDIDATE_ACTIONS)].copy()
-    verdicts = [judge(run.path / image, rule) for image in candidates["image"]]
+    verdicts = [judge(run.path / image, rule) if image else (False, None) for image in candidates["image"]]
     candidates["accepted"] = [accepted for accepted, _ in verdicts]
     candidates["score"] = [score for _, score in verdicts]
     return candidates
 
 
+def planned_journey_runs(manifest: dict) -> list[str]:
+    """The journey runs (prompt ids, one per seed) the pack asked for: a run that never
+    started still counts in "N of M reached"."""
+    if "journey_runs" in manifest:
+        return [str(p) for p in manifest["journey_runs"]]
+    planned = []  # manifests before journey_runs: expand the pack's prompts as the loader does
+    for prompt in manifest["journey"].get("prompts", []):
+        if isinstance(prompt, dict) and "id" in prompt:
+            seeds = prompt.get("seeds")
+            planned += [f"{prompt['id']}-{seed}" for seed in seeds] if seeds else [str(prompt["id"])]
+    return planned
+
+
 def journey_runs(run: Run, candidates: pd.DataFrame) -> list[dict]:
     """TTUI per journey run: first generate click → final paint of the first accepted candidate.
-    A journey run that never reaches an accepted image counts as a failure, never dropped."""
+    A journey run that never reaches an accepted image counts as a failure, never dropped; one
+    that never started (the run was killed first) counts as not reached too."""
+    recorded = list(dict.fromkeys(run.steps["prompt_id"].dropna()))
+    prompts = {str(p.get("id")): p.get("text") for p in run.manifest["journey"].get("prompts", []) if isinstance(p, dict)}
     rows = []
-    for prompt_id, steps in run.steps.groupby("prompt_id", sort=False):
+    for prompt_id in list(dict.fromkeys(planned_journey_runs(run.manifest) + recorded)):
+        steps = run.steps[run.steps["prompt_id"] == prompt_id]
+        row = {"prompt_id": prompt_id, "prompt": None, "started": not steps.empty, "candidates": 0,
+               "failed_steps": 0, "ttui_ms": None, "iterations_to_useful": None}
+        if steps.empty:
+            row["prompt"] = prompts.get(prompt_id) or prompts.get(prompt_id.rsplit("-", 1)[0])
+            rows.append(row)
+            continue
         generates = steps[(steps["action"] == "generate") & steps["click_ts_ms"].notna()]
         mine = candidates[candidates["prompt_id"] == prompt_id].sort_values("step_index")
         accepted = mine[mine["accepted"]]
-        row = {
-            "prompt_id": prompt_id,
-            "prompt": steps["prompt"].iloc[0],
-            "candidates": len(mine),
-            "failed_steps": int((steps["status"] != "ok").sum()),
-            "ttui_ms": None,
-            "iterations_to_useful": None,
-        }
+        row.update(prompt=steps["prompt"].iloc[0], candidates=len(mine), failed_steps=int((steps["status"] != "ok").sum()))
         if not generates.empty and not accepted.empty:
             first = accepted.iloc[0]
             row["ttui_ms"] = float(first["final_paint_ts_ms"] - generates["click_ts_ms"].iloc[0])
@@ -194,12 +197,15 @@ def summarize(run: Run) -> dict:
     ttui = pd.Series([j["ttui_ms"] for j in journeys], dtype=float)
     steps = run.steps
     stats = action_stats(steps)
-    ttui_summary = percentile_summary(ttui)
+    ttui_summary = distribution(ttui)
     traces = {p.stem: f"traces/{p.name}" for p in sorted((run.path / "traces").glob("*.zip"))}
     for journey in journeys:
         journey["trace"] = traces.get(journey["prompt_id"])
+    iterations = [j["iterations_to_useful"] for j in journeys if j["iterations_to_useful"] is not None]
     return {
         "manifest": run.manifest,
+        "complete": run.complete,
+        "problems": run.problems,
         "action_stats": stats,
         "server_breakdown": server_breakdown(steps),
         "server_times_missing": server_times_missing(run),
@@ -208,10 +214,63 @@ def summarize(run: Run) -> dict:
         "budgets": check_budgets(run.manifest["journey"].get("budgets", {}), stats, ttui_summary),
         "ttui": ttui_summary,
         "ttui_reached": int(ttui.notna().sum()),
+        "iterations_to_useful": {"p50": percentile(iterations, 50),
+                                 "max": max(iterations) if iterations else None},
         "acceptance_rule": describe_rule(run.manifest["journey"]["acceptance"]),
         "acceptance_rate": float(candidates["accepted"].mean()) if len(candidates) else None,
         "candidates": candidates.to_dict("records"),
         "exports": steps[(steps["action"] == "export") & (steps["status"] == "ok")].to_dict("records"),
         "failures": steps[steps["status"] != "ok"].to_dict("records"),
         "fallback_paints": fallback_paints(steps),
+        "started_at": started_at(run.events),
+        "finished_at": finished_at(run.events),
+    }
+
+
+def iso_time(wall_time) -> str | None:
+    return None if wall_time is None else datetime.fromtimestamp(wall_time, timezone.utc).isoformat(timespec="seconds")
+
+
+def started_at(events: list[dict]) -> str | None:
+    return iso_time(events[0].get("wall_time")) if events else None
+
+
+def finished_at(events: list[dict]) -> str | None:
+    """When run_finished was recorded; None for a run that never finished."""
+    return next((iso_time(e.get("wall_time")) for e in events if e.get("event") == "run_finished"), None)
+
+
+def summary_json(summary: dict) -> dict:
+    """The audit's machine-readable result (`summary.json`, schema imagejourney.summary/1 in
+    DESIGN.md): what CI, `compare` and the history store read instead of the HTML."""
+    m = summary["manifest"]
+
+    def dist(d: dict) -> dict:
+        return {"n": d["n"], "p50": d["p50"], "p95": d["p95"]}
+
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "run_id": m.get("run_id"),
+        "journey": m["journey"].get("name"),
+        "config_hash": m.get("config_hash"),
+        "target": {"name": m.get("target", {}).get("name"), "url": m.get("target", {}).get("url")},
+        "started_at": summary["started_at"],
+        "finished_at": summary["finished_at"],
+        "complete": summary["complete"],
+        "conditions": list(m.get("degraded", [])),
+        "actions": {row["action"]: {name: dist(d) for name, d in row["metrics"].items()} for row in summary["action_stats"]},
+        "ttui_ms": {**dist(summary["ttui"]), "reached": summary["ttui_reached"], "journey_runs": len(summary["journeys"])},
+        "iterations_to_useful": summary["iterations_to_useful"],
+        "acceptance_rate": summary["acceptance_rate"],
+        "acceptance_rule": summary["acceptance_rule"],
+        "labels": {"labelled": 0, "useful": 0, "not_useful": 0},
+        "cost": None,
+        "quality": None,
+        "budgets": [{"name": b["budget"], "limit": b["limit_ms"], "value": b["value_ms"], "held": b["ok"]}
+                    for b in summary["budgets"]],
+        "failed_steps": len(summary["failures"]),
+        "flaky_journey_runs": [],
+        "comparison": None,
+        "load": None,
+        "problems": summary["problems"],
     }

@@ -6,29 +6,33 @@ and links images relatively, so the run directory can be zipped and opened anywh
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
+import pandas as pd
 from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 
-from .audit import FEW_SAMPLES, load_run, summarize
+from .audit import FEW_SAMPLES, load_run, summarize, summary_json
+from .records import recorded_steps_path
 
 
 def fmt_ms(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return "—"
     return f"{value:,.0f} ms" if abs(value) >= 100 else f"{value:.1f} ms"
 
 
 def fmt_num(value, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return "—"
     return f"{value:.{digits}f}"
 
 
 def missing(value) -> bool:
-    """None, NaN (an empty CSV cell) or a column that older run directories lack."""
-    return value is None or isinstance(value, Undefined) or (isinstance(value, float) and math.isnan(value))
+    """None, NaN or pandas' NA (an empty cell) or a column that older run directories lack."""
+    return (value is None or value is pd.NA or isinstance(value, Undefined)
+            or (isinstance(value, float) and math.isnan(value)))
 
 
 def environment() -> Environment:
@@ -39,10 +43,22 @@ def environment() -> Environment:
     return env
 
 
+def write_steps_csv(run) -> None:
+    """steps.csv, the audit's step table as a convenience export. A run of record format 1
+    wrote its own steps.csv; that file is kept once as steps.recorded.csv, its raw record."""
+    steps_csv = run.path / "steps.csv"
+    if run.manifest.get("record_format", 1) == 1 and steps_csv.is_file() and not recorded_steps_path(run.path).exists():
+        steps_csv.rename(recorded_steps_path(run.path))
+    run.steps.to_csv(steps_csv, index=False)
+
+
 def render_report(run_dir: Path) -> tuple[Path, list[str]]:
-    """Write report.html; return its path and one sentence per breached budget."""
+    """Audit the run directory and write steps.csv, summary.json and report.html into it;
+    return the report's path and one sentence per breached budget."""
     run = load_run(run_dir)
     summary = summarize(run)
+    write_steps_csv(run)
+    (run.path / "summary.json").write_text(json.dumps(summary_json(summary), indent=2, allow_nan=False))
     html = environment().get_template("report.html.j2").render(summary=summary, run_dir=run.path.name, few=FEW_SAMPLES)
     out = run.path / "report.html"
     out.write_text(html)

@@ -125,3 +125,13 @@ def test_masked_edit_needs_a_mask_field_in_the_profile(tmp_path):
     plain.fields.pop("mask")
     with pytest.raises(ConfigError, match="has edit steps with a mask but the UI profile 'reference' names no mask field"):
         check_compatible(pack, plain)
+
+
+@pytest.mark.parametrize("bad", ["../../escape-attempt", "a/b", ".hidden", "two words", "x\\y", ""])
+def test_prompt_ids_and_pack_names_must_be_safe_file_names(tmp_path, bad):
+    path = write(tmp_path, GOOD.replace("{id: a,", f"{{id: '{bad}',"))
+    message = error_of(load_pack, path)
+    assert message.startswith(f"{path}:3: the id of prompts[0] '{bad}' may hold only letters, digits")
+    path = write(tmp_path, GOOD.replace("name: p", f"name: '{bad}'"))
+    assert error_of(load_pack, path).startswith(f"{path}:1: the pack name '{bad}' may hold only letters")
+    assert load_pack(write(tmp_path, GOOD.replace("{id: a,", "{id: v1.2_final-A,"))).prompts[0].id == "v1.2_final-A"

@@ -13,11 +13,14 @@ import pytest
 
 from journeys.pack import load_pack, load_profile
 from journeys.rundir import RunDirectory
+from reports.audit import load_run
 from journeys.runner import JourneyRunner, install_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = Path(__file__).parent / "plain_ui"
-PASSWORD, SESSION_TOKEN = "pw-Zq81-secret", "tok-5f2e9c-session-secret"
+PASSWORD, SESSION_TOKEN = "pw-Zq81-secret", "tok-5f2e9c-session-secret"  # typed; in a cookie
+URL_TOKEN, IMAGE_SIGNATURE = "tok-url-7c1d-canary", "sig-img-93ab-canary"  # in the post-login URL; in image URLs
+CANARIES = (PASSWORD, SESSION_TOKEN, URL_TOKEN, IMAGE_SIGNATURE)
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +40,7 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
     install_probe(page, profile.output, profile.final_image)
     failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
     assert failures == []
-    rows = {r["action"]: r for r in csv.DictReader(open(run.path / "steps.csv"))}
+    rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
     truth = page.evaluate("window.groundTruth")
     assert [t["kind"] for t in truth] == ["preview"] * 3 + ["final"] + ["preview"] * 3 + ["final"]
     for action, shown in (("generate", truth[:4]), ("reroll", truth[4:])):
@@ -51,7 +54,7 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
         # The page waits 150 ms before each of its 4 images.
         assert 4 * 150 <= float(row["click_to_final_ms"]) < 10_000
         assert (run.path / row["image"]).is_file()
-    assert rows["reroll"]["seed"] == "4"
+    assert rows["reroll"]["seed"] == 4
     assert rows["export"]["status"] == "ok" and (run.path / rows["export"]["image"]).is_file()
 
 
@@ -78,14 +81,18 @@ def test_login_from_environment_traces_grouped_and_no_secret_kept(plain_ui_url, 
     with zipfile.ZipFile(trace) as z:
         trace_text = b"".join(z.read(name) for name in z.namelist())
     assert b"step 1: generate" in trace_text and b"step 3: export" in trace_text
-    for path in run.rglob("*"):
-        if path.is_file():
-            data = path.read_bytes()
-            if path.suffix == ".zip":
-                with zipfile.ZipFile(path) as z:
-                    data = b"".join(z.read(name) for name in z.namelist())
-            assert PASSWORD.encode() not in data, path
-            assert SESSION_TOKEN.encode() not in data, path
+    # The canaries did reach the browser: images came by signed URL, recorded without the value.
+    assert b"tile.png?n=redacted&sig=redacted" in (run / "events.jsonl").read_bytes()
+    assert b"session_token=redacted" in trace_text
+    files = [path for path in run.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".png" for path in files) and len(files) > 5
+    for path in files:
+        data = path.read_bytes()
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as z:
+                data = b"".join(z.read(name) for name in z.namelist())
+        for canary in CANARIES:
+            assert canary.encode() not in data, (canary, path)
     html = (run / "report.html").read_text()
     assert "traces/boat.zip" in html and "playwright show-trace" in html
 
@@ -204,3 +211,12 @@ def test_profile_check_looks_for_any_choice_of_a_choice_field():
     assert any_choice("#mask input[value='{value}']") == "#mask input[value]"
     assert any_choice('#sizes label:has-text("{value}")') == "#sizes label"
     assert any_choice("#prompt textarea") == "#prompt textarea"
+
+
+def test_video_with_a_typed_login_is_refused_in_one_sentence(plain_ui_url, tmp_path):
+    proc, runs = run_e2e(tmp_path, *plain_args(plain_ui_url), "--video", "on",
+                         env_extra={"PLAIN_USER": "creator", "PLAIN_PASSWORD": PASSWORD})
+    assert proc.returncode == 4 and runs == []
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "ERROR: --video would record the login form of the UI profile 'plain-members' as its credentials are typed; "
+        "log in with `login: {storage_state: FILE}` instead, or run without --video")

@@ -1,7 +1,11 @@
 """The report is computed from a run directory alone; here one is written by hand."""
 
+import csv
+import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,35 +24,42 @@ def image(path, flat: bool):
     return path.name
 
 
+def probe(click, previews, final, method="element-timing"):
+    """A probe record as the page gives it: click time, paints (previews then the final)."""
+    paints = [{"t": t, "method": method, "url": f"blob:{t}"} for t in [*previews, final]]
+    return {"click": click, "final": paints[-1], "paints": paints}
+
+
+MANIFEST = {
+    "journey": {"name": "portrait", "prompts": [{"id": "a"}, {"id": "b"}], "steps": ["prompt", "generate", {"edit": {}}],
+                "acceptance": {"rule": "not_blank", "min_pixel_std": 8.0}, "think_time_ms": 0,
+                "settings": {"steps": 4, "size": 128}},
+    "config_hash": "0123456789", "target": {"name": "reference", "url": "http://127.0.0.1:1/"},
+    "ui_profile": {"name": "reference"}, "model": {"model": "tiny", "random_weights": True, "device": "cpu"},
+    "browser": {"name": "chromium", "version": "156", "source": "system", "viewport": {"width": 1, "height": 1}},
+    "hardware": {"cpu": "test cpu", "cpu_count": 2}, "versions": {"python": "3.11"}, "git_commit": None,
+    "degraded": ["the reference app ran on the CPU, not a GPU"],
+}
+
+
 @pytest.fixture
 def run_dir(tmp_path):
-    manifest = {
-        "journey": {"name": "portrait", "prompts": [{"id": "a"}, {"id": "b"}], "steps": ["prompt", "generate", {"edit": {}}],
-                    "acceptance": {"rule": "not_blank", "min_pixel_std": 8.0}, "think_time_ms": 0,
-                    "settings": {"steps": 4, "size": 128}},
-        "config_hash": "0123456789", "target": {"name": "reference", "url": "http://127.0.0.1:1/"},
-        "ui_profile": {"name": "reference"}, "model": {"model": "tiny", "random_weights": True, "device": "cpu"},
-        "browser": {"name": "chromium", "version": "156", "source": "system", "viewport": {"width": 1, "height": 1}},
-        "hardware": {"cpu": "test cpu", "cpu_count": 2}, "versions": {"python": "3.11"}, "git_commit": None,
-        "degraded": ["the reference app ran on the CPU, not a GPU"],
-    }
-    run = RunDirectory.create(tmp_path, manifest)
-    base = {"journey": "portrait", "status": "ok", "paint_method": "element-timing"}
+    run = RunDirectory.create(tmp_path, MANIFEST)
+    a = {"journey": "portrait", "prompt_id": "a", "prompt": HOSTILE, "mask": None}
+    b = {"journey": "portrait", "prompt_id": "b", "prompt": "b prompt", "mask": None}
     # Journey a: the generate final is flat (rejected), the reroll is accepted.
-    run.add_step({**base, "prompt_id": "a", "prompt": HOSTILE, "seed": 1, "step_index": 1, "action": "generate",
-                  "click_ts_ms": 1000.0, "final_paint_ts_ms": 1400.0, "click_to_preview_ms": 100.0,
-                  "click_to_final_ms": 400.0, "previews_painted": 3, "image": "images/" + image(run.images / "a1.png", True)})
-    run.add_step({**base, "prompt_id": "a", "prompt": HOSTILE, "seed": 2, "step_index": 2, "action": "reroll",
-                  "click_ts_ms": 1600.0, "final_paint_ts_ms": 1900.0, "click_to_preview_ms": 80.0,
-                  "click_to_final_ms": 300.0, "previews_painted": 3, "image": "images/" + image(run.images / "a2.png", False)})
-    run.add_step({**base, "prompt_id": "a", "prompt": HOSTILE, "seed": 2, "step_index": 3, "action": "export",
-                  "click_ts_ms": 2000.0, "click_to_export_ms": 25.0, "paint_method": "download-saved", "image": "images/a3.png"})
-    # Journey b: generate accepted at once (no preview painted); its edit failed.
-    run.add_step({**base, "prompt_id": "b", "prompt": "b prompt", "seed": 3, "step_index": 1, "action": "generate",
-                  "paint_method": "screencast", "click_ts_ms": 500.0, "final_paint_ts_ms": 700.0, "click_to_final_ms": 200.0, "previews_painted": 0,
-                  "image": "images/" + image(run.images / "b1.png", False)})
-    run.add_step({**base, "prompt_id": "b", "prompt": "b prompt", "step_index": 2, "action": "edit", "status": "failed",
-                  "error": "the UI reported an error: <b>boom</b>", "paint_method": None})
+    run.event("action", **a, seed=1, step_index=1, action="generate", probe=probe(1000.0, [1100.0, 1200.0, 1300.0], 1400.0),
+              image="images/" + image(run.images / "a1.png", True), time_origin=0)
+    run.event("action", **a, seed=1, seed_shown=2, step_index=2, action="reroll",
+              probe=probe(1600.0, [1680.0, 1700.0, 1800.0], 1900.0), image="images/" + image(run.images / "a2.png", False))
+    image(run.images / "a3.png", False)
+    run.event("export", **a, seed=1, step_index=3, action="export", click=2000.0, saved_at=2025.0, image="images/a3.png")
+    # Journey b: generate accepted at once (no preview painted, timed by screencast); its edit failed.
+    run.event("action", **b, seed=3, step_index=1, action="generate", probe=probe(500.0, [], 700.0, "screencast"),
+              image="images/" + image(run.images / "b1.png", False))
+    run.event("step_failed", **b, seed=3, step_index=2, action="edit", error="the UI reported an error: <b>boom</b>",
+              screenshot=None)
+    run.event("run_finished")
     return run.path
 
 
@@ -112,3 +123,105 @@ def test_a_run_with_no_step_recorded_still_gets_a_report(tmp_path):
                                          "hardware": {"cpu": "c", "cpu_count": 1}, "versions": {}, "degraded": []})
     html = render_report(run.path)[0].read_text()
     assert "No step failed" in html and "0 / 0" in html
+
+
+FORMAT_1_RUN = Path(__file__).parent / "data" / "run-format-1"
+
+
+def test_summary_json_has_the_design_keys(run_dir):
+    render_report(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["schema"] == "imagejourney.summary/1"
+    for key in ("run_id", "journey", "config_hash", "target", "started_at", "finished_at", "complete", "conditions",
+                "actions", "ttui_ms", "iterations_to_useful", "acceptance_rate", "labels", "cost", "quality", "budgets",
+                "failed_steps", "flaky_journey_runs", "comparison", "load"):
+        assert key in summary, key
+    assert summary["complete"] is True and summary["journey"] == "portrait"
+    assert summary["actions"]["generate"]["click_to_final_ms"] == {"n": 2, "p50": 300.0, "p95": 390.0}
+    assert summary["actions"]["export"]["click_to_export_ms"]["p50"] == 25.0
+    assert summary["ttui_ms"] == {"n": 2, "p50": 550.0, "p95": 865.0, "reached": 2, "journey_runs": 2}
+    assert summary["iterations_to_useful"] == {"p50": 1.5, "max": 2}
+    assert summary["failed_steps"] == 1 and summary["conditions"] == ["the reference app ran on the CPU, not a GPU"]
+
+
+def test_steps_csv_is_the_audits_export_from_events(run_dir):
+    render_report(run_dir)
+    rows = list(csv.DictReader(open(run_dir / "steps.csv")))
+    reroll = next(r for r in rows if r["action"] == "reroll")
+    assert reroll["click_to_preview_ms"] == "80.0" and reroll["click_to_final_ms"] == "300.0"
+    assert reroll["previews_painted"] == "3" and reroll["seed"] == "2" and reroll["step_index"] == "2"
+
+
+def test_a_format_1_run_is_re_audited_with_todays_rules(tmp_path):
+    """A run directory from before the audit moved to reports/: its steps.csv froze the
+    metrics in. Re-rendering recomputes them from the probe records in events.jsonl."""
+    run = tmp_path / "old-run"
+    shutil.copytree(FORMAT_1_RUN, run)
+    recorded = (run / "steps.csv").read_text()
+    tampered = recorded.replace(",303.6,", ",99999.0,", 1)  # as if the old runner's rule had been wrong
+    assert tampered != recorded
+    (run / "steps.csv").write_text(tampered)
+    render_report(run)
+    assert (run / "steps.recorded.csv").read_text() == tampered  # the raw record is kept once
+    rows = list(csv.DictReader(open(run / "steps.csv")))
+    first = rows[0]
+    assert first["prompt_id"] == "fisherman" and first["click_to_final_ms"] == "303.6"
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    probes = {(e["prompt_id"], e["step_index"]): e["probe"] for e in events if e["event"] == "action"}
+    for row in rows:
+        if row["action"] in ("generate", "reroll", "edit"):
+            probe = probes[(row["prompt_id"], int(row["step_index"]))]
+            assert float(row["click_to_final_ms"]) == round(probe["final"]["t"] - probe["click"], 1)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] is True and summary["ttui_ms"]["journey_runs"] == 3
+    render_report(run)  # a second render reads the kept record again and gives the same figures
+    assert json.loads((run / "summary.json").read_text())["actions"] == summary["actions"]
+
+
+def test_a_killed_run_is_marked_incomplete_and_unstarted_journeys_count(run_dir):
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["journey_runs"] = ["a", "b", "c"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["event"] == "run_finished"
+    (run_dir / "events.jsonl").write_text("\n".join(lines[:-1]) + '\n{"event": "action", "prompt_id": "b", "pro')
+    html = render_report(run_dir)[0].read_text()
+    assert "Incomplete run." in html and "1 of 3 journey runs never started" in html
+    assert "events.jsonl line 7 is not a complete record" in html
+    assert "2 / 3" in html  # journey runs that reached a useful image, out of the three planned
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["complete"] is False and summary["finished_at"] is None
+    assert summary["ttui_ms"]["journey_runs"] == 3 and summary["ttui_ms"]["reached"] == 2
+
+
+def test_ids_stay_strings_and_unsafe_or_missing_paths_are_not_linked(tmp_path):
+    run = RunDirectory.create(tmp_path, MANIFEST)
+    for number, (prompt_id, path) in enumerate([("NA", "javascript:alert(1)"), ("null", "../../../etc/passwd"),
+                                                ("1", "images/gone.png"), ("007", "/etc/hostname")]):
+        run.event("action", journey="portrait", prompt_id=prompt_id, prompt="p", seed=1, step_index=1, action="generate",
+                  probe=probe(100.0 * number, [], 100.0 * number + 50), image=path)
+    run.event("run_finished")
+    html = render_report(run.path)[0].read_text()
+    rows = list(csv.DictReader(open(run.path / "steps.csv")))
+    assert [r["prompt_id"] for r in rows] == ["NA", "null", "1", "007"]
+    assert all(r["image"] == "" for r in rows)
+    assert "javascript:" not in html.split("What the audit skipped")[0] and 'href="javascript' not in html
+    assert 'src="/etc' not in html and 'src="../' not in html
+    assert "the image path &#39;javascript:alert(1)&#39; is absolute or leaves the run directory; not linked" in html
+    assert "the image images/gone.png is missing from the run directory" in html
+
+
+def test_a_run_directory_without_events_is_one_sentence(tmp_path):
+    run = RunDirectory.create(tmp_path, MANIFEST)
+    (run.path / "events.jsonl").unlink()
+    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run.path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "has no events.jsonl: nothing of this run was recorded" in proc.stderr
+
+
+def test_one_percentile_definition():
+    from reports.stats import distribution, percentile
+
+    assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([], 50) is None
+    assert percentile([10.0] * 19 + [110.0], 95) == pytest.approx(15.0)  # rank 18.05: 5 % of the way to 110
+    assert distribution([None, float("nan"), 3.0]) == {"n": 1, "p50": 3.0, "p95": 3.0, "few": True}

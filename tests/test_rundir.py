@@ -1,9 +1,8 @@
-import csv
 import json
 
 import pytest
 
-from journeys.rundir import RunDirectory
+from journeys.rundir import RunDirectory, UnsafePath
 
 
 def manifest():
@@ -26,18 +25,17 @@ def test_two_runs_in_the_same_second_get_their_own_directories(tmp_path):
     assert a.path != b.path
 
 
-def test_events_and_steps_are_on_disk_as_soon_as_written(tmp_path):
+def test_events_are_on_disk_as_soon_as_written_and_the_run_writes_no_metrics(tmp_path):
     run = RunDirectory.create(tmp_path, manifest())
-    run.event("action", step_index=1)
+    run.event("action", step_index=1, probe={"click": 1.0})
     assert json.loads((run.path / "events.jsonl").read_text().splitlines()[-1])["step_index"] == 1
-    run.add_step({"journey": "portrait", "action": "generate", "click_to_final_ms": 12.5, "status": "ok"})
-    run.add_step({"journey": "portrait", "action": "reroll", "status": "failed", "error": "boom"})
-    rows = list(csv.DictReader(open(run.path / "steps.csv")))
-    assert [r["action"] for r in rows] == ["generate", "reroll"]
-    assert rows[0]["click_to_final_ms"] == "12.5" and rows[1]["error"] == "boom"
+    assert not (run.path / "steps.csv").exists()  # the audit writes it, from events.jsonl
+    assert json.loads((run.path / "manifest.json").read_text())["record_format"] == 2
 
 
-def test_unknown_step_column_is_refused(tmp_path):
-    run = RunDirectory.create(tmp_path, manifest())
-    with pytest.raises(ValueError, match="unknown steps.csv columns"):
-        run.add_step({"nonsense": 1})
+@pytest.mark.parametrize("name", ["../../escape-attempt.png", "/tmp/abs.png", "a/../../../b.png"])
+def test_nothing_is_written_outside_the_run_directory(tmp_path, name):
+    run = RunDirectory.create(tmp_path / "results", manifest())
+    with pytest.raises(UnsafePath, match="outside the run directory"):
+        run.image_path(name)
+    assert run.image_path("fisherman-01-generate.png").parent == run.images.resolve()

@@ -1,6 +1,6 @@
 import pytest
 
-from journeys.timing import measure_action
+from reports.timing import measure_action
 
 
 def record(click, paints, final):

@@ -3,10 +3,15 @@
 //   new-img (default)  a new <img> per image, with a blob: URL
 //   swap-data          one <img> whose src is swapped to a data: URL
 //   canvas             drawn on one <canvas> (no <img> at all)
+// After the test login, which hands the page a storage signature in its URL, every image is
+// fetched by a signed URL (tile.png?n=…&sig=…), as from signed cloud storage.
 // It keeps its own record of when each image was put on the page, for tests to compare with.
 const $ = (id) => document.getElementById(id);
 const PARAMS = new URLSearchParams(location.search);
 const MODE = PARAMS.get("mode") || "new-img";
+if (PARAMS.get("image_sig")) sessionStorage.setItem("image_sig", PARAMS.get("image_sig"));
+const SIGNATURE = sessionStorage.getItem("image_sig");
+let served = 0;
 window.groundTruth = [];
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -29,7 +34,8 @@ async function show(canvas, kind) {
     return canvas;
   }
   const img = MODE === "swap-data" ? $("gallery").querySelector("img") || new Image() : new Image();
-  img.src = MODE === "swap-data" ? canvas.toDataURL("image/png")
+  if (SIGNATURE) img.src = `tile.png?n=${++served}&sig=${SIGNATURE}`;
+  else img.src = MODE === "swap-data" ? canvas.toDataURL("image/png")
     : URL.createObjectURL(await new Promise((resolve) => canvas.toBlob(resolve, "image/png")));
   img.className = kind;
   img.alt = kind;
