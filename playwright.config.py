@@ -12,11 +12,13 @@ TARGETS = {
         "start": "reference_app",  # started by the fixtures on a free local port
         "model": "tiny",  # or a local diffusers directory
         "ui_profile": "reference",
+        # "cost": {"gpu_hour_usd": 2.50},  # price per GPU-hour: reports show cost per usable image
     },
     "staging": {
         "url_env": "STAGING_URL",  # e.g. https://staging.example.com/
         "ui_profile_env": "STAGING_UI_PROFILE",  # path of the staging UI's profile YAML
         "ui_profile": "reference",  # used when STAGING_UI_PROFILE is not set
+        # "cost": {"gpu_hour_usd": 2.50},
     },
 }
 DEFAULT_TARGET = "reference"

@@ -21,6 +21,7 @@ from journeys.manifest import build_manifest
 from journeys.pack import ConfigError, check_compatible, load_pack, load_profile
 from journeys.rundir import RunDirectory
 from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
+from reports.judges import LPIPS_NETS, judge_run
 from reports.render import render_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,9 @@ def pytest_addoption(parser):
     group.addoption("--target", help="a target from playwright.config.py (default: reference)")
     group.addoption("--ui-profile", help="UI profile (built-in name or YAML path) for --base-url or to override a target's")
     group.addoption("--results-dir", help="where run directories go (default: journey-results/)")
+    group.addoption("--lpips-net", default="alex", help="LPIPS network for the judges: alex (default), vgg, squeeze")
+    group.addoption("--clip-model", help="CLIP model for the clip_score judge: a local directory or a cached id")
+    group.addoption("--gpu-hour-usd", type=float, help="GPU price per hour for cost per usable image (overrides the target's)")
 
 
 def pytest_configure(config):
@@ -39,6 +43,8 @@ def pytest_configure(config):
         settings = load_config(ROOT / "playwright.config.py")
         if any(name != "chromium" for name in config.getoption("--browser") or []):
             raise ConfigError(ONLY_CHROMIUM)
+        if config.getoption("--lpips-net") not in LPIPS_NETS:
+            raise ConfigError(f"unknown LPIPS network '{config.getoption('--lpips-net')}'; use --lpips-net {'|'.join(LPIPS_NETS)}")
         packs = [load_pack(name) for name in config.getoption("--journey") or ["portrait"]]
         target = resolve_target(settings, config.getoption("--target"), config.getoption("base_url"),
                                 config.getoption("--ui-profile"))
@@ -136,7 +142,7 @@ def run_dirs(pytestconfig, browser, target, ui_profile):
         if pack.name not in made:
             manifest = build_manifest(pack=pack, profile=ui_profile, target_name=pytestconfig.ij_target.name,
                                       target_url=target.url, app_info=target.info, browser=browser_info,
-                                      tracing=pytestconfig.ij_tracing, repo=ROOT)
+                                      tracing=pytestconfig.ij_tracing, repo=ROOT, cost=pytestconfig.ij_target.cost)
             made[pack.name] = RunDirectory.create(results, manifest)
         return made[pack.name]
 
@@ -145,7 +151,9 @@ def run_dirs(pytestconfig, browser, target, ui_profile):
         run.event("run_finished")
         if target.log_path:
             shutil.copy(target.log_path, run.path / "reference-app.log")
-        report, breaches = render_report(run.path)
+        # Judges run after the browser work, never inside a timed action.
+        judge_run(run.path, pytestconfig.getoption("--lpips-net"), pytestconfig.getoption("--clip-model"))
+        report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"))
         pytestconfig.ij_reports.append(report)
         pytestconfig.ij_breaches.extend(breaches)
 

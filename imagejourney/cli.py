@@ -1,4 +1,4 @@
-"""The `imagejourney` command: report, serve, journeys, bench, profile check."""
+"""The `imagejourney` command: report, judge, serve, journeys, bench, profile check."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def cmd_report(args) -> int:
     from reports.render import render_report
 
     try:
-        report, breaches = render_report(Path(args.run_dir))
+        report, breaches = render_report(Path(args.run_dir), args.gpu_hour_usd)
     except RunDirError as exc:
         print(f"imagejourney report: {exc}", file=sys.stderr)
         return 2
@@ -20,6 +20,39 @@ def cmd_report(args) -> int:
         print(f"budget breached: {breach}")
     print(report)
     return 1 if breaches else 0
+
+
+def cmd_judge(args) -> int:
+    """Judge a run's saved images (no browser), write judgements.csv and re-render the report."""
+    import json
+
+    from reports.audit import RunDirError, load_run, summarize
+    from reports.judges import LPIPS_NETS, CLIPScore, JudgeUnavailable, judge_run
+    from reports.render import render_report
+
+    try:
+        if args.lpips_net not in LPIPS_NETS:
+            raise JudgeUnavailable(f"unknown LPIPS network '{args.lpips_net}'; use --lpips-net {'|'.join(LPIPS_NETS)}")
+        load_run(Path(args.run_dir))  # one sentence for a bad run directory before any model loads
+        if args.baseline:
+            load_run(Path(args.baseline))
+        if args.clip_model:
+            CLIPScore(args.clip_model)  # a missing model is one sentence, before anything is written
+        judgements = judge_run(Path(args.run_dir), args.lpips_net, args.clip_model,
+                               Path(args.baseline) if args.baseline else None)
+        report, _ = render_report(Path(args.run_dir), args.gpu_hour_usd)
+    except (RunDirError, JudgeUnavailable) as exc:
+        print(f"imagejourney judge: {exc}", file=sys.stderr)
+        return 2
+    quality = summarize(load_run(Path(args.run_dir)), args.gpu_hour_usd)["quality"]
+    for key, value in quality.items():
+        print(f"{key:24} {value}")
+    print(f"{len(judgements)} judgements in {Path(args.run_dir) / 'judgements.csv'}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(quality, indent=2))
+        print(f"wrote {args.json}")
+    print(report)
+    return 0
 
 
 def cmd_serve(args) -> int:
@@ -115,7 +148,17 @@ def main(argv: list[str] | None = None) -> int:
 
     report = commands.add_parser("report", help="render report.html from a run directory")
     report.add_argument("run_dir")
+    report.add_argument("--gpu-hour-usd", type=float, help="GPU price per hour, for cost per (usable) image")
     report.set_defaults(func=cmd_report)
+
+    judge = commands.add_parser("judge", help="judge a run's saved images (LPIPS, CLIP, blank) and re-render its report")
+    judge.add_argument("run_dir")
+    judge.add_argument("--lpips-net", default="alex", help="LPIPS network: alex (default), vgg or squeeze")
+    judge.add_argument("--clip-model", help="CLIP model: a local directory or a Hugging Face id already in the cache")
+    judge.add_argument("--baseline", help="a baseline run directory: drift of each final against its final")
+    judge.add_argument("--gpu-hour-usd", type=float, help="GPU price per hour, for cost per (usable) image")
+    judge.add_argument("--json", help="also write the quality summary to this JSON file")
+    judge.set_defaults(func=cmd_judge)
 
     serve = commands.add_parser("serve", help="run the reference app")
     add_serve_arguments(serve)

@@ -17,6 +17,7 @@ class Target:
     url: str | None  # None: started by the fixtures (reference app)
     ui_profile: str
     model: str = "tiny"
+    cost: dict | None = None  # {gpu_hour_usd: 2.5}: cost per usable image is shown only with a price
 
     @property
     def started_here(self) -> bool:
@@ -45,9 +46,13 @@ def resolve_target(config: dict, name: str | None, base_url: str | None, ui_prof
         raise ConfigError(f"unknown target '{name}'; targets in playwright.config.py: {', '.join(targets)}")
     spec = targets[name]
     profile = ui_profile or os.environ.get(spec.get("ui_profile_env", ""), "") or spec["ui_profile"]
+    cost = spec.get("cost")
+    if cost is not None and not (isinstance(cost, dict) and set(cost) == {"gpu_hour_usd"}
+                                 and isinstance(cost["gpu_hour_usd"], (int, float)) and cost["gpu_hour_usd"] > 0):
+        raise ConfigError(f"target '{name}': cost must read {{'gpu_hour_usd': PRICE}} with a positive price per GPU-hour")
     if "start" in spec:
-        return Target(name, None, profile, spec.get("model", "tiny"))
+        return Target(name, None, profile, spec.get("model", "tiny"), cost)
     url = base_url or spec.get("url") or os.environ.get(spec.get("url_env", ""), "")
     if not url:
         raise ConfigError(f"target '{name}' needs its base URL: set {spec.get('url_env', 'url')} or pass --base-url")
-    return Target(name, url, profile)
+    return Target(name, url, profile, cost=cost)

@@ -99,6 +99,7 @@ def build_manifest(
     browser: dict,
     tracing: str,
     repo: Path,
+    cost: dict | None = None,
 ) -> dict:
     config = {
         "journey": pack.raw,
@@ -120,6 +121,7 @@ def build_manifest(
             "app_device": (app_info or {}).get("device"),
         },
         "tracing": tracing,
+        "cost": cost,  # the target's GPU price ({gpu_hour_usd}), for cost per usable image
         "git_commit": git_commit(repo),
         "degraded": degradations(app_info, browser.get("source", ""), pack, profile, tracing),
     }

@@ -98,7 +98,7 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "prompt", "think", or one of ACTIONS
+    kind: str  # "prompt", "think", "repeat" (the last generate/reroll again, same seed), or one of ACTIONS
     prompt: str | None = None  # edit prompt
     strength: float | None = None  # edit strength
     mask: str | None = None  # edit region (inpainting); None edits the whole image
@@ -124,7 +124,8 @@ class JourneyPack:
 PACK_FIELDS = ("name", "description", "cohort", "settings", "think_time_ms", "action_timeout_s", "prompts", "steps",
                "acceptance", "budgets")
 PROMPT_FIELDS = ("id", "text", "negative", "seed", "seeds", "settings")
-ACCEPTANCE_RULES = {"not_blank": ("rule", "min_pixel_std")}
+# Acceptance rules and their threshold field; `all:` / `any:` compose them.
+ACCEPTANCE_RULES = {"not_blank": "min_pixel_std", "clip_score": "min"}
 BUDGET_METRICS = ("click_to_preview_ms", "click_to_final_ms", "click_to_export_ms", "ttui_ms")
 # Pack names and prompt ids become file and directory names in the run directory.
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -166,6 +167,9 @@ def load_pack(name_or_path: str) -> JourneyPack:
              for s in read_steps(r, i, item)]
     if not any(s.kind in ACTIONS for s in steps):
         raise r.error(data, "steps", "the journey has no action; add generate, reroll, edit or export steps")
+    kinds = [s.kind for s in steps]
+    if "repeat" in kinds and not {"generate", "reroll"} & set(kinds[: kinds.index("repeat")]):
+        raise r.error(data, "steps", "a repeat step repeats the last generate or reroll with its seed; put one before it")
     return JourneyPack(
         name=safe_name(r, data, "name", r.get(data, "name", str, "the journey pack"), "the pack name"),
         description=r.get(data, "description", str, "the journey pack", ""),
@@ -234,22 +238,38 @@ def read_steps(r: Reader, index: int, item) -> list[Step]:
     if kind == "think":
         r.only(options, ("ms",), where)
         return [Step(kind, ms=r.get(options, "ms", int, where))]
-    if kind in ("prompt", "generate", "export"):
+    if kind in ("prompt", "generate", "export", "repeat"):
         r.only(options, (), where)
         return [Step(kind)]
     line_of = item if isinstance(item, dict) else r.data
     raise r.error(line_of, kind if isinstance(item, dict) else "steps",
-                  f"{what}: unknown step '{kind}'; use prompt, think, {', '.join(ACTIONS)}")
+                  f"{what}: unknown step '{kind}'; use prompt, think, repeat, {', '.join(ACTIONS)}")
 
 
 def read_acceptance(r: Reader, data) -> dict:
-    acceptance = r.get(data, "acceptance", dict, "the journey pack")
-    rule = r.get(acceptance, "rule", str, "acceptance")
+    """`{rule: not_blank, min_pixel_std: 8}`, `{rule: clip_score, min: 0.25}`, or `{all: [...]}` /
+    `{any: [...]}` of those (nested as deep as needed)."""
+    return plain(read_rule(r, r.get(data, "acceptance", dict, "the journey pack"), "acceptance"))
+
+
+def read_rule(r: Reader, node, what: str) -> dict:
+    if not isinstance(node, dict):
+        raise r.error(r.data, "acceptance", f"{what} must be a mapping: {{rule: NAME, …}} or {{all: [...]}} / {{any: [...]}}")
+    for combinator in ("all", "any"):
+        if combinator in node:
+            r.only(node, (combinator,), what)
+            rules = r.get(node, combinator, list, what)
+            if not rules:
+                raise r.error(node, combinator, f"'{combinator}' in {what} needs at least one rule")
+            return {combinator: [read_rule(r, rule, f"{what}.{combinator}[{i}]") for i, rule in enumerate(rules)]}
+    rule = r.get(node, "rule", str, what)
     if rule not in ACCEPTANCE_RULES:
-        raise r.error(acceptance, "rule", f"unknown acceptance rule '{rule}'; known: {', '.join(ACCEPTANCE_RULES)}")
-    r.only(acceptance, ACCEPTANCE_RULES[rule], f"acceptance ({rule})")
-    r.get(acceptance, "min_pixel_std", (int, float), "acceptance")
-    return plain(acceptance)
+        raise r.error(node, "rule", f"unknown acceptance rule '{rule}' in {what}; known: {', '.join(ACCEPTANCE_RULES)} "
+                                    "(combine them with all: or any:)")
+    threshold = ACCEPTANCE_RULES[rule]
+    r.only(node, ("rule", threshold), f"{what} ({rule})")
+    r.get(node, threshold, (int, float), f"{what} ({rule})")
+    return node
 
 
 def read_budgets(r: Reader, data) -> dict:
@@ -417,6 +437,11 @@ def check_compatible(pack: JourneyPack, profile: UIProfile) -> None:
         raise ConfigError(
             f"the journey '{pack.name}' has {action} steps but the UI profile '{profile.name}' ({profile.source}) "
             f"names no {action} control; add controls: {{{action}: SELECTOR}} or drop the step"
+        )
+    if any(s.kind == "repeat" for s in pack.steps) and "seed" not in profile.fields:
+        raise ConfigError(
+            f"the journey '{pack.name}' has repeat steps (the same seed again) but the UI profile '{profile.name}' "
+            "names no seed field; add fields: {seed: SELECTOR} or drop the step"
         )
     if "edit" in needed and "edit_prompt" not in profile.fields:
         raise ConfigError(

@@ -74,6 +74,7 @@ class JourneyRunner:
         self.tracing = tracing  # on | off | retain-on-failure
         self.timeout_ms = pack.action_timeout_s * 1000
         self.failures: list[Failure] = []
+        self.last_generated: tuple[int, int | None] | None = None  # (step index, seed) of the last generate/reroll
 
     def run(self) -> list[Failure]:
         self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.prompt.id,
@@ -189,6 +190,12 @@ class JourneyRunner:
             self.page.wait_for_timeout(step.ms)
         elif step.kind == "export":
             self.export(index)
+        elif step.kind == "repeat":  # the last generate/reroll again, with its seed: a determinism check
+            if self.last_generated is None or self.last_generated[1] is None:
+                raise StepFailed("repeat needs a generate or reroll before it that succeeded and showed its seed")
+            repeated, seed = self.last_generated
+            self.set_field("seed", str(seed))
+            self.image_action(index, "repeat", control_action="generate", repeats=repeated)
         else:
             if step.kind == "edit":
                 self.set_field("edit_prompt", step.prompt)
@@ -210,8 +217,8 @@ class JourneyRunner:
         else:
             self.page.fill(selector, value)
 
-    def begin(self, action: str, require_image: bool = True) -> str:
-        control = self.profile.controls[action]
+    def begin(self, action: str, require_image: bool = True, control_action: str | None = None) -> str:
+        control = self.profile.controls[control_action or action]
         self.require(f"{action} control", control)
         self.page.evaluate(
             "([name, control, done, error, image]) => window.__imagejourney.begin(name, control, done, error, image)",
@@ -228,9 +235,9 @@ class JourneyRunner:
             "(o) => !!document.querySelector(o + ' canvas') && !document.querySelector(o + ' img')", self.profile.output
         )
 
-    def image_action(self, index: int, action: str) -> None:
+    def image_action(self, index: int, action: str, control_action: str | None = None, **extra) -> None:
         frames = OutputRegionFrames(self.page) if self.output_is_canvas() else None
-        control = self.begin(action, require_image=frames is None)
+        control = self.begin(action, require_image=frames is None, control_action=control_action)
         if frames:
             frames.start()
         try:
@@ -268,11 +275,14 @@ class JourneyRunner:
         if record["final"] is None:
             raise StepFailed(f"no image was painted in the output region '{self.profile.output}' after the click")
         image = self.save_shown_image(f"{self.prompt.id}-{index:02d}-{action}.png")
+        seed = self.seed_shown()
         self.run_dir.event(
-            "action", **self.step_record(index, action), seed_shown=self.seed_shown(), image=image,
+            "action", **self.step_record(index, action), seed_shown=seed, image=image, **extra,
             probe=self.redact_record(record), time_origin=self.page.evaluate("performance.timeOrigin"),
             server=self.server_times(),
         )
+        if action in ("generate", "reroll"):
+            self.last_generated = (index, seed)
 
     def redact_record(self, record: dict) -> dict:
         """The probe's record with every image URL redacted (signed storage URLs)."""

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .records import RunDirError, read_records
+from .records import RunDirError, read_judgements, read_labels, read_records
 from .stats import FEW_SAMPLES, distribution, percentile
 from .steps import step_table
 
@@ -33,20 +33,23 @@ class Run:
     steps: pd.DataFrame
     problems: list[str]  # what the audit skipped or could not find, one sentence each
     complete: bool  # False when the run never finished (no run_finished recorded)
+    judgements: pd.DataFrame  # judgements.csv: image, judge, value, model, calibrated
+    labels: dict[str, str]  # labels.csv: image → "yes" | "no"
 
 
 def load_run(path: Path) -> Run:
     """The raw record of a run directory and the step table the audit computes from it."""
     records = read_records(Path(path))
     steps = step_table(records)
-    return Run(records.path, records.manifest, records.events, steps, records.problems, records.complete)
+    return Run(records.path, records.manifest, records.events, steps, records.problems, records.complete,
+               read_judgements(records.path, records.problems), read_labels(records.path))
 
 
 def action_stats(steps: pd.DataFrame) -> list[dict]:
     """p50/p95 with N per action type, over successful actions."""
     ok = steps[steps["status"] == "ok"]
     rows = []
-    for action in ("generate", "reroll", "edit", "export"):
+    for action in ("generate", "reroll", "edit", "repeat", "export"):
         of_action = ok[ok["action"] == action]
         if of_action.empty:
             continue
@@ -94,36 +97,84 @@ def server_times_missing(run: Run) -> int:
     return int(done["server_final_ts_ms"].isna().sum())
 
 
-def judge_not_blank(image_path: Path, rule: dict) -> tuple[bool, float]:
-    """Acceptance rule `not_blank`: the final's grey-level pixel standard deviation is at least
-    `min_pixel_std` (a black, white or flat image is not useful)."""
+BLANK_PIXEL_STD = 2.0  # grey levels (0–255): below this a final is one flat colour
+RULE_JUDGES = {"not_blank": ("pixel_std", "min_pixel_std"), "clip_score": ("clip_score", "min")}
+
+
+def pixel_std(image_path: Path) -> float:
+    """Grey-level standard deviation of an image (0 for one flat colour)."""
     with Image.open(image_path) as image:
-        std = float(np.asarray(image.convert("L"), dtype=np.float32).std())
-    return std >= float(rule["min_pixel_std"]), std
-
-
-ACCEPTANCE_RULES = {"not_blank": judge_not_blank}
+        return float(np.asarray(image.convert("L"), dtype=np.float32).std())
 
 
 def describe_rule(rule: dict) -> str:
+    for combinator, word in (("all", " and "), ("any", " or ")):
+        if combinator in rule:
+            return "(" + word.join(describe_rule(r) for r in rule[combinator]) + ")"
     if rule.get("rule") == "not_blank":
-        return f"not_blank: the final's pixel standard deviation (grey levels 0–255) is at least {rule['min_pixel_std']}"
+        return f"not_blank: pixel standard deviation (grey levels 0–255) ≥ {rule['min_pixel_std']}"
+    if rule.get("rule") == "clip_score":
+        return f"clip_score ≥ {rule['min']}"
     return json.dumps(rule)
 
 
+def rule_verdict(rule: dict, values: dict) -> bool | None:
+    """True / False, or None when a judge the rule needs has no value (not judged)."""
+    if "all" in rule or "any" in rule:
+        verdicts = [rule_verdict(r, values) for r in rule.get("all") or rule["any"]]
+        decisive = False if "all" in rule else True
+        if decisive in verdicts:
+            return decisive
+        return None if None in verdicts else not decisive
+    if rule.get("rule") not in RULE_JUDGES:
+        raise RunDirError(f"unknown acceptance rule '{rule.get('rule')}' in manifest.json; known: {', '.join(RULE_JUDGES)}")
+    judge, threshold = RULE_JUDGES[rule["rule"]]
+    value = values.get(judge)
+    return None if value is None else value >= float(rule[threshold])
+
+
 def judge_candidates(run: Run) -> pd.DataFrame:
-    """Every successful generate/reroll/edit final, with the acceptance rule's verdict. A
-    final whose image is missing is not judged, so not accepted (the report lists it)."""
+    """Every successful generate/reroll/edit final with its verdict, in this order of authority:
+    a human label (labels.csv) is the final word; a blank final (one flat colour) is never
+    useful; then the pack's acceptance rule over the judges' values (judgements.csv; pixel_std
+    is computed here when missing). A final with no image, or whose rule needs a judge with no
+    value, is "not judged", so not accepted."""
     rule = run.manifest["journey"]["acceptance"]
-    judge = ACCEPTANCE_RULES.get(rule.get("rule"))
-    if judge is None:
-        raise RunDirError(f"unknown acceptance rule '{rule.get('rule')}' in manifest.json; known: {', '.join(ACCEPTANCE_RULES)}")
     steps = run.steps
     candidates = steps[(steps["status"] == "ok") & steps["action"].isin(CANDIDATE_ACTIONS)].copy()
-    verdicts = [judge(run.path / image, rule) if image else (False, None) for image in candidates["image"]]
-    candidates["accepted"] = [accepted for accepted, _ in verdicts]
-    candidates["score"] = [score for _, score in verdicts]
+    values = judge_values(run.judgements)
+    verdicts, scores, judged = [], [], []
+    for image in candidates["image"]:
+        mine = dict(values.get(image, {})) if image else {}
+        if image and "pixel_std" not in mine:
+            mine["pixel_std"] = pixel_std(run.path / image)
+        label = run.labels.get(image) if image else None
+        if label is not None:
+            verdict = "useful (label)" if label == "yes" else "not useful (label)"
+        elif not image:
+            verdict = "not judged (image missing)"
+        elif mine["pixel_std"] < BLANK_PIXEL_STD:
+            verdict = "blank"
+        else:
+            accepted = rule_verdict(rule, mine)
+            verdict = "not judged" if accepted is None else "accepted" if accepted else "rejected"
+        verdicts.append(verdict)
+        scores.append(mine.get("pixel_std"))
+        judged.append(mine)
+    candidates["verdict"] = verdicts
+    candidates["accepted"] = [v in ("accepted", "useful (label)") for v in verdicts]
+    candidates["labelled"] = [v.endswith("(label)") for v in verdicts]
+    candidates["score"] = scores
+    candidates["judges"] = judged
     return candidates
+
+
+def judge_values(judgements: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """{image: {judge: value}} from judgements.csv rows that have a value."""
+    values: dict[str, dict[str, float]] = {}
+    for row in judgements.dropna(subset=["value"]).itertuples():
+        values.setdefault(row.image, {})[row.judge] = float(row.value)
+    return values
 
 
 def planned_journey_runs(manifest: dict) -> list[str]:
@@ -191,7 +242,78 @@ def fallback_paints(steps: pd.DataFrame) -> list[dict]:
     return fallen[["prompt_id", "step_index", "action", "paint_method"]].to_dict("records")
 
 
-def summarize(run: Run) -> dict:
+LPIPS_JUDGES = ("reroll_diversity", "edit_consistency", "same_seed_lpips", "drift_vs_baseline")
+SAME_SEED_LIMIT = 0.01  # LPIPS above which a same-seed repeat is flagged
+
+
+def quality(run: Run, journeys: list[dict]) -> dict | None:
+    """What the judges found (judgements.csv), per journey run and over the run; None when the
+    run was not judged. LPIPS weights are named: 'uncalibrated' values are plumbing only."""
+    j = run.judgements
+    if j.empty:
+        return None
+    journey_of = dict(zip(run.steps["image"], run.steps["prompt_id"]))
+
+    def of(judge: str) -> pd.DataFrame:
+        return j[(j["judge"] == judge) & j["value"].notna()]
+
+    lpips_rows = j[j["judge"].isin(LPIPS_JUDGES)]
+    for journey in journeys:
+        mine = j[j["image"].map(journey_of) == journey["prompt_id"]]
+        journey["quality"] = {judge: (float(v.mean()) if len(v := mine[mine["judge"] == judge]["value"].dropna()) else None)
+                              for judge in (*LPIPS_JUDGES, "clip_score", "edit_outside_mask_max")}
+    diversity = [q["quality"]["reroll_diversity"] for q in journeys if q.get("quality", {}).get("reroll_diversity") is not None]
+    same_seed = of("same_seed_lpips")["value"]
+    clip = j[j["judge"] == "clip_score"]
+    return {
+        "lpips_weights": None if lpips_rows.empty else "pretrained" if (lpips_rows["calibrated"] == "yes").all() else "uncalibrated",
+        "lpips_model": None if lpips_rows.empty else lpips_rows["model"].iloc[0],
+        "reroll_diversity_p50": percentile(diversity, 50),
+        "edit_consistency_p50": percentile(of("edit_consistency")["value"], 50),
+        "edit_outside_mask_max": float(of("edit_outside_mask_max")["value"].max()) if len(of("edit_outside_mask_max")) else None,
+        "same_seed_lpips_max": float(same_seed.max()) if len(same_seed) else None,
+        "same_seed_flagged": int((same_seed > SAME_SEED_LIMIT).sum()),
+        "drift_vs_baseline_p50": percentile(of("drift_vs_baseline")["value"], 50),
+        "clip": None if clip.empty else {
+            "p50": percentile(clip["value"], 50), "n": int(clip["value"].notna().sum()), "model": clip["model"].iloc[0],
+            "calibrated": bool((clip["calibrated"] == "yes").all()) and clip["value"].notna().all()},
+    }
+
+
+def judge_conditions(found: dict | None) -> list[str]:
+    """Ways the judges fall short of a real measurement, listed with the run's conditions."""
+    if not found:
+        return []
+    conditions = []
+    if found["lpips_weights"] == "uncalibrated":
+        conditions.append("LPIPS uncalibrated (backbone weights not available): LPIPS values are plumbing, not perceptual distances")
+    clip = found["clip"]
+    if clip and not clip["n"]:
+        conditions.append(f"CLIP score not judged: {clip['model'].removeprefix('unavailable: ')}")
+    elif clip and not clip["calibrated"]:
+        conditions.append(f"CLIP score uncalibrated ({clip['model']})")
+    return conditions
+
+
+def cost(run: Run, candidates: pd.DataFrame, gpu_hour_usd: float | None) -> dict | None:
+    """Cost per image and per usable image = GPU-seconds × price. GPU-seconds come from the
+    server's own inference times where it reports them, else click-to-final (basis says which).
+    No price (target `cost: {gpu_hour_usd: …}` or --gpu-hour-usd): no cost, never an invented one."""
+    price = gpu_hour_usd if gpu_hour_usd is not None else (run.manifest.get("cost") or {}).get("gpu_hour_usd")
+    if price is None or candidates.empty:
+        return None
+    inference = candidates["server_final_ts_ms"] - candidates["server_inference_start_ts_ms"]
+    if inference.notna().all():
+        basis, ms = "server_inference", inference
+    else:
+        basis, ms = "click_to_final", candidates["click_to_final_ms"]
+    total_usd = float(ms.sum()) / 1000 / 3600 * float(price)
+    accepted = int(candidates["accepted"].sum())
+    return {"basis": basis, "gpu_hour_usd": float(price), "per_image_usd": total_usd / len(candidates),
+            "per_usable_image_usd": total_usd / accepted if accepted else None}
+
+
+def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
     candidates = judge_candidates(run)
     journeys = journey_runs(run, candidates)
     ttui = pd.Series([j["ttui_ms"] for j in journeys], dtype=float)
@@ -202,6 +324,7 @@ def summarize(run: Run) -> dict:
     for journey in journeys:
         journey["trace"] = traces.get(journey["prompt_id"])
     iterations = [j["iterations_to_useful"] for j in journeys if j["iterations_to_useful"] is not None]
+    quality_found = quality(run, journeys)
     return {
         "manifest": run.manifest,
         "complete": run.complete,
@@ -218,10 +341,18 @@ def summarize(run: Run) -> dict:
                                  "max": max(iterations) if iterations else None},
         "acceptance_rule": describe_rule(run.manifest["journey"]["acceptance"]),
         "acceptance_rate": float(candidates["accepted"].mean()) if len(candidates) else None,
+        "labels": {"labelled": int(candidates["labelled"].sum()),
+                   "useful": int((candidates["verdict"] == "useful (label)").sum()),
+                   "not_useful": int((candidates["verdict"] == "not useful (label)").sum())},
+        "not_judged": int(candidates["verdict"].str.startswith("not judged").sum()) if len(candidates) else 0,
+        "blank": int((candidates["verdict"] == "blank").sum()) if len(candidates) else 0,
+        "quality": quality_found,
+        "cost": cost(run, candidates, gpu_hour_usd),
         "candidates": candidates.to_dict("records"),
         "exports": steps[(steps["action"] == "export") & (steps["status"] == "ok")].to_dict("records"),
         "failures": steps[steps["status"] != "ok"].to_dict("records"),
         "fallback_paints": fallback_paints(steps),
+        "conditions": list(run.manifest.get("degraded", [])) + judge_conditions(quality_found),
         "started_at": started_at(run.events),
         "finished_at": finished_at(run.events),
     }
@@ -257,15 +388,15 @@ def summary_json(summary: dict) -> dict:
         "started_at": summary["started_at"],
         "finished_at": summary["finished_at"],
         "complete": summary["complete"],
-        "conditions": list(m.get("degraded", [])),
+        "conditions": summary["conditions"],
         "actions": {row["action"]: {name: dist(d) for name, d in row["metrics"].items()} for row in summary["action_stats"]},
         "ttui_ms": {**dist(summary["ttui"]), "reached": summary["ttui_reached"], "journey_runs": len(summary["journeys"])},
         "iterations_to_useful": summary["iterations_to_useful"],
         "acceptance_rate": summary["acceptance_rate"],
         "acceptance_rule": summary["acceptance_rule"],
-        "labels": {"labelled": 0, "useful": 0, "not_useful": 0},
-        "cost": None,
-        "quality": None,
+        "labels": summary["labels"],
+        "cost": summary["cost"],
+        "quality": summary["quality"],
         "budgets": [{"name": b["budget"], "limit": b["limit_ms"], "value": b["value_ms"], "held": b["ok"]}
                     for b in summary["budgets"]],
         "failed_steps": len(summary["failures"]),

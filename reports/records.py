@@ -123,3 +123,54 @@ def safe_link(run_path: Path, link, problems: list[str], what: str) -> str | Non
         problems.append(f"the {what} {link} is missing from the run directory")
         return None
     return posix.as_posix()
+
+
+LABEL_COLUMNS = ["image", "useful", "reviewer", "labelled_at", "note"]
+
+
+def read_labels(path: Path) -> dict[str, str]:
+    """labels.csv (human review, appended by `imagejourney review` or edited by hand):
+    {image: "yes" | "no"}, the last label of an image winning. A malformed file is refused with
+    one sentence: labels are the final word on usefulness, so a misread one must not count."""
+    source = path / "labels.csv"
+    if not source.is_file():
+        return {}
+    with open(source, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return {}
+        if [h.strip() for h in header] != LABEL_COLUMNS:
+            raise RunDirError(f"{source}: the header must be {','.join(LABEL_COLUMNS)}, not {','.join(header)}")
+        labels = {}
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(LABEL_COLUMNS):
+                raise RunDirError(f"{source} line {reader.line_num}: {len(row)} cells where the header has "
+                                  f"{len(LABEL_COLUMNS)} (quote a note that holds a comma)")
+            image, useful = row[0].strip(), row[1].strip().lower()
+            if useful not in ("yes", "no"):
+                raise RunDirError(f"{source} line {reader.line_num}: useful must be yes or no, not {row[1]!r}")
+            labels[image] = useful
+    return labels
+
+
+def read_judgements(path: Path, problems: list[str]):
+    """judgements.csv as written by `imagejourney judge`; empty when the run was not judged."""
+    import pandas as pd
+
+    source = path / "judgements.csv"
+    columns = ["image", "judge", "value", "model", "calibrated"]
+    if not source.is_file():
+        return pd.DataFrame(columns=columns)
+    try:
+        table = pd.read_csv(source, dtype=str, keep_default_na=False, on_bad_lines="skip")
+    except (ValueError, pd.errors.ParserError):
+        problems.append(f"{source.name} could not be read; the judges' values are left out (run `imagejourney judge` again)")
+        return pd.DataFrame(columns=columns)
+    if list(table.columns) != columns:
+        problems.append(f"{source.name} does not have the columns {','.join(columns)}; left out")
+        return pd.DataFrame(columns=columns)
+    table["value"] = pd.to_numeric(table["value"].replace("", None), errors="coerce")
+    return table

@@ -29,6 +29,12 @@ def fmt_num(value, digits: int = 1) -> str:
     return f"{value:.{digits}f}"
 
 
+def fmt_usd(value) -> str:
+    if missing(value):
+        return "—"
+    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
 def missing(value) -> bool:
     """None, NaN or pandas' NA (an empty cell) or a column that older run directories lack."""
     return (value is None or value is pd.NA or isinstance(value, Undefined)
@@ -39,6 +45,7 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["ms"] = fmt_ms
     env.filters["num"] = fmt_num
+    env.filters["usd"] = fmt_usd
     env.tests["missing"] = missing
     return env
 
@@ -52,11 +59,11 @@ def write_steps_csv(run) -> None:
     run.steps.to_csv(steps_csv, index=False)
 
 
-def render_report(run_dir: Path) -> tuple[Path, list[str]]:
+def render_report(run_dir: Path, gpu_hour_usd: float | None = None) -> tuple[Path, list[str]]:
     """Audit the run directory and write steps.csv, summary.json and report.html into it;
     return the report's path and one sentence per breached budget."""
     run = load_run(run_dir)
-    summary = summarize(run)
+    summary = summarize(run, gpu_hour_usd)
     write_steps_csv(run)
     (run.path / "summary.json").write_text(json.dumps(summary_json(summary), indent=2, allow_nan=False))
     html = environment().get_template("report.html.j2").render(summary=summary, run_dir=run.path.name, few=FEW_SAMPLES)

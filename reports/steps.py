@@ -26,6 +26,7 @@ STEP_COLUMNS = [
     "step_index",
     "action",
     "mask",
+    "repeats",
     "click_ts_ms",
     "first_preview_paint_ts_ms",
     "final_paint_ts_ms",
@@ -48,7 +49,7 @@ STEP_COLUMNS = [
 ]
 TEXT_COLUMNS = ["journey", "prompt_id", "prompt", "action", "mask", "paint_method", "server_job", "status", "error",
                 "image", "screenshot"]
-WHOLE_NUMBER_COLUMNS = ["seed", "step_index", "previews_painted", "previews_produced"]
+WHOLE_NUMBER_COLUMNS = ["seed", "step_index", "repeats", "previews_painted", "previews_produced"]
 NUMBER_COLUMNS = [c for c in STEP_COLUMNS if c not in TEXT_COLUMNS + WHOLE_NUMBER_COLUMNS]
 IDENTITY = ("journey", "prompt_id", "prompt", "seed", "step_index", "action", "mask")
 
@@ -97,7 +98,7 @@ def identity(event: dict) -> dict:
 def action_row(event: dict) -> dict:
     """generate / reroll / edit: the probe's record → timings; the server's epoch times → the
     page's timeline (exact when server and browser share a clock, as with the reference app)."""
-    row = {**identity(event), "image": event.get("image")}
+    row = {**identity(event), "image": event.get("image"), "repeats": event.get("repeats")}
     if event.get("seed_shown") is not None:
         row["seed"] = event["seed_shown"]  # the seed the UI used (a reroll draws a new one)
     try:

@@ -107,6 +107,25 @@ def test_masked_edit_repaints_only_its_region(tmp_path):
     assert "edit (mask center)" in (runs[0] / "report.html").read_text()
 
 
+def test_judges_run_after_the_journey_on_the_real_app(tmp_path):
+    """The same seed again gives the same picture; a masked edit keeps every pixel outside its
+    mask; the report's Quality section and summary.json say so, labelled uncalibrated here."""
+    proc, runs = run_e2e(tmp_path, steps="[prompt, generate, reroll, repeat, edit: {prompt: a red hat, strength: 1.0, mask: center}]")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    judgements = list(csv.DictReader(open(runs[0] / "judgements.csv")))
+    by_judge = {}
+    for row in judgements:
+        by_judge.setdefault(row["judge"], []).append(float(row["value"]))
+    assert by_judge["same_seed_lpips"] == [0.0]
+    assert by_judge["edit_outside_mask_max"] == [0.0] and by_judge["edit_inside_mask_mean"][0] > 0
+    assert min(by_judge["reroll_diversity"]) > 0
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    assert summary["quality"]["same_seed_lpips_max"] == 0.0 and summary["quality"]["lpips_weights"] == "uncalibrated"
+    assert summary["actions"]["repeat"]["click_to_final_ms"]["n"] == 1
+    html = (runs[0] / "report.html").read_text()
+    assert 'id="quality"' in html and "LPIPS uncalibrated (backbone weights not available)" in html
+
+
 def test_failed_step_is_recorded_and_the_journey_goes_on(tmp_path):
     proc, runs = run_e2e(tmp_path, steps="[prompt, edit: {prompt: too early}, generate]")
     assert proc.returncode == 1

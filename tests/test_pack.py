@@ -135,3 +135,27 @@ def test_prompt_ids_and_pack_names_must_be_safe_file_names(tmp_path, bad):
     path = write(tmp_path, GOOD.replace("name: p", f"name: '{bad}'"))
     assert error_of(load_pack, path).startswith(f"{path}:1: the pack name '{bad}' may hold only letters")
     assert load_pack(write(tmp_path, GOOD.replace("{id: a,", "{id: v1.2_final-A,"))).prompts[0].id == "v1.2_final-A"
+
+
+def test_acceptance_rules_compose_and_unknown_ones_are_named(tmp_path):
+    composed = "acceptance: {all: [{rule: not_blank, min_pixel_std: 8}, {any: [{rule: clip_score, min: 0.25}, {rule: not_blank, min_pixel_std: 30}]}]}"
+    pack = load_pack(write(tmp_path, GOOD.replace("acceptance: {rule: not_blank, min_pixel_std: 1}", composed)))
+    assert pack.acceptance["all"][1]["any"][0] == {"rule": "clip_score", "min": 0.25}
+    path = write(tmp_path, GOOD.replace("{rule: not_blank, min_pixel_std: 1}", "{any: [{rule: aesthetic, min: 5}]}"))
+    assert error_of(load_pack, path) == (f"{path}:5: unknown acceptance rule 'aesthetic' in acceptance.any[0]; known: "
+                                         "not_blank, clip_score (combine them with all: or any:)")
+    path = write(tmp_path, GOOD.replace("{rule: not_blank, min_pixel_std: 1}", "{rule: clip_score, min_pixel_std: 1}"))
+    assert "unknown field 'min_pixel_std' in acceptance (clip_score); allowed: rule, min" in error_of(load_pack, path)
+    path = write(tmp_path, GOOD.replace("{rule: not_blank, min_pixel_std: 1}", "{all: []}"))
+    assert "'all' in acceptance needs at least one rule" in error_of(load_pack, path)
+
+
+def test_repeat_needs_a_generate_before_it_and_a_seed_field(tmp_path):
+    pack = load_pack(write(tmp_path, GOOD.replace("steps: [prompt, generate]", "steps: [prompt, generate, repeat]")))
+    assert [s.kind for s in pack.steps] == ["prompt", "generate", "repeat"]
+    path = write(tmp_path, GOOD.replace("steps: [prompt, generate]", "steps: [prompt, repeat, generate]"))
+    assert "a repeat step repeats the last generate or reroll with its seed; put one before it" in error_of(load_pack, path)
+    plain = load_profile(str(__import__("pathlib").Path(__file__).parent / "plain_ui" / "profile.yaml"))
+    no_seed = plain.__class__(**{**plain.__dict__, "fields": {"prompt": "#idea"}})
+    with pytest.raises(ConfigError, match="has repeat steps .* names no seed field"):
+        check_compatible(pack, no_seed)

@@ -1,0 +1,244 @@
+"""JUDGES: audits over a run's saved images, with no browser (DESIGN.md, "judge").
+
+`judge_run` reads the run directory, computes every judge it can and writes judgements.csv:
+one row per image × judge (`image, judge, value, model, calibrated`). A judge that cannot run
+(no CLIP model on this machine) gets one row per image with an empty value and the reason in
+`model`, so the report says "not judged" instead of passing silently. Judging twice gives the
+same figures: LPIPS with a random backbone is built from a fixed seed.
+
+    pixel_std              grey-level standard deviation (0–255) of a final; below BLANK_PIXEL_STD
+                           the final is one flat colour (a safety filter's black image): never useful
+    reroll_diversity       mean LPIPS from a generate/reroll final to the other generate/reroll
+                           finals of its journey run (low: rerolls are near-copies)
+    edit_consistency       LPIPS between an edit's final and its source (the final shown before it)
+    edit_outside_mask_max  masked edits: the largest change outside the mask (grey levels 0–255)
+    edit_inside_mask_mean  masked edits: the mean change inside the mask (grey levels 0–255)
+    same_seed_lpips        LPIPS between a `repeat` final and the final it repeats (> 0.01: flagged)
+    drift_vs_baseline      LPIPS between a final and the baseline run's final for the same prompt,
+                           seed and action
+    clip_score             cosine similarity of CLIP's image and prompt embeddings
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import itertools
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from .audit import CANDIDATE_ACTIONS, load_run
+
+JUDGEMENT_COLUMNS = ["image", "judge", "value", "model", "calibrated"]
+BLANK_PIXEL_STD = 2.0  # grey levels: below this a final is one flat colour
+SAME_SEED_LIMIT = 0.01  # LPIPS above which a same-seed repeat is flagged
+LPIPS_NETS = ("alex", "vgg", "squeeze")
+LPIPS_UNCALIBRATED = "LPIPS uncalibrated (backbone weights not available)"
+
+
+class JudgeUnavailable(Exception):
+    """One sentence: why a judge cannot run here."""
+
+
+def pixel_std(image: Image.Image) -> float:
+    return float(np.asarray(image.convert("L"), dtype=np.float32).std())
+
+
+# LPIPS ---------------------------------------------------------------------------------------
+
+
+def backbone_checkpoint(net: str) -> Path:
+    """Where torchvision keeps the ImageNet backbone LPIPS builds on (torch hub cache, TORCH_HOME)."""
+    from torchvision.models import AlexNet_Weights, SqueezeNet1_1_Weights, VGG16_Weights
+
+    weights = {"alex": AlexNet_Weights, "vgg": VGG16_Weights, "squeeze": SqueezeNet1_1_Weights}[net].IMAGENET1K_V1
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+
+
+class LPIPS:
+    """LPIPS distances with the `lpips` package, batched. The backbone is pretrained when its
+    weights are in the torch hub cache; otherwise it is random (seeded) and every value is
+    labelled uncalibrated: fine for plumbing, meaningless as a perceptual distance."""
+
+    def __init__(self, net: str = "alex"):
+        import lpips
+
+        if net not in LPIPS_NETS:
+            raise JudgeUnavailable(f"unknown LPIPS network '{net}'; use one of {', '.join(LPIPS_NETS)}")
+        self.calibrated = backbone_checkpoint(net).is_file()
+        torch.manual_seed(0)
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torchvision's deprecation notes on lpips' calls
+            self.model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=not self.calibrated, verbose=False).eval()
+        self.name = f"lpips-{net}" + ("" if self.calibrated else f", random backbone: {LPIPS_UNCALIBRATED}")
+
+    @torch.inference_mode()
+    def distances(self, pairs: list[tuple[Image.Image, Image.Image]], batch: int = 16) -> list[float]:
+        """LPIPS of each (a, b) pair; b is resized to a's size when they differ."""
+        out = []
+        for start in range(0, len(pairs), batch):
+            chunk = pairs[start:start + batch]
+            by_size: dict[tuple[int, int], list[int]] = {}
+            for i, (a, _) in enumerate(chunk):
+                by_size.setdefault(a.size, []).append(i)
+            values = [0.0] * len(chunk)
+            for size, indices in by_size.items():
+                left = torch.stack([as_tensor(chunk[i][0]) for i in indices])
+                right = torch.stack([as_tensor(chunk[i][1].resize(size)) for i in indices])
+                for i, d in zip(indices, self.model(left, right).flatten().tolist()):
+                    values[i] = float(d)
+            out += values
+        return out
+
+
+def as_tensor(image: Image.Image) -> torch.Tensor:
+    """RGB in [-1, 1], channels first, as LPIPS expects."""
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(pixels).permute(2, 0, 1)
+
+
+# CLIP ----------------------------------------------------------------------------------------
+
+
+class CLIPScore:
+    """Prompt–image agreement: cosine similarity of CLIP's embeddings, from a local directory or
+    the Hugging Face cache (never downloaded at run time). A model saved with
+    `random_weights: true` in its config (as the tests' tiny CLIP is) is labelled uncalibrated."""
+
+    def __init__(self, model: str):
+        from transformers import CLIPModel, CLIPProcessor
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        try:
+            self.model = CLIPModel.from_pretrained(model, local_files_only=True).eval()
+            self.processor = CLIPProcessor.from_pretrained(model, local_files_only=True)
+        except (OSError, ValueError):
+            raise JudgeUnavailable(f"no CLIP model '{model}' on this machine (a local directory or the Hugging Face "
+                                   "cache is needed; nothing is downloaded)") from None
+        self.calibrated = not getattr(self.model.config, "random_weights", False)
+        self.name = f"clip {Path(model).name or model}" + ("" if self.calibrated else " (random weights)")
+
+    @torch.inference_mode()
+    def scores(self, images: list[Image.Image], texts: list[str]) -> list[float]:
+        inputs = self.processor(text=texts, images=[i.convert("RGB") for i in images], return_tensors="pt",
+                                padding="max_length", truncation=True)
+        out = self.model(**inputs)  # image_embeds and text_embeds come out normalised
+        return (out.image_embeds * out.text_embeds).sum(dim=-1).tolist()
+
+
+# The judging of one run ----------------------------------------------------------------------
+
+
+def judge_run(run_dir: Path, lpips_net: str = "alex", clip_model: str | None = None,
+              baseline: Path | None = None) -> pd.DataFrame:
+    """Compute every judge over the run's finals and write judgements.csv; return its rows."""
+    run = load_run(run_dir)
+    steps = run.steps
+    finals = steps[(steps["status"] == "ok") & steps["action"].isin((*CANDIDATE_ACTIONS, "repeat"))
+                   & steps["image"].notna()]
+    images = {path: load_image(run.path / path) for path in finals["image"]}
+    rows: list[dict] = []
+
+    def add(image, judge, value, model, calibrated):
+        rows.append({"image": image, "judge": judge, "value": None if value is None else round(float(value), 6),
+                     "model": model, "calibrated": "yes" if calibrated else "no"})
+
+    for path, image in images.items():
+        add(path, "pixel_std", pixel_std(image), "grey-level standard deviation", True)
+
+    lpips_model = LPIPS(lpips_net)
+    pairs, owners = lpips_pairs(finals, baseline)
+    distances = lpips_model.distances([(images[a] if a in images else load_image(run.path / a),
+                                        load_image(b) if isinstance(b, Path) else images[b]) for a, b in pairs])
+    by_owner: dict[tuple[str, str], list[float]] = {}
+    for owner, distance in zip(owners, distances):
+        by_owner.setdefault(owner, []).append(distance)
+    for (image, judge), values in by_owner.items():
+        add(image, judge, np.mean(values), lpips_model.name, lpips_model.calibrated)
+
+    for _, edit in finals[finals["mask"].notna() & (finals["action"] == "edit")].iterrows():
+        source = edit_source(finals, edit)
+        if source is not None:
+            outside, inside = masked_change(images[source], images[edit["image"]], edit["mask"])
+            add(edit["image"], "edit_outside_mask_max", outside, f"pixel difference, mask {edit['mask']}", True)
+            add(edit["image"], "edit_inside_mask_mean", inside, f"pixel difference, mask {edit['mask']}", True)
+
+    candidates = finals[finals["action"].isin(CANDIDATE_ACTIONS)]
+    if clip_model:
+        try:
+            clip = CLIPScore(clip_model)
+        except JudgeUnavailable as exc:
+            for path in candidates["image"]:
+                add(path, "clip_score", None, f"unavailable: {exc}", False)
+        else:
+            scores = clip.scores([images[p] for p in candidates["image"]], [str(t) for t in candidates["prompt"]])
+            for path, score in zip(candidates["image"], scores):
+                add(path, "clip_score", score, clip.name, clip.calibrated)
+
+    judgements = pd.DataFrame(rows, columns=JUDGEMENT_COLUMNS)
+    judgements.to_csv(run.path / "judgements.csv", index=False)
+    return judgements
+
+
+def lpips_pairs(finals: pd.DataFrame, baseline: Path | None) -> tuple[list[tuple], list[tuple[str, str]]]:
+    """Every image pair LPIPS must score, and which (image, judge) each distance belongs to."""
+    pairs, owners = [], []
+    for _, journey in finals.groupby("prompt_id", sort=False):
+        rolls = journey[journey["action"].isin(("generate", "reroll"))]["image"].tolist()
+        for a, b in itertools.permutations(rolls, 2):
+            pairs.append((a, b))
+            owners.append((a, "reroll_diversity"))
+        for _, step in journey.iterrows():
+            if step["action"] == "edit" and (source := edit_source(finals, step)) is not None:
+                pairs.append((step["image"], source))
+                owners.append((step["image"], "edit_consistency"))
+            if step["action"] == "repeat" and not pd.isna(step["repeats"]):
+                repeated = journey[journey["step_index"] == step["repeats"]]["image"]
+                if len(repeated):
+                    pairs.append((step["image"], repeated.iloc[0]))
+                    owners.append((step["image"], "same_seed_lpips"))
+    if baseline is not None:
+        base = load_run(baseline)
+        base_finals = base.steps[(base.steps["status"] == "ok") & base.steps["image"].notna()]
+        kept = {}
+        for _, row in base_finals.iterrows():
+            kept.setdefault((row["prompt"], row["seed"], row["action"]), base.path / row["image"])
+        for _, row in finals.iterrows():
+            match = kept.get((row["prompt"], row["seed"], row["action"]))
+            if match is not None:
+                pairs.append((row["image"], match))
+                owners.append((row["image"], "drift_vs_baseline"))
+    return pairs, owners
+
+
+def edit_source(finals: pd.DataFrame, edit) -> str | None:
+    """The final shown before an edit: the journey run's last final before the edit's step."""
+    before = finals[(finals["prompt_id"] == edit["prompt_id"]) & (finals["step_index"] < edit["step_index"])]
+    return before.sort_values("step_index")["image"].iloc[-1] if len(before) else None
+
+
+def masked_change(source: Image.Image, edited: Image.Image, region: str) -> tuple[float, float]:
+    """(largest change outside the mask, mean change inside it), grey levels 0–255, with the
+    mask regions the packs' `mask:` names (the reference app's geometry)."""
+    from reference_app.pipeline import MASK_REGIONS, region_mask
+
+    if region not in MASK_REGIONS:
+        return float("nan"), float("nan")
+    a = np.asarray(source.convert("RGB").resize(edited.size), dtype=np.int16)
+    b = np.asarray(edited.convert("RGB"), dtype=np.int16)
+    change = np.abs(b - a).max(axis=2)
+    inside = np.asarray(region_mask(region, *edited.size)) > 127
+    return float(change[~inside].max(initial=0)), float(change[inside].mean()) if inside.any() else float("nan")
+
+
+def load_image(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        image.load()
+        return image.copy()

@@ -1,0 +1,206 @@
+"""Judges on images whose answers are known, acceptance rules that compose, labels as the
+final word, and the `judge` command's one-sentence errors."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from journeys.rundir import RunDirectory
+from reports.audit import load_run, summarize
+from reports.judges import LPIPS, judge_run
+from reports.render import render_report
+
+MANIFEST = {
+    "journey": {"name": "judged", "prompts": [{"id": "cat"}], "steps": ["prompt", "generate", "reroll", "repeat", "edit"],
+                "acceptance": {"rule": "not_blank", "min_pixel_std": 8.0}},
+    "config_hash": "judge00000", "target": {"name": "t", "url": "http://127.0.0.1:1/"}, "ui_profile": {"name": "p"},
+    "browser": {"name": "chromium", "version": "1", "source": "system", "viewport": {"width": 1, "height": 1}},
+    "hardware": {"cpu": "c", "cpu_count": 2}, "versions": {}, "degraded": [],
+}
+
+
+def noise(seed: int, size: int = 64) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 255, (size, size, 3), np.uint8)
+
+
+def probe(click):
+    return {"click": click, "final": {"t": click + 100, "method": "element-timing", "url": ""},
+            "paints": [{"t": click + 100, "method": "element-timing", "url": ""}]}
+
+
+def write_run(tmp_path, manifest=MANIFEST, generate_pixels=None):
+    """generate (seed 1) → reroll (seed 2, other noise) → repeat of the generate (identical
+    pixels) → masked edit of the centre (outside kept pixel for pixel)."""
+    run = RunDirectory.create(tmp_path, manifest)
+    first = noise(1) if generate_pixels is None else generate_pixels
+    edited = first.copy()
+    edited[16:48, 16:48] = noise(9)[16:48, 16:48]
+    images = [("generate", 1, first, None), ("reroll", 2, noise(2), None), ("repeat", 1, first.copy(), None),
+              ("edit", 2, edited, "center")]
+    for index, (action, seed, pixels, mask) in enumerate(images, start=1):
+        Image.fromarray(pixels).save(run.images / f"cat-{index:02d}-{action}.png")
+        run.event("action", journey="judged", prompt_id="cat", prompt="a cat", seed=seed, step_index=index, action=action,
+                  mask=mask, image=f"images/cat-{index:02d}-{action}.png", probe=probe(1000.0 * index),
+                  **({"repeats": 1} if action == "repeat" else {}))
+    run.event("run_finished")
+    return run.path
+
+
+def values(judgements, judge):
+    rows = judgements[judgements["judge"] == judge]
+    return dict(zip(rows["image"], rows["value"]))
+
+
+def test_judges_on_known_images(tmp_path):
+    run = write_run(tmp_path)
+    judgements = judge_run(run)
+    assert list(judgements.columns) == ["image", "judge", "value", "model", "calibrated"]
+    same_seed = values(judgements, "same_seed_lpips")
+    assert same_seed == {"images/cat-03-repeat.png": 0.0}  # identical pixels → 0
+    diversity = values(judgements, "reroll_diversity")
+    assert set(diversity) == {"images/cat-01-generate.png", "images/cat-02-reroll.png"}
+    assert all(v > 0 for v in diversity.values())  # two different seeds → > 0
+    assert values(judgements, "edit_outside_mask_max") == {"images/cat-04-edit.png": 0.0}  # masked edit → 0 outside
+    assert values(judgements, "edit_inside_mask_mean")["images/cat-04-edit.png"] > 10
+    assert values(judgements, "edit_consistency")["images/cat-04-edit.png"] > 0
+    lpips_rows = judgements[judgements["judge"].isin(["reroll_diversity", "same_seed_lpips", "edit_consistency"])]
+    # No backbone weights on this machine: said in every LPIPS row, never passed off as calibrated.
+    assert (lpips_rows["calibrated"] == "no").all()
+    assert lpips_rows["model"].str.contains("LPIPS uncalibrated (backbone weights not available)", regex=False).all()
+    again = judge_run(run)
+    assert again.equals(judgements)  # judging twice gives the same figures
+
+
+def test_drift_against_a_baseline_run(tmp_path):
+    baseline = write_run(tmp_path / "base")
+    same = write_run(tmp_path / "same")
+    changed = write_run(tmp_path / "changed", generate_pixels=noise(5))
+    assert values(judge_run(same, baseline=baseline), "drift_vs_baseline")["images/cat-01-generate.png"] == 0.0
+    assert values(judge_run(changed, baseline=baseline), "drift_vs_baseline")["images/cat-01-generate.png"] > 0
+
+
+def test_lpips_distance_is_zero_for_identical_images_and_batches_mixed_sizes():
+    lpips = LPIPS("alex")
+    a, b = Image.fromarray(noise(1)), Image.fromarray(noise(2, 32))
+    distances = lpips.distances([(a, a.copy()), (a, b), (b, b.copy())])
+    assert distances[0] == 0.0 and distances[2] == 0.0 and distances[1] > 0
+
+
+def test_report_and_summary_show_the_judges(tmp_path):
+    run = write_run(tmp_path)
+    judge_run(run)
+    html = render_report(run)[0].read_text()
+    assert "LPIPS uncalibrated (backbone weights not available)" in html and 'id="quality"' in html
+    assert "reroll diversity 0." in html and "edit outside mask max 0.000" in html  # contact-sheet captions
+    assert '<td class="n">0.0000</td>' in html  # the same-seed LPIPS of the repeat
+    summary = json.loads((run / "summary.json").read_text())
+    quality = summary["quality"]
+    assert quality["lpips_weights"] == "uncalibrated" and quality["same_seed_lpips_max"] == 0.0
+    assert quality["edit_outside_mask_max"] == 0.0 and quality["reroll_diversity_p50"] > 0
+    assert any("LPIPS uncalibrated" in c for c in summary["conditions"])
+
+
+def test_a_blank_final_is_never_useful(tmp_path):
+    manifest = {**MANIFEST, "journey": {**MANIFEST["journey"], "acceptance": {"rule": "not_blank", "min_pixel_std": 0.0}}}
+    run = write_run(tmp_path, manifest, generate_pixels=np.zeros((64, 64, 3), np.uint8))
+    candidates = {c["action"]: c for c in summarize(load_run(run))["candidates"]}
+    assert candidates["generate"]["verdict"] == "blank" and not candidates["generate"]["accepted"]
+    assert candidates["reroll"]["verdict"] == "accepted"
+
+
+def test_composed_rules_and_a_missing_judge_is_not_judged_not_passed(tmp_path):
+    both = {"all": [{"rule": "not_blank", "min_pixel_std": 8.0}, {"rule": "clip_score", "min": 0.25}]}
+    either = {"any": [{"rule": "clip_score", "min": 0.25}, {"rule": "not_blank", "min_pixel_std": 8.0}]}
+    run = load_run(write_run(tmp_path))
+    run.manifest["journey"]["acceptance"] = both
+    summary = summarize(run)
+    assert {c["verdict"] for c in summary["candidates"]} == {"not judged"}  # no CLIP score: never a silent pass
+    assert summary["ttui_reached"] == 0 and summary["not_judged"] == 3
+    run.manifest["journey"]["acceptance"] = either
+    assert {c["verdict"] for c in summarize(run)["candidates"]} == {"accepted"}
+    run.manifest["journey"]["acceptance"] = {"all": [{"rule": "not_blank", "min_pixel_std": 1000.0}, {"rule": "clip_score", "min": 0}]}
+    assert {c["verdict"] for c in summarize(run)["candidates"]} == {"rejected"}  # one False decides `all`
+
+
+def test_labels_are_the_final_word(tmp_path):
+    run = write_run(tmp_path)
+    with open(run / "labels.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "useful", "reviewer", "labelled_at", "note"])
+        writer.writerow(["images/cat-01-generate.png", "no", "ana", "2026-11-23T10:00:00Z", "hands, again"])
+        writer.writerow(["images/cat-02-reroll.png", "yes", "ana", "2026-11-23T10:00:05Z", ""])
+    summary = summarize(load_run(run))
+    verdicts = {c["action"]: c["verdict"] for c in summary["candidates"]}
+    assert verdicts == {"generate": "not useful (label)", "reroll": "useful (label)", "edit": "accepted"}
+    journey = summary["journeys"][0]
+    assert journey["iterations_to_useful"] == 2 and journey["ttui_ms"] == 2100.0 - 1000.0
+    assert summary["labels"] == {"labelled": 2, "useful": 1, "not_useful": 1}
+
+
+@pytest.mark.parametrize("content, sentence", [
+    ("image,useful\nimages/x.png,yes\n", "the header must be image,useful,reviewer,labelled_at,note"),
+    ("image,useful,reviewer,labelled_at,note\nimages/x.png,maybe,ana,t,\n", "line 2: useful must be yes or no, not 'maybe'"),
+    ("image,useful,reviewer,labelled_at,note\nimages/x.png,yes,ana,t,a note, with a comma\n", "line 2: 6 cells where the header has 5"),
+])
+def test_malformed_labels_are_one_sentence(tmp_path, content, sentence):
+    run = write_run(tmp_path)
+    (run / "labels.csv").write_text(content)
+    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run)], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and sentence in proc.stderr
+
+
+def tiny_clip(path):
+    """A CLIP with random weights built in code, saved as a local model directory."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from reference_app.pipeline import tiny_clip_tokenizer
+
+    tokenizer = tiny_clip_tokenizer()
+    small = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
+    config = CLIPConfig(text_config={**small, "vocab_size": len(tokenizer), "max_position_embeddings": 77,
+                                     "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
+                        vision_config={**small, "image_size": 32, "patch_size": 8}, projection_dim=16)
+    config.random_weights = True
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(path)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
+    return path
+
+
+def test_clip_score_with_a_tiny_random_clip_is_labelled_uncalibrated(tmp_path):
+    run = write_run(tmp_path / "run")
+    model = tiny_clip(tmp_path / "tiny-clip")
+    judgements = judge_run(run, clip_model=str(model))
+    clip = judgements[judgements["judge"] == "clip_score"]
+    assert len(clip) == 3 and clip["value"].between(-1, 1).all()  # generate, reroll, edit
+    assert (clip["calibrated"] == "no").all() and clip["model"].str.contains("random weights").all()
+    summary = json.loads((render_report(run)[0].parent / "summary.json").read_text())
+    assert summary["quality"]["clip"]["calibrated"] is False
+    assert any("CLIP score uncalibrated" in c for c in summary["conditions"])
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "imagejourney.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_judge_command_and_its_one_sentence_errors(tmp_path):
+    run = write_run(tmp_path)
+    ok = cli("judge", str(run), "--json", str(tmp_path / "q.json"))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip().endswith("report.html") and (run / "judgements.csv").is_file()
+    assert json.loads((tmp_path / "q.json").read_text())["lpips_weights"] == "uncalibrated"
+    for args, sentence in [
+        (("judge", str(run), "--lpips-net", "resnet"), "unknown LPIPS network 'resnet'; use --lpips-net alex|vgg|squeeze"),
+        (("judge", str(run), "--clip-model", str(tmp_path / "no-clip")), "no CLIP model"),
+        (("judge", str(tmp_path / "nowhere")), "is not a run directory"),
+        (("judge", str(run), "--baseline", str(tmp_path / "nowhere")), "is not a run directory"),
+    ]:
+        proc = cli(*args)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and sentence in proc.stderr, proc.stderr
