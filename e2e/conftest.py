@@ -8,7 +8,9 @@ run directory, and --tracing decides which of imagejourney's per-journey traces 
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ from journeys.manifest import build_manifest
 from journeys.pack import ConfigError, check_compatible, load_pack, load_profile
 from journeys.rundir import RunDirectory
 from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
+from reports.audit import RunDirError, load_run
 from reports.judges import LPIPS_NETS, judge_run
 from reports.render import render_report
 
@@ -36,6 +39,9 @@ def pytest_addoption(parser):
     group.addoption("--lpips-net", default="alex", help="LPIPS network for the judges: alex (default), vgg, squeeze")
     group.addoption("--clip-model", help="CLIP model for the clip_score judge: a local directory or a cached id")
     group.addoption("--gpu-hour-usd", type=float, help="GPU price per hour for cost per usable image (overrides the target's)")
+    group.addoption("--baseline", help="a baseline run directory: compare with it; exit 1 when a metric is slower")
+    group.addoption("--app-args", help="options for the bundled reference app, e.g. \"--fault-latency-ms 200\"")
+    group.addoption("--min-effect", type=float, default=5.0, help="smallest change in percent called slower (default 5)")
 
 
 def pytest_configure(config):
@@ -45,9 +51,16 @@ def pytest_configure(config):
             raise ConfigError(ONLY_CHROMIUM)
         if config.getoption("--lpips-net") not in LPIPS_NETS:
             raise ConfigError(f"unknown LPIPS network '{config.getoption('--lpips-net')}'; use --lpips-net {'|'.join(LPIPS_NETS)}")
+        if config.getoption("--baseline"):
+            try:
+                load_run(Path(config.getoption("--baseline")))
+            except RunDirError as exc:
+                raise ConfigError(f"--baseline: {exc}") from None
         packs = [load_pack(name) for name in config.getoption("--journey") or ["portrait"]]
         target = resolve_target(settings, config.getoption("--target"), config.getoption("base_url"),
                                 config.getoption("--ui-profile"))
+        if config.getoption("--app-args") and not target.started_here:
+            raise ConfigError("--app-args sets options of the bundled reference app, which this target does not start")
         profile = load_profile(target.ui_profile)
         for pack in packs:
             check_compatible(pack, profile)
@@ -74,7 +87,7 @@ def pytest_configure(config):
     # pytest-playwright's own tracing is switched off so the two do not clash.
     config.ij_tracing = config.getoption("--tracing")
     config.option.tracing = "off"
-    config.ij_reports, config.ij_breaches = [], []
+    config.ij_reports, config.ij_breaches, config.ij_regressions = [], [], []
 
 
 def pytest_generate_tests(metafunc):
@@ -119,7 +132,8 @@ def target(pytestconfig, tmp_path_factory):
         if not spec.started_here:
             yield RemoteTarget.check(spec.url)
             return
-        with ReferenceApp(spec.model, tmp_path_factory.mktemp("reference-app") / "reference-app.log") as app:
+        app_args = (*spec.app_args, *shlex.split(pytestconfig.getoption("--app-args") or ""))
+        with ReferenceApp(spec.model, tmp_path_factory.mktemp("reference-app") / "reference-app.log", extra_args=app_args) as app:
             yield app
     except TargetUnavailable as exc:
         pytest.exit(str(exc), returncode=3)
@@ -153,9 +167,15 @@ def run_dirs(pytestconfig, browser, target, ui_profile):
             shutil.copy(target.log_path, run.path / "reference-app.log")
         # Judges run after the browser work, never inside a timed action.
         judge_run(run.path, pytestconfig.getoption("--lpips-net"), pytestconfig.getoption("--clip-model"))
-        report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"))
+        baseline = pytestconfig.getoption("--baseline")
+        report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"),
+                                         Path(baseline) if baseline else None, min_effect=pytestconfig.getoption("--min-effect"))
         pytestconfig.ij_reports.append(report)
         pytestconfig.ij_breaches.extend(breaches)
+        if baseline:
+            comparison = json.loads((run.path / "summary.json").read_text())["comparison"]
+            pytestconfig.ij_regressions.extend(f"{metric} slower than baseline ({run.path.name})"
+                                               for metric in comparison["regressions"])
 
 
 @pytest.fixture
@@ -170,14 +190,17 @@ def output_path(run_dir, journey_case):
 
 
 def pytest_sessionfinish(session):
-    if session.config.ij_breaches and session.exitstatus == 0:
-        session.exitstatus = 1  # a breached budget fails the job (nightly CI)
+    config = session.config
+    if (config.ij_breaches or config.ij_regressions) and session.exitstatus == 0:
+        session.exitstatus = 1  # a breached budget or a regression fails the job (nightly CI)
 
 
 def pytest_unconfigure(config):
     """Print breached budgets and the report paths as the very last lines of the session."""
     for breach in getattr(config, "ij_breaches", []):
         sys.stdout.write(f"\nbudget breached: {breach}")
+    for regression in getattr(config, "ij_regressions", []):
+        sys.stdout.write(f"\nregression: {regression}")
     for report in getattr(config, "ij_reports", []):
         sys.stdout.write(f"\nimagejourney report: {report}")
     if getattr(config, "ij_reports", None):

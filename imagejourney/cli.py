@@ -9,11 +9,13 @@ from pathlib import Path
 
 def cmd_report(args) -> int:
     from reports.audit import RunDirError
+    from reports.compare import CompareError
     from reports.render import render_report
 
     try:
-        report, breaches = render_report(Path(args.run_dir), args.gpu_hour_usd)
-    except RunDirError as exc:
+        report, breaches = render_report(Path(args.run_dir), args.gpu_hour_usd,
+                                         Path(args.baseline) if args.baseline else None)
+    except (RunDirError, CompareError) as exc:
         print(f"imagejourney report: {exc}", file=sys.stderr)
         return 2
     for breach in breaches:
@@ -55,6 +57,52 @@ def cmd_judge(args) -> int:
     return 0
 
 
+def cmd_review(args) -> int:
+    """Serve the run's contact sheet for human review until interrupted."""
+    import time
+
+    from reports.audit import RunDirError
+    from reports.review import ReviewServer
+
+    try:
+        server = ReviewServer(Path(args.run_dir), args.port, reviewer=args.reviewer)
+    except (RunDirError, OSError) as exc:
+        print(f"imagejourney review: {exc}", file=sys.stderr)
+        return 2
+    with server:
+        print(f"reviewing {len(server.candidates)} finals at {server.url} (Ctrl-C to stop); labels go to "
+              f"{server.run.path / 'labels.csv'}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    print(f"done; re-render with: imagejourney report {args.run_dir}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    """Compare two runs metric by metric; exit 1 when any metric is slower beyond --min-effect."""
+    import json
+
+    from reports.audit import RunDirError
+    from reports.compare import CompareError, compare, format_comparison, side_from_path
+
+    if not 0 < args.alpha < 1 or args.min_effect < 0:
+        print("imagejourney compare: --alpha must be between 0 and 1 and --min-effect at least 0 (percent)", file=sys.stderr)
+        return 2
+    try:
+        result = compare(side_from_path(Path(args.baseline)), side_from_path(Path(args.new)), args.alpha, args.min_effect)
+    except (RunDirError, CompareError) as exc:
+        print(f"imagejourney compare: {exc}", file=sys.stderr)
+        return 2
+    print(format_comparison(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.json}")
+    return 1 if result["regressions"] else 0
+
+
 def cmd_serve(args) -> int:
     from reference_app.server import run
 
@@ -76,6 +124,8 @@ def cmd_bench(args) -> int:
 
     if args.bench_command == "fidelity":
         from imagejourney import bench_fidelity as bench
+    elif args.bench_command == "judges":
+        from imagejourney import bench_judges as bench
     else:
         from imagejourney import bench_app as bench
     if args.trials < 20:
@@ -149,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="render report.html from a run directory")
     report.add_argument("run_dir")
     report.add_argument("--gpu-hour-usd", type=float, help="GPU price per hour, for cost per (usable) image")
+    report.add_argument("--baseline", help="a baseline run directory: the report shows the comparison")
     report.set_defaults(func=cmd_report)
 
     judge = commands.add_parser("judge", help="judge a run's saved images (LPIPS, CLIP, blank) and re-render its report")
@@ -159,6 +210,20 @@ def main(argv: list[str] | None = None) -> int:
     judge.add_argument("--gpu-hour-usd", type=float, help="GPU price per hour, for cost per (usable) image")
     judge.add_argument("--json", help="also write the quality summary to this JSON file")
     judge.set_defaults(func=cmd_judge)
+
+    comparison = commands.add_parser("compare", help="compare a run with a baseline: medians, ratio CI, verdicts")
+    comparison.add_argument("baseline", help="the baseline run directory")
+    comparison.add_argument("new", help="the new run directory")
+    comparison.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    comparison.add_argument("--min-effect", type=float, default=5.0, help="smallest change in percent called slower/faster (default 5)")
+    comparison.add_argument("--json", help="also write the comparison to this JSON file")
+    comparison.set_defaults(func=cmd_compare)
+
+    review = commands.add_parser("review", help="label a run's finals useful / not useful in the browser (labels.csv)")
+    review.add_argument("run_dir")
+    review.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
+    review.add_argument("--reviewer", help="name written with each label (default: the login name)")
+    review.set_defaults(func=cmd_review)
 
     serve = commands.add_parser("serve", help="run the reference app")
     add_serve_arguments(serve)
@@ -179,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     app_bench.add_argument("--json", help="also write the figures to this JSON file")
     app_bench.add_argument("--config", default="playwright.config.py")
     app_bench.set_defaults(func=cmd_bench)
+    judges_bench = bench_commands.add_parser("judges", help="judges on the reference app; LPIPS pairs per second")
+    judges_bench.add_argument("--trials", type=int, default=64, help="LPIPS pairs timed per size (at least 20)")
+    judges_bench.add_argument("--json", help="also write the figures to this JSON file")
+    judges_bench.add_argument("--config", default="playwright.config.py")
+    judges_bench.set_defaults(func=cmd_bench)
 
     profile = commands.add_parser("profile", help="UI profile tools")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)

@@ -18,6 +18,7 @@ class Target:
     ui_profile: str
     model: str = "tiny"
     cost: dict | None = None  # {gpu_hour_usd: 2.5}: cost per usable image is shown only with a price
+    app_args: tuple[str, ...] = ()  # the reference app's own options (faults, holds, size …) when started here
 
     @property
     def started_here(self) -> bool:
@@ -51,7 +52,10 @@ def resolve_target(config: dict, name: str | None, base_url: str | None, ui_prof
                                  and isinstance(cost["gpu_hour_usd"], (int, float)) and cost["gpu_hour_usd"] > 0):
         raise ConfigError(f"target '{name}': cost must read {{'gpu_hour_usd': PRICE}} with a positive price per GPU-hour")
     if "start" in spec:
-        return Target(name, None, profile, spec.get("model", "tiny"), cost)
+        app_args = spec.get("app_args", [])
+        if not (isinstance(app_args, list) and all(isinstance(a, str) for a in app_args)):
+            raise ConfigError(f"target '{name}': app_args must be a list of strings, e.g. ['--fault-latency-ms', '200']")
+        return Target(name, None, profile, spec.get("model", "tiny"), cost, tuple(app_args))
     url = base_url or spec.get("url") or os.environ.get(spec.get("url_env", ""), "")
     if not url:
         raise ConfigError(f"target '{name}' needs its base URL: set {spec.get('url_env', 'url')} or pass --base-url")

@@ -401,7 +401,7 @@ def summary_json(summary: dict) -> dict:
                     for b in summary["budgets"]],
         "failed_steps": len(summary["failures"]),
         "flaky_journey_runs": [],
-        "comparison": None,
+        "comparison": summary.get("comparison"),
         "load": None,
         "problems": summary["problems"],
     }

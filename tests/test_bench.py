@@ -38,3 +38,18 @@ def test_too_few_trials_is_one_sentence():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and proc.stderr.strip() == (
         "imagejourney bench app: --trials must be at least 20 (percentiles on fewer mean little)")
+
+
+def test_judges_table_judges_its_goals():
+    from imagejourney.bench_judges import format_table
+
+    result = {"lpips_weights": "uncalibrated", "lpips_model": "lpips-alex", "same_seed_lpips_max": 0.0,
+              "outside_mask_max": 0.0, "reroll_diversity_p50": 0.09,
+              "lpips_pairs_per_s": {"128": 60.0, "256": 25.0, "512": 4.0},
+              "lpips_pairs_per_s_one_at_a_time": {"128": 27.0, "256": 9.0, "512": 3.0}, "failed_steps": 0,
+              "conditions": {"run_dir": "/tmp/x"}}
+    table = format_table(result)
+    assert "goal ≤ 0.01: met" in table and "goal 0: met" in table and "at 256², batched: met" in table
+    assert "25.0 |     9.0" in table
+    slow = format_table({**result, "same_seed_lpips_max": 0.2, "lpips_pairs_per_s": {"128": 1.0, "256": 2.0, "512": 1.0}})
+    assert "goal ≤ 0.01: NOT met" in slow and "at 256², batched: NOT met" in slow

@@ -126,6 +126,26 @@ def test_judges_run_after_the_journey_on_the_real_app(tmp_path):
     assert 'id="quality"' in html and "LPIPS uncalibrated (backbone weights not available)" in html
 
 
+def test_injected_latency_is_called_slower_against_a_baseline_and_the_session_fails(tmp_path):
+    steps = "[prompt, generate, reroll: {times: 7}]"
+    (tmp_path / "base").mkdir()
+    (tmp_path / "slow").mkdir()
+    proc, runs = run_e2e(tmp_path / "base", steps=steps)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    baseline = runs[0]
+    proc, runs = run_e2e(tmp_path / "slow", "--baseline", str(baseline), "--app-args", "--fault-latency-ms 400", steps=steps)
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "regression: reroll.click_to_final_ms slower than baseline" in proc.stdout
+    comparison = json.loads((runs[0] / "summary.json").read_text())["comparison"]
+    rows = {m["metric"]: m for m in comparison["metrics"]}
+    reroll = rows["reroll.click_to_final_ms"]
+    assert reroll["verdict"] == "slower" and reroll["ci_low"] > 1 and reroll["p_value"] < 0.05
+    assert rows["generate.click_to_final_ms"]["verdict"] == "too few samples"  # one generate per side
+    assert any(w.startswith("fault injection differs") for w in comparison["warnings"])
+    html = (runs[0] / "report.html").read_text()
+    assert "Compared with the baseline" in html and "metrics slower than baseline" in html
+
+
 def test_failed_step_is_recorded_and_the_journey_goes_on(tmp_path):
     proc, runs = run_e2e(tmp_path, steps="[prompt, edit: {prompt: too early}, generate]")
     assert proc.returncode == 1

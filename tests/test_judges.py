@@ -204,3 +204,42 @@ def test_judge_command_and_its_one_sentence_errors(tmp_path):
     ]:
         proc = cli(*args)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and sentence in proc.stderr, proc.stderr
+
+
+@pytest.mark.browser
+def test_review_page_appends_labels_and_the_report_recomputes_ttui(tmp_path, page):
+    from reports.review import ReviewServer
+
+    run = write_run(tmp_path)
+    before = json.loads((render_report(run)[0].parent / "summary.json").read_text())
+    assert before["ttui_ms"]["p50"] == 100.0 and before["labels"]["labelled"] == 0  # the generate was accepted
+    with ReviewServer(run, reviewer="ana") as server:
+        page.goto(server.url)
+        first = page.locator("figure").nth(0)
+        first.get_by_role("button", name="Not useful (n)").click()
+        page.wait_for_function("document.getElementById('count').textContent === '1'")
+        page.locator("figure").nth(1).focus()
+        page.keyboard.press("y")
+        page.wait_for_function("document.getElementById('count').textContent === '2'")
+        assert page.request.post(server.url + "label", data={"image": "../manifest.json", "useful": "yes"}).status == 400
+        assert page.request.get(server.url + "manifest.json").status == 404  # only candidate images are served
+    rows = list(csv.DictReader(open(run / "labels.csv")))
+    assert [(r["image"], r["useful"], r["reviewer"]) for r in rows] == [
+        ("images/cat-01-generate.png", "no", "ana"), ("images/cat-02-reroll.png", "yes", "ana")]
+    after = json.loads((render_report(run)[0].parent / "summary.json").read_text())
+    assert after["ttui_ms"]["p50"] == 1100.0 and after["iterations_to_useful"]["max"] == 2
+    assert after["labels"] == {"labelled": 2, "useful": 1, "not_useful": 1}
+    assert "2 of 3 candidates were labelled by a person" in (run / "report.html").read_text()
+
+
+def test_review_port_in_use_is_one_sentence(tmp_path):
+    import socket
+
+    run = write_run(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = cli("review", str(run), "--port", str(port))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert f"port {port} on 127.0.0.1 is not free" in proc.stderr

@@ -1,0 +1,178 @@
+"""COMPARE: is the new run slower than the baseline, or is that noise? (DESIGN.md "verdict")
+
+In the spirit of Go's benchstat: per metric, the median of each side, the ratio NEW/BASELINE
+with a bootstrap 95 % confidence interval, and a Mann–Whitney U p-value. A change is called
+`slower` or `faster` only when it is significant at `alpha`, at least `min_effect` percent, and
+its confidence interval lies on one side of 1;
+otherwise `no change`, or `too few samples` below MIN_SAMPLES per side. Every sample comes
+from the run directories' step tables (the audit), never from their HTML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import mannwhitneyu
+
+from .audit import CANDIDATE_ACTIONS, Run, judge_candidates, journey_runs, load_run
+
+MIN_SAMPLES = 6  # per side: fewer give no usable confidence interval (benchstat's rule too)
+BOOTSTRAP_RESAMPLES = 2000
+ACTION_METRICS = {"generate": ("click_to_preview_ms", "click_to_final_ms"), "reroll": ("click_to_preview_ms", "click_to_final_ms"),
+                  "edit": ("click_to_preview_ms", "click_to_final_ms"), "repeat": ("click_to_final_ms",),
+                  "export": ("click_to_export_ms",)}
+# The conditions that must match for two runs to be comparable, and where the manifest keeps them.
+COMPARABLE = {
+    "journey pack": ("journey", "name"), "journey settings": ("journey", "settings"), "steps": ("journey", "steps"),
+    "UI profile": ("ui_profile", "name"), "model": ("model", "model"), "device": ("model", "device"),
+    "dtype": ("model", "dtype"), "sampler": ("model", "sampler"), "app defaults (steps, size)": ("model", "defaults"),
+    "fault injection": ("model", "faults"), "browser version": ("browser", "version"), "CPU": ("hardware", "cpu"),
+    "GPU": ("hardware", "gpu"),
+}
+
+
+class CompareError(Exception):
+    """One sentence: why the two sides cannot be compared."""
+
+
+@dataclass
+class Side:
+    name: str
+    runs: list[Run]
+
+    @property
+    def manifest(self) -> dict:
+        return self.runs[-1].manifest
+
+
+def samples(side: Side) -> dict[str, np.ndarray]:
+    """metric → every sample of it on this side (runs pooled)."""
+    found: dict[str, list[float]] = {}
+    for run in side.runs:
+        ok = run.steps[run.steps["status"] == "ok"]
+        for action, metrics in ACTION_METRICS.items():
+            rows = ok[ok["action"] == action]
+            for metric in metrics:
+                found.setdefault(f"{action}.{metric}", []).extend(rows[metric].dropna().tolist())
+        images = ok[ok["action"].isin(CANDIDATE_ACTIONS) & ok["server_final_ts_ms"].notna()]
+        for action, rows in images.groupby("action"):
+            parts = {"queue_wait_ms": rows["server_inference_start_ts_ms"] - rows["server_received_ts_ms"],
+                     "inference_ms": rows["server_final_ts_ms"] - rows["server_inference_start_ts_ms"],
+                     "delivery_ms": rows["delivery_ms"]}
+            for part, values in parts.items():
+                found.setdefault(f"{action}.{part}", []).extend(values.dropna().tolist())
+        ttui = [j["ttui_ms"] for j in journey_runs(run, judge_candidates(run)) if j["ttui_ms"] is not None]
+        found.setdefault("ttui_ms", []).extend(ttui)
+    return {metric: np.asarray(values, dtype=float) for metric, values in found.items() if values}
+
+
+def bootstrap_ratio_ci(base: np.ndarray, new: np.ndarray, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of median(new) / median(base), each side resampled."""
+    rng = np.random.default_rng(seed)
+    b = np.median(rng.choice(base, (BOOTSTRAP_RESAMPLES, len(base))), axis=1)
+    n = np.median(rng.choice(new, (BOOTSTRAP_RESAMPLES, len(new))), axis=1)
+    ratios = n / np.where(b == 0, np.nan, b)
+    low, high = np.nanpercentile(ratios, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def compare_metric(metric: str, base: np.ndarray, new: np.ndarray, alpha: float, min_effect: float) -> dict:
+    row = {"metric": metric, "baseline": {"n": len(base), "median": float(np.median(base))},
+           "new": {"n": len(new), "median": float(np.median(new))},
+           "ratio": None, "ci_low": None, "ci_high": None, "p_value": None, "verdict": "too few samples"}
+    if row["baseline"]["median"] > 0:
+        row["ratio"] = row["new"]["median"] / row["baseline"]["median"]
+    if min(len(base), len(new)) < MIN_SAMPLES or row["ratio"] is None:
+        return row
+    row["ci_low"], row["ci_high"] = bootstrap_ratio_ci(base, new)
+    row["p_value"] = float(mannwhitneyu(new, base, alternative="two-sided").pvalue)
+    change = abs(row["ratio"] - 1) * 100
+    ci_excludes_one = row["ci_low"] > 1 or row["ci_high"] < 1
+    if row["p_value"] < alpha and change >= min_effect and ci_excludes_one:
+        row["verdict"] = "slower" if row["ratio"] > 1 else "faster"
+    else:
+        row["verdict"] = "no change"
+    return row
+
+
+def metric_order(metric: str) -> tuple:
+    """TTUI first, then per action (in journey order) the creator's metrics before the server's parts."""
+    action, _, name = metric.partition(".")
+    actions = ["ttui_ms", *ACTION_METRICS]
+    names = ["click_to_preview_ms", "click_to_final_ms", "click_to_export_ms", "queue_wait_ms", "inference_ms", "delivery_ms"]
+    return (actions.index(action) if action in actions else 99, names.index(name) if name in names else 99)
+
+
+def incomparable(base: dict, new: dict) -> list[str]:
+    """One line per condition that differs between the two sides' manifests."""
+    differences = []
+    for name, (section, key) in COMPARABLE.items():
+        a, b = (base.get(section) or {}).get(key), (new.get(section) or {}).get(key)
+        if a != b:
+            differences.append(f"{name} differs: baseline {short(a)}, new {short(b)}")
+    return differences
+
+
+def short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def compare(baseline: Side, new: Side, alpha: float = 0.05, min_effect: float = 5.0) -> dict:
+    base_samples, new_samples = samples(baseline), samples(new)
+    common = sorted((m for m in base_samples if m in new_samples), key=metric_order)
+    metrics = [compare_metric(m, base_samples[m], new_samples[m], alpha, min_effect) for m in common]
+    if not metrics:
+        raise CompareError(f"{baseline.name} and {new.name} share no measured metric (different journeys, or nothing "
+                           "succeeded on one side); compare runs of the same journey pack")
+    only = sorted(set(base_samples) ^ set(new_samples))
+    warnings = incomparable(baseline.manifest, new.manifest)
+    if only:
+        warnings.append(f"metrics on one side only (not compared): {', '.join(only)}")
+    return {
+        "baseline": baseline.name,
+        "new": new.name,
+        "alpha": alpha,
+        "min_effect_percent": min_effect,
+        "min_samples": MIN_SAMPLES,
+        "regressions": [m["metric"] for m in metrics if m["verdict"] == "slower"],
+        "metrics": metrics,
+        "warnings": warnings,
+    }
+
+
+def side_from_path(path: Path) -> Side:
+    return Side(str(path), [load_run(path)])
+
+
+def format_comparison(result: dict) -> str:
+    """A benchstat-like table: medians per side with N, the change with its interval and p."""
+    lines = [f"baseline: {result['baseline']}", f"new:      {result['new']}", ""]
+    lines.append(f"{'metric':34} {'baseline':>12} {'new':>12}  {'change':<34} verdict")
+    footnote = False
+    for m in result["metrics"]:
+        base, new = m["baseline"], m["new"]
+        if m["verdict"] == "too few samples":
+            change, footnote = "± ∞ ¹", True
+        elif m["verdict"] == "no change":
+            change = f"~ (p={m['p_value']:.3f} n={base['n']}+{new['n']})"
+        else:
+            change = (f"{(m['ratio'] - 1) * 100:+.1f}% [{(m['ci_low'] - 1) * 100:+.1f}%, {(m['ci_high'] - 1) * 100:+.1f}%] "
+                      f"(p={m['p_value']:.3f})")
+        lines.append(f"{m['metric']:34} {fmt(base):>12} {fmt(new):>12}  {change:<34} {m['verdict']}")
+    if footnote:
+        lines.append(f"¹ need >= {result['min_samples']} samples per side for a confidence interval and a verdict")
+    lines.append(f"verdicts: slower / faster only when p < {result['alpha']} and the change is at least "
+                 f"{result['min_effect_percent']:g}%; medians in ms (N)")
+    for warning in result["warnings"]:
+        lines.append(f"warning: {warning}")
+    slower = result["regressions"]
+    lines.append(f"{len(slower)} of {len(result['metrics'])} metrics slower than baseline" + (f": {', '.join(slower)}" if slower else ""))
+    return "\n".join(lines)
+
+
+def fmt(side: dict) -> str:
+    return f"{side['median']:.1f} ({side['n']})"
+
