@@ -112,6 +112,7 @@ def build_manifest(
         **config,
         "config_hash": config_hash(config),
         "journey_runs": [prompt.id for prompt in pack.prompts],  # so a run that never started still counts
+        "cohorts": {prompt.id: sorted({*pack.cohort, *prompt.cohort}) for prompt in pack.prompts},
         "browser": browser,
         "versions": package_versions(),
         "hardware": {

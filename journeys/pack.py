@@ -94,6 +94,7 @@ class Prompt:
     seed: int
     negative: str = ""
     settings: dict = field(default_factory=dict)  # this prompt's own settings, over the pack's
+    cohort: tuple[str, ...] = ()  # this prompt's own cohort tags, beside the pack's
 
 
 @dataclass(frozen=True)
@@ -119,11 +120,13 @@ class JourneyPack:
     action_timeout_s: float
     source: str
     raw: dict = field(repr=False)
+    recognisable_lpips: float = 0.3  # a preview this close to its final (LPIPS) is recognisable
 
 
-PACK_FIELDS = ("name", "description", "cohort", "settings", "think_time_ms", "action_timeout_s", "prompts", "steps",
+PACK_FIELDS = ("name", "description", "cohort", "settings", "think_time_ms", "action_timeout_s", "recognisable_lpips",
+               "prompts", "steps",
                "acceptance", "budgets")
-PROMPT_FIELDS = ("id", "text", "negative", "seed", "seeds", "settings")
+PROMPT_FIELDS = ("id", "text", "negative", "seed", "seeds", "settings", "cohort")
 # Acceptance rules and their threshold field; `all:` / `any:` compose them.
 ACCEPTANCE_RULES = {"not_blank": "min_pixel_std", "clip_score": "min"}
 BUDGET_METRICS = ("click_to_preview_ms", "click_to_final_ms", "click_to_export_ms", "ttui_ms")
@@ -180,6 +183,7 @@ def load_pack(name_or_path: str) -> JourneyPack:
         acceptance=read_acceptance(r, data),
         budgets=read_budgets(r, data),
         think_time_ms=r.get(data, "think_time_ms", int, "the journey pack", 0),
+        recognisable_lpips=read_recognisable(r, data),
         action_timeout_s=float(r.get(data, "action_timeout_s", (int, float), "the journey pack", 60)),
         source=str(r.path),
         raw=plain(data),
@@ -195,13 +199,14 @@ def read_prompts(r: Reader, item, what: str) -> list[Prompt]:
     negative = r.get(item, "negative", str, what, "")
     settings = r.get(item, "settings", dict, what, {})
     r.only(settings, SETTINGS, f"the settings of {what}")
+    cohort = tuple(str(tag) for tag in r.get(item, "cohort", list, what, []))
     settings = dict(settings)
     if "seeds" in item:
         seeds = r.get(item, "seeds", list, what)
         if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
             raise r.error(item, "seeds", f"'seeds' in {what} must be a list of whole numbers")
-        return [Prompt(f"{pid}-{seed}", text, seed, negative, settings) for seed in seeds]
-    return [Prompt(pid, text, r.get(item, "seed", int, what), negative, settings)]
+        return [Prompt(f"{pid}-{seed}", text, seed, negative, settings, cohort) for seed in seeds]
+    return [Prompt(pid, text, r.get(item, "seed", int, what), negative, settings, cohort)]
 
 
 def safe_name(r: Reader, mapping, key: str, value: str, what: str) -> str:
@@ -270,6 +275,15 @@ def read_rule(r: Reader, node, what: str) -> dict:
     r.only(node, ("rule", threshold), f"{what} ({rule})")
     r.get(node, threshold, (int, float), f"{what} ({rule})")
     return node
+
+
+def read_recognisable(r: Reader, data) -> float:
+    """`recognisable_lpips: 0.3`: time to recognisable preview counts to the first preview whose
+    LPIPS to the action's final is at most this."""
+    value = float(r.get(data, "recognisable_lpips", (int, float), "the journey pack", 0.3))
+    if not 0 < value <= 1:
+        raise r.error(data, "recognisable_lpips", "recognisable_lpips must be above 0 and at most 1 (an LPIPS distance)")
+    return value
 
 
 def read_budgets(r: Reader, data) -> dict:

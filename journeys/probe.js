@@ -13,6 +13,8 @@
   const paints = []; // {t, method, url, element}
   let action = null; // {name, control, click}
 
+  // Element Timing truncates data: URLs to their first 100 characters.
+  const sameUrl = (a, b) => (a.startsWith("data:") ? a.slice(0, 100) === b.slice(0, 100) : a === b);
   const inOutput = (el) => el instanceof Element && el.closest(config.output) !== null;
   const visible = (el) => el instanceof Element && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
   const enabled = (el) => el instanceof Element && !el.disabled && el.getAttribute("aria-disabled") !== "true";
@@ -58,12 +60,16 @@
       // renderTime is the presentation time (pixels on screen); paintTime, where the browser
       // has it, is the rendering update that painted the image, one presentation earlier.
       const rendered = entry.renderTime > 0;
+      // The full source of what was painted, kept so the runner can save each preview after the
+      // action (entry.url cuts data: URLs to 100 characters); null when the element has moved on.
+      const src = entry.element ? entry.element.currentSrc || entry.element.src : null;
       paints.push({
         t: rendered ? entry.renderTime : entry.loadTime,
         method: rendered ? "element-timing" : "element-timing-load",
         paintTime: entry.paintTime ?? null,
         url: entry.url,
         element: entry.element,
+        src: src && sameUrl(src, entry.url) ? src : null,
       });
     }
   }).observe({ type: "element", buffered: true });
@@ -78,8 +84,6 @@
   window.addEventListener("click", onTrustedInput, true);
   window.addEventListener("keydown", onTrustedInput, true);
 
-  // Element Timing truncates data: URLs to their first 100 characters.
-  const sameUrl = (a, b) => (a.startsWith("data:") ? a.slice(0, 100) === b.slice(0, 100) : a === b);
 
   function shownImage() {
     const imgs = [...document.querySelectorAll(config.output + " " + config.final_image)].filter(
@@ -159,6 +163,17 @@
           .filter((p) => click !== null && p.t >= click)
           .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200) })),
       };
+    },
+    // Sources of the previews painted for this action (between click and final), at most
+    // `cap`, evenly spread: the runner saves them after the action, outside its timing.
+    previewSources(cap) {
+      const final = shownImagePaint();
+      if (!action || action.click === null || !final) return [];
+      const previews = paints.filter((p) => p.t >= action.click && p.t < final.t && p.src);
+      const step = Math.max(1, previews.length / cap);
+      const picked = [];
+      for (let i = 0; i < previews.length && picked.length < cap; i += step) picked.push(previews[Math.floor(i)]);
+      return picked.map((p) => ({ t: p.t, src: p.src }));
     },
     // The done conditions hold (whether or not a new final has painted).
     conditionsHold: () => action !== null && action.click !== null && action.conditions.every(holds),

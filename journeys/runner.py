@@ -43,6 +43,10 @@ FETCH_AS_BASE64 = """async (url) => {
 }"""
 
 
+PREVIEWS_KEPT = 12  # per action, evenly spread over the previews painted
+PREVIEW_SIDE = 256  # px, the long side of a kept preview
+
+
 class StepFailed(Exception):
     """The product did not complete a step; the message says what was seen."""
 
@@ -275,9 +279,10 @@ class JourneyRunner:
         if record["final"] is None:
             raise StepFailed(f"no image was painted in the output region '{self.profile.output}' after the click")
         image = self.save_shown_image(f"{self.prompt.id}-{index:02d}-{action}.png")
+        previews = [] if frames else self.save_previews(index, action)
         seed = self.seed_shown()
         self.run_dir.event(
-            "action", **self.step_record(index, action), seed_shown=seed, image=image, **extra,
+            "action", **self.step_record(index, action), seed_shown=seed, image=image, previews=previews, **extra,
             probe=self.redact_record(record), time_origin=self.page.evaluate("performance.timeOrigin"),
             server=self.server_times(),
         )
@@ -332,14 +337,41 @@ class JourneyRunner:
         target = self.run_dir.image_path(name)
         url = self.page.evaluate("window.__imagejourney.shownImageUrl()")
         if url:
-            encoded = self.page.evaluate(FETCH_AS_BASE64, url)
+            data = self.image_bytes(url)
         else:
             encoded = self.page.evaluate(CANVAS_AS_BASE64, self.profile.output)
-        if not encoded:
+            data = base64.b64decode(encoded) if encoded else None
+        if not data:
             raise StepFailed(f"the output region '{self.profile.output}' shows no image or canvas to keep")
-        data = base64.b64decode(encoded)
         Image.open(io.BytesIO(data)).save(target, format="PNG")
         return self.run_dir.relative(target)
+
+    def save_previews(self, index: int, action: str) -> list[dict]:
+        """Keep the previews the page painted for this action (at most PREVIEWS_KEPT, as small
+        JPEGs) with their paint times: the raw material of visual progress and the filmstrip.
+        Read after the action is done, so saving them costs the timed action nothing."""
+        kept = []
+        sources = self.page.evaluate("(cap) => window.__imagejourney.previewSources(cap)", PREVIEWS_KEPT)
+        for number, preview in enumerate(sources):
+            try:
+                image = Image.open(io.BytesIO(self.image_bytes(preview["src"]))).convert("RGB")
+            except (PlaywrightError, ValueError, OSError):
+                continue  # a preview whose source is gone (a revoked blob:) is not kept
+            image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+            target = self.run_dir.image_path(f"previews/{self.prompt.id}-{index:02d}-{action}-{number:02d}.jpg")
+            target.parent.mkdir(exist_ok=True)
+            image.save(target, format="JPEG", quality=85)
+            kept.append({"t": preview["t"], "image": self.run_dir.relative(target)})
+        return kept
+
+    def image_bytes(self, url: str) -> bytes:
+        """The bytes behind an image URL: decoded from a data: URL, else fetched by the page."""
+        if url.startswith("data:"):
+            header, _, payload = url.partition(",")
+            if not header.endswith(";base64"):
+                raise ValueError("a data: URL that is not base64")
+            return base64.b64decode(payload)
+        return base64.b64decode(self.page.evaluate(FETCH_AS_BASE64, url) or "")
 
     def seed_shown(self) -> int | None:
         selector = self.profile.fields.get("seed")

@@ -45,8 +45,13 @@ def load_run(path: Path) -> Run:
                read_judgements(records.path, records.problems), read_labels(records.path))
 
 
-def action_stats(steps: pd.DataFrame) -> list[dict]:
-    """p50/p95 with N per action type, over successful actions."""
+VISUAL_PROGRESS_METRICS = ("time_to_recognisable_preview_ms", "generation_speed_index_ms")
+
+
+def action_stats(steps: pd.DataFrame, judged: dict[str, dict[str, float]] | None = None) -> list[dict]:
+    """p50/p95 with N per action type, over successful actions; with the judges' values, also
+    time to recognisable preview and generation speed index."""
+    judged = judged or {}
     ok = steps[steps["status"] == "ok"]
     rows = []
     for action in ("generate", "reroll", "edit", "repeat", "export"):
@@ -61,6 +66,10 @@ def action_stats(steps: pd.DataFrame) -> list[dict]:
                 "click_to_final_ms": distribution(of_action["click_to_final_ms"]),
                 "previews_painted": distribution(of_action["previews_painted"]),
             }
+            for metric in VISUAL_PROGRESS_METRICS:
+                values = [judged.get(image, {}).get(metric) for image in of_action["image"]]
+                if any(v is not None for v in values):
+                    metrics[metric] = distribution(values)
         rows.append({"action": action, "metrics": metrics, "paint_methods": sorted(of_action["paint_method"].dropna().unique())})
     return rows
 
@@ -280,6 +289,17 @@ def quality(run: Run, journeys: list[dict]) -> dict | None:
     }
 
 
+def acceptance_by_cohort(run: Run, candidates: pd.DataFrame) -> dict[str, dict]:
+    """Acceptance per cohort tag (the pack's tags and each prompt's own), with N candidates."""
+    cohorts = run.manifest.get("cohorts") or {pid: run.manifest["journey"].get("cohort", [])
+                                             for pid in planned_journey_runs(run.manifest)}
+    found = {}
+    for tag in sorted({t for tags in cohorts.values() for t in tags}):
+        mine = candidates[candidates["prompt_id"].map(lambda pid: tag in cohorts.get(pid, []))]
+        found[tag] = {"n": len(mine), "acceptance_rate": float(mine["accepted"].mean()) if len(mine) else None}
+    return found
+
+
 def judge_conditions(found: dict | None) -> list[str]:
     """Ways the judges fall short of a real measurement, listed with the run's conditions."""
     if not found:
@@ -318,7 +338,7 @@ def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
     journeys = journey_runs(run, candidates)
     ttui = pd.Series([j["ttui_ms"] for j in journeys], dtype=float)
     steps = run.steps
-    stats = action_stats(steps)
+    stats = action_stats(steps, judge_values(run.judgements))
     ttui_summary = distribution(ttui)
     traces = {p.stem: f"traces/{p.name}" for p in sorted((run.path / "traces").glob("*.zip"))}
     for journey in journeys:
@@ -341,6 +361,7 @@ def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
                                  "max": max(iterations) if iterations else None},
         "acceptance_rule": describe_rule(run.manifest["journey"]["acceptance"]),
         "acceptance_rate": float(candidates["accepted"].mean()) if len(candidates) else None,
+        "acceptance_by_cohort": acceptance_by_cohort(run, candidates),
         "labels": {"labelled": int(candidates["labelled"].sum()),
                    "useful": int((candidates["verdict"] == "useful (label)").sum()),
                    "not_useful": int((candidates["verdict"] == "not useful (label)").sum())},
@@ -394,6 +415,7 @@ def summary_json(summary: dict) -> dict:
         "iterations_to_useful": summary["iterations_to_useful"],
         "acceptance_rate": summary["acceptance_rate"],
         "acceptance_rule": summary["acceptance_rule"],
+        "acceptance_by_cohort": summary["acceptance_by_cohort"],
         "labels": summary["labels"],
         "cost": summary["cost"],
         "quality": summary["quality"],

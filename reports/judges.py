@@ -17,6 +17,14 @@ same figures: LPIPS with a random backbone is built from a fixed seed.
     drift_vs_baseline      LPIPS between a final and the baseline run's final for the same prompt,
                            seed and action
     clip_score             cosine similarity of CLIP's image and prompt embeddings
+    visual_progress        of each kept preview: 1 − LPIPS(preview, final) / LPIPS(first preview,
+                           final), clipped to [0, 1] (0: as far as the first image shown, 1: the final)
+    time_to_recognisable_preview_ms   of an action's final: click → first preview whose LPIPS to
+                           the final is at most the pack's recognisable_lpips (0.3 unless set); the
+                           final itself when no preview is that close
+    generation_speed_index_ms         of an action's final: ∫ (1 − visual progress) dt from click to
+                           final paint, progress a step function of the previews painted (Speed
+                           Index for one generation: lower is better)
 """
 
 from __future__ import annotations
@@ -163,6 +171,8 @@ def judge_run(run_dir: Path, lpips_net: str = "alex", clip_model: str | None = N
     for (image, judge), values in by_owner.items():
         add(image, judge, np.mean(values), lpips_model.name, lpips_model.calibrated)
 
+    judge_previews(run, finals, images, lpips_model, add)
+
     for _, edit in finals[finals["mask"].notna() & (finals["action"] == "edit")].iterrows():
         source = edit_source(finals, edit)
         if source is not None:
@@ -185,6 +195,21 @@ def judge_run(run_dir: Path, lpips_net: str = "alex", clip_model: str | None = N
     judgements = pd.DataFrame(rows, columns=JUDGEMENT_COLUMNS)
     judgements.to_csv(run.path / "judgements.csv", index=False)
     return judgements
+
+
+def visual_progress(click: float, final: float, previews: list[tuple[float, float]], recognisable: float) -> dict:
+    """From the previews painted between click and final paint, as (paint time, LPIPS to the
+    final) in paint order: each preview's visual progress, the time to recognisable preview and
+    the generation speed index (ms). With no preview, nothing useful was seen until the final."""
+    first = previews[0][1] if previews else 0.0
+    progress = [1.0 if first <= 0 else float(np.clip(1 - d / first, 0.0, 1.0)) for _, d in previews]
+    times = [t for t, _ in previews]
+    # 1 − progress is 1 from the click to the first preview, then steps at each preview, 0 after the final.
+    edges = [click, *times, final]
+    remaining = [1.0, *(1 - v for v in progress)]
+    speed_index = sum((edges[i + 1] - edges[i]) * remaining[i] for i in range(len(remaining)))
+    seen = next((t for t, d in previews if d <= recognisable), final)
+    return {"progress": progress, "time_to_recognisable_preview_ms": seen - click, "generation_speed_index_ms": speed_index}
 
 
 def lpips_pairs(finals: pd.DataFrame, baseline: Path | None) -> tuple[list[tuple], list[tuple[str, str]]]:
@@ -216,6 +241,28 @@ def lpips_pairs(finals: pd.DataFrame, baseline: Path | None) -> tuple[list[tuple
                 pairs.append((row["image"], match))
                 owners.append((row["image"], "drift_vs_baseline"))
     return pairs, owners
+
+
+def judge_previews(run, finals: pd.DataFrame, images: dict, lpips_model: LPIPS, add) -> None:
+    """Visual progress of every kept preview and, per action, time to recognisable preview and
+    generation speed index. The previews' paint times come from the action's raw record."""
+    recognisable = float(run.manifest["journey"].get("recognisable_lpips", 0.3))
+    recorded = {(str(e.get("prompt_id")), e.get("step_index")): e for e in run.events if e.get("event") == "action"}
+    for _, step in finals.iterrows():
+        event = recorded.get((step["prompt_id"], step["step_index"]))
+        if event is None or "previews" not in event:
+            continue  # recorded before previews were kept
+        previews = [p for p in event["previews"] if (run.path / p["image"]).is_file()]
+        if step["previews_painted"] and not previews:
+            continue  # previews were painted but none kept (a canvas UI): nothing honest to say
+        final = images[step["image"]]
+        distances = lpips_model.distances([(final, load_image(run.path / p["image"])) for p in previews])
+        found = visual_progress(step["click_ts_ms"], step["final_paint_ts_ms"],
+                                [(p["t"], d) for p, d in zip(previews, distances)], recognisable)
+        for preview, value in zip(previews, found["progress"]):
+            add(preview["image"], "visual_progress", value, lpips_model.name, lpips_model.calibrated)
+        for judge in ("time_to_recognisable_preview_ms", "generation_speed_index_ms"):
+            add(step["image"], judge, found[judge], lpips_model.name, lpips_model.calibrated)
 
 
 def edit_source(finals: pd.DataFrame, edit) -> str | None:

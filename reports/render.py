@@ -33,7 +33,7 @@ def fmt_num(value, digits: int = 1) -> str:
 def fmt_usd(value) -> str:
     if missing(value):
         return "—"
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+    return f"${value:.3g}" if value < 1 else f"${value:,.2f}"
 
 
 def missing(value) -> bool:

@@ -243,3 +243,44 @@ def test_review_port_in_use_is_one_sentence(tmp_path):
         proc = cli("review", str(run), "--port", str(port))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert f"port {port} on 127.0.0.1 is not free" in proc.stderr
+
+
+def test_visual_progress_arithmetic_on_known_distances():
+    from reports.judges import visual_progress
+
+    # click at 0, previews at 100 / 200 / 300 ms whose LPIPS to the final falls 0.8 → 0.4 → 0.2, final at 400.
+    found = visual_progress(0.0, 400.0, [(100.0, 0.8), (200.0, 0.4), (300.0, 0.2)], recognisable=0.3)
+    assert found["progress"] == [0.0, 0.5, 0.75]
+    # 100 ms at 1, 100 at 1 − 0, 100 at 1 − 0.5, 100 at 1 − 0.75
+    assert found["generation_speed_index_ms"] == pytest.approx(100 + 100 + 50 + 25)
+    assert found["time_to_recognisable_preview_ms"] == 300.0
+    nothing = visual_progress(0.0, 400.0, [], recognisable=0.3)
+    assert nothing["generation_speed_index_ms"] == 400.0 and nothing["time_to_recognisable_preview_ms"] == 400.0
+    farther = visual_progress(0.0, 400.0, [(100.0, 0.5), (200.0, 0.9)], recognisable=0.1)
+    assert farther["progress"] == [0.0, 0.0]  # moving away from the final is no progress
+
+
+def test_previews_that_blend_towards_the_final_give_rising_progress(tmp_path):
+    """Synthetic previews: the final blended with noise, 25 / 50 / 75 % of the way, painted at
+    known times. Progress must rise, and the speed index lie below click-to-final."""
+    run = RunDirectory.create(tmp_path, MANIFEST)
+    final = noise(1)
+    (run.images / "previews").mkdir()
+    previews = []
+    for k, share in enumerate((0.25, 0.5, 0.75)):
+        pixels = (share * final + (1 - share) * noise(50)).astype(np.uint8)
+        Image.fromarray(pixels).save(run.images / "previews" / f"p{k}.jpg", quality=95)
+        previews.append({"t": 1100.0 + 100 * k, "image": f"images/previews/p{k}.jpg"})
+    Image.fromarray(final).save(run.images / "final.png")
+    paints = [{"t": p["t"], "method": "element-timing", "url": ""} for p in previews] + [
+        {"t": 1400.0, "method": "element-timing", "url": ""}]
+    run.event("action", journey="judged", prompt_id="cat", prompt="a cat", seed=1, step_index=1, action="generate",
+              image="images/final.png", previews=previews, probe={"click": 1000.0, "final": paints[-1], "paints": paints})
+    run.event("run_finished")
+    judgements = judge_run(run.path)
+    progress = [values(judgements, "visual_progress")[p["image"]] for p in previews]
+    assert progress[0] == 0.0 and progress[0] < progress[1] < progress[2] <= 1.0
+    index = values(judgements, "generation_speed_index_ms")["images/final.png"]
+    assert 100 + 100 < index < 400  # at least the 100 ms before the first preview and the first preview's 100 ms
+    stats = {row["action"]: row["metrics"] for row in summarize(load_run(run.path))["action_stats"]}
+    assert stats["generate"]["generation_speed_index_ms"]["p50"] == index

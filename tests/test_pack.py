@@ -58,7 +58,7 @@ def test_unknown_field_names_file_line_and_the_allowed_ones(tmp_path):
 
 def test_unknown_field_in_a_prompt(tmp_path):
     path = write(tmp_path, GOOD.replace("{id: a, text: t, seed: 1}", "{id: a, text: t, sed: 1}"))
-    assert error_of(load_pack, path) == f"{path}:3: unknown field 'sed' in prompts[0]; allowed: id, text, negative, seed, seeds, settings"
+    assert error_of(load_pack, path) == f"{path}:3: unknown field 'sed' in prompts[0]; allowed: id, text, negative, seed, seeds, settings, cohort"
 
 
 def test_missing_and_mistyped_fields(tmp_path):

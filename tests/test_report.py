@@ -225,3 +225,24 @@ def test_one_percentile_definition():
     assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([], 50) is None
     assert percentile([10.0] * 19 + [110.0], 95) == pytest.approx(15.0)  # rank 18.05: 5 % of the way to 110
     assert distribution([None, float("nan"), 3.0]) == {"n": 1, "p50": 3.0, "p95": 3.0, "few": True}
+
+
+def test_cost_per_image_and_per_usable_image(run_dir):
+    run = load_run(run_dir)
+    assert summarize(run)["cost"] is None  # no price given: no cost, never an invented one
+    cost = summarize(run, gpu_hour_usd=3.6)["cost"]
+    # click-to-final 400 + 300 + 200 ms = 0.9 GPU-s at $3.6/h = $0.0009; 3 images, 2 accepted
+    assert cost["basis"] == "click_to_final" and cost["gpu_hour_usd"] == 3.6
+    assert cost["per_image_usd"] == pytest.approx(0.0003) and cost["per_usable_image_usd"] == pytest.approx(0.00045)
+    run.manifest["cost"] = {"gpu_hour_usd": 7.2}  # the target's price, from playwright.config.py
+    assert summarize(run)["cost"]["per_image_usd"] == pytest.approx(0.0006)
+    html = render_report(run_dir, gpu_hour_usd=3.6)[0].read_text()
+    assert "cost per usable image" in html and "$0.00045" in html and "$0.0003 per image" in html
+
+
+def test_acceptance_by_cohort_tag(run_dir):
+    run = load_run(run_dir)
+    run.manifest["cohorts"] = {"a": ["people", "hard"], "b": ["people"]}
+    by_tag = summarize(run)["acceptance_by_cohort"]
+    assert by_tag["people"] == {"n": 3, "acceptance_rate": pytest.approx(2 / 3)}
+    assert by_tag["hard"] == {"n": 2, "acceptance_rate": 0.5}
