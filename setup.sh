@@ -48,4 +48,13 @@ if ! command -v Xvfb >/dev/null; then
     echo "setup.sh: Xvfb is missing; \`imagejourney bench fidelity\` needs it (apt-get install -y xvfb)"
   fi
 fi
+# PostgreSQL: the history store's tests start their own cluster (initdb/pg_ctl) in a temporary directory.
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup.sh: installing Debian's postgresql (the history store's tests run against a real server)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "setup.sh: PostgreSQL is missing; the history store's PostgreSQL tests need it (apt-get install -y postgresql)"
+  fi
+fi
 echo "setup.sh: ready"

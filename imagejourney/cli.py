@@ -86,13 +86,16 @@ def cmd_compare(args) -> int:
     import json
 
     from reports.audit import RunDirError
-    from reports.compare import CompareError, compare, format_comparison, side_from_path
+    from reports.compare import CompareError, compare, format_comparison, resolve_side
 
     if not 0 < args.alpha < 1 or args.min_effect < 0:
         print("imagejourney compare: --alpha must be between 0 and 1 and --min-effect at least 0 (percent)", file=sys.stderr)
         return 2
     try:
-        result = compare(side_from_path(Path(args.baseline)), side_from_path(Path(args.new)), args.alpha, args.min_effect)
+        new = resolve_side(args.new, args.store)
+        baseline = resolve_side(args.baseline, args.store, args.since, journey=new.manifest["journey"].get("name"),
+                                exclude=new.manifest.get("run_id"))
+        result = compare(baseline, new, args.alpha, args.min_effect)
     except (RunDirError, CompareError) as exc:
         print(f"imagejourney compare: {exc}", file=sys.stderr)
         return 2
@@ -101,6 +104,42 @@ def cmd_compare(args) -> int:
         Path(args.json).write_text(json.dumps(result, indent=2))
         print(f"wrote {args.json}")
     return 1 if result["regressions"] else 0
+
+
+def cmd_history(args) -> int:
+    """add / list / show / baseline set, on the history store (SQLite or PostgreSQL)."""
+    import json
+
+    from reports.audit import RunDirError
+    from reports.history import HistoryStore, StoreError
+
+    try:
+        store = HistoryStore(args.store)
+        if args.history_command == "add":
+            run_id, added = store.add(Path(args.run_dir))
+            print(f"added {run_id} to {store.url}" if added else f"{run_id} is already in {store.url}; nothing added")
+        elif args.history_command == "list":
+            runs = store.runs(args.target, args.journey)
+            if args.json:
+                print(json.dumps([{"run_id": r.run_id, "target": r.target, "journey": r.journey, "started_at": r.started_at,
+                                   "complete": r.complete, "passed": r.passed, "path": r.path,
+                                   "ttui_ms_p50": r.summary["ttui_ms"]["p50"]} for r in runs], indent=2))
+            elif not runs:
+                print(f"the history store {store.url} holds no run yet; add one with `imagejourney history add RUN_DIR`")
+            for r in [] if args.json else runs:
+                ttui = r.summary["ttui_ms"]["p50"]
+                print(f"{r.run_id:48} {r.target:12} {r.journey:16} {'passed' if r.passed else 'FAILED':6} "
+                      f"TTUI p50 {'—' if ttui is None else f'{ttui:.0f} ms'}")
+        elif args.history_command == "show":
+            run = store.get(args.run_id)
+            print(json.dumps({**run.summary, "path": run.path, "passed": run.passed, "steps": len(store.steps(run.run_id))}, indent=2))
+        else:
+            store.set_baseline(args.run_id)
+            print(f"pinned baseline: {args.run_id}")
+    except (StoreError, RunDirError) as exc:
+        print(f"imagejourney history: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def cmd_serve(args) -> int:
@@ -212,12 +251,30 @@ def main(argv: list[str] | None = None) -> int:
     judge.set_defaults(func=cmd_judge)
 
     comparison = commands.add_parser("compare", help="compare a run with a baseline: medians, ratio CI, verdicts")
-    comparison.add_argument("baseline", help="the baseline run directory")
-    comparison.add_argument("new", help="the new run directory")
+    comparison.add_argument("baseline", help="a run directory, or in the history store: a run id, last, last-passing, pinned")
+    comparison.add_argument("new", help="a run directory or a run id in the history store")
+    comparison.add_argument("--since", help="pool every stored baseline run of this window (7d, 36h) of the new run's journey")
+    comparison.add_argument("--store", help="history store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)")
     comparison.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     comparison.add_argument("--min-effect", type=float, default=5.0, help="smallest change in percent called slower/faster (default 5)")
     comparison.add_argument("--json", help="also write the comparison to this JSON file")
     comparison.set_defaults(func=cmd_compare)
+
+    history = commands.add_parser("history", help="the history store of runs (SQLite file or PostgreSQL)")
+    history.add_argument("--store", help="store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)")
+    history_commands = history.add_subparsers(dest="history_command", required=True)
+    history_add = history_commands.add_parser("add", help="add a run directory's summary and steps")
+    history_add.add_argument("run_dir")
+    history_list = history_commands.add_parser("list", help="list stored runs, oldest first")
+    history_list.add_argument("--target")
+    history_list.add_argument("--journey")
+    history_list.add_argument("--json", action="store_true", help="a JSON list, one object per run")
+    history_show = history_commands.add_parser("show", help="one stored run's summary")
+    history_show.add_argument("run_id")
+    history_baseline = history_commands.add_parser("baseline", help="the pinned baseline")
+    history_baseline.add_argument("action", choices=["set"])
+    history_baseline.add_argument("run_id")
+    history.set_defaults(func=cmd_history)
 
     review = commands.add_parser("review", help="label a run's finals useful / not useful in the browser (labels.csv)")
     review.add_argument("run_dir")

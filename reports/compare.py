@@ -147,6 +147,28 @@ def side_from_path(path: Path) -> Side:
     return Side(str(path), [load_run(path)])
 
 
+def resolve_side(ref: str, store: str | None = None, since: str | None = None, journey: str | None = None,
+                 exclude: str | None = None) -> Side:
+    """A run directory, or a reference into the history store: a run id, `last`,
+    `last-passing`, `pinned`; with `since` (7d), every stored run of that window, pooled.
+    `journey` limits the store to that journey; `exclude` leaves out the new run itself."""
+    from .history import HistoryStore, StoreError, parse_since
+
+    if since is None and ("/" in ref or Path(ref).exists()):
+        return side_from_path(Path(ref))  # a path: a run directory, or one sentence saying it is not
+    try:
+        window = parse_since(since) if since else None
+        stored = HistoryStore(store).resolve(ref, journey=journey, since=window, before=exclude)
+    except StoreError as exc:
+        raise CompareError(str(exc)) from None
+    missing = [r.path for r in stored if not Path(r.path).is_dir()]
+    if missing:
+        raise CompareError(f"the stored run directory {missing[0]} is gone; the store keeps summaries, the comparison "
+                           "needs the run directory")
+    name = stored[0].run_id if len(stored) == 1 else f"{len(stored)} runs since {since} ({stored[0].run_id} … {stored[-1].run_id})"
+    return Side(name, [load_run(Path(r.path)) for r in stored])
+
+
 def format_comparison(result: dict) -> str:
     """A benchstat-like table: medians per side with N, the change with its interval and p."""
     lines = [f"baseline: {result['baseline']}", f"new:      {result['new']}", ""]
