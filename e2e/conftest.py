@@ -24,6 +24,8 @@ from journeys.pack import ConfigError, check_compatible, load_pack, load_profile
 from journeys.rundir import RunDirectory
 from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 from reports.audit import RunDirError, load_run
+from reports.compare import CompareError
+from reports.history import HistoryStore, StoreError
 from reports.judges import LPIPS_NETS, judge_run
 from reports.render import render_report
 
@@ -39,8 +41,11 @@ def pytest_addoption(parser):
     group.addoption("--lpips-net", default="alex", help="LPIPS network for the judges: alex (default), vgg, squeeze")
     group.addoption("--clip-model", help="CLIP model for the clip_score judge: a local directory or a cached id")
     group.addoption("--gpu-hour-usd", type=float, help="GPU price per hour for cost per usable image (overrides the target's)")
-    group.addoption("--baseline", help="a baseline run directory: compare with it; exit 1 when a metric is slower")
+    group.addoption("--baseline", help="a baseline run directory, or a store reference (run id, last, last-passing, "
+                                       "pinned): compare with it; exit 1 when a metric is slower")
     group.addoption("--app-args", help="options for the bundled reference app, e.g. \"--fault-latency-ms 200\"")
+    group.addoption("--store", help="history store URL for a --baseline reference (default: IMAGEJOURNEY_STORE or "
+                                    "sqlite:///journey-results/history.db)")
     group.addoption("--min-effect", type=float, default=5.0, help="smallest change in percent called slower (default 5)")
 
 
@@ -51,10 +56,14 @@ def pytest_configure(config):
             raise ConfigError(ONLY_CHROMIUM)
         if config.getoption("--lpips-net") not in LPIPS_NETS:
             raise ConfigError(f"unknown LPIPS network '{config.getoption('--lpips-net')}'; use --lpips-net {'|'.join(LPIPS_NETS)}")
-        if config.getoption("--baseline"):
+        baseline = config.getoption("--baseline")
+        if baseline:
             try:
-                load_run(Path(config.getoption("--baseline")))
-            except RunDirError as exc:
+                if "/" in baseline or Path(baseline).exists():
+                    load_run(Path(baseline))
+                else:
+                    HistoryStore(config.getoption("--store"))  # an unreachable store is said now, before the run
+            except (RunDirError, StoreError) as exc:
                 raise ConfigError(f"--baseline: {exc}") from None
         packs = [load_pack(name) for name in config.getoption("--journey") or ["portrait"]]
         target = resolve_target(settings, config.getoption("--target"), config.getoption("base_url"),
@@ -87,7 +96,7 @@ def pytest_configure(config):
     # pytest-playwright's own tracing is switched off so the two do not clash.
     config.ij_tracing = config.getoption("--tracing")
     config.option.tracing = "off"
-    config.ij_reports, config.ij_breaches, config.ij_regressions = [], [], []
+    config.ij_reports, config.ij_breaches, config.ij_regressions, config.ij_notes = [], [], [], []
 
 
 def pytest_generate_tests(metafunc):
@@ -168,8 +177,13 @@ def run_dirs(pytestconfig, browser, target, ui_profile):
         # Judges run after the browser work, never inside a timed action.
         judge_run(run.path, pytestconfig.getoption("--lpips-net"), pytestconfig.getoption("--clip-model"))
         baseline = pytestconfig.getoption("--baseline")
-        report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"),
-                                         Path(baseline) if baseline else None, min_effect=pytestconfig.getoption("--min-effect"))
+        try:
+            report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"), baseline,
+                                             pytestconfig.getoption("--store"), min_effect=pytestconfig.getoption("--min-effect"))
+        except CompareError as exc:  # the run is recorded and its report still written, without the comparison
+            report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"))
+            pytestconfig.ij_notes.append(f"not compared with the baseline: {exc}")
+            baseline = None
         pytestconfig.ij_reports.append(report)
         pytestconfig.ij_breaches.extend(breaches)
         if baseline:
@@ -201,6 +215,8 @@ def pytest_unconfigure(config):
         sys.stdout.write(f"\nbudget breached: {breach}")
     for regression in getattr(config, "ij_regressions", []):
         sys.stdout.write(f"\nregression: {regression}")
+    for note in getattr(config, "ij_notes", []):
+        sys.stdout.write(f"\nimagejourney: {note}")
     for report in getattr(config, "ij_reports", []):
         sys.stdout.write(f"\nimagejourney report: {report}")
     if getattr(config, "ij_reports", None):

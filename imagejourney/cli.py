@@ -13,8 +13,7 @@ def cmd_report(args) -> int:
     from reports.render import render_report
 
     try:
-        report, breaches = render_report(Path(args.run_dir), args.gpu_hour_usd,
-                                         Path(args.baseline) if args.baseline else None)
+        report, breaches = render_report(Path(args.run_dir), args.gpu_hour_usd, args.baseline, args.store)
     except (RunDirError, CompareError) as exc:
         print(f"imagejourney report: {exc}", file=sys.stderr)
         return 2
@@ -238,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     report = commands.add_parser("report", help="render report.html from a run directory")
     report.add_argument("run_dir")
     report.add_argument("--gpu-hour-usd", type=float, help="GPU price per hour, for cost per (usable) image")
-    report.add_argument("--baseline", help="a baseline run directory: the report shows the comparison")
+    report.add_argument("--baseline", help="a baseline run directory or a store reference (run id, last, last-passing, "
+                                           "pinned): the report shows the comparison")
+    report.add_argument("--store", help="history store URL for a --baseline reference")
     report.set_defaults(func=cmd_report)
 
     judge = commands.add_parser("judge", help="judge a run's saved images (LPIPS, CLIP, blank) and re-render its report")

@@ -14,7 +14,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 
 from .audit import FEW_SAMPLES, load_run, summarize, summary_json
-from .compare import Side, compare, side_from_path
+from .compare import Side, compare, resolve_side
 from .records import recorded_steps_path
 
 
@@ -60,15 +60,16 @@ def write_steps_csv(run) -> None:
     run.steps.to_csv(steps_csv, index=False)
 
 
-def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: Path | None = None,
+def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: str | None = None, store: str | None = None,
                   alpha: float = 0.05, min_effect: float = 5.0) -> tuple[Path, list[str]]:
-    """Audit the run directory (compared with `baseline` when given) and write steps.csv,
-    summary.json and report.html into it; return the report's path and one sentence per
-    breached budget."""
+    """Audit the run directory (compared with `baseline` when given: a run directory or a
+    history-store reference) and write steps.csv, summary.json and report.html into it;
+    return the report's path and one sentence per breached budget."""
     run = load_run(run_dir)
     summary = summarize(run, gpu_hour_usd)
     if baseline is not None:
-        summary["comparison"] = compare(side_from_path(Path(baseline)), Side(str(run.path), [run]), alpha, min_effect)
+        base = resolve_side(str(baseline), store, journey=run.manifest["journey"].get("name"), exclude=run.manifest.get("run_id"))
+        summary["comparison"] = compare(base, Side(str(run.path), [run]), alpha, min_effect)
     write_steps_csv(run)
     (run.path / "summary.json").write_text(json.dumps(summary_json(summary), indent=2, allow_nan=False))
     html = environment().get_template("report.html.j2").render(summary=summary, run_dir=run.path.name, few=FEW_SAMPLES)
