@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -85,7 +86,7 @@ def cmd_compare(args) -> int:
     import json
 
     from reports.audit import RunDirError
-    from reports.compare import CompareError, compare, format_comparison, resolve_side
+    from reports.compare import CompareError, compare, format_comparison, format_markdown, resolve_side
 
     if not 0 < args.alpha < 1 or args.min_effect < 0:
         print("imagejourney compare: --alpha must be between 0 and 1 and --min-effect at least 0 (percent)", file=sys.stderr)
@@ -99,6 +100,9 @@ def cmd_compare(args) -> int:
         print(f"imagejourney compare: {exc}", file=sys.stderr)
         return 2
     print(format_comparison(result))
+    if os.environ.get("GITHUB_STEP_SUMMARY"):  # GitHub Actions shows this Markdown on the run's page
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as summary:
+            summary.write(format_markdown(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
         print(f"wrote {args.json}")
@@ -228,7 +232,7 @@ def cmd_profile_check(args) -> int:
     return 1 if missing else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     from reference_app.server import add_serve_arguments
 
     parser = argparse.ArgumentParser(prog="imagejourney", description=__doc__)
@@ -317,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--config", default="playwright.config.py")
     check.set_defaults(func=cmd_profile_check)
 
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 

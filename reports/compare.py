@@ -198,3 +198,20 @@ def format_comparison(result: dict) -> str:
 def fmt(side: dict) -> str:
     return f"{side['median']:.1f} ({side['n']})"
 
+
+
+def format_markdown(result: dict) -> str:
+    """The comparison as a Markdown table (for $GITHUB_STEP_SUMMARY)."""
+    slower = result["regressions"]
+    lines = [f"### imagejourney: {len(slower)} of {len(result['metrics'])} metrics slower than baseline",
+             "", f"baseline `{result['baseline']}` · new `{result['new']}`", "",
+             "| metric | baseline median (N) | new median (N) | change [95% CI] | p | verdict |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+    for m in result["metrics"]:
+        change = "± ∞" if m["ci_low"] is None else (f"{(m['ratio'] - 1) * 100:+.1f}% [{(m['ci_low'] - 1) * 100:+.1f}%, "
+                                                   f"{(m['ci_high'] - 1) * 100:+.1f}%]")
+        p_value = "" if m["p_value"] is None else f"{m['p_value']:.3f}"
+        verdict = f"**{m['verdict']}**" if m["verdict"] == "slower" else m["verdict"]
+        lines.append(f"| `{m['metric']}` | {m['baseline']['median']:.1f} ({m['baseline']['n']}) | "
+                     f"{m['new']['median']:.1f} ({m['new']['n']}) | {change} | {p_value} | {verdict} |")
+    lines += [f"> warning: {w}" for w in result["warnings"]]
+    return "\n".join(lines) + "\n"

@@ -90,3 +90,17 @@ def test_cli_prints_the_table_writes_json_and_exits_1_on_regression(tmp_path):
                            ((str(a), str(b), "--alpha", "2"), "--alpha must be between 0 and 1")]:
         bad = subprocess.run([sys.executable, "-m", "imagejourney.cli", "compare", *args], capture_output=True, text=True)
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and sentence in bad.stderr
+
+
+def test_markdown_summary_for_github_actions(tmp_path):
+    import os
+
+    a = write_run(tmp_path / "a", noisy(300, 20, 1))
+    b = write_run(tmp_path / "b", noisy(400, 20, 2))
+    summary = tmp_path / "step-summary.md"
+    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "compare", str(a), str(b)], capture_output=True,
+                          text=True, env={**os.environ, "GITHUB_STEP_SUMMARY": str(summary)})
+    assert proc.returncode == 1
+    markdown = summary.read_text()
+    assert markdown.startswith("### imagejourney: ") and "| `reroll.click_to_final_ms` |" in markdown
+    assert "**slower**" in markdown
