@@ -168,6 +168,8 @@ def cmd_bench(args) -> int:
         from imagejourney import bench_fidelity as bench
     elif args.bench_command == "judges":
         from imagejourney import bench_judges as bench
+    elif args.bench_command == "compare":
+        from imagejourney import bench_compare as bench
     else:
         from imagejourney import bench_app as bench
     if args.trials < 20:
@@ -311,6 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
     judges_bench.add_argument("--json", help="also write the figures to this JSON file")
     judges_bench.add_argument("--config", default="playwright.config.py")
     judges_bench.set_defaults(func=cmd_bench)
+    compare_bench = bench_commands.add_parser("compare", help="false-positive and detection rates of compare's verdicts")
+    compare_bench.add_argument("--trials", type=int, default=60, help="rerolls measured per pool (at least 20)")
+    compare_bench.add_argument("--json", help="also write the figures to this JSON file")
+    compare_bench.add_argument("--config", default="playwright.config.py")
+    compare_bench.set_defaults(func=cmd_bench)
 
     profile = commands.add_parser("profile", help="UI profile tools")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)

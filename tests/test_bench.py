@@ -53,3 +53,20 @@ def test_judges_table_judges_its_goals():
     assert "25.0 |     9.0" in table
     slow = format_table({**result, "same_seed_lpips_max": 0.2, "lpips_pairs_per_s": {"128": 1.0, "256": 2.0, "512": 1.0}})
     assert "goal ≤ 0.01: NOT met" in slow and "at 256², batched: NOT met" in slow
+
+
+def test_compare_bench_rates_on_known_pools():
+    import numpy as np
+
+    from imagejourney.bench_compare import format_table, verdict_rate
+
+    rng = np.random.default_rng(1)
+    same_a, same_b = rng.normal(300, 10, 200), rng.normal(300, 10, 200)
+    slower = rng.normal(375, 10, 200)  # +25 %
+    assert verdict_rate(same_a, same_b, 30, ("slower", "faster"), np.random.default_rng(0), trials=100) <= 0.1
+    assert verdict_rate(same_a, slower, 30, ("slower",), np.random.default_rng(0), trials=100) == 1.0
+    result = {"false_positive_rate": 0.03, "detection_rate": {"10": 0.6, "25": 1.0}, "n_per_side": 30,
+              "n_per_side_for_0_8_at_10": 45, "detection_rate_10_by_n": {"30": 0.6, "45": 0.85},
+              "pool_medians_ms": {"A1": 300.0}, "pool_sizes": {"A1": 60}, "injected_latency_ms": {"10": 30, "25": 75}}
+    table = format_table(result)
+    assert "(goal ≤ 0.05: met)" in table and "(goal ≥ 0.8: met)" in table and "0.8 detection of +10 %: 45" in table
