@@ -90,7 +90,7 @@ def pytest_configure(config):
                 "save one with `playwright codegen --save-storage=FILE URL`"
             )
     except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        pytest.exit(str(exc), returncode=2)  # bad input: one sentence, exit 2 (README, "Exit codes")
     config.ij_settings, config.ij_packs, config.ij_target, config.ij_profile = settings, packs, target, profile
     # imagejourney records one trace per journey run into the run directory (grouped by step);
     # pytest-playwright's own tracing is switched off so the two do not clash.

@@ -159,7 +159,7 @@ def test_bad_input_is_one_sentence(tmp_path, args, message):
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "test_journey[plain-boat" in proc.stdout and "test_journey[failure-probes-hands" in proc.stdout
         return
-    assert proc.returncode == 4
+    assert proc.returncode == 2
     assert message in one_line_error(proc)
 
 
@@ -194,14 +194,14 @@ def test_login_by_storage_state_file(plain_ui_url, tmp_path):
     missing = tmp_path / "missing.yaml"
     missing.write_text(text[: text.index("login:")] + "login:\n  storage_state: nope.json\n")
     proc, _ = run_e2e(tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(missing), "--journey", str(PLAIN / "pack.yaml"))
-    assert proc.returncode == 4 and "the login storage state nope.json" in proc.stderr
+    assert proc.returncode == 2 and "the login storage state nope.json" in proc.stderr
 
 
 def test_video_without_playwrights_ffmpeg_is_one_sentence(tmp_path):
     env = {**os.environ, "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path)}
     proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", "--video", "on"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 4
+    assert proc.returncode == 2
     assert "--video needs Playwright's ffmpeg, which is not installed" in one_line_error(proc)
 
 
@@ -216,7 +216,7 @@ def test_profile_check_looks_for_any_choice_of_a_choice_field():
 def test_video_with_a_typed_login_is_refused_in_one_sentence(plain_ui_url, tmp_path):
     proc, runs = run_e2e(tmp_path, *plain_args(plain_ui_url), "--video", "on",
                          env_extra={"PLAIN_USER": "creator", "PLAIN_PASSWORD": PASSWORD})
-    assert proc.returncode == 4 and runs == []
+    assert proc.returncode == 2 and runs == []
     assert proc.stderr.strip().splitlines()[-1] == (
-        "ERROR: --video would record the login form of the UI profile 'plain-members' as its credentials are typed; "
+        "Exit: --video would record the login form of the UI profile 'plain-members' as its credentials are typed; "
         "log in with `login: {storage_state: FILE}` instead, or run without --video")
