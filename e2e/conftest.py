@@ -24,6 +24,7 @@ from journeys.pack import ConfigError, check_compatible, load_pack, load_profile
 from journeys.rundir import RunDirectory
 from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 from reports.audit import RunDirError, load_run
+from reports.records import read_records
 from reports.compare import CompareError
 from reports.history import HistoryStore, StoreError
 from reports.judges import LPIPS_NETS, judge_run
@@ -44,6 +45,10 @@ def pytest_addoption(parser):
     group.addoption("--baseline", help="a baseline run directory, or a store reference (run id, last, last-passing, "
                                        "pinned): compare with it; exit 1 when a metric is slower")
     group.addoption("--app-args", help="options for the bundled reference app, e.g. \"--fault-latency-ms 200\"")
+    group.addoption("--retries", type=int, default=0, help="re-run a journey run with a failed step up to N times; "
+                                                             "one that then passes is reported flaky")
+    group.addoption("--resume", help="a run directory left by a stopped run: run only its journey runs that did not "
+                                     "finish, into the same directory")
     group.addoption("--store", help="history store URL for a --baseline reference (default: IMAGEJOURNEY_STORE or "
                                     "sqlite:///journey-results/history.db)")
     group.addoption("--min-effect", type=float, default=5.0, help="smallest change in percent called slower (default 5)")
@@ -65,7 +70,10 @@ def pytest_configure(config):
                     HistoryStore(config.getoption("--store"))  # an unreachable store is said now, before the run
             except (RunDirError, StoreError) as exc:
                 raise ConfigError(f"--baseline: {exc}") from None
+        if config.getoption("--retries") < 0:
+            raise ConfigError(f"--retries must be 0 or more, not {config.getoption('--retries')}")
         packs = [load_pack(name) for name in config.getoption("--journey") or ["portrait"]]
+        config.ij_resume = read_resume(Path(config.getoption("--resume")), packs) if config.getoption("--resume") else None
         target = resolve_target(settings, config.getoption("--target"), config.getoption("base_url"),
                                 config.getoption("--ui-profile"))
         if config.getoption("--app-args") and not target.started_here:
@@ -99,9 +107,26 @@ def pytest_configure(config):
     config.ij_reports, config.ij_breaches, config.ij_regressions, config.ij_notes = [], [], [], []
 
 
+def read_resume(path: Path, packs) -> dict:
+    """What a stopped run left: its pack, and which journey runs finished (those are kept)."""
+    try:
+        records = read_records(path)
+    except RunDirError as exc:
+        raise ConfigError(f"--resume: {exc}") from None
+    name = records.manifest["journey"]["name"]
+    if [pack.name for pack in packs] != [name]:
+        raise ConfigError(f"--resume {path} continues the journey '{name}'; pass --journey with that pack and no other")
+    started = [e for e in records.events if e.get("event") == "journey_started"]
+    return {"run": RunDirectory(path), "manifest": records.manifest, "journey": name,
+            "finished": {str(e.get("prompt_id")) for e in records.events if e.get("event") == "journey_finished"},
+            "attempts": {str(e.get("prompt_id")): int(e.get("attempt") or 1) for e in started}}
+
+
 def pytest_generate_tests(metafunc):
     if "journey_case" in metafunc.fixturenames:
-        cases = [(pack, prompt) for pack in metafunc.config.ij_packs for prompt in pack.prompts]
+        resume = metafunc.config.ij_resume
+        cases = [(pack, prompt) for pack in metafunc.config.ij_packs for prompt in pack.prompts
+                 if not (resume and pack.name == resume["journey"] and prompt.id in resume["finished"])]
         metafunc.parametrize("journey_case", cases, ids=[f"{pack.name}-{prompt.id}" for pack, prompt in cases])
 
 
@@ -165,36 +190,61 @@ def run_dirs(pytestconfig, browser, target, ui_profile):
         if pack.name not in made:
             manifest = build_manifest(pack=pack, profile=ui_profile, target_name=pytestconfig.ij_target.name,
                                       target_url=target.url, app_info=target.info, browser=browser_info,
-                                      tracing=pytestconfig.ij_tracing, repo=ROOT, cost=pytestconfig.ij_target.cost)
-            made[pack.name] = RunDirectory.create(results, manifest)
+                                      tracing=pytestconfig.ij_tracing, repo=ROOT, cost=pytestconfig.ij_target.cost,
+                                      started_here=pytestconfig.ij_target.started_here)
+            resume = pytestconfig.ij_resume
+            if resume and resume["journey"] == pack.name:
+                if manifest["config_hash"] != resume["manifest"]["config_hash"]:
+                    pytest.exit(f"--resume: {resume['run'].path} was recorded with config hash "
+                                f"{resume['manifest']['config_hash']}, this session's is {manifest['config_hash']} (the "
+                                "journey, UI profile, target, model or browser differ); resume with the same settings",
+                                returncode=2)
+                made[pack.name] = resume["run"]
+                resume["run"].event("run_resumed", finished_before=sorted(resume["finished"]))
+            else:
+                made[pack.name] = RunDirectory.create(results, manifest)
         return made[pack.name]
 
     yield run_dir_for
     for run in made.values():
-        run.event("run_finished")
-        if target.log_path:
-            shutil.copy(target.log_path, run.path / "reference-app.log")
-        # Judges run after the browser work, never inside a timed action.
-        judge_run(run.path, pytestconfig.getoption("--lpips-net"), pytestconfig.getoption("--clip-model"))
-        baseline = pytestconfig.getoption("--baseline")
-        try:
-            report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"), baseline,
-                                             pytestconfig.getoption("--store"), min_effect=pytestconfig.getoption("--min-effect"))
-        except CompareError as exc:  # the run is recorded and its report still written, without the comparison
-            report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"))
-            pytestconfig.ij_notes.append(f"not compared with the baseline: {exc}")
-            baseline = None
-        pytestconfig.ij_reports.append(report)
-        pytestconfig.ij_breaches.extend(breaches)
-        if baseline:
-            comparison = json.loads((run.path / "summary.json").read_text())["comparison"]
-            pytestconfig.ij_regressions.extend(f"{metric} slower than baseline ({run.path.name})"
-                                               for metric in comparison["regressions"])
+        finish_run(pytestconfig, run, target.log_path)
+
+
+def finish_run(pytestconfig, run: RunDirectory, app_log: Path | None) -> None:
+    """Close the record, judge the finals and write summary.json and the report."""
+    run.event("run_finished")
+    if app_log:
+        shutil.copy(app_log, run.path / "reference-app.log")
+    # Judges run after the browser work, never inside a timed action.
+    judge_run(run.path, pytestconfig.getoption("--lpips-net"), pytestconfig.getoption("--clip-model"))
+    baseline = pytestconfig.getoption("--baseline")
+    try:
+        report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"), baseline,
+                                         pytestconfig.getoption("--store"), min_effect=pytestconfig.getoption("--min-effect"))
+    except CompareError as exc:  # the run is recorded and its report still written, without the comparison
+        report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"))
+        pytestconfig.ij_notes.append(f"not compared with the baseline: {exc}")
+        baseline = None
+    pytestconfig.ij_reports.append(report)
+    pytestconfig.ij_breaches.extend(breaches)
+    if baseline:
+        comparison = json.loads((run.path / "summary.json").read_text())["comparison"]
+        pytestconfig.ij_regressions.extend(f"{metric} slower than baseline ({run.path.name})"
+                                           for metric in comparison["regressions"])
 
 
 @pytest.fixture
 def run_dir(run_dirs, journey_case):
     return run_dirs(journey_case[0])
+
+
+@pytest.fixture
+def first_attempt(pytestconfig, journey_case) -> int:
+    """1; when resuming, one more than the attempts the stopped run made of this journey run."""
+    resume = pytestconfig.ij_resume
+    if resume and resume["journey"] == journey_case[0].name:
+        return resume["attempts"].get(journey_case[1].id, 0) + 1
+    return 1
 
 
 @pytest.fixture
@@ -205,6 +255,12 @@ def output_path(run_dir, journey_case):
 
 def pytest_sessionfinish(session):
     config = session.config
+    resume = getattr(config, "ij_resume", None)
+    if resume and session.testscollected == 0:  # every journey run had finished before the stop
+        if not read_records(resume["run"].path).complete:
+            finish_run(config, resume["run"], None)  # only the record was left open
+        config.ij_notes.append(f"nothing to resume: every journey run of {resume['run'].path} had finished")
+        session.exitstatus = 0
     if (config.ij_breaches or config.ij_regressions) and session.exitstatus == 0:
         session.exitstatus = 1  # a breached budget or a regression fails the job (nightly CI)
 

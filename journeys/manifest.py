@@ -100,16 +100,20 @@ def build_manifest(
     tracing: str,
     repo: Path,
     cost: dict | None = None,
+    started_here: bool = False,
 ) -> dict:
+    url = redact_url(target_url, tuple(profile.keep_query))
     config = {
         "journey": pack.raw,
         "ui_profile": profile.raw,
-        "target": {"name": target_name, "url": redact_url(target_url, tuple(profile.keep_query))},
+        # The bundled app gets a free port each session: its port is no part of the experiment.
+        "target": {"name": target_name, "url": "started by the fixtures" if started_here else url},
         "model": app_info,
         "browser": {"name": browser["name"], "version": browser["version"], "viewport": browser.get("viewport")},
     }
     return {
         **config,
+        "target": {"name": target_name, "url": url},
         "config_hash": config_hash(config),
         "journey_runs": [prompt.id for prompt in pack.prompts],  # so a run that never started still counts
         "cohorts": {prompt.id: sorted({*pack.cohort, *prompt.cohort}) for prompt in pack.prompts},

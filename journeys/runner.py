@@ -67,7 +67,7 @@ def install_probe(page: Page, output: str, final_image: str = "img") -> None:
 
 class JourneyRunner:
     def __init__(self, page: Page, *, base_url: str, profile: UIProfile, pack: JourneyPack, prompt: Prompt,
-                 run: RunDirectory, tracing: str = "off"):
+                 run: RunDirectory, tracing: str = "off", attempt: int = 1):
         self.page = page
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + profile.path
@@ -76,12 +76,13 @@ class JourneyRunner:
         self.prompt = prompt
         self.run_dir = run
         self.tracing = tracing  # on | off | retain-on-failure
+        self.attempt = attempt  # 2, 3 …: a retry, or a resume after the run was stopped
         self.timeout_ms = pack.action_timeout_s * 1000
         self.failures: list[Failure] = []
         self.last_generated: tuple[int, int | None] | None = None  # (step index, seed) of the last generate/reroll
 
     def run(self) -> list[Failure]:
-        self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.prompt.id,
+        self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.prompt.id, attempt=self.attempt,
                            url=self.redact(self.url))
         try:
             self.log_in()  # before tracing starts: typed credentials never reach a trace
@@ -107,7 +108,7 @@ class JourneyRunner:
             self.fail(-1, "open", first_line(exc))
         finally:
             self.finish_trace()
-        self.run_dir.event("journey_finished", prompt_id=self.prompt.id, failures=len(self.failures))
+        self.run_dir.event("journey_finished", prompt_id=self.prompt.id, attempt=self.attempt, failures=len(self.failures))
         return self.failures
 
     def log_in(self) -> None:
@@ -170,7 +171,8 @@ class JourneyRunner:
         if self.tracing == "off":
             return
         if self.tracing == "on" or self.failures:
-            path = self.run_dir.inside(self.run_dir.traces / f"{self.prompt.id}.zip")
+            name = self.prompt.id if self.attempt == 1 else f"{self.prompt.id}-a{self.attempt}"
+            path = self.run_dir.inside(self.run_dir.traces / f"{name}.zip")
             self.page.context.tracing.stop(path=path)
             redact_trace(path, secrets=self.known_secrets(), keep_query=self.profile.keep_query)
             self.run_dir.event("trace_saved", prompt_id=self.prompt.id, path=self.run_dir.relative(path))
@@ -278,7 +280,7 @@ class JourneyRunner:
             raise StepFailed("the probe saw no trusted click on the action's control")
         if record["final"] is None:
             raise StepFailed(f"no image was painted in the output region '{self.profile.output}' after the click")
-        image = self.save_shown_image(f"{self.prompt.id}-{index:02d}-{action}.png")
+        image = self.save_shown_image(f"{self.file_stem(index)}-{action}.png")
         previews = [] if frames else self.save_previews(index, action)
         seed = self.seed_shown()
         self.run_dir.event(
@@ -301,7 +303,7 @@ class JourneyRunner:
         control = self.begin("export")
         with self.page.expect_download(timeout=self.timeout_ms) as download_info:
             self.page.click(control)
-        target = self.run_dir.image_path(f"{self.prompt.id}-{index:02d}-export.png")
+        target = self.run_dir.image_path(f"{self.file_stem(index)}-export.png")
         download_info.value.save_as(target)
         try:
             with Image.open(target) as exported:
@@ -358,7 +360,7 @@ class JourneyRunner:
             except (PlaywrightError, ValueError, OSError):
                 continue  # a preview whose source is gone (a revoked blob:) is not kept
             image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
-            target = self.run_dir.image_path(f"previews/{self.prompt.id}-{index:02d}-{action}-{number:02d}.jpg")
+            target = self.run_dir.image_path(f"previews/{self.file_stem(index)}-{action}-{number:02d}.jpg")
             target.parent.mkdir(exist_ok=True)
             image.save(target, format="JPEG", quality=85)
             kept.append({"t": preview["t"], "image": self.run_dir.relative(target)})
@@ -382,9 +384,14 @@ class JourneyRunner:
         except (PlaywrightError, ValueError):
             return None
 
+    def file_stem(self, index: int) -> str:
+        """`fisherman-02`; a later attempt keeps its own files: `fisherman-a2-02`."""
+        return f"{self.prompt.id}-{index:02d}" if self.attempt == 1 else f"{self.prompt.id}-a{self.attempt}-{index:02d}"
+
     def step_record(self, index: int, action: str) -> dict:
         """What every step's event says about which step it is."""
         return {
+            "attempt": self.attempt,
             "journey": self.pack.name,
             "prompt_id": self.prompt.id,
             "prompt": self.prompt.text,
@@ -396,7 +403,7 @@ class JourneyRunner:
 
     def fail(self, index: int, action: str, error: str) -> None:
         try:
-            screenshot = self.run_dir.image_path(f"{self.prompt.id}-{index:02d}-{action}-failure.png")
+            screenshot = self.run_dir.image_path(f"{self.file_stem(index)}-{action}-failure.png")
             self.page.screenshot(path=screenshot)
             shot = self.run_dir.relative(screenshot)
         except (PlaywrightError, UnsafePath):

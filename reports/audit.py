@@ -341,8 +341,13 @@ def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
     stats = action_stats(steps, judge_values(run.judgements))
     ttui_summary = distribution(ttui)
     traces = {p.stem: f"traces/{p.name}" for p in sorted((run.path / "traces").glob("*.zip"))}
-    for journey in journeys:
-        journey["trace"] = traces.get(journey["prompt_id"])
+    attempts = steps.groupby("prompt_id")["attempt"].max().to_dict() if len(steps) else {}
+    for journey in journeys:  # the trace of the journey run's last attempt
+        attempt = attempts.get(journey["prompt_id"], 1)
+        journey["attempt"] = int(attempt) if not pd.isna(attempt) else 1
+        key = journey["prompt_id"] if journey["attempt"] == 1 else f"{journey['prompt_id']}-a{journey['attempt']}"
+        journey["trace"] = traces.get(key)
+    traces = {j["prompt_id"]: j["trace"] for j in journeys if j["trace"]}
     iterations = [j["iterations_to_useful"] for j in journeys if j["iterations_to_useful"] is not None]
     quality_found = quality(run, journeys)
     return {
@@ -372,11 +377,28 @@ def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
         "candidates": candidates.to_dict("records"),
         "exports": steps[(steps["action"] == "export") & (steps["status"] == "ok")].to_dict("records"),
         "failures": steps[steps["status"] != "ok"].to_dict("records"),
+        "flaky": flaky_journey_runs(run.events),
         "fallback_paints": fallback_paints(steps),
         "conditions": list(run.manifest.get("degraded", [])) + judge_conditions(quality_found),
         "started_at": started_at(run.events),
         "finished_at": finished_at(run.events),
     }
+
+
+def flaky_journey_runs(events: list[dict]) -> list[str]:
+    """Journey runs whose last attempt passed after an earlier attempt finished with a failed
+    step (as Playwright Test names a test that passes on retry). An attempt cut off by a stop
+    and resumed is not a failure of the product, so not flaky."""
+    finished: dict[str, list[tuple[int, int]]] = {}
+    for e in events:
+        if e.get("event") == "journey_finished":
+            finished.setdefault(str(e.get("prompt_id")), []).append((int(e.get("attempt") or 1), int(e.get("failures") or 0)))
+    flaky = []
+    for prompt_id, attempts in finished.items():
+        attempts.sort()
+        if len(attempts) > 1 and attempts[-1][1] == 0 and any(failures for _, failures in attempts[:-1]):
+            flaky.append(prompt_id)
+    return flaky
 
 
 def iso_time(wall_time) -> str | None:
@@ -422,7 +444,7 @@ def summary_json(summary: dict) -> dict:
         "budgets": [{"name": b["budget"], "limit": b["limit_ms"], "value": b["value_ms"], "held": b["ok"]}
                     for b in summary["budgets"]],
         "failed_steps": len(summary["failures"]),
-        "flaky_journey_runs": [],
+        "flaky_journey_runs": summary["flaky"],
         "comparison": summary.get("comparison"),
         "load": None,
         "problems": summary["problems"],

@@ -30,8 +30,10 @@ class Records:
 
     @property
     def complete(self) -> bool:
-        """False when the run never finished (killed, crashed): no run_finished was recorded."""
-        return any(e.get("event") == "run_finished" for e in self.events)
+        """False when the run never finished (killed, crashed): no run_finished was recorded
+        after it started or was last resumed."""
+        lifecycle = [e["event"] for e in self.events if e.get("event") in ("run_started", "run_resumed", "run_finished")]
+        return bool(lifecycle) and lifecycle[-1] == "run_finished"
 
 
 def read_records(path: Path) -> Records:

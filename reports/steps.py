@@ -19,6 +19,7 @@ from .records import Records, safe_link
 from .timing import measure_action
 
 STEP_COLUMNS = [
+    "attempt",
     "journey",
     "prompt_id",
     "prompt",
@@ -49,9 +50,9 @@ STEP_COLUMNS = [
 ]
 TEXT_COLUMNS = ["journey", "prompt_id", "prompt", "action", "mask", "paint_method", "server_job", "status", "error",
                 "image", "screenshot"]
-WHOLE_NUMBER_COLUMNS = ["seed", "step_index", "repeats", "previews_painted", "previews_produced"]
+WHOLE_NUMBER_COLUMNS = ["attempt", "seed", "step_index", "repeats", "previews_painted", "previews_produced"]
 NUMBER_COLUMNS = [c for c in STEP_COLUMNS if c not in TEXT_COLUMNS + WHOLE_NUMBER_COLUMNS]
-IDENTITY = ("journey", "prompt_id", "prompt", "seed", "step_index", "action", "mask")
+IDENTITY = ("attempt", "journey", "prompt_id", "prompt", "seed", "step_index", "action", "mask")
 
 
 def step_table(records: Records) -> pd.DataFrame:
@@ -60,10 +61,23 @@ def step_table(records: Records) -> pd.DataFrame:
         rows = recorded_rows(records)
     else:
         rows = [row for event in records.events if (row := row_of(event)) is not None]
+    rows = last_attempts(rows)
     for row in rows:
         row["image"] = safe_link(records.path, row.get("image"), records.problems, "image")
         row["screenshot"] = safe_link(records.path, row.get("screenshot"), records.problems, "screenshot")
     return typed(pd.DataFrame(rows, columns=STEP_COLUMNS))
+
+
+def last_attempts(rows: list[dict]) -> list[dict]:
+    """The steps of each journey run's last attempt (a retry, or a resume after the run was
+    stopped): a journey run is the unit, its steps depend on each other. Earlier attempts stay
+    in events.jsonl (and name a journey run flaky); they are not counted twice."""
+    for row in rows:
+        row["attempt"] = row.get("attempt") or 1  # records before attempts were numbered
+    last: dict[str, int] = {}
+    for row in rows:
+        last[row["prompt_id"]] = max(last.get(row["prompt_id"], 1), int(row["attempt"]))
+    return [row for row in rows if int(row["attempt"]) == last[row["prompt_id"]]]
 
 
 def typed(steps: pd.DataFrame) -> pd.DataFrame:

@@ -3,10 +3,15 @@ headless Chromium, then the run directory and report it leaves are checked."""
 
 import csv
 import json
+import os
+import random
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
 
 import numpy as np
 import pytest
@@ -253,3 +258,77 @@ def test_validation_messages_reach_the_runner_and_the_app_keeps_serving(tmp_path
     assert "the UI reported an error: Error · generate · the prompt is empty: type what you want to see" in proc.stdout
     assert "Error · generate · size must be a multiple of 8 between 64 and 1024" in proc.stdout
     assert "2 failed, 1 passed" in proc.stdout  # the same app went on serving the valid journey
+
+
+RESUME_PACK = """
+name: resumable
+description: three journey runs, so a kill can fall between and inside them
+settings: {steps: 3, size: 64, guidance: 0.0}
+prompts:
+  - {id: cat, text: "portrait of a cat", seed: 7}
+  - {id: dog, text: "portrait of a dog", seed: 8}
+  - {id: owl, text: "portrait of an owl", seed: 9}
+steps: [prompt, generate, reroll, export]
+acceptance: {rule: not_blank, min_pixel_std: 1.0}
+"""
+
+
+@pytest.mark.parametrize("kill_at", random.Random(13).sample(range(2, 22), 2))
+def test_resume_after_kill_9_gives_a_clean_runs_steps(tmp_path, kill_at):
+    """Kill the whole session (pytest, browser, app) with SIGKILL once `kill_at` events are
+    recorded, resume once: the steps are exactly a clean run's, none twice."""
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(RESUME_PACK)
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "pytest", "e2e/", "--journey", str(pack), "--results-dir", str(results), "-p", "no:cacheprovider"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        events = list(results.glob("*/events.jsonl"))
+        if events and len(events[0].read_text().splitlines()) >= kill_at:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    run = next(results.glob("*"))
+    stopped = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run)], capture_output=True, text=True)
+    assert stopped.returncode == 0 and json.loads((run / "summary.json").read_text())["complete"] is False
+
+    resumed = subprocess.run([*command, "--resume", str(run)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
+    assert sorted(results.glob("*")) == [run]  # the same run directory
+    steps = [(r["prompt_id"], r["step_index"], r["action"]) for r in rows(run)]
+    expected = [(p, str(i), a) for p in ("cat", "dog", "owl") for i, a in ((1, "generate"), (2, "reroll"), (3, "export"))]
+    assert sorted(steps) == sorted(expected)  # every step once: none lost, none twice
+    assert all(r["status"] == "ok" for r in rows(run))
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["complete"] is True and summary["ttui_ms"]["reached"] == 3 and summary["flaky_journey_runs"] == []
+
+
+def test_resume_with_another_config_is_refused(tmp_path):
+    proc, runs = run_e2e(tmp_path, steps="[prompt, generate]")
+    assert proc.returncode == 0
+    events = (runs[0] / "events.jsonl").read_text().splitlines()
+    (runs[0] / "events.jsonl").write_text("\n".join(events[:2]) + "\n")  # as if stopped right after it started
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(PACK.format(steps="[prompt, generate]").replace("size: 64", "size: 128"))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--journey", str(changed), "--resume", str(runs[0]),
+                           "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "--resume: " in proc.stdout and "was recorded with config hash" in proc.stdout
+
+
+def test_a_journey_that_passes_on_retry_is_flaky(tmp_path):
+    """Half the app's jobs fail (seeded): the first attempt fails, the retry passes."""
+    from journeys.target import ReferenceApp
+
+    with ReferenceApp("tiny", tmp_path / "app.log", extra_args=("--fault-error-rate", "0.5", "--fault-seed", "3")) as app:
+        proc, runs = run_e2e(tmp_path, "--base-url", app.url, "--ui-profile", "reference", "--retries", "3",
+                             steps="[prompt, generate]")
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    events = [json.loads(line) for line in (runs[0] / "events.jsonl").read_text().splitlines()]
+    attempts = [e["attempt"] for e in events if e["event"] == "journey_finished"]
+    assert attempts == [1, 2]  # fault seed 3: the first job fails, the second passes
+    assert proc.returncode == 0 and summary["flaky_journey_runs"] == ["cat"]
+    assert [r["attempt"] for r in rows(runs[0])] == [str(attempts[-1])]  # metrics from the last attempt only
+    assert sum(1 for e in events if e["event"] == "step_failed") == len(attempts) - 1  # earlier attempts kept

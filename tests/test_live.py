@@ -1,6 +1,7 @@
 import asyncio
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
@@ -26,4 +27,7 @@ def test_previews_reach_only_their_session_and_in_order():
         await other.aclose()
         assert channels.subscribers == {}
 
-    asyncio.run(scenario())
+    # In a thread of its own: once a browser test has run, pytest-playwright's sync API keeps an
+    # event loop running in this one, and asyncio.run refuses to start inside it.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
