@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .records import RunDirError, read_judgements, read_labels, read_records
+from .records import RunDirError, read_judgements, read_labels, read_records, safe_link
 from .stats import FEW_SAMPLES, distribution, percentile
 from .steps import step_table
 
@@ -399,6 +399,30 @@ def flaky_journey_runs(events: list[dict]) -> list[str]:
         if len(attempts) > 1 and attempts[-1][1] == 0 and any(failures for _, failures in attempts[:-1]):
             flaky.append(prompt_id)
     return flaky
+
+
+def filmstrips(run: Run) -> list[dict]:
+    """Per image action of the counted attempts: the previews the creator saw (kept by the
+    runner) with their paint times after the click, then the final — WebPageTest's filmstrip
+    for one generation."""
+    counted = {(r.prompt_id, int(r.step_index), int(r.attempt)) for r in run.steps.itertuples()
+               if r.status == "ok" and not pd.isna(r.step_index)}
+    strips = []
+    for e in run.events:
+        if e.get("event") != "action" or (str(e.get("prompt_id")), e.get("step_index"), int(e.get("attempt") or 1)) not in counted:
+            continue
+        probe = e.get("probe") or {}
+        click, final = probe.get("click"), (probe.get("final") or {}).get("t")
+        if click is None or final is None:
+            continue
+        said: list[str] = []  # unsafe or missing paths are already reported with the step table
+        frames = [{"image": link, "after_ms": p["t"] - click} for p in e.get("previews") or []
+                  if (link := safe_link(run.path, p.get("image"), said, "preview"))]
+        strips.append({"prompt_id": e["prompt_id"], "step_index": e["step_index"], "action": e["action"],
+                       "frames": frames, "final": {"image": safe_link(run.path, e.get("image"), said, "image"),
+                                                   "after_ms": final - click},
+                       "previews_painted": sum(1 for p in probe.get("paints", []) if click <= p["t"] < final)})
+    return strips
 
 
 def iso_time(wall_time) -> str | None:

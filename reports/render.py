@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 
-from .audit import FEW_SAMPLES, load_run, summarize, summary_json
+from . import charts
+from .audit import FEW_SAMPLES, filmstrips, load_run, summarize, summary_json
 from .compare import Side, compare, resolve_side
+from .history import DEFAULT_STORE, HistoryStore, StoreError
 from .records import recorded_steps_path
 
 
@@ -60,6 +63,67 @@ def write_steps_csv(run) -> None:
     run.steps.to_csv(steps_csv, index=False)
 
 
+def report_charts(run, summary: dict, store: str | None) -> dict:
+    """The report's charts (inline SVG + text alternative): distributions, a waterfall per
+    journey run, the comparison, and the trend when a history store holds earlier runs."""
+    found = {"distributions": charts.distributions(run.steps),
+             "waterfalls": {j["prompt_id"]: charts.waterfall(run.steps, j["prompt_id"]) for j in summary["journeys"]},
+             "comparison": charts.comparison(summary["comparison"]) if summary.get("comparison") else None,
+             "trend": None}
+    if store or os.environ.get("IMAGEJOURNEY_STORE") or Path(DEFAULT_STORE.removeprefix("sqlite:///")).is_file():
+        try:
+            stored = HistoryStore(store).runs(journey=run.manifest["journey"].get("name"))
+        except StoreError:
+            stored = []
+        points = [{"run_id": r.run_id, "started_at": r.started_at, "ttui_p50": r.summary["ttui_ms"]["p50"],
+                   "generate_final_p50": r.summary["actions"].get("generate", {}).get("click_to_final_ms", {}).get("p50")}
+                  for r in stored]
+        this = run.manifest.get("run_id")
+        if this not in {p["run_id"] for p in points}:
+            points.append({"run_id": this, "started_at": summary["started_at"], "ttui_p50": summary["ttui"]["p50"],
+                           "generate_final_p50": next((row["metrics"]["click_to_final_ms"]["p50"] for row in summary["action_stats"]
+                                                       if row["action"] == "generate"), None)})
+        baseline = (summary.get("comparison") or {}).get("baseline")
+        found["trend"] = charts.trend(points, this, baseline)
+    return found
+
+
+HEADLINE = [("TTUI p50", "ttui_ms", "p50"), ("TTUI p95", "ttui_ms", "p95"),
+            ("reroll click-to-final p50", "reroll.click_to_final_ms", "p50"),
+            ("edit click-to-final p50", "edit.click_to_final_ms", "p50")]
+
+
+def headline(summary: dict) -> dict:
+    """The one-minute summary: headline figures, each with its change against the baseline,
+    budgets, and one sentence."""
+    by_action = {row["action"]: row["metrics"] for row in summary["action_stats"]}
+    compared = {m["metric"]: m for m in (summary.get("comparison") or {}).get("metrics", [])}
+    items = []
+    for label, metric, stat in HEADLINE:
+        if metric == "ttui_ms":
+            value = summary["ttui"][stat]
+        else:
+            action, name = metric.split(".")
+            value = by_action.get(action, {}).get(name, {}).get(stat)
+        if value is None:
+            continue
+        items.append({"label": label, "value": value, "change": compared.get(metric) if stat == "p50" else None})
+    comparison = summary.get("comparison")
+    budgets = summary["budgets"]
+    breached = [b for b in budgets if not b["ok"]]
+    if comparison:
+        ttui = compared.get("ttui_ms", {}).get("verdict", "not compared")
+        ttui_words = {"no change": "TTUI unchanged", "slower": "TTUI slower", "faster": "TTUI faster"}.get(ttui, f"TTUI {ttui}")
+        sentence = f"{len(comparison['regressions'])} of {len(comparison['metrics'])} metrics slower than baseline, {ttui_words}"
+    else:
+        sentence = f"{summary['ttui_reached']} of {len(summary['journeys'])} journey runs reached a useful image; not compared with a baseline"
+    if budgets:
+        sentence += f"; {len(budgets) - len(breached)} of {len(budgets)} budgets held"
+    if summary["failures"]:
+        sentence += f"; {len(summary['failures'])} failed step(s)"
+    return {"items": items, "sentence": sentence + "."}
+
+
 def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: str | None = None, store: str | None = None,
                   alpha: float = 0.05, min_effect: float = 5.0) -> tuple[Path, list[str]]:
     """Audit the run directory (compared with `baseline` when given: a run directory or a
@@ -72,7 +136,9 @@ def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: st
         summary["comparison"] = compare(base, Side(str(run.path), [run]), alpha, min_effect)
     write_steps_csv(run)
     (run.path / "summary.json").write_text(json.dumps(summary_json(summary), indent=2, allow_nan=False))
-    html = environment().get_template("report.html.j2").render(summary=summary, run_dir=run.path.name, few=FEW_SAMPLES)
+    html = environment().get_template("report.html.j2").render(
+        summary=summary, run_dir=run.path.name, few=FEW_SAMPLES, charts=report_charts(run, summary, store),
+        filmstrips=filmstrips(run), headline=headline(summary))
     out = run.path / "report.html"
     out.write_text(html)
     breaches = [

@@ -98,7 +98,11 @@ def test_report_is_escaped_offline_and_shows_figures(run_dir):
     html = render_report(run_dir)[0].read_text()
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
     assert "<b>boom</b>" not in html
-    assert "http://" not in html.replace("http://127.0.0.1:1/", "") and "https://" not in html
+    namespaces = ('xmlns="http://www.w3.org/2000/svg"', 'xmlns:xlink="http://www.w3.org/1999/xlink"')  # names, not loads
+    offline = html.replace("http://127.0.0.1:1/", "")
+    for namespace in namespaces:
+        offline = offline.replace(namespace, "")
+    assert "http://" not in offline and "https://" not in offline
     assert "900 ms" in html and "not_blank" in html and "fewer than 20" in html
     assert 'src="images/a2.png"' in html
     assert "the reference app ran on the CPU" in html
@@ -246,3 +250,15 @@ def test_acceptance_by_cohort_tag(run_dir):
     by_tag = summarize(run)["acceptance_by_cohort"]
     assert by_tag["people"] == {"n": 3, "acceptance_rate": pytest.approx(2 / 3)}
     assert by_tag["hard"] == {"n": 2, "acceptance_rate": 0.5}
+
+
+def test_report_opens_with_the_one_minute_summary_and_draws_its_charts(run_dir):
+    html = render_report(run_dir)[0].read_text()
+    assert html.index('id="summary"') < html.index('id="timings"')
+    assert "2 of 2 journey runs reached a useful image; not compared with a baseline; 1 failed step(s)." in html
+    for title in ("Click to preview (circles) and click to final (squares), per action", "Waterfall of journey run a",
+                  "Waterfall of journey run b"):
+        assert title in html  # text stays text in the SVG
+    assert html.count('<figure class="chart" role="img" aria-label="') == 3
+    assert "Distribution of click-to-preview and click-to-final per action: generate preview median 100 ms (N=1)" in html
+    assert "<script" not in html.split("<svg", 1)[1].split("</svg>")[0]  # matplotlib's SVG holds no script
