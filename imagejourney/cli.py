@@ -170,10 +170,13 @@ def cmd_bench(args) -> int:
         from imagejourney import bench_judges as bench
     elif args.bench_command == "compare":
         from imagejourney import bench_compare as bench
+    elif args.bench_command == "report":
+        from imagejourney import bench_report as bench
     else:
         from imagejourney import bench_app as bench
     if args.trials < 20:
-        print(f"imagejourney bench {args.bench_command}: --trials must be at least 20 (percentiles on fewer mean little)",
+        flag = "--steps" if args.bench_command == "report" else "--trials"
+        print(f"imagejourney bench {args.bench_command}: {flag} must be at least 20 (percentiles on fewer mean little)",
               file=sys.stderr)
         return 2
     from journeys.browser import NoBrowser
@@ -318,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     compare_bench.add_argument("--json", help="also write the figures to this JSON file")
     compare_bench.add_argument("--config", default="playwright.config.py")
     compare_bench.set_defaults(func=cmd_bench)
+    report_bench = bench_commands.add_parser("report", help="report build time, size and first render at 10,000 steps")
+    report_bench.add_argument("--steps", dest="trials", type=int, default=10_000, help="steps in the synthetic run")
+    report_bench.add_argument("--json", help="also write the figures to this JSON file")
+    report_bench.add_argument("--config", default="playwright.config.py")
+    report_bench.set_defaults(func=cmd_bench)
 
     profile = commands.add_parser("profile", help="UI profile tools")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)

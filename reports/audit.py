@@ -7,6 +7,8 @@ click_to_export_ms, time to useful image (TTUI), iterations-to-useful.
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -110,10 +112,29 @@ BLANK_PIXEL_STD = 2.0  # grey levels (0–255): below this a final is one flat c
 RULE_JUDGES = {"not_blank": ("pixel_std", "min_pixel_std"), "clip_score": ("clip_score", "min")}
 
 
-def pixel_std(image_path: Path) -> float:
-    """Grey-level standard deviation of an image (0 for one flat colour)."""
-    with Image.open(image_path) as image:
-        return float(np.asarray(image.convert("L"), dtype=np.float32).std())
+def image_facts(run_path: Path, images: list[str]) -> dict[str, dict]:
+    """{image: {pixel_std, side}} for the run's images, computed once and kept in
+    cache/images.json of the run directory (like its thumbnails), keyed by each file's
+    modification time so a changed image is measured again."""
+    cache_path = run_path / "cache" / "images.json"
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    stamps = {image: os.stat(run_path / image).st_mtime_ns for image in images}
+    missing = [image for image in images if cache.get(image, {}).get("mtime_ns") != stamps[image]]
+
+    def measure(image: str) -> dict:
+        with Image.open(run_path / image) as opened:
+            grey = np.asarray(opened.convert("L"), dtype=np.float32)
+            return {"mtime_ns": stamps[image], "pixel_std": float(grey.std()), "side": max(opened.size)}
+
+    if missing:
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # decoding releases the GIL
+            cache.update(zip(missing, pool.map(measure, missing)))
+        cache_path.parent.mkdir(exist_ok=True)
+        cache_path.write_text(json.dumps(cache))
+    return {image: cache[image] for image in images}
 
 
 def describe_rule(rule: dict) -> str:
@@ -152,11 +173,12 @@ def judge_candidates(run: Run) -> pd.DataFrame:
     steps = run.steps
     candidates = steps[(steps["status"] == "ok") & steps["action"].isin(CANDIDATE_ACTIONS)].copy()
     values = judge_values(run.judgements)
+    facts = image_facts(run.path, [image for image in candidates["image"] if image])
     verdicts, scores, judged = [], [], []
     for image in candidates["image"]:
         mine = dict(values.get(image, {})) if image else {}
         if image and "pixel_std" not in mine:
-            mine["pixel_std"] = pixel_std(run.path / image)
+            mine["pixel_std"] = facts[image]["pixel_std"]
         label = run.labels.get(image) if image else None
         if label is not None:
             verdict = "useful (label)" if label == "yes" else "not useful (label)"
@@ -205,23 +227,29 @@ def journey_runs(run: Run, candidates: pd.DataFrame) -> list[dict]:
     that never started (the run was killed first) counts as not reached too."""
     recorded = list(dict.fromkeys(run.steps["prompt_id"].dropna()))
     prompts = {str(p.get("id")): p.get("text") for p in run.manifest["journey"].get("prompts", []) if isinstance(p, dict)}
+    steps_of: dict[str, list[dict]] = {}
+    for step in run.steps.to_dict("records"):  # plain records: one pass, not a filter per journey run
+        steps_of.setdefault(step["prompt_id"], []).append(step)
+    candidates_of: dict[str, list[dict]] = {}
+    for candidate in candidates.sort_values("step_index", kind="stable").to_dict("records"):
+        candidates_of.setdefault(candidate["prompt_id"], []).append(candidate)
     rows = []
     for prompt_id in list(dict.fromkeys(planned_journey_runs(run.manifest) + recorded)):
-        steps = run.steps[run.steps["prompt_id"] == prompt_id]
-        row = {"prompt_id": prompt_id, "prompt": None, "started": not steps.empty, "candidates": 0,
+        steps = steps_of.get(prompt_id, [])
+        row = {"prompt_id": prompt_id, "prompt": None, "started": bool(steps), "candidates": 0,
                "failed_steps": 0, "ttui_ms": None, "iterations_to_useful": None}
-        if steps.empty:
+        if not steps:
             row["prompt"] = prompts.get(prompt_id) or prompts.get(prompt_id.rsplit("-", 1)[0])
             rows.append(row)
             continue
-        generates = steps[(steps["action"] == "generate") & steps["click_ts_ms"].notna()]
-        mine = candidates[candidates["prompt_id"] == prompt_id].sort_values("step_index")
-        accepted = mine[mine["accepted"]]
-        row.update(prompt=steps["prompt"].iloc[0], candidates=len(mine), failed_steps=int((steps["status"] != "ok").sum()))
-        if not generates.empty and not accepted.empty:
-            first = accepted.iloc[0]
-            row["ttui_ms"] = float(first["final_paint_ts_ms"] - generates["click_ts_ms"].iloc[0])
-            row["iterations_to_useful"] = int(mine.index.get_loc(first.name) + 1)
+        generates = [s for s in steps if s["action"] == "generate" and pd.notna(s["click_ts_ms"])]
+        mine = candidates_of.get(prompt_id, [])
+        accepted = [c for c in mine if c["accepted"]]
+        row.update(prompt=steps[0]["prompt"], candidates=len(mine), failed_steps=sum(s["status"] != "ok" for s in steps))
+        if generates and accepted:
+            first = accepted[0]
+            row["ttui_ms"] = float(first["final_paint_ts_ms"] - generates[0]["click_ts_ms"])
+            row["iterations_to_useful"] = mine.index(first) + 1
             row["useful_action"] = first["action"]
         rows.append(row)
     return rows
@@ -401,7 +429,7 @@ def flaky_journey_runs(events: list[dict]) -> list[str]:
     return flaky
 
 
-def filmstrips(run: Run) -> list[dict]:
+def filmstrips(run: Run, limit: int | None = None) -> list[dict]:
     """Per image action of the counted attempts: the previews the creator saw (kept by the
     runner) with their paint times after the click, then the final — WebPageTest's filmstrip
     for one generation."""
@@ -418,6 +446,8 @@ def filmstrips(run: Run) -> list[dict]:
         said: list[str] = []  # unsafe or missing paths are already reported with the step table
         frames = [{"image": link, "after_ms": p["t"] - click} for p in e.get("previews") or []
                   if (link := safe_link(run.path, p.get("image"), said, "preview"))]
+        if limit is not None and len(strips) == limit:
+            break
         strips.append({"prompt_id": e["prompt_id"], "step_index": e["step_index"], "action": e["action"],
                        "frames": frames, "final": {"image": safe_link(run.path, e.get("image"), said, "image"),
                                                    "after_ms": final - click},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -117,11 +118,11 @@ def safe_link(run_path: Path, link, problems: list[str], what: str) -> str | Non
     if posix.is_absolute() or ":" in link or "\\" in link or ".." in posix.parts:
         problems.append(f"the {what} path {link!r} is absolute or leaves the run directory; not linked")
         return None
-    target = (run_path / posix).resolve()
-    if not target.is_relative_to(run_path.resolve()):
-        problems.append(f"the {what} path {link!r} leaves the run directory; not linked")
+    target = os.path.join(run_path, link)
+    if os.path.islink(target) and not Path(target).resolve().is_relative_to(run_path.resolve()):
+        problems.append(f"the {what} path {link!r} is a link that leaves the run directory; not linked")
         return None
-    if not target.is_file():
+    if not os.path.isfile(target):
         problems.append(f"the {what} {link} is missing from the run directory")
         return None
     return posix.as_posix()

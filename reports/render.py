@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
+from PIL import Image
 
 from . import charts
-from .audit import FEW_SAMPLES, filmstrips, load_run, summarize, summary_json
+from .audit import FEW_SAMPLES, filmstrips, image_facts, load_run, summarize, summary_json
 from .compare import Side, compare, resolve_side
 from .history import DEFAULT_STORE, HistoryStore, StoreError
 from .records import recorded_steps_path
@@ -63,11 +64,19 @@ def write_steps_csv(run) -> None:
     run.steps.to_csv(steps_csv, index=False)
 
 
+WATERFALLS_DRAWN = 6  # journey runs with a waterfall: those with a failed step first, then in order
+FILMSTRIPS_SHOWN = 24  # actions with a filmstrip
+SHEET_OPEN = 6  # journey runs whose contact sheet is open; the rest are collapsed (their images load when opened)
+
+
 def report_charts(run, summary: dict, store: str | None) -> dict:
     """The report's charts (inline SVG + text alternative): distributions, a waterfall per
     journey run, the comparison, and the trend when a history store holds earlier runs."""
+    drawn = [j["prompt_id"] for j in summary["journeys"] if j["failed_steps"]][:WATERFALLS_DRAWN]
+    drawn += [j["prompt_id"] for j in summary["journeys"] if j["prompt_id"] not in drawn][:WATERFALLS_DRAWN - len(drawn)]
     found = {"distributions": charts.distributions(run.steps),
-             "waterfalls": {j["prompt_id"]: charts.waterfall(run.steps, j["prompt_id"]) for j in summary["journeys"]},
+             "waterfalls": {prompt_id: charts.waterfall(run.steps, prompt_id) for prompt_id in drawn},
+             "waterfalls_left_out": len(summary["journeys"]) - len(drawn),
              "comparison": charts.comparison(summary["comparison"]) if summary.get("comparison") else None,
              "trend": None}
     if store or os.environ.get("IMAGEJOURNEY_STORE") or Path(DEFAULT_STORE.removeprefix("sqlite:///")).is_file():
@@ -86,6 +95,34 @@ def report_charts(run, summary: dict, store: str | None) -> dict:
         baseline = (summary.get("comparison") or {}).get("baseline")
         found["trend"] = charts.trend(points, this, baseline)
     return found
+
+
+THUMBNAIL_SIDE = 256  # px
+
+
+def thumbnail(run_path: Path, image: str | None, side: int) -> str | None:
+    """A 256-px WebP of a final larger than that, made once and kept in thumbnails/ of the run
+    directory; smaller finals are shown as they are (None)."""
+    if not image or side <= THUMBNAIL_SIDE:
+        return None
+    source = run_path / image
+    target = run_path / "thumbnails" / Path(image).with_suffix(".webp")
+    if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
+        return target.relative_to(run_path).as_posix()
+    with Image.open(source) as opened:
+        opened.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        opened.convert("RGB").save(target, format="WEBP", quality=80)
+    return target.relative_to(run_path).as_posix()
+
+
+def contact_sheet(candidates: list[dict]) -> list[dict]:
+    """Candidates grouped per journey run, in the order run."""
+    groups: dict[str, list[dict]] = {}
+    for candidate in candidates:
+        groups.setdefault(candidate["prompt_id"], []).append(candidate)
+    return [{"prompt_id": prompt_id, "candidates": group, "accepted": sum(c["accepted"] for c in group)}
+            for prompt_id, group in groups.items()]
 
 
 HEADLINE = [("TTUI p50", "ttui_ms", "p50"), ("TTUI p95", "ttui_ms", "p95"),
@@ -135,10 +172,15 @@ def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: st
         base = resolve_side(str(baseline), store, journey=run.manifest["journey"].get("name"), exclude=run.manifest.get("run_id"))
         summary["comparison"] = compare(base, Side(str(run.path), [run]), alpha, min_effect)
     write_steps_csv(run)
+    facts = image_facts(run.path, [c["image"] for c in summary["candidates"] if c["image"]])
+    for candidate in summary["candidates"]:
+        side = facts[candidate["image"]]["side"] if candidate["image"] else 0
+        candidate["thumbnail"] = thumbnail(run.path, candidate["image"], side)
     (run.path / "summary.json").write_text(json.dumps(summary_json(summary), indent=2, allow_nan=False))
     html = environment().get_template("report.html.j2").render(
         summary=summary, run_dir=run.path.name, few=FEW_SAMPLES, charts=report_charts(run, summary, store),
-        filmstrips=filmstrips(run), headline=headline(summary))
+        filmstrips=filmstrips(run, FILMSTRIPS_SHOWN), headline=headline(summary), sheet_open=SHEET_OPEN,
+        sheet=contact_sheet(summary["candidates"]))
     out = run.path / "report.html"
     out.write_text(html)
     breaches = [
