@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
@@ -27,7 +28,9 @@ ACTIONS = ("generate", "reroll", "reroll", "edit", "export")
 GOALS = {"build_s": 5.0, "html_mb": 10.0, "chromium_first_render_ms": 2000.0}
 
 
-def synthetic_run(root: Path, steps: int) -> Path:
+def synthetic_run(root: Path, steps: int, judged: bool = True) -> Path:
+    """`judged`: with judgements.csv holding each final's pixel_std, as a pytest session's judges
+    leave a run (the LPIPS judges are left out: they are not part of building the report)."""
     manifest = {"journey": {"name": "bench-report", "prompts": [], "steps": list(ACTIONS),
                             "acceptance": {"rule": "not_blank", "min_pixel_std": 8.0}, "cohort": ["portrait"]},
                 "config_hash": "benchreport", "target": {"name": "reference", "url": "http://127.0.0.1:1/"},
@@ -47,6 +50,8 @@ def synthetic_run(root: Path, steps: int) -> Path:
         sources.append(path)
     preview = root / "preview.jpg"
     Image.fromarray(pixels[0][::2, ::2]).save(preview, quality=80)
+    stds = [float(np.asarray(Image.fromarray(p).convert("L"), dtype=np.float32).std()) for p in pixels]
+    judgements = []
     written = 0
     for n, prompt_id in enumerate(manifest["journey_runs"]):
         for index, action in enumerate(ACTIONS, start=1):
@@ -62,6 +67,8 @@ def synthetic_run(root: Path, steps: int) -> Path:
                 run.event("export", **identity, click=click, saved_at=click + 20, image=f"images/{name}.png")
                 continue
             shutil.copyfile(sources[(n + index) % len(sources)], run.images / f"{name}.png")
+            judgements.append({"image": f"images/{name}.png", "judge": "pixel_std", "value": stds[(n + index) % len(sources)],
+                               "model": "grey-level standard deviation", "calibrated": "yes"})
             kept = []
             for k in range(2):
                 shutil.copyfile(preview, run.images / "previews" / f"{name}-{k:02d}.jpg")
@@ -73,6 +80,8 @@ def synthetic_run(root: Path, steps: int) -> Path:
             run.event("action", **identity, image=f"images/{name}.png", previews=kept, time_origin=0.0,
                       probe={"click": click, "final": paints[-1], "paints": paints}, server={"job": str(n), "times": times})
     run.event("run_finished")
+    if judged:
+        pd.DataFrame(judgements).to_csv(run.path / "judgements.csv", index=False)
     return run.path
 
 
@@ -91,17 +100,26 @@ def first_render_ms(report: Path, config: dict) -> float:
 def run(steps: int, config_path: Path, progress=print) -> dict:
     config = load_config(config_path)
     work = Path(tempfile.mkdtemp(prefix="imagejourney-bench-report-"))
-    progress(f"writing a synthetic run directory of {steps} steps")
-    run_dir = synthetic_run(work, steps)
-    progress("imagejourney report (audit + HTML)")
-    start = time.perf_counter()
-    report, _ = render_report(run_dir)
-    build_s = time.perf_counter() - start
+    progress(f"writing two synthetic run directories of {steps} steps (judged as a pytest session leaves one, and not)")
+    run_dir = synthetic_run(work / "judged", steps)
+    unjudged = synthetic_run(work / "unjudged", steps, judged=False)
+
+    def build(path: Path) -> tuple[Path, float]:
+        start = time.perf_counter()
+        report, _ = render_report(path)
+        return report, time.perf_counter() - start
+
+    progress("imagejourney report (audit + HTML): judged run, then again (cached thumbnails and image facts), then unjudged")
+    report, build_s = build(run_dir)
+    _, again_s = build(run_dir)
+    _, unjudged_s = build(unjudged)
     progress("opening the report in headless Chromium")
     images = sum(1 for _ in run_dir.glob("images/**/*") if _.is_file())
     return {
         "steps": steps,
         "build_s": round(build_s, 2),
+        "build_again_s": round(again_s, 2),
+        "build_unjudged_s": round(unjudged_s, 2),
         "html_mb": round(report.stat().st_size / 1e6, 2),
         "images": images,
         "chromium_first_render_ms": round(first_render_ms(report, config), 1),
@@ -110,7 +128,9 @@ def run(steps: int, config_path: Path, progress=print) -> dict:
 
 
 def format_table(result: dict) -> str:
-    lines = [f"{result['steps']} steps, {result['images']} images in the run directory ({result['run_dir']})"]
+    lines = [f"{result['steps']} steps, {result['images']} images in the run directory ({result['run_dir']})",
+             f"build again (thumbnails, image facts cached): {result['build_again_s']} s; a run never judged "
+             f"(every final decoded for blank detection): {result['build_unjudged_s']} s"]
     for key, unit in (("build_s", "s"), ("html_mb", "MB"), ("chromium_first_render_ms", "ms")):
         value, goal = result[key], GOALS[key]
         lines.append(f"{key:26} {value:>9} {unit:2}  (goal ≤ {goal:g}: {'met' if value <= goal else 'NOT met'})")

@@ -112,26 +112,33 @@ BLANK_PIXEL_STD = 2.0  # grey levels (0–255): below this a final is one flat c
 RULE_JUDGES = {"not_blank": ("pixel_std", "min_pixel_std"), "clip_score": ("clip_score", "min")}
 
 
-def image_facts(run_path: Path, images: list[str]) -> dict[str, dict]:
-    """{image: {pixel_std, side}} for the run's images, computed once and kept in
-    cache/images.json of the run directory (like its thumbnails), keyed by each file's
-    modification time so a changed image is measured again."""
+def image_facts(run_path: Path, images: list[str], need_std: set[str] | None = None) -> dict[str, dict]:
+    """{image: {side, pixel_std}} for the run's images — `side` (the long side, px) from each
+    file's header, `pixel_std` decoded only for the images in `need_std` (those no judge has
+    measured) — kept in cache/images.json of the run directory (like its thumbnails), keyed by
+    each file's modification time so a changed image is measured again."""
     cache_path = run_path / "cache" / "images.json"
     try:
         cache = json.loads(cache_path.read_text())
     except (OSError, ValueError):
         cache = {}
+    need_std = need_std or set()
     stamps = {image: os.stat(run_path / image).st_mtime_ns for image in images}
-    missing = [image for image in images if cache.get(image, {}).get("mtime_ns") != stamps[image]]
+    stale = [image for image in images if cache.get(image, {}).get("mtime_ns") != stamps[image]
+             or (image in need_std and "pixel_std" not in cache[image])]
 
     def measure(image: str) -> dict:
-        with Image.open(run_path / image) as opened:
-            grey = np.asarray(opened.convert("L"), dtype=np.float32)
-            return {"mtime_ns": stamps[image], "pixel_std": float(grey.std()), "side": max(opened.size)}
+        with Image.open(run_path / image) as opened:  # the header only, unless the pixels are needed
+            facts = {"mtime_ns": stamps[image], "side": max(opened.size)}
+            if image in need_std:
+                facts["pixel_std"] = float(np.asarray(opened.convert("L"), dtype=np.float32).std())
+            return facts
 
-    if missing:
+    if stale:
+        decode = [image for image in stale if image in need_std]
+        cache.update((image, measure(image)) for image in stale if image not in need_std)  # headers: quick, GIL-bound
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:  # decoding releases the GIL
-            cache.update(zip(missing, pool.map(measure, missing)))
+            cache.update(zip(decode, pool.map(measure, decode)))
         cache_path.parent.mkdir(exist_ok=True)
         cache_path.write_text(json.dumps(cache))
     return {image: cache[image] for image in images}
@@ -173,7 +180,8 @@ def judge_candidates(run: Run) -> pd.DataFrame:
     steps = run.steps
     candidates = steps[(steps["status"] == "ok") & steps["action"].isin(CANDIDATE_ACTIONS)].copy()
     values = judge_values(run.judgements)
-    facts = image_facts(run.path, [image for image in candidates["image"] if image])
+    images = [image for image in candidates["image"] if image]
+    facts = image_facts(run.path, images, {image for image in images if "pixel_std" not in values.get(image, {})})
     verdicts, scores, judged = [], [], []
     for image in candidates["image"]:
         mine = dict(values.get(image, {})) if image else {}
@@ -295,10 +303,10 @@ def quality(run: Run, journeys: list[dict]) -> dict | None:
         return j[(j["judge"] == judge) & j["value"].notna()]
 
     lpips_rows = j[j["judge"].isin(LPIPS_JUDGES)]
+    per_journey = j.assign(prompt_id=j["image"].map(journey_of)).groupby(["prompt_id", "judge"])["value"].mean()
     for journey in journeys:
-        mine = j[j["image"].map(journey_of) == journey["prompt_id"]]
-        journey["quality"] = {judge: (float(v.mean()) if len(v := mine[mine["judge"] == judge]["value"].dropna()) else None)
-                              for judge in (*LPIPS_JUDGES, "clip_score", "edit_outside_mask_max")}
+        journey["quality"] = {judge: (None if pd.isna(v := per_journey.get((journey["prompt_id"], judge), float("nan")))
+                                      else float(v)) for judge in (*LPIPS_JUDGES, "clip_score", "edit_outside_mask_max")}
     diversity = [q["quality"]["reroll_diversity"] for q in journeys if q.get("quality", {}).get("reroll_diversity") is not None]
     same_seed = of("same_seed_lpips")["value"]
     clip = j[j["judge"] == "clip_score"]

@@ -64,7 +64,7 @@ def write_steps_csv(run) -> None:
     run.steps.to_csv(steps_csv, index=False)
 
 
-WATERFALLS_DRAWN = 6  # journey runs with a waterfall: those with a failed step first, then in order
+WATERFALLS_DRAWN = 5  # journey runs with a waterfall: those with a failed step first, then in order
 FILMSTRIPS_SHOWN = 24  # actions with a filmstrip
 SHEET_OPEN = 6  # journey runs whose contact sheet is open; the rest are collapsed (their images load when opened)
 

@@ -70,3 +70,17 @@ def test_compare_bench_rates_on_known_pools():
               "pool_medians_ms": {"A1": 300.0}, "pool_sizes": {"A1": 60}, "injected_latency_ms": {"10": 30, "25": 75}}
     table = format_table(result)
     assert "(goal ≤ 0.05: met)" in table and "(goal ≥ 0.8: met)" in table and "0.8 detection of +10 %: 45" in table
+
+
+def test_report_bench_run_directory_renders_and_the_table_judges_goals(tmp_path):
+    from imagejourney.bench_report import format_table, synthetic_run
+    from reports.render import render_report
+
+    run = synthetic_run(tmp_path, 52)  # 11 journey runs, the last cut short
+    html = render_report(run)[0].read_text()
+    assert html.count("<details") >= 11 and html.count("<details open>") < html.count("<details")  # later ones collapsed
+    assert "Drawn for 5 journey runs" in html and "6 more are in <code>steps.csv</code>" in html
+    assert (run / "cache" / "images.json").is_file()
+    table = format_table({"steps": 52, "images": 100, "run_dir": str(run), "build_s": 0.5, "build_again_s": 0.4,
+                          "build_unjudged_s": 0.6, "html_mb": 0.2, "chromium_first_render_ms": 2500.0})
+    assert "build_s" in table and "(goal ≤ 5: met)" in table and "(goal ≤ 2000: NOT met)" in table

@@ -262,3 +262,14 @@ def test_report_opens_with_the_one_minute_summary_and_draws_its_charts(run_dir):
     assert html.count('<figure class="chart" role="img" aria-label="') == 3
     assert "Distribution of click-to-preview and click-to-final per action: generate preview median 100 ms (N=1)" in html
     assert "<script" not in html.split("<svg", 1)[1].split("</svg>")[0]  # matplotlib's SVG holds no script
+
+
+def test_large_finals_get_cached_webp_thumbnails(run_dir):
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (512, 512, 3), np.uint8)).save(run_dir / "images" / "a2.png")
+    html = render_report(run_dir)[0].read_text()
+    thumb = run_dir / "thumbnails" / "images" / "a2.webp"
+    assert thumb.is_file() and max(Image.open(thumb).size) == 256
+    assert 'src="thumbnails/images/a2.webp"' in html and 'src="images/b1.png"' in html  # small finals as they are
+    made = thumb.stat().st_mtime_ns
+    render_report(run_dir)
+    assert thumb.stat().st_mtime_ns == made  # made once
