@@ -11,7 +11,7 @@ from pathlib import Path
 def cmd_report(args) -> int:
     from reports.audit import RunDirError
     from reports.compare import CompareError
-    from reports.render import render_report
+    from reports.render import render_report, write_bundle
 
     try:
         report, breaches = render_report(Path(args.run_dir), args.gpu_hour_usd, args.baseline, args.store)
@@ -21,6 +21,8 @@ def cmd_report(args) -> int:
     for breach in breaches:
         print(f"budget breached: {breach}")
     print(report)
+    if args.bundle:
+        print(write_bundle(Path(args.run_dir), args.with_traces))
     return 1 if breaches else 0
 
 
@@ -249,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--baseline", help="a baseline run directory or a store reference (run id, last, last-passing, "
                                            "pinned): the report shows the comparison")
     report.add_argument("--store", help="history store URL for a --baseline reference")
+    report.add_argument("--bundle", action="store_true", help="also write one zip of the report and what it shows")
+    report.add_argument("--with-traces", action="store_true", help="put the traces in the bundle too")
     report.set_defaults(func=cmd_report)
 
     judge = commands.add_parser("judge", help="judge a run's saved images (LPIPS, CLIP, blank) and re-render its report")

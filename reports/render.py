@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -188,3 +189,25 @@ def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: st
         for b in summary["budgets"] if not b["ok"]
     ]
     return out, breaches
+
+
+BUNDLED_FILES = ("report.html", "summary.json", "steps.csv", "judgements.csv", "labels.csv", "manifest.json")
+BUNDLED_DIRS = ("images", "thumbnails")
+
+
+def write_bundle(run_dir: Path, with_traces: bool = False) -> Path:
+    """One zip of the rendered report and what it shows (images, thumbnails, steps.csv,
+    summary.json, judgements and labels when present), which opens anywhere once unzipped;
+    traces only when asked (they are large). Written next to the run directory."""
+    run_dir = Path(run_dir)
+    target = run_dir.parent / f"{run_dir.name}-report.zip"
+    dirs = BUNDLED_DIRS + (("traces",) if with_traces else ())
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name in BUNDLED_FILES:
+            if (run_dir / name).is_file():
+                bundle.write(run_dir / name, f"{run_dir.name}/{name}")
+        for folder in dirs:
+            for path in sorted((run_dir / folder).rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    bundle.write(path, f"{run_dir.name}/{path.relative_to(run_dir).as_posix()}")
+    return target

@@ -273,3 +273,26 @@ def test_large_finals_get_cached_webp_thumbnails(run_dir):
     made = thumb.stat().st_mtime_ns
     render_report(run_dir)
     assert thumb.stat().st_mtime_ns == made  # made once
+
+
+def test_bundle_opens_anywhere_and_keeps_traces_out_unless_asked(run_dir, tmp_path):
+    import re
+    import zipfile
+
+    (run_dir / "traces" / "a.zip").write_bytes(b"trace")
+    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run_dir), "--bundle"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0
+    bundle = Path(proc.stdout.strip().splitlines()[-1])
+    assert bundle.name.endswith("-report.zip") and bundle.is_file()
+    unpacked = tmp_path / "elsewhere"
+    zipfile.ZipFile(bundle).extractall(unpacked)
+    root = unpacked / run_dir.name
+    assert {"report.html", "summary.json", "steps.csv", "manifest.json"} <= {p.name for p in root.iterdir()}
+    assert not (root / "traces").exists()
+    html = (root / "report.html").read_text()
+    links = re.findall(r'(?:src|href)="([^"#:]+)"', html)
+    assert links and all((root / link).is_file() for link in links if not link.startswith("traces/")), links
+    with_traces = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run_dir), "--bundle",
+                                  "--with-traces"], capture_output=True, text=True)
+    assert f"{run_dir.name}/traces/a.zip" in zipfile.ZipFile(with_traces.stdout.strip().splitlines()[-1]).namelist()
