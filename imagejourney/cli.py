@@ -147,6 +147,28 @@ def cmd_history(args) -> int:
     return 0
 
 
+def cmd_dashboard(args) -> int:
+    """Serve the history store's runs, trends and reports until interrupted."""
+    import time
+
+    from reports.dashboard import Dashboard
+    from reports.history import StoreError
+
+    try:
+        dashboard = Dashboard(args.store, args.port)
+    except (StoreError, OSError) as exc:
+        print(f"imagejourney dashboard: {exc}", file=sys.stderr)
+        return 2
+    with dashboard:
+        print(f"dashboard of {dashboard.store.url} at {dashboard.url} (Ctrl-C to stop)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def cmd_serve(args) -> int:
     from reference_app.server import run
 
@@ -289,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     history_baseline.add_argument("action", choices=["set"])
     history_baseline.add_argument("run_id")
     history.set_defaults(func=cmd_history)
+
+    dashboard = commands.add_parser("dashboard", help="serve the history store's runs, trends and reports")
+    dashboard.add_argument("--store", help="store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)")
+    dashboard.add_argument("--port", type=int, default=8766, help="port on 127.0.0.1 (default 8766; 0: any free port)")
+    dashboard.set_defaults(func=cmd_dashboard)
 
     review = commands.add_parser("review", help="label a run's finals useful / not useful in the browser (labels.csv)")
     review.add_argument("run_dir")

@@ -138,3 +138,33 @@ def test_history_cli_and_its_one_sentence_errors(tmp_path):
     ]:
         proc = cli(*args)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and sentence in proc.stderr, proc.stderr
+
+
+@pytest.mark.browser
+def test_dashboard_lists_stored_runs_draws_the_trend_and_links_each_report(tmp_path, page):
+    from reports.dashboard import Dashboard
+    from reports.render import render_report
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    store = HistoryStore(url)
+    for night in ("night-1", "night-2"):
+        run = copy_run(tmp_path, night)
+        render_report(run)
+        store.add(run)
+    with Dashboard(url) as dashboard:
+        page.goto(dashboard.url)
+        assert page.locator("h2").first.inner_text() == "portrait on reference"
+        rows = page.locator("table tr td code").all_inner_texts()
+        assert rows == ["night-2", "night-1"]  # newest first
+        assert page.locator("figure.chart svg").count() == 1
+        assert "Trend over the history store" in page.locator("figure.chart svg").text_content()
+        page.get_by_role("link", name="report").first.click()
+        page.wait_for_load_state()
+        assert page.title().startswith("imagejourney · portrait · ")
+        assert page.request.get(dashboard.url + "runs/night-1/../../etc/passwd").status == 404
+        assert page.request.get(dashboard.url + "runs/nobody/report.html").status == 404
+
+
+def test_dashboard_errors_are_one_sentence(tmp_path):
+    proc = cli("dashboard", "--store", "postgresql://u@127.0.0.1:1/db")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cannot be reached" in proc.stderr
