@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -336,6 +337,55 @@ def acceptance_by_cohort(run: Run, candidates: pd.DataFrame) -> dict[str, dict]:
     return found
 
 
+def aspect_of(manifest: dict) -> dict[str, str]:
+    """{prompt id: aspect} from the pack's settings and each prompt's own (1:1 when unset)."""
+    journey = manifest["journey"]
+    default = str((journey.get("settings") or {}).get("aspect", "1:1"))
+    found = {}
+    for prompt in journey.get("prompts", []):
+        if isinstance(prompt, dict) and "id" in prompt:
+            aspect = str((prompt.get("settings") or {}).get("aspect", default))
+            for seed in prompt.get("seeds") or [None]:
+                found[str(prompt["id"]) if seed is None else f"{prompt['id']}-{seed}"] = aspect
+    return found
+
+
+def segments(run: Run, candidates: pd.DataFrame) -> dict[str, list[dict]]:
+    """Acceptance and click-to-final per cohort tag, per prompt and per aspect."""
+    cohorts = run.manifest.get("cohorts") or {}
+    aspects = aspect_of(run.manifest)
+    keyed = {
+        "cohort tag": lambda pid: cohorts.get(pid) or run.manifest["journey"].get("cohort", []),
+        "prompt": lambda pid: [pid],
+        "aspect": lambda pid: [aspects.get(pid, str((run.manifest["journey"].get("settings") or {}).get("aspect", "1:1")))],
+    }
+    found = {}
+    for name, keys_of in keyed.items():
+        groups: dict[str, list[int]] = {}
+        for position, prompt_id in enumerate(candidates["prompt_id"]):
+            for key in keys_of(prompt_id):
+                groups.setdefault(str(key), []).append(position)
+        found[name] = [{"segment": key, "n": len(rows), "acceptance_rate": float(candidates["accepted"].iloc[rows].mean()),
+                        "click_to_final_ms": distribution(candidates["click_to_final_ms"].iloc[rows])}
+                       for key, rows in sorted(groups.items())]
+    return found
+
+
+def failures_by_reason(failures: list[dict], traces: dict) -> list[dict]:
+    """Failed steps grouped by their error (numbers such as job ids set aside), most frequent
+    first, each with its first screenshot and trace."""
+    groups: dict[str, list[dict]] = {}
+    for failure in failures:
+        reason = re.sub(r"\d+", "N", str(failure.get("error") or "no error recorded"))
+        groups.setdefault(reason, []).append(failure)
+    return [{"reason": reason, "count": len(group), "example": group[0]["error"],
+             "screenshot": next((f["screenshot"] for f in group if isinstance(f.get("screenshot"), str)), None),
+             "trace": next((traces[f["prompt_id"]] for f in group if f["prompt_id"] in traces), None),
+             "where": ", ".join(f"{f['prompt_id']} step {f['step_index']}" for f in group[:5])
+             + (f" and {len(group) - 5} more" if len(group) > 5 else "")}
+            for reason, group in sorted(groups.items(), key=lambda item: -len(item[1]))]
+
+
 def judge_conditions(found: dict | None) -> list[str]:
     """Ways the judges fall short of a real measurement, listed with the run's conditions."""
     if not found:
@@ -414,6 +464,8 @@ def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
         "exports": steps[(steps["action"] == "export") & (steps["status"] == "ok")].to_dict("records"),
         "failures": steps[steps["status"] != "ok"].to_dict("records"),
         "flaky": flaky_journey_runs(run.events),
+        "segments": segments(run, candidates) if len(candidates) else {},
+        "failures_by_reason": failures_by_reason(steps[steps["status"] != "ok"].to_dict("records"), traces),
         "fallback_paints": fallback_paints(steps),
         "conditions": list(run.manifest.get("degraded", [])) + judge_conditions(quality_found),
         "started_at": started_at(run.events),

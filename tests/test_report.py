@@ -296,3 +296,16 @@ def test_bundle_opens_anywhere_and_keeps_traces_out_unless_asked(run_dir, tmp_pa
     with_traces = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run_dir), "--bundle",
                                   "--with-traces"], capture_output=True, text=True)
     assert f"{run_dir.name}/traces/a.zip" in zipfile.ZipFile(with_traces.stdout.strip().splitlines()[-1]).namelist()
+
+
+def test_segments_and_failures_grouped_by_reason(run_dir):
+    run = load_run(run_dir)
+    run.manifest["journey"]["prompts"] = [{"id": "a", "settings": {"aspect": "9:16"}}, {"id": "b"}]
+    summary = summarize(run)
+    by_aspect = {row["segment"]: row for row in summary["segments"]["aspect"]}
+    assert by_aspect["9:16"]["n"] == 2 and by_aspect["1:1"]["n"] == 1
+    assert by_aspect["9:16"]["acceptance_rate"] == 0.5 and by_aspect["9:16"]["click_to_final_ms"]["p50"] == 350.0
+    assert [row["segment"] for row in summary["segments"]["prompt"]] == ["a", "b"]
+    assert summary["failures_by_reason"][0]["count"] == 1 and "boom" in summary["failures_by_reason"][0]["reason"]
+    html = render_report(run_dir)[0].read_text()
+    assert 'id="segments"' in html and "&lt;b&gt;boom&lt;/b&gt;" in html
