@@ -25,7 +25,7 @@ from journeys.rundir import RunDirectory
 from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 from reports.audit import RunDirError, load_run
 from reports.records import read_records
-from reports.compare import CompareError
+from reports.compare import CompareError, resolve_side
 from reports.history import HistoryStore, StoreError
 from reports.judges import LPIPS_NETS, judge_run
 from reports.render import render_report
@@ -215,16 +215,19 @@ def finish_run(pytestconfig, run: RunDirectory, app_log: Path | None) -> None:
     run.event("run_finished")
     if app_log:
         shutil.copy(app_log, run.path / "reference-app.log")
+    baseline = None
+    if pytestconfig.getoption("--baseline"):
+        manifest = json.loads((run.path / "manifest.json").read_text())
+        try:
+            baseline = resolve_side(pytestconfig.getoption("--baseline"), pytestconfig.getoption("--store"),
+                                    journey=manifest["journey"]["name"], exclude=manifest["run_id"])
+        except CompareError as exc:  # the run is recorded and its report still written, without the comparison
+            pytestconfig.ij_notes.append(f"not compared with the baseline: {exc}")
     # Judges run after the browser work, never inside a timed action.
-    judge_run(run.path, pytestconfig.getoption("--lpips-net"), pytestconfig.getoption("--clip-model"))
-    baseline = pytestconfig.getoption("--baseline")
-    try:
-        report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"), baseline,
-                                         pytestconfig.getoption("--store"), min_effect=pytestconfig.getoption("--min-effect"))
-    except CompareError as exc:  # the run is recorded and its report still written, without the comparison
-        report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"))
-        pytestconfig.ij_notes.append(f"not compared with the baseline: {exc}")
-        baseline = None
+    judge_run(run.path, pytestconfig.getoption("--lpips-net"), pytestconfig.getoption("--clip-model"),
+              baseline.runs[-1].path if baseline else None)
+    report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"), baseline,
+                                     min_effect=pytestconfig.getoption("--min-effect"))
     pytestconfig.ij_reports.append(report)
     pytestconfig.ij_breaches.extend(breaches)
     if baseline:

@@ -1,9 +1,10 @@
 """`imagejourney bench compare`: how often is `compare`'s verdict wrong?
 
-Real measurements first: the reference app (tiny model, CPU) is started four times — twice
-as it is (A1, A2: the same build), and with `--fault-latency-ms` sized to add about 10 % and
-about 25 % to the median reroll click-to-final measured in A1 — and each time the journey
-runner times a pool of rerolls in headless Chromium.
+Real measurements first: four reference apps (tiny model, CPU) run side by side — two as they
+are (A1, A2: two starts of the same build) and two with `--fault-latency-ms` sized to add about
+10 % and about 25 % to A1's median reroll click-to-final — and the journey runner times rerolls
+against each in headless Chromium, in rounds of ten that take turns (A1, A2, +10 %, +25 %, A1 …),
+so that a slow minute on the machine falls on every pool alike.
 
 Then resampling: each trial draws N actions per side without replacement from two pools and
 runs the same verdict `imagejourney compare` gives (reports/compare.py):
@@ -17,6 +18,7 @@ Two separate app starts for A/A keep the run-to-run variation a nightly comparis
 from __future__ import annotations
 
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -49,18 +51,19 @@ def reroll_pack(actions: int) -> JourneyPack:
     )
 
 
-def measure_pool(browser, config, profile, work: Path, name: str, actions: int, latency_ms: int) -> np.ndarray:
-    """Reroll click-to-final (ms) of `actions` rerolls against a fresh app with this latency."""
-    extra = ("--fault-latency-ms", str(latency_ms)) if latency_ms else ()
-    with ReferenceApp("tiny", work / f"{name}.log", extra_args=extra) as app:
-        page = browser.new_page(viewport=config["BROWSER"]["viewport"])
-        install_probe(page, profile.output, profile.final_image)
-        pack = reroll_pack(actions)
-        run_dir = RunDirectory.create(work, {"journey": {"name": name}, "config_hash": name})
-        JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()
-        page.close()
+ROUND = 10  # rerolls per pool per round: the pools take turns, so a slow minute hits every pool alike
+
+
+def reroll_times(browser, config, profile, app, work: Path, name: str, actions: int) -> list[float]:
+    """Reroll click-to-final (ms) of `actions` rerolls against a running app."""
+    page = browser.new_page(viewport=config["BROWSER"]["viewport"])
+    install_probe(page, profile.output, profile.final_image)
+    pack = reroll_pack(actions)
+    run_dir = RunDirectory.create(work, {"journey": {"name": name}, "config_hash": name})
+    JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()
+    page.close()
     steps = load_run(run_dir.path).steps
-    return steps[(steps["action"] == "reroll") & (steps["status"] == "ok")]["click_to_final_ms"].to_numpy(float)
+    return steps[(steps["action"] == "reroll") & (steps["status"] == "ok")]["click_to_final_ms"].tolist()
 
 
 def verdict_rate(base: np.ndarray, new: np.ndarray, n: int, verdicts: tuple[str, ...], rng, trials: int = TRIALS) -> float:
@@ -77,19 +80,24 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
     config = load_config(config_path)
     profile = load_profile("reference")
     work = Path(tempfile.mkdtemp(prefix="imagejourney-bench-compare-"))
-    with sync_playwright() as p:
+    with sync_playwright() as p, ExitStack() as apps:
         launch, source = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
         browser = p.chromium.launch(**launch)
-        progress(f"A1: {trials} rerolls against the reference app as it is")
-        pools = {"A1": measure_pool(browser, config, profile, work, "A1", trials, 0)}
-        median = float(np.median(pools["A1"]))
+        running = {name: apps.enter_context(ReferenceApp("tiny", work / f"{name}.log")) for name in ("A1", "A2")}
+        progress(f"sizing the slowdowns: {ROUND} rerolls against A1 (not kept)")
+        median = float(np.median(reroll_times(browser, config, profile, running["A1"], work, "sizing", ROUND)))
         latencies = {pct: round(median * pct / 100) for pct in SLOWDOWNS}
-        progress(f"A2: {trials} rerolls, a second start of the same build")
-        pools["A2"] = measure_pool(browser, config, profile, work, "A2", trials, 0)
         for pct, latency in latencies.items():
-            progress(f"+{pct} %: {trials} rerolls with --fault-latency-ms {latency}")
-            pools[str(pct)] = measure_pool(browser, config, profile, work, f"slow{pct}", trials, latency)
+            running[str(pct)] = apps.enter_context(
+                ReferenceApp("tiny", work / f"slow{pct}.log", extra_args=("--fault-latency-ms", str(latency))))
+        pools: dict[str, list[float]] = {name: [] for name in running}
+        rounds = -(-trials // ROUND)
+        for number in range(1, rounds + 1):
+            progress(f"round {number} of {rounds}: {ROUND} rerolls against each of A1, A2, +10 %, +25 %")
+            for name, app in running.items():
+                pools[name] += reroll_times(browser, config, profile, app, work, f"{name}-{number}", ROUND)
         browser.close()
+    pools = {name: np.asarray(values, dtype=float) for name, values in pools.items()}
     rng = np.random.default_rng(0)
     progress(f"resampling: {TRIALS} trials per comparison")
     false_positive = verdict_rate(pools["A1"], pools["A2"], N_PER_SIDE, ("slower", "faster"), rng)
@@ -105,6 +113,9 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
         "pool_medians_ms": {name: round(float(np.median(pool)), 1) for name, pool in pools.items()},
         "pool_sizes": {name: int(len(pool)) for name, pool in pools.items()},
         "injected_latency_ms": {str(pct): ms for pct, ms in latencies.items()},
+        # What the latency did to the median: the verdict's test is against this, not the nominal share.
+        "achieved_slowdown_percent": {str(pct): round((np.median(pools[str(pct)]) / np.median(pools["A1"]) - 1) * 100, 1)
+                                      for pct in SLOWDOWNS},
         "conditions": {"browser_source": source, "model": "tiny (random weights), CPU", "trials_per_comparison": TRIALS,
                        "alpha": 0.05, "min_effect_percent": 5.0, "work_dir": str(work)},
     }
@@ -114,7 +125,9 @@ def format_table(result: dict) -> str:
     medians = result["pool_medians_ms"]
     lines = ["pools (reroll click-to-final, median ms / N): " + ", ".join(
         f"{name} {medians[name]} / {result['pool_sizes'][name]}" for name in medians)]
-    lines.append(f"injected latency: " + ", ".join(f"+{p} % → {ms} ms" for p, ms in result["injected_latency_ms"].items()))
+    achieved = result.get("achieved_slowdown_percent", {})
+    lines.append("injected latency: " + ", ".join(f"+{p} % → {ms} ms (median moved {achieved.get(p, '?')} %)"
+                                                   for p, ms in result["injected_latency_ms"].items()))
     fp, d25 = result["false_positive_rate"], result["detection_rate"]["25"]
     lines.append(f"false-positive rate (A1 vs A2, N={result['n_per_side']} per side): {fp:.3f}  "
                  f"(goal ≤ {GOALS['false_positive_rate']}: {'met' if fp <= GOALS['false_positive_rate'] else 'NOT met'})")

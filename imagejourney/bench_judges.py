@@ -7,6 +7,9 @@ does judging stay cheap?
    max (goal ≤ 0.01), the largest change outside the edit's mask (goal 0) and reroll diversity.
 2. Times LPIPS on random image pairs at 128², 256² and 512²: batched (as the judges run it)
    beside one pair at a time (the baseline), in pairs per second (goal ≥ 20 at 256², batched).
+3. Runs five rerolls with each preview method of the app — linear latent→RGB and TAESD (here
+   with random weights, as no real TAESD can be downloaded) — and reports time to recognisable
+   preview and generation speed index for each: computed, and labelled as random.
 """
 
 from __future__ import annotations
@@ -46,6 +49,50 @@ def judged_pack() -> JourneyPack:
     )
 
 
+def preview_method_pack() -> JourneyPack:
+    settings = {"steps": 4, "size": 128, "guidance": 0.0}
+    return JourneyPack(
+        name="bench-previews", description="visual progress by preview method", cohort=[], settings=settings,
+        prompts=[Prompt("fisherman", "portrait of an old fisherman", 1234)],
+        steps=[Step("prompt"), Step("generate"), *[Step("reroll")] * 5],
+        acceptance={"rule": "not_blank", "min_pixel_std": 8.0}, budgets={}, think_time_ms=0, action_timeout_s=120,
+        source="imagejourney bench judges", raw={"name": "bench-previews", "settings": settings},
+    )
+
+
+def random_taesd(directory: Path) -> Path:
+    """An AutoencoderTiny (TAESD) with random weights, saved as the local directory the
+    reference app's --taesd takes: its previews are noise, so the comparison exercises the
+    method, it does not rank the methods."""
+    import torch
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(0)
+    AutoencoderTiny().save_pretrained(directory)
+    return directory
+
+
+def visual_progress_by_method(browser, config, profile, work: Path) -> dict:
+    """Time to recognisable preview and generation speed index with each preview method."""
+    found = {}
+    for method, extra in (("latent-rgb", ()), ("taesd (random weights)", ("--taesd", str(random_taesd(work / "taesd"))))):
+        pack = preview_method_pack()
+        with ReferenceApp("tiny", work / f"{method.split()[0]}.log", extra_args=extra) as app:
+            run_dir = RunDirectory.create(work, {"journey": {**pack.raw, "acceptance": pack.acceptance}, "config_hash": method.split()[0]})
+            page = browser.new_page(viewport=config["BROWSER"]["viewport"])
+            install_probe(page, profile.output, profile.final_image)
+            JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()
+            page.close()
+            run_dir.event("run_finished")
+        judge_run(run_dir.path)
+        stats = {row["action"]: row["metrics"] for row in summarize(load_run(run_dir.path))["action_stats"]}
+        rerolls = stats.get("reroll", {})
+        found[method] = {metric: rounded((rerolls.get(metric) or {}).get("p50")) for metric in
+                         ("time_to_recognisable_preview_ms", "generation_speed_index_ms", "click_to_final_ms")}
+        found[method]["n"] = (rerolls.get("click_to_final_ms") or {}).get("n", 0)
+    return found
+
+
 def lpips_throughput(lpips: LPIPS, pairs: int, size: int, batch: int) -> float:
     rng = np.random.default_rng(size)
     images = [(Image.fromarray(rng.integers(0, 255, (size, size, 3), np.uint8)),
@@ -73,6 +120,8 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
             JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=prompt, run=run_dir).run()
             page.close()
         run_dir.event("run_finished")
+        progress("visual progress: linear latent previews, then TAESD with random weights (5 rerolls each)")
+        by_method = visual_progress_by_method(browser, config, profile, work)
         browser.close()
     judge_run(run_dir.path)
     run = load_run(run_dir.path)
@@ -92,6 +141,7 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
         "reroll_diversity_p50": rounded(quality["reroll_diversity_p50"], 4),
         "lpips_pairs_per_s": {size: t["batched"] for size, t in throughput.items()},
         "lpips_pairs_per_s_one_at_a_time": {size: t["one_at_a_time"] for size, t in throughput.items()},
+        "visual_progress_by_preview_method": by_method,
         "failed_steps": failed,
         "conditions": {"browser_source": source, "model": "tiny (random weights), CPU", "pairs_per_size": trials,
                        "run_dir": str(run_dir.path)},
@@ -116,6 +166,11 @@ def format_table(result: dict) -> str:
                      f"{result['lpips_pairs_per_s_one_at_a_time'][size]:>7}")
     lines.append(f"target ≥ {GOALS['lpips_pairs_per_s_256']:g} pairs/s at 256², batched: "
                  f"{met(rate >= GOALS['lpips_pairs_per_s_256'])}")
+    if result.get("visual_progress_by_preview_method"):
+        lines.append("reroll, p50 ms (uncalibrated LPIPS)  recognisable preview | speed index | click-to-final")
+        for method, row in result["visual_progress_by_preview_method"].items():
+            lines.append(f"  {method:32} {row['time_to_recognisable_preview_ms']!s:>9} | {row['generation_speed_index_ms']!s:>11} | "
+                         f"{row['click_to_final_ms']!s:>9}  (N={row['n']})")
     if result["failed_steps"]:
         lines.append(f"{result['failed_steps']} journey step(s) failed: see {result['conditions']['run_dir']}")
     return "\n".join(lines)

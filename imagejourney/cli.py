@@ -188,16 +188,9 @@ def cmd_bench(args) -> int:
     """Run one benchmark (at least 20 trials per case), print its table, optionally write JSON."""
     import json
 
-    if args.bench_command == "fidelity":
-        from imagejourney import bench_fidelity as bench
-    elif args.bench_command == "judges":
-        from imagejourney import bench_judges as bench
-    elif args.bench_command == "compare":
-        from imagejourney import bench_compare as bench
-    elif args.bench_command == "report":
-        from imagejourney import bench_report as bench
-    else:
-        from imagejourney import bench_app as bench
+    import importlib
+
+    bench = importlib.import_module(f"imagejourney.bench_{args.bench_command}")
     if args.trials < 20:
         flag = "--steps" if args.bench_command == "report" else "--trials"
         print(f"imagejourney bench {args.bench_command}: {flag} must be at least 20 (percentiles on fewer mean little)",
@@ -332,31 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="benchmarks that print their figures beside a baseline")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
-    fidelity = bench_commands.add_parser("fidelity", help="probe vs naive stopwatch against ground truth")
-    fidelity.add_argument("--trials", type=int, default=20, help="trials per case (at least 20)")
-    fidelity.add_argument("--json", help="also write the figures to this JSON file")
-    fidelity.add_argument("--config", default="playwright.config.py")
-    fidelity.set_defaults(func=cmd_bench)
-    app_bench = bench_commands.add_parser("app", help="reference app speed: live previews vs stock Gradio streaming")
-    app_bench.add_argument("--trials", type=int, default=20, help="actions per case (at least 20)")
-    app_bench.add_argument("--json", help="also write the figures to this JSON file")
-    app_bench.add_argument("--config", default="playwright.config.py")
-    app_bench.set_defaults(func=cmd_bench)
-    judges_bench = bench_commands.add_parser("judges", help="judges on the reference app; LPIPS pairs per second")
-    judges_bench.add_argument("--trials", type=int, default=64, help="LPIPS pairs timed per size (at least 20)")
-    judges_bench.add_argument("--json", help="also write the figures to this JSON file")
-    judges_bench.add_argument("--config", default="playwright.config.py")
-    judges_bench.set_defaults(func=cmd_bench)
-    compare_bench = bench_commands.add_parser("compare", help="false-positive and detection rates of compare's verdicts")
-    compare_bench.add_argument("--trials", type=int, default=60, help="rerolls measured per pool (at least 20)")
-    compare_bench.add_argument("--json", help="also write the figures to this JSON file")
-    compare_bench.add_argument("--config", default="playwright.config.py")
-    compare_bench.set_defaults(func=cmd_bench)
-    report_bench = bench_commands.add_parser("report", help="report build time, size and first render at 10,000 steps")
-    report_bench.add_argument("--steps", dest="trials", type=int, default=10_000, help="steps in the synthetic run")
-    report_bench.add_argument("--json", help="also write the figures to this JSON file")
-    report_bench.add_argument("--config", default="playwright.config.py")
-    report_bench.set_defaults(func=cmd_bench)
+    for name, about, flag, default, unit in (
+        ("fidelity", "probe vs naive stopwatch against ground truth", "--trials", 20, "trials per case"),
+        ("app", "reference app speed: live previews vs stock Gradio streaming", "--trials", 20, "actions per case"),
+        ("judges", "judges on the reference app; LPIPS pairs per second", "--trials", 64, "LPIPS pairs timed per size"),
+        ("compare", "false-positive and detection rates of compare's verdicts", "--trials", 60, "rerolls measured per pool"),
+        ("report", "report build time, size and first render at 10,000 steps", "--steps", 10_000, "steps in the synthetic run"),
+    ):
+        one = bench_commands.add_parser(name, help=about)
+        one.add_argument(flag, dest="trials", type=int, default=default, help=f"{unit} (at least 20)")
+        one.add_argument("--json", help="also write the figures to this JSON file")
+        one.add_argument("--config", default="playwright.config.py")
+        one.set_defaults(func=cmd_bench)
 
     profile = commands.add_parser("profile", help="UI profile tools")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)

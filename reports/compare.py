@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from .audit import CANDIDATE_ACTIONS, Run, judge_candidates, journey_runs, load_run
@@ -134,6 +135,7 @@ def compare(baseline: Side, new: Side, alpha: float = 0.05, min_effect: float = 
     return {
         "baseline": baseline.name,
         "new": new.name,
+        "drift_vs_baseline": drift(new),
         "alpha": alpha,
         "min_effect_percent": min_effect,
         "min_samples": MIN_SAMPLES,
@@ -141,6 +143,18 @@ def compare(baseline: Side, new: Side, alpha: float = 0.05, min_effect: float = 
         "metrics": metrics,
         "warnings": warnings,
     }
+
+
+def drift(side: Side) -> dict | None:
+    """LPIPS of the new finals against the baseline's for the same prompt, seed and action,
+    where the judges computed it (`imagejourney judge --baseline`, or a pytest session with
+    --baseline): a change of the images, not of the times, so it gets no verdict here."""
+    rows = pd.concat([run.judgements for run in side.runs])
+    rows = rows[(rows["judge"] == "drift_vs_baseline") & rows["value"].notna()]
+    if rows.empty:
+        return None
+    return {"n": len(rows), "p50": float(np.median(rows["value"])), "max": float(rows["value"].max()),
+            "model": rows["model"].iloc[0], "calibrated": bool((rows["calibrated"] == "yes").all())}
 
 
 def side_from_path(path: Path) -> Side:
@@ -188,6 +202,9 @@ def format_comparison(result: dict) -> str:
         lines.append(f"¹ need >= {result['min_samples']} samples per side for a confidence interval and a verdict")
     lines.append(f"verdicts: slower / faster only when p < {result['alpha']} and the change is at least "
                  f"{result['min_effect_percent']:g}%; medians in ms (N)")
+    if result.get("drift_vs_baseline"):
+        d = result["drift_vs_baseline"]
+        lines.append(f"LPIPS drift vs baseline: p50 {d['p50']:.4f}, max {d['max']:.4f} (N={d['n']}; {d['model']})")
     for warning in result["warnings"]:
         lines.append(f"warning: {warning}")
     slower = result["regressions"]

@@ -5,35 +5,22 @@ bookmarks. It reads the store and the run directories it names; it writes nothin
 
 from __future__ import annotations
 
-import http.server
 import mimetypes
-import threading
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from . import charts
 from .history import HistoryStore
+from .local_server import HTML, NOT_FOUND, LocalServer
 from .render import environment
 
 
-class Dashboard:
+class Dashboard(LocalServer):
     """`with Dashboard(store_url, port) as dashboard: dashboard.url` — serves until closed."""
 
     def __init__(self, store: str | None = None, port: int = 0, host: str = "127.0.0.1"):
         self.store = HistoryStore(store)
-        try:
-            self.httpd = http.server.ThreadingHTTPServer((host, port), self.handler())
-        except OSError as exc:
-            raise OSError(f"port {port} on {host} is not free ({exc.strerror}); pass --port with a free port") from None
-        self.url = f"http://{host}:{self.httpd.server_port}/"
-
-    def __enter__(self) -> "Dashboard":
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(port, host)
 
     def page(self) -> bytes:
         groups: dict[tuple[str, str], list] = {}
@@ -58,30 +45,11 @@ class Dashboard:
         path = (root / relative).resolve()
         return path if path.is_relative_to(root) and path.is_file() else None
 
-    def handler(self):
-        dashboard = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def send(self, status: int, body: bytes, kind: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                path = unquote(urlsplit(self.path).path)
-                if path == "/":
-                    return self.send(200, dashboard.page(), "text/html; charset=utf-8")
-                parts = path.split("/", 3)  # "", "runs", RUN_ID, FILE
-                if len(parts) == 4 and parts[1] == "runs":
-                    found = dashboard.run_file(parts[2], parts[3])
-                    if found is not None:
-                        kind = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
-                        return self.send(200, found.read_bytes(), kind)
-                return self.send(404, b"not found", "text/plain")
-
-        return Handler
+    def get(self, path: str) -> tuple[int, bytes, str]:
+        path = unquote(urlsplit(path).path)
+        if path == "/":
+            return 200, self.page(), HTML
+        parts = path.split("/", 3)  # "", "runs", RUN_ID, FILE
+        if len(parts) == 4 and parts[1] == "runs" and (found := self.run_file(parts[2], parts[3])) is not None:
+            return 200, found.read_bytes(), mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+        return NOT_FOUND

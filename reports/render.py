@@ -162,7 +162,8 @@ def headline(summary: dict) -> dict:
     return {"items": items, "sentence": sentence + "."}
 
 
-def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: str | None = None, store: str | None = None,
+def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: "str | Side | None" = None,
+                  store: str | None = None,
                   alpha: float = 0.05, min_effect: float = 5.0) -> tuple[Path, list[str]]:
     """Audit the run directory (compared with `baseline` when given: a run directory or a
     history-store reference) and write steps.csv, summary.json and report.html into it;
@@ -170,7 +171,8 @@ def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: st
     run = load_run(run_dir)
     summary = summarize(run, gpu_hour_usd)
     if baseline is not None:
-        base = resolve_side(str(baseline), store, journey=run.manifest["journey"].get("name"), exclude=run.manifest.get("run_id"))
+        base = baseline if isinstance(baseline, Side) else resolve_side(
+            str(baseline), store, journey=run.manifest["journey"].get("name"), exclude=run.manifest.get("run_id"))
         summary["comparison"] = compare(base, Side(str(run.path), [run]), alpha, min_effect)
     write_steps_csv(run)
     facts = image_facts(run.path, [c["image"] for c in summary["candidates"] if c["image"]])

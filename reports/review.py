@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import getpass
-import http.server
 import json
 import mimetypes
 import threading
@@ -20,11 +19,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from .audit import load_run, summarize
+from .local_server import HTML, NOT_FOUND, LocalServer
 from .records import LABEL_COLUMNS, read_labels
 from .render import environment
 
 
-class ReviewServer:
+class ReviewServer(LocalServer):
     """`with ReviewServer(run_dir, port) as server: server.url` — serves until closed."""
 
     def __init__(self, run_dir: Path, port: int = 0, host: str = "127.0.0.1", reviewer: str | None = None):
@@ -33,19 +33,7 @@ class ReviewServer:
         self.candidates = [c for c in summarize(self.run)["candidates"] if c["image"]]
         self.images = {c["image"] for c in self.candidates}
         self.lock = threading.Lock()
-        try:
-            self.httpd = http.server.ThreadingHTTPServer((host, port), self.handler())
-        except OSError as exc:
-            raise OSError(f"port {port} on {host} is not free ({exc.strerror}); pass --port with a free port") from None
-        self.url = f"http://{host}:{self.httpd.server_port}/"
-
-    def __enter__(self) -> "ReviewServer":
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(port, host)
 
     def page(self) -> bytes:
         labels = read_labels(self.run.path)
@@ -65,40 +53,23 @@ class ReviewServer:
                 writer.writerow([image, useful, self.reviewer,
                                  datetime.now(timezone.utc).isoformat(timespec="seconds"), note])
 
-    def handler(self):
-        server = self
+    def get(self, path: str) -> tuple[int, bytes, str]:
+        path = unquote(urlsplit(path).path).lstrip("/")
+        if path == "":
+            return 200, self.page(), HTML
+        if path in self.images:  # only the run's own candidate images
+            return 200, (self.run.path / path).read_bytes(), mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return NOT_FOUND
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def send(self, status: int, body: bytes, kind: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_GET(self):
-                path = unquote(urlsplit(self.path).path).lstrip("/")
-                if path == "":
-                    return self.send(200, server.page(), "text/html; charset=utf-8")
-                if path in server.images:  # only the run's own candidate images
-                    data = (server.run.path / path).read_bytes()
-                    return self.send(200, data, mimetypes.guess_type(path)[0] or "application/octet-stream")
-                return self.send(404, b"not found", "text/plain")
-
-            def do_POST(self):
-                if urlsplit(self.path).path != "/label":
-                    return self.send(404, b"not found", "text/plain")
-                try:
-                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                    image, useful = body["image"], body["useful"]
-                except (ValueError, KeyError, TypeError):
-                    return self.send(400, b"send {image, useful}", "text/plain")
-                if image not in server.images or useful not in ("yes", "no"):
-                    return self.send(400, b"unknown image, or useful is not yes/no", "text/plain")
-                server.append_label(image, useful, str(body.get("note", ""))[:500])
-                return self.send(200, json.dumps({"image": image, "useful": useful}).encode(), "application/json")
-
-        return Handler
+    def post(self, path: str, body: bytes) -> tuple[int, bytes, str]:
+        if urlsplit(path).path != "/label":
+            return NOT_FOUND
+        try:
+            sent = json.loads(body)
+            image, useful = sent["image"], sent["useful"]
+        except (ValueError, KeyError, TypeError):
+            return 400, b"send {image, useful}", "text/plain"
+        if image not in self.images or useful not in ("yes", "no"):
+            return 400, b"unknown image, or useful is not yes/no", "text/plain"
+        self.append_label(image, useful, str(sent.get("note", ""))[:500])
+        return 200, json.dumps({"image": image, "useful": useful}).encode(), "application/json"

@@ -147,6 +147,8 @@ def test_injected_latency_is_called_slower_against_a_baseline_and_the_session_fa
     assert reroll["verdict"] == "slower" and reroll["ci_low"] > 1 and reroll["p_value"] < 0.05
     assert rows["generate.click_to_final_ms"]["verdict"] == "too few samples"  # one generate per side
     assert any(w.startswith("fault injection differs") for w in comparison["warnings"])
+    # Latency changes the times, not the pictures: every final matches the baseline's (same prompt, seed, action).
+    assert comparison["drift_vs_baseline"]["n"] == 8 and comparison["drift_vs_baseline"]["max"] == 0.0
     html = (runs[0] / "report.html").read_text()
     assert "Compared with the baseline" in html and "metrics slower than baseline" in html
 
@@ -218,6 +220,9 @@ def test_fault_injection_is_visible_to_the_runner_and_the_report(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:]  # the UI worked; the images are useless
     html = (runs[0] / "report.html").read_text()
     assert "fault injection was on" in html and "not reached" in html
+    assert "final(s) were blank (one flat colour, as from a safety filter): never useful" in html
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    assert summary["acceptance_rate"] == 0.0 and summary["ttui_ms"]["reached"] == 0
     assert "0 / 1" in html  # journey runs that reached a useful image
 
     with ReferenceApp("tiny", tmp_path / "app2.log", extra_args=("--fault-error-rate", "1.0")) as app:

@@ -168,3 +168,17 @@ def test_dashboard_lists_stored_runs_draws_the_trend_and_links_each_report(tmp_p
 def test_dashboard_errors_are_one_sentence(tmp_path):
     proc = cli("dashboard", "--store", "postgresql://u@127.0.0.1:1/db")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cannot be reached" in proc.stderr
+
+
+def test_a_report_compared_through_the_store_shows_the_trend(tmp_path):
+    from reports.render import render_report
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    store = HistoryStore(url)
+    for night in ("night-1", "night-2"):
+        store.add(copy_run(tmp_path, night))
+    new = copy_run(tmp_path, "night-3")
+    html = render_report(new, baseline="last-passing", store=url)[0].read_text()
+    assert 'id="trend"' in html and "Trend over the history store" in html and "this run" in html and "baseline" in html
+    summary = json.loads((new / "summary.json").read_text())
+    assert summary["comparison"]["baseline"] == "night-2"
