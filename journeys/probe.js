@@ -37,7 +37,7 @@
   // While paint times come from screencast frames, where the output region is on screen at
   // each moment (a spinner above it can push it down mid-action).
   function noteOutputBox() {
-    if (!action || action.requireImage) return;
+    if (!action || action.requireImage === true) return;
     const el = document.querySelector(config.output);
     if (!el) return;
     const r = el.getBoundingClientRect();
@@ -133,7 +133,8 @@
 
   window.__imagejourney = {
     // Start watching one action: its control, its done conditions and the error condition.
-    // requireImage: false when paint times come from screencast frames (a <canvas> output).
+    // requireImage: false when paint times come from screencast frames (a <canvas> output);
+    // "either" when both watch (an empty region at the click): an <img> painted, or a <canvas> there.
     begin(name, control, conditions, error, requireImage) {
       const textBefore = {};
       for (const c of [...conditions, ...(error ? [error] : [])]) if (c.selector) textBefore[c.selector] = textOf(c.selector);
@@ -148,6 +149,9 @@
       noteOpposites();
       if (action.error && changedText(action.error)) return "error: " + textOf(action.error.selector);
       if (!action.conditions.every(holds)) return "pending";
+      if (action.requireImage === "either") {
+        return shownImagePaint() || document.querySelector(config.output + " canvas") ? "done" : "pending";
+      }
       return !action.requireImage || shownImagePaint() ? "done" : "pending";
     },
     // Everything the runner keeps about the action, serialisable.

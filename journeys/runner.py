@@ -232,18 +232,22 @@ class JourneyRunner:
         )
         return control
 
-    def output_is_canvas(self) -> bool:
-        """Paint times from screencast frames: when the profile says so, or (auto) when the
-        output region holds a <canvas> and no <img>, which Element Timing cannot see."""
+    def paint_watch(self) -> str:
+        """How this action's paints are read: "element-timing" (<img>), "screencast" (frames
+        of the output region: the profile says so, or, under paint: auto, the region holds a
+        <canvas> and no <img>, which Element Timing cannot see), or "both" (auto, and the region
+        holds no image at all at the click: a canvas may appear with the first image)."""
         if self.profile.paint != "auto":
-            return self.profile.paint == "screencast"
-        return self.page.evaluate(
-            "(o) => !!document.querySelector(o + ' canvas') && !document.querySelector(o + ' img')", self.profile.output
-        )
+            return self.profile.paint
+        holds = self.page.evaluate(
+            "(o) => [!!document.querySelector(o + ' img'), !!document.querySelector(o + ' canvas')]", self.profile.output)
+        return "element-timing" if holds[0] else "screencast" if holds[1] else "both"
 
     def image_action(self, index: int, action: str, control_action: str | None = None, **extra) -> None:
-        frames = OutputRegionFrames(self.page) if self.output_is_canvas() else None
-        control = self.begin(action, require_image=frames is None, control_action=control_action)
+        watch = self.paint_watch()
+        frames = OutputRegionFrames(self.page) if watch != "element-timing" else None
+        require_image = {"element-timing": True, "screencast": False, "both": "either"}[watch]
+        control = self.begin(action, require_image=require_image, control_action=control_action)
         if frames:
             frames.start()
         try:
@@ -253,7 +257,7 @@ class JourneyRunner:
                 timeout=self.timeout_ms,
             ).json_value()
         except PlaywrightTimeout:
-            if not frames and self.output_is_canvas():
+            if not frames and self.paint_watch() == "screencast":
                 raise StepFailed(
                     f"the output region '{self.profile.output}' shows a <canvas>, which Element Timing cannot see; "
                     "set `paint: screencast` in the UI profile"
@@ -273,9 +277,11 @@ class JourneyRunner:
         if state.startswith("error"):
             raise StepFailed(f"the UI reported an error: {state.removeprefix('error: ')}")
         record = self.page.evaluate("window.__imagejourney.collect()")
-        if frames:
+        if frames and (watch == "screencast" or record["final"] is None):  # "both": an <img> final wins
             changes = frames.changes(self.page.evaluate("performance.timeOrigin"), record["boxes"])
             record = screencast_record(record["click"], changes)
+        elif frames:
+            frames = None  # timed by Element Timing after all: keep its previews below
         if record["click"] is None:
             raise StepFailed("the probe saw no trusted click on the action's control")
         if record["final"] is None:

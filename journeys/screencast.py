@@ -4,8 +4,12 @@ Chromium emits a screencast frame when the page's pixels change, stamped (epoch 
 frame time on the same vsync grid as requestAnimationFrame: measured here, its offsets from rAF
 timestamps are whole multiples of 16.67 ms. Cropping each frame to the output region and
 comparing it with the one before gives the times the region changed: every change after the
-click is a paint (previews, then the final). Precision is one frame; anything else drawn inside
-the region (a spinner on top of the image) also counts as a change.
+click is a paint (previews, then the final). Precision is one frame.
+
+A paint is new content, not any pixel change (`is_new_content`): a change of fewer than 1 % of
+the region's pixels (a spinner, a caret, a badge) is not a paint, and neither is a change that
+keeps what was there at a different brightness or contrast — pixels that fit new = a·old + b
+with a ≥ 0.15 (the UI dims its output, or lays a translucent veil over it, while it works).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from playwright.sync_api import Page
 
 PIXEL_CHANGE = 16  # grey levels (0–255) a pixel must move by to count: above JPEG noise
 MIN_CHANGED_PIXELS = 16  # fewer changed pixels than this is not a new image
+MIN_CHANGED_SHARE = 0.01  # nor is a change of less than this share of the region (a spinner)
+MIN_STRUCTURE = 8.0  # grey-level std of the old pixels above which a brightness change can be told apart
+MIN_KEPT_CONTRAST = 0.15  # new = a·old + b with a at least this keeps the old picture (dimmed, veiled)
 
 
 class OutputRegionFrames:
@@ -52,10 +59,25 @@ class OutputRegionFrames:
             region = crop(frame, box)
             if previous is not None:
                 h, w = min(region.shape[0], previous.shape[0]), min(region.shape[1], previous.shape[1])
-                if (np.abs(region[:h, :w] - previous[:h, :w]) > PIXEL_CHANGE).sum() >= MIN_CHANGED_PIXELS:
+                if is_new_content(previous[:h, :w], region[:h, :w]):
                     times.append(round(t, 1))
             previous = region
         return times
+
+
+def is_new_content(old: np.ndarray, new: np.ndarray) -> bool:
+    """Whether the region shows something new: enough pixels changed, and not merely the old
+    picture at another brightness or contrast (see the module's docstring)."""
+    changed = np.abs(new - old) > PIXEL_CHANGE
+    count = int(changed.sum())
+    if count < max(MIN_CHANGED_PIXELS, MIN_CHANGED_SHARE * changed.size):
+        return False
+    before, after = old[changed].astype(np.float64), new[changed].astype(np.float64)
+    if before.std() < MIN_STRUCTURE:
+        return True  # drawn onto an empty (flat) area: new content
+    a, b = np.polyfit(before, after, 1)
+    residual = after - (a * before + b)
+    return not (a >= MIN_KEPT_CONTRAST and np.sqrt(np.mean(residual ** 2)) < PIXEL_CHANGE / 2)
 
 
 def crop(frame: dict, b: dict) -> np.ndarray:

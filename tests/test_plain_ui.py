@@ -26,7 +26,9 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize("mode, method", [("new-img", "element-timing"), ("swap-data", "element-timing"),
-                                          ("canvas", "screencast")])
+                                          ("canvas", "screencast"), ("canvas-dim", "screencast"),
+                                          ("canvas-veil", "screencast"), ("canvas-spinner", "screencast"),
+                                          ("canvas-late", "screencast")])
 def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, mode, method):
     """Every way of showing an image is timed, with the method recorded: new <img> with blob:
     URLs, src swapped to data: URLs (Element Timing), and a <canvas> (screencast frames)."""

@@ -5,6 +5,10 @@
 //   canvas             drawn on one <canvas> (no <img> at all)
 // After the test login, which hands the page a storage signature in its URL, every image is
 // fetched by a signed URL (tile.png?n=…&sig=…), as from signed cloud storage.
+//   canvas-dim         a canvas that dims what it shows from the click until the first preview
+//   canvas-veil        a translucent veil over the canvas from the click until after the final
+//   canvas-spinner     a small spinner turning over the canvas while it works
+//   canvas-late        no canvas until the first preview is drawn
 // It keeps its own record of when each image was put on the page, for tests to compare with.
 const $ = (id) => document.getElementById(id);
 const PARAMS = new URLSearchParams(location.search);
@@ -27,9 +31,14 @@ function draw(seed, step) {
   return canvas;
 }
 
+const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late"];
+
 async function show(canvas, kind) {
-  if (MODE === "canvas") {
-    $("gallery").querySelector("canvas").getContext("2d").drawImage(canvas, 0, 0);
+  if (CANVAS_MODES.includes(MODE)) {
+    if (!$("gallery").querySelector("canvas")) $("gallery").replaceChildren(screenCanvas());
+    const screen = $("gallery").querySelector("canvas");
+    screen.style.filter = "";  // canvas-dim: the dimming ends as the picture arrives
+    screen.getContext("2d").drawImage(canvas, 0, 0);
     record(kind, "");
     return canvas;
   }
@@ -45,11 +54,35 @@ async function show(canvas, kind) {
   return canvas;
 }
 
-if (MODE === "canvas") {  // a canvas UI shows its (empty) canvas from the start
+function screenCanvas() {
   const screen = document.createElement("canvas");
   screen.width = screen.height = 96;
-  $("gallery").replaceChildren(screen);
+  return screen;
 }
+
+if (CANVAS_MODES.includes(MODE) && MODE !== "canvas-late") {  // a canvas UI shows its canvas from the start
+  $("gallery").style.position = "relative";
+  $("gallery").replaceChildren(screenCanvas());
+  if (MODE !== "canvas") $("gallery").querySelector("canvas").getContext("2d").drawImage(draw(0, 0), 0, 0);  // a placeholder picture
+}
+
+function setWorking(on) {  // what the canvas modes show while they work
+  const screen = $("gallery").querySelector("canvas");
+  if (MODE === "canvas-dim" && on && screen) screen.style.filter = "brightness(0.45)";
+  if (MODE === "canvas-veil" || MODE === "canvas-spinner") {
+    let cover = $("cover");
+    if (on && !cover) {
+      cover = document.createElement("div");
+      cover.id = "cover";
+      cover.style.cssText = MODE === "canvas-veil"
+        ? "position:absolute;left:0;top:0;width:96px;height:96px;background:rgba(255,255,255,0.6)"
+        : "position:absolute;left:40px;top:40px;width:12px;height:12px;background:#333;animation:turn .3s linear infinite";
+      $("gallery").append(cover);
+    }
+    if (!on && cover) cover.remove();
+  }
+}
+document.head.insertAdjacentHTML("beforeend", "<style>@keyframes turn { to { transform: rotate(360deg); } }</style>");
 
 function record(kind, url) {
   const inserted = performance.now();
@@ -59,6 +92,7 @@ function record(kind, url) {
 async function run(seed) {
   $("busy").hidden = false;
   $("make").disabled = true;
+  setWorking(true);
   for (let step = 1; step <= 3; step++) {
     await sleep(150);
     await show(draw(seed, step), "preview");
@@ -66,6 +100,8 @@ async function run(seed) {
   await sleep(150);
   const final = await show(draw(seed, 99), "final");
   $("save").href = final.toDataURL("image/png");
+  await sleep(60);  // the veil or spinner goes away a little after the final: that is not a paint
+  setWorking(false);
   $("busy").hidden = true;
   $("make").disabled = false;
 }
