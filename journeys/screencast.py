@@ -6,8 +6,8 @@ timestamps are whole multiples of 16.67 ms. Cropping each frame to the output re
 comparing it with the one before gives the times the region changed: every change after the
 click is a paint (previews, then the final). Precision is one frame.
 
-A paint is new content, not any pixel change (`is_new_content`): a change of fewer than 1 % of
-the region's pixels (a spinner, a caret, a badge) is not a paint, and neither is a change that
+A paint is new content, not any pixel change (`is_new_content`): a change confined to a box
+smaller than 1 % of the region (a spinner, a caret, a badge) is not a paint, and neither is a change that
 keeps what was there at a different brightness or contrast — pixels that fit new = a·old + b
 with a ≥ 0.15 (the UI dims its output, or lays a translucent veil over it, while it works).
 """
@@ -21,9 +21,10 @@ from PIL import Image
 from playwright.sync_api import Page
 
 PIXEL_CHANGE = 16  # grey levels (0–255) a pixel must move by to count: above JPEG noise
-MIN_CHANGED_PIXELS = 16  # fewer changed pixels than this is not a new image
-MIN_CHANGED_SHARE = 0.01  # nor is a change of less than this share of the region (a spinner)
+MIN_CHANGED_PIXELS = 64  # fewer changed pixels (an 8×8 patch) is edge noise, not a new image
+MIN_CHANGED_SHARE = 0.01  # nor is a change confined to a box smaller than this share of the region (a spinner)
 MIN_STRUCTURE = 8.0  # grey-level std of the old pixels above which a brightness change can be told apart
+SETTLING_MS = 40.0  # a move of the region shows in the frames within this long of being recorded
 MIN_KEPT_CONTRAST = 0.15  # new = a·old + b with a at least this keeps the old picture (dimmed, veiled)
 
 
@@ -51,12 +52,18 @@ class OutputRegionFrames:
     def changes(self, time_origin: float, boxes: list[dict]) -> list[float]:
         """Times (page timeline, ms) at which the output region's pixels changed. `boxes` are
         the region's positions recorded by the probe ({t, x, y, width, height}); each frame is
-        cropped with the position in force when it was presented."""
+        cropped with the position in force when it was presented. A move of the region (a line
+        of text shown above it pushes it down) reaches the frames a frame or two after the probe
+        records it: a frame that close to a move is cropped at both positions, and the crop more
+        like the frame before (correlation, so a dimming does not decide it) is kept, so a move
+        alone is never a paint."""
         times, previous = [], None
-        for frame in self.frames:
+        for frame in sorted(self.frames, key=lambda f: f["timestamp"]):  # they can arrive out of order
             t = frame["timestamp"] - time_origin
-            box = next((b for b in reversed(boxes) if b["t"] <= t), boxes[0])
-            region = crop(frame, box)
+            at = next((i for i in range(len(boxes) - 1, -1, -1) if boxes[i]["t"] <= t), 0)
+            near = [i for i in (at - 1, at + 1) if 0 <= i < len(boxes) and abs(boxes[max(i, at)]["t"] - t) <= SETTLING_MS]
+            regions = [crop(frame, boxes[i]) for i in (at, *near)]
+            region = regions[0] if previous is None else max(regions, key=lambda r: likeness(previous, r))
             if previous is not None:
                 h, w = min(region.shape[0], previous.shape[0]), min(region.shape[1], previous.shape[1])
                 if is_new_content(previous[:h, :w], region[:h, :w]):
@@ -65,13 +72,25 @@ class OutputRegionFrames:
         return times
 
 
+def likeness(old: np.ndarray, new: np.ndarray) -> float:
+    """Correlation of two crops' pixels: 1 for the same picture at any brightness or contrast."""
+    h, w = min(new.shape[0], old.shape[0]), min(new.shape[1], old.shape[1])
+    a, b = old[:h, :w].ravel().astype(np.float64), new[:h, :w].ravel().astype(np.float64)
+    if a.std() == 0 or b.std() == 0:
+        return 1.0 if np.array_equal(a, b) else 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def is_new_content(old: np.ndarray, new: np.ndarray) -> bool:
     """Whether the region shows something new: enough pixels changed, and not merely the old
     picture at another brightness or contrast (see the module's docstring)."""
     changed = np.abs(new - old) > PIXEL_CHANGE
-    count = int(changed.sum())
-    if count < max(MIN_CHANGED_PIXELS, MIN_CHANGED_SHARE * changed.size):
+    if int(changed.sum()) < MIN_CHANGED_PIXELS:
         return False
+    rows, columns = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    spread = (rows[-1] - rows[0] + 1) * (columns[-1] - columns[0] + 1)
+    if spread < MIN_CHANGED_SHARE * changed.size:
+        return False  # confined to a small spot: a spinner, a caret, a badge
     before, after = old[changed].astype(np.float64), new[changed].astype(np.float64)
     if before.std() < MIN_STRUCTURE:
         return True  # drawn onto an empty (flat) area: new content

@@ -44,3 +44,21 @@ def test_screencast_record_makes_the_last_change_the_final():
     assert timing.click_to_final_ms == 240.0 and timing.previews_painted == 2
     assert timing.paint_method == "screencast"
     assert screencast_record(100.0, [50.0])["final"] is None
+
+
+def test_new_content_is_a_paint_a_dimming_veil_or_spinner_is_not():
+    import numpy as np
+
+    from journeys.screencast import is_new_content
+
+    rng = np.random.default_rng(0)
+    picture = rng.integers(0, 255, (100, 400)).astype(np.int16)
+    assert not is_new_content(picture, (picture * 0.45).astype(np.int16))  # dimmed
+    assert not is_new_content(picture, (picture * 0.4 + 153).astype(np.int16))  # a 60 % white veil
+    assert not is_new_content((picture * 0.4 + 153).astype(np.int16), picture)  # the veil lifted
+    spinner = picture.copy()
+    spinner[40:52, 40:52] = 30
+    assert not is_new_content(picture, spinner)
+    assert is_new_content(picture, rng.integers(0, 255, (100, 400)).astype(np.int16))  # another picture
+    assert is_new_content(picture, np.zeros_like(picture))  # a black final (safety filter): the picture is gone
+    assert is_new_content(np.full_like(picture, 255), picture)  # drawn onto an empty region
