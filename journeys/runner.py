@@ -290,7 +290,7 @@ class JourneyRunner:
         previews = [] if frames else self.save_previews(index, action)
         seed = self.seed_shown()
         self.run_dir.event(
-            "action", **self.step_record(index, action), seed_shown=seed, image=image, previews=previews, **extra,
+            "action", **self.step_record(index, action), seed_shown=seed, image=image, previews=previews, watch=watch, **extra,
             probe=self.redact_record(record), time_origin=self.page.evaluate("performance.timeOrigin"),
             server=self.server_times(),
         )
