@@ -151,6 +151,14 @@ def test_unreachable_url(tmp_path):
         (["--journey", "nosuch"], "unknown journey 'nosuch'; available journeys: edit, failure-probes, marketing, portrait, stylized"),
         (["--journey", "tests/plain_ui/profile.yaml"], "tests/plain_ui/profile.yaml:3: unknown field 'path' in the journey pack"),
         (["--ui-profile", "tests/plain_ui/profile.yaml"], "the journey 'portrait' has edit steps but the UI profile 'plain'"),
+        (["--retries", "-1"], "--retries must be 0 or more, not -1"),
+        (["--lpips-net", "resnet"], "unknown LPIPS network 'resnet'; use --lpips-net alex|vgg|squeeze"),
+        (["--base-url", "http://127.0.0.1:9/", "--ui-profile", "reference", "--app-args", "--fault-error-rate 1"],
+         "--app-args sets options of the bundled reference app, which this target does not start"),
+        (["--baseline", "journey-results/no-such-run"], "--baseline: journey-results/no-such-run is not a run directory"),
+        (["--resume", "journey-results/no-such-run"], "--resume: journey-results/no-such-run is not a run directory"),
+        (["--resume", "tests/data/run-format-1", "--journey", "stylized"],
+         "--resume tests/data/run-format-1 continues the journey 'portrait'; pass --journey with that pack and no other"),
     ],
 )
 def test_bad_input_is_one_sentence(tmp_path, args, message):
