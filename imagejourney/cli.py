@@ -192,7 +192,7 @@ def cmd_bench(args) -> int:
 
     bench = importlib.import_module(f"imagejourney.bench_{args.bench_command}")
     if args.trials < 20:
-        flag = "--steps" if args.bench_command == "report" else "--trials"
+        flag = {"report": "--steps", "soak": "--actions"}.get(args.bench_command, "--trials")
         print(f"imagejourney bench {args.bench_command}: {flag} must be at least 20 (percentiles on fewer mean little)",
               file=sys.stderr)
         return 2
@@ -331,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("judges", "judges on the reference app; LPIPS pairs per second", "--trials", 64, "LPIPS pairs timed per size"),
         ("compare", "false-positive and detection rates of compare's verdicts", "--trials", 60, "rerolls measured per pool"),
         ("report", "report build time, size and first render at 10,000 steps", "--steps", 10_000, "steps in the synthetic run"),
+        ("soak", "the reference app under faults: actions done, errors, memory", "--actions", 200, "actions to try"),
     ):
         one = bench_commands.add_parser(name, help=about)
         one.add_argument(flag, dest="trials", type=int, default=default, help=f"{unit} (at least 20)")

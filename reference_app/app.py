@@ -10,9 +10,11 @@ job N`) or failed (`Error · …`); the imagejourney UI profile for this app key
 
 from __future__ import annotations
 
+import atexit
 import copy
 import queue
 import random
+import shutil
 import tempfile
 import threading
 import time
@@ -106,13 +108,17 @@ class Faults:
 STALL_S = 600  # a stalled job holds its connection this long, then gives up
 
 
+MAX_SEED = 2**32  # seeds are 0 ≤ seed < 2**32 (what torch.Generator.manual_seed takes without surprise)
+
+
 class ReferenceApp:
     KEPT_JOBS = 1000
+    KEPT_EXPORTS = 256  # export files kept in the temporary export directory; older ones are deleted
 
     HISTORY = 12  # finals kept in the history gallery
 
     def __init__(self, model: LoadedModel, defaults: Settings, holds: Holds | None = None, faults: Faults | None = None,
-                 concurrency: int = 1, live: LiveChannels | None = None):
+                 concurrency: int = 1, live: LiveChannels | None = None, max_jobs: int = 16):
         self.model = model
         self.defaults = defaults
         self.holds = holds or Holds()
@@ -120,6 +126,10 @@ class ReferenceApp:
         self.fault_rng = random.Random(self.faults.seed)
         self.live = live  # None: previews go through Gradio's image streaming
         self.export_dir = Path(tempfile.mkdtemp(prefix="imagejourney-exports-"))
+        atexit.register(shutil.rmtree, self.export_dir, ignore_errors=True)
+        # Jobs running or waiting for a model copy; past max_jobs a new one is told "busy".
+        self.max_jobs = max_jobs
+        self.jobs_in_flight = 0
         self.job_counter = 0
         self.counter_lock = threading.Lock()
         # `concurrency` copies of the pipelines; a job waits for a free one (its queue wait).
@@ -146,7 +156,23 @@ class ReferenceApp:
 
     def stream(self, action: str, prompt: str, seed: int, settings: Settings, negative: str = "", history=(),
                init_image=None, strength=0.6, mask_region=None, session: str | None = None):
-        """Yield (image, status, export_path, current, seed) tuples: previews, then the final."""
+        """Yield (image, status, export_path, current, seed) tuples: previews, then the final.
+        A job past the bounded queue is answered "busy" at once instead of waiting unboundedly."""
+        with self.counter_lock:
+            busy = self.jobs_in_flight >= self.max_jobs
+            if not busy:
+                self.jobs_in_flight += 1
+        if busy:
+            yield error_frame(action, f"busy: {self.max_jobs} jobs are already running or waiting; try again in a moment")
+            return
+        try:
+            yield from self.run_job(action, prompt, seed, settings, negative, history, init_image, strength, mask_region,
+                                    session)
+        finally:
+            with self.counter_lock:
+                self.jobs_in_flight -= 1
+
+    def run_job(self, action, prompt, seed, settings, negative, history, init_image, strength, mask_region, session):
         job, times = self.next_job(action)
         with self.counter_lock:  # one draw per fault per job, in job order
             error, blank, stall = (self.fault_rng.random() < rate for rate in
@@ -241,6 +267,9 @@ class ReferenceApp:
             info.add_text(key, value)
         path = self.export_dir / f"imagejourney-job{job}-{params['action']}.png"
         image.save(path, pnginfo=info)
+        kept = sorted(self.export_dir.glob("imagejourney-job*.png"), key=lambda p: p.stat().st_mtime_ns)
+        for old in kept[: max(0, len(kept) - self.KEPT_EXPORTS)]:  # a bounded directory, cleaned as it goes
+            old.unlink(missing_ok=True)
         return path
 
     # Event handlers ------------------------------------------------------------------------
@@ -291,6 +320,9 @@ class ReferenceApp:
                    or validate_negative(negative))
         if problem:
             yield error_frame(action, problem)
+            return
+        if seed is not None and not (float(seed).is_integer() and 0 <= seed < MAX_SEED):
+            yield error_frame(action, f"seed must be a whole number from 0 to {MAX_SEED - 1}, not {seed:g}")
             return
         history = (current or {}).get("history", [])
         yield from self.stream(action, prompt.strip(), int(seed or 0), settings, (negative or "").strip(), history, **edit)

@@ -36,6 +36,11 @@ class LiveChannels:
             loop.call_soon_threadsafe(queue.put_nowait, message)
         return bool(targets)
 
+    def claim(self, session: str) -> bool:
+        """Whether a new watcher may stream `session`: only when nobody watches it yet."""
+        with self.lock:
+            return not self.subscribers.get(session)
+
     async def stream(self, session: str):
         queue: asyncio.Queue = asyncio.Queue()
         entry = (asyncio.get_running_loop(), queue)

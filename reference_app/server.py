@@ -27,6 +27,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=0.0)
     parser.add_argument("--concurrency", type=int, default=1,
                         help="jobs on the model at once (each a copy of the pipelines); the rest queue")
+    parser.add_argument("--max-jobs", type=int, default=16,
+                        help="jobs running or waiting at once; past this a new one is answered 'busy, try again'")
     parser.add_argument("--previews", choices=("live", "gradio"), default="live",
                         help="how previews reach the page: live (JPEG over server-sent events) or gradio (image streaming)")
     parser.add_argument("--taesd", help="a local AutoencoderTiny (TAESD) directory for previews (default: linear)")
@@ -64,7 +66,7 @@ def serve(args) -> None:
 
         from fastapi.responses import StreamingResponse
 
-        from .app import LIVE_CSS, Faults, Holds, ReferenceApp, Settings, build_ui
+        from .app import LIVE_CSS, UPLOAD_MAX_BYTES, Faults, Holds, ReferenceApp, Settings, build_ui
         from .live import LIVE_JS, LiveChannels
         from .pipeline import ModelNotAvailable, load_model, warm_up
     except ImportError as exc:
@@ -81,6 +83,8 @@ def serve(args) -> None:
         raise AppCannotStart(str(exc)) from None
     if not 1 <= args.concurrency <= 16:
         raise AppCannotStart(f"--concurrency {args.concurrency} is out of range; use 1 to 16")
+    if not args.concurrency <= args.max_jobs <= 1024:
+        raise AppCannotStart(f"--max-jobs {args.max_jobs} is out of range; use --concurrency ({args.concurrency}) to 1024")
     rates = {"--fault-error-rate": args.fault_error_rate, "--fault-blank-rate": args.fault_blank_rate,
              "--fault-stall-rate": args.fault_stall_rate}
     for flag, rate in rates.items():
@@ -91,7 +95,8 @@ def serve(args) -> None:
     faults = Faults(latency_ms=args.fault_latency_ms, error_rate=args.fault_error_rate,
                     blank_rate=args.fault_blank_rate, stall_rate=args.fault_stall_rate, seed=args.fault_seed)
     channels = LiveChannels() if args.previews == "live" else None
-    reference = ReferenceApp(model, defaults, holds, faults, concurrency=args.concurrency, live=channels)
+    reference = ReferenceApp(model, defaults, holds, faults, concurrency=args.concurrency, live=channels,
+                             max_jobs=args.max_jobs)
 
     api = FastAPI()
 
@@ -124,10 +129,17 @@ def serve(args) -> None:
     if channels:
         @api.get("/imagejourney/live")
         async def live(session: str):
-            """Live previews for one Gradio session, as server-sent events."""
+            """Live previews for one Gradio session, as server-sent events, to one watcher: the
+            tab that owns the session connects first, and no other client may then listen in."""
+            if not channels.claim(session):
+                raise HTTPException(status_code=409, detail="this session's previews are already being watched")
             return StreamingResponse(channels.stream(session), media_type="text/event-stream")
 
-    app = gr.mount_gradio_app(api, build_ui(reference), path="/", css=LIVE_CSS, js=LIVE_JS if channels else None)
+    app = gr.mount_gradio_app(api, build_ui(reference), path="/", css=LIVE_CSS, js=LIVE_JS if channels else None,
+                              max_file_size=f"{UPLOAD_MAX_BYTES // 2**20}mb")  # refused by the server, not only the app
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"reference app: warning: listening on {args.host}, not loopback: anyone who can reach this host can "
+              "use the app, its uploads and its exports", file=sys.stderr, flush=True)
     print(f"reference app: http://{args.host}:{args.port}/ (model {model.name} on {model.device})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 

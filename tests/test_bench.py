@@ -84,3 +84,12 @@ def test_report_bench_run_directory_renders_and_the_table_judges_goals(tmp_path)
     table = format_table({"steps": 52, "images": 100, "run_dir": str(run), "build_s": 0.5, "build_again_s": 0.4,
                           "build_unjudged_s": 0.6, "html_mb": 0.2, "chromium_first_render_ms": 2500.0})
     assert "build_s" in table and "(goal ≤ 5: met)" in table and "(goal ≤ 2000: NOT met)" in table
+
+
+def test_soak_table_judges_memory_growth():
+    from imagejourney.bench_soak import format_table
+
+    result = {"actions_tried": 200, "actions_done": 170, "errors_seen": 30, "still_serving": True, "rss_start_mb": 1000.0,
+              "rss_end_mb": 1050.0, "faults": "--fault-error-rate 0.1"}
+    assert "(+5.0 %; goal ≤ +10 %: met)" in format_table(result) and "still serving at the end: yes" in format_table(result)
+    assert "NOT met" in format_table({**result, "rss_end_mb": 1200.0, "still_serving": False})

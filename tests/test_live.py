@@ -31,3 +31,19 @@ def test_previews_reach_only_their_session_and_in_order():
     # event loop running in this one, and asyncio.run refuses to start inside it.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, scenario()).result()
+
+
+def test_a_session_has_one_watcher():
+    channels = LiveChannels()
+
+    async def scenario():
+        assert channels.claim("mine")
+        mine = channels.stream("mine")
+        assert await mine.__anext__() == ": connected\n\n"
+        assert not channels.claim("mine")  # another client cannot listen in on this session
+        assert channels.claim("other")
+        await mine.aclose()
+        assert channels.claim("mine")  # once the owner has gone, the session may be watched again
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()

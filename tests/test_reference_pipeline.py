@@ -197,3 +197,34 @@ def test_a_missing_model_is_one_sentence(monkeypatch, tmp_path):
     with pytest.raises(ModelNotAvailable, match=r"^model 'someone/no-such-model' is not available locally \(") as info:
         load_model("someone/no-such-model", "cpu")
     assert "\n" not in str(info.value)
+
+
+def test_a_full_queue_answers_busy_and_frees_its_place(model):
+    settings = Settings(steps=2, size=64, guidance=0.0)
+    app = ReferenceApp(model, settings, max_jobs=1)
+    first = app.stream("generate", "a cat", 1, settings)
+    next(first)  # the first job holds the only place
+    busy = list(app.stream("generate", "a dog", 2, settings))
+    assert len(busy) == 1 and busy[0][1] == "Error · generate · busy: 1 jobs are already running or waiting; try again in a moment"
+    list(first)  # done: its place is free again
+    assert list(app.stream("generate", "a dog", 2, settings))[-1][1].startswith("Done · generate · seed 2")
+    assert app.jobs_in_flight == 0
+
+
+def test_seed_is_checked(model):
+    settings = Settings(steps=2, size=64, guidance=0.0)
+    app = ReferenceApp(model, settings)
+    for seed in (-1, 2**32, 1.5):
+        frames = list(app.checked("generate", "a cat", "", seed, (2, 64, 0.0, "1:1"), None))
+        assert frames[0][1] == f"Error · generate · seed must be a whole number from 0 to 4294967295, not {seed:g}"
+    assert list(app.checked("generate", "a cat", "", 2**32 - 1, (2, 64, 0.0, "1:1"), None))[-1][1].startswith("Done")
+
+
+def test_exports_stay_bounded(model):
+    settings = Settings(steps=1, size=64, guidance=0.0)
+    app = ReferenceApp(model, settings)
+    app.KEPT_EXPORTS = 3
+    for seed in range(5):
+        list(app.stream("generate", "a cat", seed, settings))
+    kept = sorted(app.export_dir.glob("*.png"))
+    assert len(kept) == 3 and kept[-1].name == "imagejourney-job5-generate.png"
