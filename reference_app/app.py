@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +136,8 @@ class ReferenceApp:
         # `concurrency` copies of the pipelines; a job waits for a free one (its queue wait).
         self.concurrency = concurrency
         self.workers: queue.Queue[LoadedModel] = queue.Queue()
+        # The diffusion runs on a fixed pool of threads, one per model copy, not a thread per job.
+        self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="diffusion")
         self.workers.put(model)
         for _ in range(concurrency - 1):
             self.workers.put(copy.deepcopy(model))
@@ -212,7 +215,7 @@ class ReferenceApp:
                 self.workers.put(model)
                 previews.put(None)
 
-        threading.Thread(target=work, daemon=True).start()
+        self.pool.submit(work)
         step = 0
         while (preview := previews.get()) is not None:
             step += 1
