@@ -20,7 +20,7 @@ import pytest
 from journeys.browser import ONLY_CHROMIUM, NoBrowser, chromium_launch_args, video_recorder_missing
 from journeys.config import load_config, resolve_target
 from journeys.manifest import build_manifest
-from journeys.pack import ConfigError, check_compatible, load_pack, load_profile
+from journeys.pack import ConfigError, check_compatible, load_pack, load_profile, parse_shard, shard_of
 from journeys.rundir import RunDirectory
 from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 from reports.audit import RunDirError, load_run
@@ -49,6 +49,8 @@ def pytest_addoption(parser):
                                                              "one that then passes is reported flaky")
     group.addoption("--resume", help="a run directory left by a stopped run: run only its journey runs that did not "
                                      "finish, into the same directory")
+    group.addoption("--shard", help="I/N: run only this deterministic share of each pack's journey runs "
+                                    "(`imagejourney merge` joins the shards' run directories)")
     group.addoption("--store", help="history store URL for a --baseline reference (default: IMAGEJOURNEY_STORE or "
                                     "sqlite:///journey-results/history.db)")
     group.addoption("--min-effect", type=float, default=5.0, help="smallest change in percent called slower (default 5)")
@@ -73,6 +75,9 @@ def pytest_configure(config):
         if config.getoption("--retries") < 0:
             raise ConfigError(f"--retries must be 0 or more, not {config.getoption('--retries')}")
         packs = [load_pack(name) for name in config.getoption("--journey") or ["portrait"]]
+        if config.getoption("--shard"):
+            index, count = parse_shard(config.getoption("--shard"))
+            packs = [shard_of(pack, index, count) for pack in packs]
         config.ij_resume = read_resume(Path(config.getoption("--resume")), packs) if config.getoption("--resume") else None
         target = resolve_target(settings, config.getoption("--target"), config.getoption("base_url"),
                                 config.getoption("--ui-profile"))
@@ -191,7 +196,8 @@ def run_dirs(pytestconfig, browser, target, ui_profile):
             manifest = build_manifest(pack=pack, profile=ui_profile, target_name=pytestconfig.ij_target.name,
                                       target_url=target.url, app_info=target.info, browser=browser_info,
                                       tracing=pytestconfig.ij_tracing, repo=ROOT, cost=pytestconfig.ij_target.cost,
-                                      started_here=pytestconfig.ij_target.started_here)
+                                      started_here=pytestconfig.ij_target.started_here,
+                                      shard=pytestconfig.getoption("--shard"))
             resume = pytestconfig.ij_resume
             if resume and resume["journey"] == pack.name:
                 if manifest["config_hash"] != resume["manifest"]["config_hash"]:

@@ -169,6 +169,24 @@ def cmd_dashboard(args) -> int:
     return 0
 
 
+def cmd_merge(args) -> int:
+    """Join the run directories of shards into one, with one report."""
+    from reports.audit import RunDirError
+    from reports.merge import merge_runs
+    from reports.render import render_report
+
+    try:
+        merged = merge_runs([Path(d) for d in args.run_dirs], Path(args.out))
+        report, breaches = render_report(merged)
+    except RunDirError as exc:
+        print(f"imagejourney merge: {exc}", file=sys.stderr)
+        return 2
+    for breach in breaches:
+        print(f"budget breached: {breach}")
+    print(report)
+    return 1 if breaches else 0
+
+
 def cmd_serve(args) -> int:
     from reference_app.server import run
 
@@ -309,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--store", help="store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)")
     dashboard.add_argument("--port", type=int, default=8766, help="port on 127.0.0.1 (default 8766; 0: any free port)")
     dashboard.set_defaults(func=cmd_dashboard)
+
+    merge = commands.add_parser("merge", help="join shards' run directories (pytest --shard I/N) into one, with one report")
+    merge.add_argument("run_dirs", nargs="+")
+    merge.add_argument("--out", required=True, help="the merged run directory to write")
+    merge.set_defaults(func=cmd_merge)
 
     review = commands.add_parser("review", help="label a run's finals useful / not useful in the browser (labels.csv)")
     review.add_argument("run_dir")

@@ -101,6 +101,7 @@ def build_manifest(
     repo: Path,
     cost: dict | None = None,
     started_here: bool = False,
+    shard: str | None = None,
 ) -> dict:
     url = redact_url(target_url, tuple(profile.keep_query))
     config = {
@@ -116,6 +117,7 @@ def build_manifest(
         "target": {"name": target_name, "url": url},
         "config_hash": config_hash(config),
         "journey_runs": [prompt.id for prompt in pack.prompts],  # so a run that never started still counts
+        "shard": shard,  # "I/N": this run holds that share of the pack's journey runs (imagejourney merge joins them)
         "cohorts": {prompt.id: sorted({*pack.cohort, *prompt.cohort}) for prompt in pack.prompts},
         "browser": browser,
         "versions": package_versions(),

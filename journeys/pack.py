@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -442,6 +442,21 @@ def read_login(r: Reader, data) -> dict | None:
     r.get(login, "submit", str, "login")
     r.get(login, "success", str, "login")
     return plain(login)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`--shard 2/4` → (2, 4)."""
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count)):
+        raise ConfigError(f"--shard {text} must read I/N with 1 ≤ I ≤ N, e.g. --shard 1/2")
+    return int(index), int(count)
+
+
+def shard_of(pack: JourneyPack, index: int, count: int) -> JourneyPack:
+    """The pack's share of journey runs for shard `index` of `count`: every count-th prompt (one
+    journey run per prompt and seed), in the pack's order, starting at the index-th. The pack's
+    raw text, and so its config hash, stays whole, so shards of one run can be merged."""
+    return replace(pack, prompts=pack.prompts[index - 1::count])
 
 
 def check_compatible(pack: JourneyPack, profile: UIProfile) -> None:

@@ -282,10 +282,12 @@ PRIMARY_METHODS = ("element-timing", "download-saved")
 
 
 def fallback_paints(steps: pd.DataFrame) -> list[dict]:
-    """Actions whose paint time came from a fallback method (not Element Timing renderTime)."""
+    """Actions whose paint time came from a fallback method (not Element Timing renderTime), or
+    that were timed while screencast frames were also taken (an empty output region at the
+    click): those frames cost CPU during the action."""
     ok = steps[(steps["status"] == "ok") & steps["paint_method"].notna()]
-    fallen = ok[~ok["paint_method"].isin(PRIMARY_METHODS)]
-    return fallen[["prompt_id", "step_index", "action", "paint_method"]].to_dict("records")
+    fallen = ok[~ok["paint_method"].isin(PRIMARY_METHODS) | (ok["watch"] == "both")]
+    return fallen[["prompt_id", "step_index", "action", "paint_method", "watch"]].to_dict("records")
 
 
 LPIPS_JUDGES = ("reroll_diversity", "edit_consistency", "same_seed_lpips", "drift_vs_baseline")

@@ -36,6 +36,7 @@ STEP_COLUMNS = [
     "click_to_export_ms",
     "previews_painted",
     "paint_method",
+    "watch",
     "server_job",
     "server_received_ts_ms",
     "server_inference_start_ts_ms",
@@ -48,7 +49,7 @@ STEP_COLUMNS = [
     "image",
     "screenshot",
 ]
-TEXT_COLUMNS = ["journey", "prompt_id", "prompt", "action", "mask", "paint_method", "server_job", "status", "error",
+TEXT_COLUMNS = ["journey", "prompt_id", "prompt", "action", "mask", "paint_method", "watch", "server_job", "status", "error",
                 "image", "screenshot"]
 WHOLE_NUMBER_COLUMNS = ["attempt", "seed", "step_index", "repeats", "previews_painted", "previews_produced"]
 NUMBER_COLUMNS = [c for c in STEP_COLUMNS if c not in TEXT_COLUMNS + WHOLE_NUMBER_COLUMNS]
@@ -112,7 +113,7 @@ def identity(event: dict) -> dict:
 def action_row(event: dict) -> dict:
     """generate / reroll / edit: the probe's record → timings; the server's epoch times → the
     page's timeline (exact when server and browser share a clock, as with the reference app)."""
-    row = {**identity(event), "image": event.get("image"), "repeats": event.get("repeats")}
+    row = {**identity(event), "image": event.get("image"), "repeats": event.get("repeats"), "watch": event.get("watch")}
     if event.get("seed_shown") is not None:
         row["seed"] = event["seed_shown"]  # the seed the UI used (a reroll draws a new one)
     try:

@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -337,3 +338,44 @@ def test_a_journey_that_passes_on_retry_is_flaky(tmp_path):
     assert proc.returncode == 0 and summary["flaky_journey_runs"] == ["cat"]
     assert [r["attempt"] for r in rows(runs[0])] == [str(attempts[-1])]  # metrics from the last attempt only
     assert sum(1 for e in events if e["event"] == "step_failed") == len(attempts) - 1  # earlier attempts kept
+
+
+def test_two_shards_in_two_processes_merge_into_the_unsharded_run(tmp_path):
+    pack = tmp_path / "pack.yaml"
+    pack.write_text(RESUME_PACK)
+    command = [sys.executable, "-m", "pytest", "e2e/", "--journey", str(pack), "-p", "no:cacheprovider"]
+    shards = [subprocess.Popen([*command, "--shard", f"{i}/2", "--results-dir", str(tmp_path / f"shard{i}")], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (1, 2)]
+    for shard in shards:
+        output = shard.communicate(timeout=300)[0]
+        assert shard.returncode == 0, output[-3000:]
+    one, two = (next((tmp_path / f"shard{i}").glob("*")) for i in (1, 2))
+    assert json.loads((one / "manifest.json").read_text())["journey_runs"] == ["cat", "owl"]
+    assert json.loads((two / "manifest.json").read_text())["journey_runs"] == ["dog"]
+    merged = tmp_path / "merged"
+    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "merge", str(one), str(two), "--out", str(merged)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(merged / "report.html")
+    steps = sorted((r["prompt_id"], r["step_index"], r["action"]) for r in rows(merged))
+    assert steps == sorted((p, str(i), a) for p in ("cat", "dog", "owl") for i, a in ((1, "generate"), (2, "reroll"), (3, "export")))
+    summary = json.loads((merged / "summary.json").read_text())
+    assert summary["complete"] and summary["ttui_ms"]["journey_runs"] == 3 and summary["ttui_ms"]["reached"] == 3
+    manifest = json.loads((merged / "manifest.json").read_text())
+    assert [s["shard"] for s in manifest["shards"]] == ["1/2", "2/2"] and manifest["journey_runs"] == ["cat", "dog", "owl"]
+    other = tmp_path / "other-config"
+    shutil.copytree(two, other)
+    changed = json.loads((other / "manifest.json").read_text())
+    (other / "manifest.json").write_text(json.dumps({**changed, "config_hash": "0000000000"}))
+    for args, sentence in [((str(one), str(one)), "both hold the journey run 'cat': the shards overlap"),
+                           ((str(one), str(other)), "only shards of one configuration merge"),
+                           ((str(one), str(two)), "already exists and is not empty")]:
+        bad = subprocess.run([sys.executable, "-m", "imagejourney.cli", "merge", *args, "--out", str(merged)],
+                             capture_output=True, text=True)
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and sentence in bad.stderr
+
+
+def test_shard_out_of_range_is_one_sentence():
+    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", "--shard", "3/2"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--shard 3/2 must read I/N with 1 ≤ I ≤ N, e.g. --shard 1/2" in proc.stderr
