@@ -1,4 +1,5 @@
-"""The `imagejourney` command: report, judge, compare, history, dashboard, merge, review, serve, journeys, bench, profile check."""
+"""The `imagejourney` command: report, judge, compare, history, dashboard, merge, review, serve,
+journeys, bench, profile check."""
 
 from __future__ import annotations
 
