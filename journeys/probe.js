@@ -135,6 +135,18 @@
     // Start watching one action: its control, its done conditions and the error condition.
     // requireImage: false when paint times come from screencast frames (a <canvas> output);
     // "either" when both watch (an empty region at the click): an <img> painted, or a <canvas> there.
+    // Selectors the probe matches in the page itself must be plain CSS (not Playwright's
+    // :has-text, text= or >>): the ones the browser cannot parse, so the runner can say so.
+    notCss(selectors) {
+      return selectors.filter((selector) => {
+        try {
+          document.querySelector(selector);
+          return false;
+        } catch (e) {
+          return true;
+        }
+      });
+    },
     begin(name, control, conditions, error, requireImage) {
       const textBefore = {};
       for (const c of [...conditions, ...(error ? [error] : [])]) if (c.selector) textBefore[c.selector] = textOf(c.selector);

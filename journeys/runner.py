@@ -226,6 +226,16 @@ class JourneyRunner:
     def begin(self, action: str, require_image: bool = True, control_action: str | None = None) -> str:
         control = self.profile.controls[control_action or action]
         self.require(f"{action} control", control)
+        in_page = [control, self.profile.output, self.profile.final_image,
+                   *[c[k] for c in [*self.profile.done, *([self.profile.error] if self.profile.error else [])]
+                     for k in ("selector", "hidden", "enabled", "visible") if k in c]]
+        not_css = self.page.evaluate("(s) => window.__imagejourney.notCss(s)", in_page)
+        if not_css:
+            raise StepFailed(
+                f"the UI profile selector '{not_css[0]}' is not plain CSS, which the in-page probe needs for controls, "
+                "the output region and done conditions (Playwright's :has-text, text= and >> work for fields only); "
+                "use a CSS selector such as button.primary"
+            )
         self.page.evaluate(
             "([name, control, done, error, image]) => window.__imagejourney.begin(name, control, done, error, image)",
             [action, control, self.profile.done, self.profile.error, require_image],

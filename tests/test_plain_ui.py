@@ -231,3 +231,14 @@ def test_video_with_a_typed_login_is_refused_in_one_sentence(plain_ui_url, tmp_p
     assert proc.stderr.strip().splitlines()[-1] == (
         "Exit: --video would record the login form of the UI profile 'plain-members' as its credentials are typed; "
         "log in with `login: {storage_state: FILE}` instead, or run without --video")
+
+
+def test_a_playwright_only_selector_where_the_probe_needs_css_is_one_sentence(plain_ui_url, tmp_path):
+    """`:has-text` works for Playwright, not for the probe's closest()/querySelector() in the page:
+    said at the first action, instead of a click that is never seen and a misleading timeout."""
+    profile = tmp_path / "profile.yaml"
+    profile.write_text((PLAIN / "profile.yaml").read_text().replace('generate: "#make"', "generate: \"button:has-text('Make')\""))
+    proc, runs = run_e2e(tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(profile), "--journey", str(PLAIN / "pack.yaml"))
+    assert proc.returncode == 1
+    assert ("step 1 (generate) failed: the UI profile selector 'button:has-text('Make')' is not plain CSS, which the "
+            "in-page probe needs") in proc.stdout
