@@ -113,6 +113,11 @@ BLANK_PIXEL_STD = 2.0  # grey levels (0–255): below this a final is one flat c
 RULE_JUDGES = {"not_blank": ("pixel_std", "min_pixel_std"), "clip_score": ("clip_score", "min")}
 
 
+def pixel_std(image: Image.Image) -> float:
+    """Grey-level standard deviation of an image (0–255; 0 for one flat colour)."""
+    return float(np.asarray(image.convert("L"), dtype=np.float32).std())
+
+
 def image_facts(run_path: Path, images: list[str], need_std: set[str] | None = None) -> dict[str, dict]:
     """{image: {side, pixel_std}} for the run's images — `side` (the long side, px) from each
     file's header, `pixel_std` decoded only for the images in `need_std` (those no judge has
@@ -132,7 +137,7 @@ def image_facts(run_path: Path, images: list[str], need_std: set[str] | None = N
         with Image.open(run_path / image) as opened:  # the header only, unless the pixels are needed
             facts = {"mtime_ns": stamps[image], "side": max(opened.size)}
             if image in need_std:
-                facts["pixel_std"] = float(np.asarray(opened.convert("L"), dtype=np.float32).std())
+                facts["pixel_std"] = pixel_std(opened)
             return facts
 
     if stale:

@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .audit import CANDIDATE_ACTIONS, load_run
+from .audit import CANDIDATE_ACTIONS, load_run, pixel_std
 
 JUDGEMENT_COLUMNS = ["image", "judge", "value", "model", "calibrated"]
 LPIPS_NETS = ("alex", "vgg", "squeeze")
@@ -50,10 +50,6 @@ LPIPS_UNCALIBRATED = "LPIPS uncalibrated (backbone weights not available)"
 
 class JudgeUnavailable(Exception):
     """One sentence: why a judge cannot run here."""
-
-
-def pixel_std(image: Image.Image) -> float:
-    return float(np.asarray(image.convert("L"), dtype=np.float32).std())
 
 
 # LPIPS ---------------------------------------------------------------------------------------
