@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from journeys.browser import ONLY_CHROMIUM, NoBrowser, chromium_launch_args, video_recorder_missing
+from journeys.browser import ONLY_CHROMIUM, NoBrowser, RemoteBrowser, chromium_launch_args, open_browser as open_one, video_recorder_missing
 from journeys.config import load_config, resolve_target
 from journeys.manifest import build_manifest
-from journeys.pack import ConfigError, check_compatible, load_pack, load_profile, parse_shard, shard_of
+from journeys.pack import (ConfigError, check_compatible, load_pack, load_profile, parse_creators, parse_shard,
+                           shard_of)
 from journeys.rundir import RunDirectory
 from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 from reports.audit import RunDirError, load_run
@@ -54,6 +55,15 @@ def pytest_addoption(parser):
     group.addoption("--store", help="history store URL for a --baseline reference (default: IMAGEJOURNEY_STORE or "
                                     "sqlite:///journey-results/history.db)")
     group.addoption("--min-effect", type=float, default=5.0, help="smallest change in percent called slower (default 5)")
+    group.addoption("--creators", help="N, or N1,N2,… for a sweep: that many creators walk the pack at once, each in "
+                                       "its own browser context (the report gains a load section)")
+    group.addoption("--ramp-s", type=float, default=0.0, help="start the creators evenly over this many seconds (default 0)")
+    group.addoption("--load-time-limit-s", type=float, default=600.0,
+                    help="under --creators, start no journey run after this many seconds of a level (default 600)")
+    group.addoption("--browser-ws", help="connect to a Playwright browser server (ws://HOST:PORT/…) instead of "
+                                         "launching Chromium here")
+    group.addoption("--cdp", help="connect to a Chromium with remote debugging (http://HOST:PORT) instead of "
+                                  "launching one here")
 
 
 def pytest_configure(config):
@@ -74,6 +84,13 @@ def pytest_configure(config):
                 raise ConfigError(f"--baseline: {exc}") from None
         if config.getoption("--retries") < 0:
             raise ConfigError(f"--retries must be 0 or more, not {config.getoption('--retries')}")
+        config.ij_remote = RemoteBrowser.from_options(config.getoption("--browser-ws"), config.getoption("--cdp"))
+        config.ij_load = None
+        if config.getoption("--creators"):
+            config.ij_load = parse_creators(config.getoption("--creators"), config.getoption("--ramp-s"),
+                                            config.getoption("--load-time-limit-s"))
+            if config.getoption("--resume"):
+                raise ConfigError("--resume continues a run of single journeys; a --creators run is started afresh")
         packs = [load_pack(name) for name in config.getoption("--journey") or ["portrait"]]
         if config.getoption("--shard"):
             index, count = parse_shard(config.getoption("--shard"))
@@ -128,11 +145,30 @@ def read_resume(path: Path, packs) -> dict:
 
 
 def pytest_generate_tests(metafunc):
+    load = metafunc.config.ij_load
+    if "load_case" in metafunc.fixturenames:
+        cases = [(pack, creators) for pack in metafunc.config.ij_packs for creators in (load.levels if load else ())]
+        metafunc.parametrize("load_case", cases, ids=[f"{pack.name}-{n}creators" for pack, n in cases])
     if "journey_case" in metafunc.fixturenames:
+        if load:
+            metafunc.parametrize("journey_case", [])
+            return
         resume = metafunc.config.ij_resume
         cases = [(pack, prompt) for pack in metafunc.config.ij_packs for prompt in pack.prompts
                  if not (resume and pack.name == resume["journey"] and prompt.id in resume["finished"])]
         metafunc.parametrize("journey_case", cases, ids=[f"{pack.name}-{prompt.id}" for pack, prompt in cases])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under --creators only the load tests run, otherwise only the single journeys: the other
+    kind is deselected, not shown as skipped."""
+    wanted = "load_case" if config.ij_load else "journey_case"
+    other = [item for item in items if "load_case" in getattr(item, "fixturenames", ()) or
+             "journey_case" in getattr(item, "fixturenames", ())]
+    dropped = [item for item in other if wanted not in item.fixturenames]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
 
 
 @pytest.fixture(scope="session")
@@ -142,10 +178,15 @@ def ui_profile(pytestconfig):
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args, browser_type, browser_channel, pytestconfig):
-    """Add imagejourney's Chromium flags; use the system Chromium when Playwright's is missing."""
+    """Add imagejourney's Chromium flags; use the system Chromium when Playwright's is missing
+    (a remote browser gets the flags only: its machine has its own Chromium)."""
     pytestconfig.ij_browser_source = browser_channel or "playwright"
     if browser_channel:
         return browser_type_launch_args
+    if pytestconfig.ij_remote:
+        pytestconfig.ij_browser_source = pytestconfig.ij_remote.source
+        return {**browser_type_launch_args, "args": [*browser_type_launch_args.get("args", []),
+                                                     *pytestconfig.ij_settings["BROWSER"]["args"]]}
     try:
         args, pytestconfig.ij_browser_source = chromium_launch_args(
             browser_type_launch_args, browser_type.executable_path, pytestconfig.ij_settings["BROWSER"]["args"]
@@ -153,6 +194,25 @@ def browser_type_launch_args(browser_type_launch_args, browser_type, browser_cha
     except NoBrowser as exc:
         pytest.exit(str(exc), returncode=4)
     return args
+
+
+@pytest.fixture(scope="session")
+def browser(launch_browser, browser_type, browser_type_launch_args, pytestconfig):
+    """pytest-playwright's browser, or one on another machine (--browser-ws, --cdp)."""
+    remote = pytestconfig.ij_remote
+    try:
+        browser = remote.connect(browser_type, browser_type_launch_args) if remote else launch_browser()
+    except NoBrowser as exc:
+        pytest.exit(str(exc), returncode=4)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def open_browser(browser_type_launch_args, pytestconfig):
+    """For creators (--creators): opens one more browser in the calling thread's Playwright,
+    the same way as the session's browser."""
+    return lambda playwright: open_one(playwright, browser_type_launch_args, pytestconfig.ij_remote)
 
 
 @pytest.fixture(scope="session")
@@ -197,7 +257,7 @@ def run_dirs(pytestconfig, browser, target, ui_profile):
                                       target_url=target.url, app_info=target.info, browser=browser_info,
                                       tracing=pytestconfig.ij_tracing, repo=ROOT, cost=pytestconfig.ij_target.cost,
                                       started_here=pytestconfig.ij_target.started_here,
-                                      shard=pytestconfig.getoption("--shard"))
+                                      shard=pytestconfig.getoption("--shard"), load=pytestconfig.ij_load)
             resume = pytestconfig.ij_resume
             if resume and resume["journey"] == pack.name:
                 if manifest["config_hash"] != resume["manifest"]["config_hash"]:

@@ -1,22 +1,26 @@
-"""One test per (journey, prompt): `-k fisherman` and `--junitxml` work as usual."""
+"""One test per (journey, prompt): `-k fisherman` and `--junitxml` work as usual. Under
+`--creators N`, one test per (journey, N) instead: N creators walk the pack at once."""
 
-from journeys.runner import JourneyRunner, install_probe
+from journeys.load import run_level
+from journeys.runner import install_probe, run_journey
 
 
 def test_journey(page, target, run_dir, ui_profile, journey_case, pytestconfig, first_attempt):
     pack, prompt = journey_case
-    last = first_attempt + pytestconfig.getoption("--retries")
-    for attempt in range(first_attempt, last + 1):  # a retry starts on a fresh page; every attempt is kept
-        if attempt > first_attempt:
-            page = page.context.new_page()
-        install_probe(page, ui_profile.output, ui_profile.final_image)
-        runner = JourneyRunner(page, base_url=target.url, profile=ui_profile, pack=pack, prompt=prompt, run=run_dir,
-                               tracing=pytestconfig.ij_tracing, attempt=attempt)
-        failures = runner.run()
-        if not failures:
-            break
+    install_probe(page, ui_profile.output, ui_profile.final_image)
+    failures = run_journey(page, base_url=target.url, profile=ui_profile, pack=pack, prompt=prompt, run=run_dir,
+                           tracing=pytestconfig.ij_tracing, first_attempt=first_attempt,
+                           retries=pytestconfig.getoption("--retries"))
     assert not failures, "; ".join(
         f"step {f.step_index} ({f.action}) failed: {f.error} [screenshot: {run_dir.path / f.screenshot if f.screenshot else 'none'}; "
         f"trace: {run_dir.traces / (prompt.id + '.zip')}]"
         for f in failures
     )
+
+
+def test_creators(load_case, target, run_dirs, ui_profile, pytestconfig, open_browser, browser_context_args):
+    pack, creators = load_case
+    failures = run_level(creators, plan=pytestconfig.ij_load, pack=pack, profile=ui_profile, base_url=target.url,
+                         run=run_dirs(pack), open_browser=open_browser, context_args=browser_context_args,
+                         tracing=pytestconfig.ij_tracing, retries=pytestconfig.getoption("--retries"))
+    assert not failures, f"{len(failures)} failed under load with {creators} creators: " + "; ".join(failures[:10])

@@ -1,15 +1,31 @@
-"""Which Chromium to launch, with which flags.
+"""Which Chromium to use: launched here, or one on another machine.
 
-Playwright's own Chromium when it is installed, else the system's: `playwright install`
-cannot download browsers everywhere (closed networks, CI mirrors), and the Debian/Ubuntu
-`chromium` package works with Playwright too. Which one was used is recorded in the run
-manifest.
+Launched here: Playwright's own Chromium when it is installed, else the system's:
+`playwright install` cannot download browsers everywhere (closed networks, CI mirrors), and
+the Debian/Ubuntu `chromium` package works with Playwright too.
+
+On another machine (a browser pool, a Selenium Grid node, a container):
+  --browser-ws ws://HOST:PORT/…  a Playwright browser server (`playwright run-server`, or a
+                                service that speaks its protocol); it launches a browser for
+                                each connection
+  --cdp http://HOST:PORT         a Chromium started with --remote-debugging-port; each
+                                connection gets its own context in that one browser
+Paint timing is unchanged: it is taken in the page, on that browser's clocks. Which browser
+was used is recorded in the run manifest (a remote address without its query values).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+
+from playwright.sync_api import Browser, BrowserType, Playwright
+from playwright.sync_api import Error as PlaywrightError
+
+from .pack import ConfigError
+from .redact import redact_url
 
 SYSTEM_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 NO_CHROMIUM = (
@@ -52,3 +68,50 @@ def chromium_launch_args(launch_args: dict, managed_executable: str, flags: list
     if executable:
         args["executable_path"] = executable
     return args, source
+
+
+@dataclass(frozen=True)
+class RemoteBrowser:
+    ws: str | None = None  # a Playwright browser server
+    cdp: str | None = None  # a Chromium's remote-debugging endpoint
+
+    @classmethod
+    def from_options(cls, ws: str | None, cdp: str | None) -> "RemoteBrowser | None":
+        if ws and cdp:
+            raise ConfigError("--browser-ws and --cdp both name a browser to connect to; give one of them")
+        if ws and not ws.startswith(("ws://", "wss://")):
+            raise ConfigError(f"--browser-ws {redact_url(ws)} must be a WebSocket address such as ws://127.0.0.1:3000/ "
+                              "(what `playwright run-server` prints)")
+        if cdp and not cdp.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ConfigError(f"--cdp {redact_url(cdp)} must be a remote-debugging address such as http://127.0.0.1:9222")
+        return cls(ws, cdp) if ws or cdp else None
+
+    @property
+    def source(self) -> str:
+        """For the manifest: the kind and the address, without query values (tokens)."""
+        return f"browser server {redact_url(self.ws)}" if self.ws else f"CDP {redact_url(self.cdp)}"
+
+    def connect(self, browser_type: BrowserType, launch_args: dict) -> Browser:
+        """Connect, or raise NoBrowser with one sentence. A browser server gets imagejourney's
+        launch flags and headless setting in Playwright's launch-options header (it applies the
+        flags only when started with --unsafe; launch-options in the address itself win)."""
+        where = redact_url(self.ws or self.cdp)
+        try:
+            if self.ws:
+                options = {"headless": launch_args.get("headless", True), "args": launch_args.get("args", [])}
+                return browser_type.connect(self.ws, timeout=30_000,
+                                            headers={"x-playwright-launch-options": json.dumps(options)})
+            return browser_type.connect_over_cdp(self.cdp, timeout=30_000)
+        except PlaywrightError as exc:
+            reason = " ".join(str(exc).split())[:300]
+            how = ("start one with `python -m playwright run-server --host 127.0.0.1 --port N` (add --unsafe to let "
+                   "imagejourney pass executablePath and flags)" if self.ws else
+                   "start Chromium with --remote-debugging-port=N")
+            raise NoBrowser(f"could not connect to the browser at {where} ({reason}); check the address, or {how}") from None
+
+
+def open_browser(playwright: Playwright, launch_args: dict, remote: RemoteBrowser | None) -> Browser:
+    """One more browser for the calling thread's Playwright: a creator under load gets its own."""
+    if remote:
+        return remote.connect(playwright.chromium, launch_args)
+    return playwright.chromium.launch(**launch_args)

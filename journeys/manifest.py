@@ -15,7 +15,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from .pack import JourneyPack, UIProfile
+from .pack import JourneyPack, LoadPlan, UIProfile, planned_journey_runs
 from .redact import redact_url
 
 VERSIONED_PACKAGES = ("imagejourney", "playwright", "pytest-playwright", "torch", "diffusers", "transformers", "gradio")
@@ -57,9 +57,15 @@ def git_commit(repo: Path) -> str | None:
 
 
 def degradations(app_info: dict | None, browser_source: str, pack: JourneyPack | None = None,
-                 profile: UIProfile | None = None, tracing: str = "off") -> list[str]:
+                 profile: UIProfile | None = None, tracing: str = "off", load: LoadPlan | None = None,
+                 started_here: bool = False) -> list[str]:
     """Ways this run's conditions fall short of a real measurement, shown in the report."""
     found = []
+    if load and started_here:
+        found.append(
+            f"up to {max(load.levels)} creators' browsers ran on the same machine as the reference app "
+            f"({os.cpu_count()} CPU cores): under load they compete with it for CPU, so times include that contention"
+        )
     if tracing != "off":
         found.append(
             f"Playwright tracing was recording (--tracing {tracing}): it adds work to the browser, so times read "
@@ -102,6 +108,7 @@ def build_manifest(
     cost: dict | None = None,
     started_here: bool = False,
     shard: str | None = None,
+    load: LoadPlan | None = None,
 ) -> dict:
     url = redact_url(target_url, tuple(profile.keep_query))
     config = {
@@ -112,13 +119,16 @@ def build_manifest(
         "model": app_info,
         "browser": {"name": browser["name"], "version": browser["version"], "viewport": browser.get("viewport")},
     }
+    if load:  # many creators at once: a different experiment (absent otherwise, so earlier hashes hold)
+        config["load"] = load.as_dict()
+    planned = planned_journey_runs(pack, load)
     return {
         **config,
         "target": {"name": target_name, "url": url},
         "config_hash": config_hash(config),
-        "journey_runs": [prompt.id for prompt in pack.prompts],  # so a run that never started still counts
+        "journey_runs": [run_id for run_id, _ in planned],  # so a run that never started still counts
         "shard": shard,  # "I/N": this run holds that share of the pack's journey runs (imagejourney merge joins them)
-        "cohorts": {prompt.id: sorted({*pack.cohort, *prompt.cohort}) for prompt in pack.prompts},
+        "cohorts": {run_id: sorted({*pack.cohort, *prompt.cohort}) for run_id, prompt in planned},
         "browser": browser,
         "versions": package_versions(),
         "hardware": {
@@ -130,5 +140,5 @@ def build_manifest(
         "tracing": tracing,
         "cost": cost,  # the target's GPU price ({gpu_hour_usd}), for cost per usable image
         "git_commit": git_commit(repo),
-        "degraded": degradations(app_info, browser.get("source", ""), pack, profile, tracing),
+        "degraded": degradations(app_info, browser.get("source", ""), pack, profile, tracing, load, started_here),
     }

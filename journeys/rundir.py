@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +37,7 @@ def new_run_id(journey: str, config_hash: str) -> str:
 class RunDirectory:
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.writing = threading.Lock()  # creators (--creators) record from their own threads
         self.images = self.path / "images"
         self.traces = self.path / "traces"
 
@@ -69,7 +71,7 @@ class RunDirectory:
     def event(self, kind: str, **data) -> None:
         """Append one event and flush it to disk, so a crash loses nothing already recorded."""
         record = {"event": kind, "wall_time": time.time(), **data}
-        with open(self.path / "events.jsonl", "a") as f:
+        with self.writing, open(self.path / "events.jsonl", "a") as f:
             f.write(json.dumps(record, default=str) + "\n")
             f.flush()
             os.fsync(f.fileno())

@@ -24,7 +24,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .pack import JourneyPack, Prompt, Step, UIProfile
+from .pack import Creator, JourneyPack, Prompt, Step, UIProfile, journey_run_id
 from .redact import redact_trace, redact_url
 from .rundir import RunDirectory, UnsafePath
 from .screencast import OutputRegionFrames, screencast_record
@@ -67,13 +67,15 @@ def install_probe(page: Page, output: str, final_image: str = "img") -> None:
 
 class JourneyRunner:
     def __init__(self, page: Page, *, base_url: str, profile: UIProfile, pack: JourneyPack, prompt: Prompt,
-                 run: RunDirectory, tracing: str = "off", attempt: int = 1):
+                 run: RunDirectory, tracing: str = "off", attempt: int = 1, creator: Creator | None = None):
         self.page = page
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + profile.path
         self.profile = profile
         self.pack = pack
         self.prompt = prompt
+        self.creator = creator  # under load (--creators): which creator walks this journey run
+        self.journey_run = journey_run_id(prompt.id, creator)
         self.run_dir = run
         self.tracing = tracing  # on | off | retain-on-failure
         self.attempt = attempt  # 2, 3 …: a retry, or a resume after the run was stopped
@@ -82,7 +84,7 @@ class JourneyRunner:
         self.last_generated: tuple[int, int | None] | None = None  # (step index, seed) of the last generate/reroll
 
     def run(self) -> list[Failure]:
-        self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.prompt.id, attempt=self.attempt,
+        self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.journey_run, attempt=self.attempt,
                            url=self.redact(self.url))
         try:
             self.log_in()  # before tracing starts: typed credentials never reach a trace
@@ -93,7 +95,7 @@ class JourneyRunner:
         if self.tracing != "off":
             # DOM snapshots only: the screencast behind trace screenshots competes with the page
             # for CPU and slowed click-to-final by 190–250 ms on a 2-core machine (snapshots: 40–85 ms).
-            self.page.context.tracing.start(title=f"{self.pack.name} · {self.prompt.id}", screenshots=False, snapshots=True)
+            self.page.context.tracing.start(title=f"{self.pack.name} · {self.journey_run}", screenshots=False, snapshots=True)
         try:
             self.open()
             for index, step in enumerate(self.pack.steps):
@@ -108,12 +110,12 @@ class JourneyRunner:
             self.fail(-1, "open", first_line(exc))
         finally:
             self.finish_trace()
-        self.run_dir.event("journey_finished", prompt_id=self.prompt.id, attempt=self.attempt, failures=len(self.failures))
+        self.run_dir.event("journey_finished", prompt_id=self.journey_run, attempt=self.attempt, failures=len(self.failures))
         return self.failures
 
     def log_in(self) -> None:
         if log_in(self.page, self.base_url, self.profile):
-            self.run_dir.event("logged_in", prompt_id=self.prompt.id)
+            self.run_dir.event("logged_in", prompt_id=self.journey_run)
 
     def clear_login_form(self) -> None:
         """Empty the login form's fields, so the failure screenshot shows no typed secret."""
@@ -171,11 +173,11 @@ class JourneyRunner:
         if self.tracing == "off":
             return
         if self.tracing == "on" or self.failures:
-            name = self.prompt.id if self.attempt == 1 else f"{self.prompt.id}-a{self.attempt}"
+            name = self.journey_run if self.attempt == 1 else f"{self.journey_run}-a{self.attempt}"
             path = self.run_dir.inside(self.run_dir.traces / f"{name}.zip")
             self.page.context.tracing.stop(path=path)
             redact_trace(path, secrets=self.known_secrets(), keep_query=self.profile.keep_query)
-            self.run_dir.event("trace_saved", prompt_id=self.prompt.id, path=self.run_dir.relative(path))
+            self.run_dir.event("trace_saved", prompt_id=self.journey_run, path=self.run_dir.relative(path))
         else:
             self.page.context.tracing.stop()
 
@@ -191,7 +193,7 @@ class JourneyRunner:
             for name, value in settings.items():  # steps, size, guidance, aspect where the UI has them
                 if name in fields:
                     self.set_field(name, str(value))
-            self.run_dir.event("prompt_entered", prompt_id=self.prompt.id, seed=self.prompt.seed)
+            self.run_dir.event("prompt_entered", prompt_id=self.journey_run, seed=self.prompt.seed)
         elif step.kind == "think":
             self.page.wait_for_timeout(step.ms)
         elif step.kind == "export":
@@ -333,6 +335,7 @@ class JourneyRunner:
             raise StepFailed("the probe saw no trusted click on the export control")
         self.run_dir.event(
             "export", **self.step_record(index, "export"), click=click, saved_at=saved_at,
+            time_origin=self.page.evaluate("performance.timeOrigin"),
             image=self.run_dir.relative(target), format=file_format, embedded_text=embedded,
             suggested_filename=download_info.value.suggested_filename,
         )
@@ -401,15 +404,18 @@ class JourneyRunner:
             return None
 
     def file_stem(self, index: int) -> str:
-        """`fisherman-02`; a later attempt keeps its own files: `fisherman-a2-02`."""
-        return f"{self.prompt.id}-{index:02d}" if self.attempt == 1 else f"{self.prompt.id}-a{self.attempt}-{index:02d}"
+        """`fisherman-02`; a later attempt keeps its own files: `fisherman-a2-02`; creator 3 of 4:
+        `fisherman.n4-c3-02`."""
+        return f"{self.journey_run}-{index:02d}" if self.attempt == 1 else f"{self.journey_run}-a{self.attempt}-{index:02d}"
 
     def step_record(self, index: int, action: str) -> dict:
         """What every step's event says about which step it is."""
         return {
             "attempt": self.attempt,
             "journey": self.pack.name,
-            "prompt_id": self.prompt.id,
+            "prompt_id": self.journey_run,
+            "creators": self.creator.creators if self.creator else None,
+            "creator": self.creator.index if self.creator else None,
             "prompt": self.prompt.text,
             "seed": self.prompt.seed,
             "step_index": index,
@@ -426,6 +432,23 @@ class JourneyRunner:
             shot = None
         self.failures.append(Failure(index, action, error, shot))
         self.run_dir.event("step_failed", **self.step_record(index, action), error=error, screenshot=shot)
+
+
+def run_journey(page: Page, *, base_url: str, profile: UIProfile, pack: JourneyPack, prompt: Prompt, run: RunDirectory,
+                tracing: str = "off", first_attempt: int = 1, retries: int = 0, creator: Creator | None = None
+                ) -> list[Failure]:
+    """One journey run, tried again on a fresh page of the same context up to `retries` times
+    while a step fails (every attempt is kept; one that then passes is reported flaky).
+    Returns the last attempt's failures."""
+    for attempt in range(first_attempt, first_attempt + retries + 1):
+        if attempt > first_attempt:
+            page = page.context.new_page()
+            install_probe(page, profile.output, profile.final_image)
+        failures = JourneyRunner(page, base_url=base_url, profile=profile, pack=pack, prompt=prompt, run=run,
+                                 tracing=tracing, attempt=attempt, creator=creator).run()
+        if not failures:
+            break
+    return failures
 
 
 def log_in(page: Page, base_url: str, profile: UIProfile) -> bool:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from .records import RunDirError, read_judgements, read_labels, read_records, safe_link
 from .stats import FEW_SAMPLES, distribution, percentile
+from .load import load_summary
 from .steps import step_table
 
 __all__ = ["FEW_SAMPLES", "RunDirError", "Run", "load_run", "summarize", "summary_json"]
@@ -477,6 +478,7 @@ def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
         "conditions": list(run.manifest.get("degraded", [])) + judge_conditions(quality_found),
         "started_at": started_at(run.events),
         "finished_at": finished_at(run.events),
+        "load": load_summary(run.manifest, run.events, steps),
     }
 
 
@@ -567,6 +569,6 @@ def summary_json(summary: dict) -> dict:
         "failed_steps": len(summary["failures"]),
         "flaky_journey_runs": summary["flaky"],
         "comparison": summary.get("comparison"),
-        "load": None,
+        "load": summary["load"],
         "problems": summary["problems"],
     }

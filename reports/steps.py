@@ -20,6 +20,8 @@ from .timing import measure_action
 
 STEP_COLUMNS = [
     "attempt",
+    "creators",
+    "creator",
     "journey",
     "prompt_id",
     "prompt",
@@ -29,6 +31,7 @@ STEP_COLUMNS = [
     "mask",
     "repeats",
     "click_ts_ms",
+    "click_epoch_ms",
     "first_preview_paint_ts_ms",
     "final_paint_ts_ms",
     "click_to_preview_ms",
@@ -51,9 +54,9 @@ STEP_COLUMNS = [
 ]
 TEXT_COLUMNS = ["journey", "prompt_id", "prompt", "action", "mask", "paint_method", "watch", "server_job", "status", "error",
                 "image", "screenshot"]
-WHOLE_NUMBER_COLUMNS = ["attempt", "seed", "step_index", "repeats", "previews_painted", "previews_produced"]
+WHOLE_NUMBER_COLUMNS = ["attempt", "creators", "creator", "seed", "step_index", "repeats", "previews_painted", "previews_produced"]
 NUMBER_COLUMNS = [c for c in STEP_COLUMNS if c not in TEXT_COLUMNS + WHOLE_NUMBER_COLUMNS]
-IDENTITY = ("attempt", "journey", "prompt_id", "prompt", "seed", "step_index", "action", "mask")
+IDENTITY = ("attempt", "creators", "creator", "journey", "prompt_id", "prompt", "seed", "step_index", "action", "mask")
 
 
 def step_table(records: Records) -> pd.DataFrame:
@@ -99,7 +102,8 @@ def row_of(event: dict) -> dict | None:
         return action_row(event)
     if kind == "export":
         click, saved = event.get("click"), event.get("saved_at")
-        return {**identity(event), "click_ts_ms": round(click, 1), "click_to_export_ms": round(saved - click, 1),
+        return {**identity(event), "click_ts_ms": round(click, 1), "click_epoch_ms": on_epoch(event, click),
+                "click_to_export_ms": round(saved - click, 1),
                 "paint_method": "download-saved", "status": "ok", "image": event.get("image")}
     if kind == "step_failed":
         return {**identity(event), "status": "failed", "error": event.get("error"), "screenshot": event.get("screenshot")}
@@ -120,11 +124,18 @@ def action_row(event: dict) -> dict:
         timing = measure_action(event["probe"])
     except (KeyError, TypeError, ValueError) as exc:
         return {**row, "status": "failed", "error": f"the probe's record cannot be timed: {exc}"}
-    row.update(timing_columns(timing), status="ok")
+    row.update(timing_columns(timing), status="ok", click_epoch_ms=on_epoch(event, timing.click_ts_ms))
     server = event.get("server") or {}
     if "times" in server and event.get("time_origin") is not None:
         row.update(server_columns(server, event["time_origin"], timing.final_paint_ts_ms))
     return row
+
+
+def on_epoch(event: dict, page_ms: float) -> float | None:
+    """A time on the page's timeline as Unix epoch ms (performance.timeOrigin + it): to line up
+    steps of several creators, each on its own page's timeline."""
+    origin = event.get("time_origin")
+    return None if origin is None else round(origin + page_ms, 1)
 
 
 def timing_columns(timing) -> dict:
