@@ -177,3 +177,34 @@ def trend(points: list[dict], this_run: str, baseline: str | None) -> Chart | No
     axes.set_title("Trend over the history store")
     axes.legend(fontsize=7, frameon=False)
     return Chart(to_svg(figure), f"Trend of TTUI p50 and generate click-to-final p50 over {len(points)} stored runs.")
+
+
+def load_curve(load: dict) -> Chart | None:
+    """The sweep (--creators 1,2,4,8): click-to-final p50/p95 and queue wait p50 against the
+    number of creators (left), throughput in finals per minute (right): where the knee is."""
+    levels = [level for level in load["sweep"] if level["click_to_final_ms"]["n"]]
+    if not levels:
+        return None
+    x = [level["creators"] for level in levels]
+    figure, (times, rate) = plt.subplots(1, 2, figsize=(7.5, 2.8))
+    for key, part, label, marker in (("click_to_final_ms", "p50", "click-to-final p50", "s"),
+                                     ("click_to_final_ms", "p95", "click-to-final p95", "^"),
+                                     ("queue_wait_ms", "p50", "queue wait p50", "o")):
+        values = [np.nan if level[key][part] is None else level[key][part] for level in levels]
+        times.plot(x, values, marker=marker, label=label)
+    times.set_xlabel("creators at once")
+    times.set_ylabel("ms")
+    times.set_ylim(bottom=0)
+    times.legend(fontsize=7, frameon=False)
+    times.set_title("Time per action")
+    rate.plot(x, [level["throughput_finals_per_min"] or np.nan for level in levels], marker="D", color="#26a269")
+    rate.set_xlabel("creators at once")
+    rate.set_ylabel("finals per minute")
+    rate.set_ylim(bottom=0)
+    rate.set_title("Throughput")
+    for axes in (times, rate):
+        axes.set_xticks(x)
+    points = "; ".join(f"{level['creators']} creators: click-to-final p50 {level['click_to_final_ms']['p50']:.0f} ms, "
+                       f"p95 {level['click_to_final_ms']['p95']:.0f} ms, {level['throughput_finals_per_min'] or 0:.1f} finals/min"
+                       for level in levels)
+    return Chart(to_svg(figure), f"Click-to-final and throughput against the number of creators at once: {points}.")

@@ -79,6 +79,7 @@ def report_charts(run, summary: dict, store: str | None) -> dict:
              "waterfalls": {prompt_id: charts.waterfall(run.steps, prompt_id) for prompt_id in drawn},
              "waterfalls_left_out": len(summary["journeys"]) - len(drawn),
              "comparison": charts.comparison(summary["comparison"]) if summary.get("comparison") else None,
+             "load": charts.load_curve(summary["load"]) if summary.get("load") else None,
              "trend": None}
     if store or os.environ.get("IMAGEJOURNEY_STORE") or Path(DEFAULT_STORE.removeprefix("sqlite:///")).is_file():
         try:
