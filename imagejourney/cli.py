@@ -211,7 +211,7 @@ def cmd_bench(args) -> int:
 
     bench = importlib.import_module(f"imagejourney.bench_{args.bench_command}")
     if args.trials < 20:
-        flag = {"report": "--steps", "soak": "--actions"}.get(args.bench_command, "--trials")
+        flag = {"report": "--steps", "soak": "--actions", "overhead": "--steps"}.get(args.bench_command, "--trials")
         print(f"imagejourney bench {args.bench_command}: {flag} must be at least 20 (percentiles on fewer mean little)",
               file=sys.stderr)
         return 2
@@ -219,11 +219,12 @@ def cmd_bench(args) -> int:
     from journeys.config import ConfigError
     from journeys.target import TargetUnavailable
 
+    from imagejourney import BenchFailed
     from imagejourney.screen_truth import NoScreen
 
     try:
         result = bench.run(args.trials, Path(args.config))
-    except (ConfigError, TargetUnavailable, NoBrowser, NoScreen) as exc:
+    except (ConfigError, TargetUnavailable, NoBrowser, NoScreen, BenchFailed) as exc:
         print(f"imagejourney bench {args.bench_command}: {exc}", file=sys.stderr)
         return 2
     print(bench.format_table(result))
@@ -356,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("compare", "false-positive and detection rates of compare's verdicts", "--trials", 60, "rerolls measured per pool"),
         ("report", "report build time, size and first render at 10,000 steps", "--steps", 10_000, "steps in the synthetic run"),
         ("soak", "the reference app under faults: actions done, errors, memory", "--actions", 200, "actions to try"),
+        ("overhead", "what the harness adds per step; memory and CPU per creator at 1, 2, 4, 8", "--steps", 40,
+         "steps per creator"),
     ):
         one = bench_commands.add_parser(name, help=about)
         one.add_argument(flag, dest="trials", type=int, default=default, help=f"{unit} (at least 20)")

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Callable
 
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from .pack import Creator, JourneyPack, LoadPlan, UIProfile, journey_run_id
 from .rundir import RunDirectory
@@ -29,13 +29,18 @@ SETUP_TIMEOUT_S = 180  # for every creator's browser to open before the level st
 
 def run_level(creators: int, *, plan: LoadPlan, pack: JourneyPack, profile: UIProfile, base_url: str,
               run: RunDirectory, open_browser: Callable[[Playwright], Browser], context_args: dict,
-              tracing: str = "off", retries: int = 0) -> list[str]:
-    """Walk the pack with `creators` creators at once; returns one line per failed step."""
+              tracing: str = "off", retries: int = 0, on_start: Callable[[], None] | None = None,
+              on_walked: Callable[[Page, Creator], None] | None = None) -> list[str]:
+    """Walk the pack with `creators` creators at once; returns one line per failed step.
+    `on_start` runs once every browser is open, `on_walked` with each creator's page after its
+    walk (`imagejourney bench overhead` reads the page's own record there)."""
     failures: list[str] = []
     started = {}
 
     def level_starts() -> None:  # once every creator's browser is open (or has failed to open)
         started["at"] = time.monotonic()
+        if on_start:
+            on_start()
         run.event("load_level_started", creators=creators, ramp_s=plan.ramp_s, time_limit_s=plan.time_limit_s)
 
     ready = threading.Barrier(creators, action=level_starts, timeout=SETUP_TIMEOUT_S)
@@ -73,6 +78,8 @@ def run_level(creators: int, *, plan: LoadPlan, pack: JourneyPack, profile: UIPr
                     for f in run_journey(page, base_url=base_url, profile=profile, pack=pack, prompt=prompt, run=run,
                                          tracing=tracing, retries=retries, creator=creator):
                         failures.append(f"creator {index}: {name} step {f.step_index} ({f.action}): {f.error}")
+                if on_walked:
+                    on_walked(page, creator)
             except Exception as exc:  # noqa: BLE001 - recorded: e.g. its browser crashed or the connection dropped
                 fail(index, "stopped", exc)
             run.event("creator_finished", creators=creators, creator=index)

@@ -46,10 +46,14 @@
       action.boxes.push({ t: performance.now(), x: r.x, y: r.y, width: r.width, height: r.height });
     }
   }
+  // whenDone() is woken by what can change the state (a mutation, a paint entry) as well as
+  // by every animation frame, so it answers as soon as the state changes.
+  let wake = null;
   new MutationObserver(() => {
     tagOutputImages();
     noteOpposites();
     noteOutputBox();
+    if (wake) wake();
   }).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
 
   new PerformanceObserver((list) => {
@@ -72,6 +76,7 @@
         src: src && sameUrl(src, entry.url) ? src : null,
       });
     }
+    if (wake) wake();
   }).observe({ type: "element", buffered: true });
 
   function onTrustedInput(event) {
@@ -131,7 +136,41 @@
     return false;
   }
 
-  window.__imagejourney = {
+  // Where a trusted mouse click on the control lands, when it can be clicked right now: present,
+  // visible, enabled and not covered by anything else at its centre. Otherwise the reason, and
+  // the runner lets Playwright's click wait until it can.
+  function clickPoint(control) {
+    const el = document.querySelector(control);
+    if (!el) return { reason: "missing" };
+    if (!visible(el) || !enabled(el)) return { reason: "not ready" };
+    el.scrollIntoView({ block: "nearest", inline: "nearest" });
+    const r = el.getBoundingClientRect();
+    const x = r.left + r.width / 2;
+    const y = r.top + r.height / 2;
+    const hit = document.elementFromPoint(x, y);
+    return hit && (hit === el || el.contains(hit)) ? { x, y } : { reason: "covered" };
+  }
+
+  function state() {
+    if (action === null || action.click === null) return "pending";
+    noteOpposites();
+    if (action.error && changedText(action.error)) return "error: " + textOf(action.error.selector);
+    if (!action.conditions.every(holds)) return "pending";
+    if (action.requireImage === "either") {
+      return shownImagePaint() || document.querySelector(config.output + " canvas") ? "done" : "pending";
+    }
+    return !action.requireImage || shownImagePaint() ? "done" : "pending";
+  }
+
+  function begin(name, control, conditions, error, requireImage) {
+    const textBefore = {};
+    for (const c of [...conditions, ...(error ? [error] : [])]) if (c.selector) textBefore[c.selector] = textOf(c.selector);
+    action = { name, control, click: null, conditions: conditions.map((c) => ({ ...c, seen: false })), error, textBefore,
+               requireImage, boxes: [] };
+    noteOutputBox();
+  }
+
+  const api = {
     // Start watching one action: its control, its done conditions and the error condition.
     // requireImage: false when paint times come from screencast frames (a <canvas> output);
     // "either" when both watch (an empty region at the click): an <img> painted, or a <canvas> there.
@@ -147,24 +186,54 @@
         }
       });
     },
-    begin(name, control, conditions, error, requireImage) {
-      const textBefore = {};
-      for (const c of [...conditions, ...(error ? [error] : [])]) if (c.selector) textBefore[c.selector] = textOf(c.selector);
-      action = { name, control, click: null, conditions: conditions.map((c) => ({ ...c, seen: false })), error, textBefore,
-                 requireImage, boxes: [] };
-      noteOutputBox();
+    begin,
+    // One round trip before an action: check the selectors the probe matches (plain CSS), decide
+    // how paints are watched (paint: auto → "element-timing" when the region holds an <img>,
+    // "screencast" when only a <canvas>, "both" when it is empty), start watching the action,
+    // and say where a click on its control lands. requireImage: false when paint times come
+    // from screencast frames; "either" when both watch (an <img> painted, or a <canvas> there).
+    prepare({ name, control, conditions, error, paint, requireImage, selectors }) {
+      const bad = this.notCss(selectors);
+      if (bad.length) return { notCss: bad[0] };
+      const watch = paint !== "auto" ? paint
+        : document.querySelector(config.output + " img") ? "element-timing"
+        : document.querySelector(config.output + " canvas") ? "screencast" : "both";
+      const needs = requireImage ?? { "element-timing": true, screencast: false, both: "either" }[watch];
+      begin(name, control, conditions, error, needs);
+      return { watch, point: clickPoint(control) };
     },
     // "pending", "done" (every done condition holds and, for images, the shown final has
     // painted since the click) or "error: <text>".
-    state() {
-      if (action === null || action.click === null) return "pending";
-      noteOpposites();
-      if (action.error && changedText(action.error)) return "error: " + textOf(action.error.selector);
-      if (!action.conditions.every(holds)) return "pending";
-      if (action.requireImage === "either") {
-        return shownImagePaint() || document.querySelector(config.output + " canvas") ? "done" : "pending";
-      }
-      return !action.requireImage || shownImagePaint() ? "done" : "pending";
+    state,
+    // Resolves once the state is not "pending" (or with "timeout" after timeoutMs): {state},
+    // and when done, what finish(cap) gives, in the same round trip.
+    whenDone(timeoutMs, cap) {
+      return new Promise((resolve) => {
+        const started = performance.now();
+        const check = () => {
+          const now = state();
+          if (now !== "pending" || performance.now() - started > timeoutMs) {
+            wake = null;
+            clearInterval(timer);
+            resolve(now === "done" ? { state: now, ...api.finish(cap) } : { state: now === "pending" ? "timeout" : now });
+          }
+        };
+        const frame = () => {
+          if (wake !== check) return;
+          check();
+          requestAnimationFrame(frame);
+        };
+        wake = check;
+        const timer = setInterval(check, 100);  // frames stop in a hidden page; the time limit must not
+        check();
+        if (wake === check) requestAnimationFrame(frame);
+      });
+    },
+    // After the action, in one round trip: the record, the shown image's URL, the previews'
+    // sources (at most `cap`) and performance.timeOrigin.
+    finish(cap) {
+      return { record: this.collect(), shown: this.shownImageUrl(), previews: this.previewSources(cap),
+               timeOrigin: performance.timeOrigin };
     },
     // Everything the runner keeps about the action, serialisable.
     collect() {
@@ -199,4 +268,5 @@
       return img ? img.currentSrc || img.src : null;
     },
   };
+  window.__imagejourney = api;
 })

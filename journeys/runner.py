@@ -225,72 +225,64 @@ class JourneyRunner:
         else:
             self.page.fill(selector, value)
 
-    def begin(self, action: str, require_image: bool = True, control_action: str | None = None) -> str:
+    def begin(self, action: str, control_action: str | None = None, paint: str = "element-timing",
+              require_image: bool | None = True) -> tuple[str, str, dict]:
+        """Start watching one action, in one round trip to the page (the probe's prepare):
+        returns the control, how paints are watched and where a click on the control lands.
+        How paints are watched: "element-timing" (<img>), "screencast" (frames of the output
+        region: the profile says so, or, under paint: auto, the region holds a <canvas> and no
+        <img>, which Element Timing cannot see), or "both" (auto, and the region holds no image
+        at all at the click: a canvas may appear with the first image)."""
         control = self.profile.controls[control_action or action]
-        self.require(f"{action} control", control)
         in_page = [control, self.profile.output, self.profile.final_image,
                    *[c[k] for c in [*self.profile.done, *([self.profile.error] if self.profile.error else [])]
                      for k in ("selector", "hidden", "enabled", "visible") if k in c]]
-        not_css = self.page.evaluate("(s) => window.__imagejourney.notCss(s)", in_page)
-        if not_css:
+        prepared = self.page.evaluate("(a) => window.__imagejourney.prepare(a)", {
+            "name": action, "control": control, "conditions": self.profile.done, "error": self.profile.error,
+            "paint": paint, "requireImage": require_image, "selectors": in_page})
+        if "notCss" in prepared:
             raise StepFailed(
-                f"the UI profile selector '{not_css[0]}' is not plain CSS, which the in-page probe needs for controls, "
-                "the output region and done conditions (Playwright's :has-text, text= and >> work for fields only); "
-                "use a CSS selector such as button.primary"
+                f"the UI profile selector '{prepared['notCss']}' is not plain CSS, which the in-page probe needs for "
+                "controls, the output region and done conditions (Playwright's :has-text, text= and >> work for fields "
+                "only); use a CSS selector such as button.primary"
             )
-        self.page.evaluate(
-            "([name, control, done, error, image]) => window.__imagejourney.begin(name, control, done, error, image)",
-            [action, control, self.profile.done, self.profile.error, require_image],
-        )
-        return control
+        if prepared["point"].get("reason") == "missing":
+            self.require(f"{action} control", control)
+        return control, prepared["watch"], prepared["point"]
 
-    def paint_watch(self) -> str:
-        """How this action's paints are read: "element-timing" (<img>), "screencast" (frames
-        of the output region: the profile says so, or, under paint: auto, the region holds a
-        <canvas> and no <img>, which Element Timing cannot see), or "both" (auto, and the region
-        holds no image at all at the click: a canvas may appear with the first image)."""
-        if self.profile.paint != "auto":
-            return self.profile.paint
-        holds = self.page.evaluate(
-            "(o) => [!!document.querySelector(o + ' img'), !!document.querySelector(o + ' canvas')]", self.profile.output)
-        return "element-timing" if holds[0] else "screencast" if holds[1] else "both"
+    def click(self, action: str, control: str, point: dict) -> None:
+        """A trusted click on the control: straight at its centre when the probe found it
+        clickable (one input round trip), else Playwright's click, which waits until it is
+        visible, enabled, stable and not covered. Either way the click's time is the page's
+        own event.timeStamp."""
+        try:
+            if "x" in point:
+                self.page.mouse.click(point["x"], point["y"])
+            else:
+                self.page.click(control, timeout=self.timeout_ms)
+        except PlaywrightTimeout:
+            raise StepFailed(f"the {action} control '{control}' could not be clicked within {self.pack.action_timeout_s:g} s "
+                             f"(it stayed hidden, disabled or covered)") from None
 
     def image_action(self, index: int, action: str, control_action: str | None = None, **extra) -> None:
-        watch = self.paint_watch()
+        control, watch, point = self.begin(action, control_action, self.profile.paint, require_image=None)
         frames = OutputRegionFrames(self.page) if watch != "element-timing" else None
-        require_image = {"element-timing": True, "screencast": False, "both": "either"}[watch]
-        control = self.begin(action, require_image=require_image, control_action=control_action)
         if frames:
             frames.start()
         try:
-            self.page.click(control)
-            state = self.page.wait_for_function(
-                "() => { const s = window.__imagejourney.state(); return s !== 'pending' && s; }",
-                timeout=self.timeout_ms,
-            ).json_value()
-        except PlaywrightTimeout:
-            if not frames and self.paint_watch() == "screencast":
-                raise StepFailed(
-                    f"the output region '{self.profile.output}' shows a <canvas>, which Element Timing cannot see; "
-                    "set `paint: screencast` in the UI profile"
-                ) from None
-            if self.page.evaluate("window.__imagejourney.conditionsHold()"):
-                raise StepFailed(
-                    f"the UI said the {action} was done but painted no new final image in '{self.profile.output}' "
-                    f"within {self.pack.action_timeout_s:g} s (the same image as before the click?)"
-                ) from None
-            raise StepFailed(
-                f"the {action} was not done within {self.pack.action_timeout_s:g} s (action_timeout_s): the done "
-                f"condition {json.dumps(self.profile.done)} did not hold with a final painted since the click"
-            ) from None
+            self.click(action, control, point)
+            finished = self.page.evaluate("([t, cap]) => window.__imagejourney.whenDone(t, cap)",
+                                          [self.timeout_ms, PREVIEWS_KEPT])
         finally:
             if frames:
                 frames.stop()
-        if state.startswith("error"):
-            raise StepFailed(f"the UI reported an error: {state.removeprefix('error: ')}")
-        record = self.page.evaluate("window.__imagejourney.collect()")
+        if finished["state"] == "timeout":
+            self.explain_timeout(action, watched_frames=frames is not None)
+        if finished["state"].startswith("error"):
+            raise StepFailed(f"the UI reported an error: {finished['state'].removeprefix('error: ')}")
+        record = finished["record"]
         if frames and (watch == "screencast" or record["final"] is None):  # "both": an <img> final wins
-            changes = frames.changes(self.page.evaluate("performance.timeOrigin"), record["boxes"])
+            changes = frames.changes(finished["timeOrigin"], record["boxes"])
             record = screencast_record(record["click"], changes)
         elif frames:
             frames = None  # timed by Element Timing after all: keep its previews below
@@ -298,16 +290,34 @@ class JourneyRunner:
             raise StepFailed("the probe saw no trusted click on the action's control")
         if record["final"] is None:
             raise StepFailed(f"no image was painted in the output region '{self.profile.output}' after the click")
-        image = self.save_shown_image(f"{self.file_stem(index)}-{action}.png")
-        previews = [] if frames else self.save_previews(index, action)
+        image = self.save_shown_image(f"{self.file_stem(index)}-{action}.png", finished["shown"])
+        previews = [] if frames else self.save_previews(index, action, finished["previews"])
         seed = self.seed_shown()
         self.run_dir.event(
             "action", **self.step_record(index, action), seed_shown=seed, image=image, previews=previews, watch=watch, **extra,
-            probe=self.redact_record(record), time_origin=self.page.evaluate("performance.timeOrigin"),
-            server=self.server_times(),
+            probe=self.redact_record(record), time_origin=finished["timeOrigin"], server=self.server_times(),
         )
         if action in ("generate", "reroll"):
             self.last_generated = (index, seed)
+
+    def explain_timeout(self, action: str, watched_frames: bool) -> None:
+        """Why an action was not done in time, in one sentence."""
+        canvas_only = self.page.evaluate(
+            "(o) => !document.querySelector(o + ' img') && !!document.querySelector(o + ' canvas')", self.profile.output)
+        if not watched_frames and canvas_only:
+            raise StepFailed(
+                f"the output region '{self.profile.output}' shows a <canvas>, which Element Timing cannot see; "
+                "set `paint: screencast` in the UI profile"
+            )
+        if self.page.evaluate("window.__imagejourney.conditionsHold()"):
+            raise StepFailed(
+                f"the UI said the {action} was done but painted no new final image in '{self.profile.output}' "
+                f"within {self.pack.action_timeout_s:g} s (the same image as before the click?)"
+            )
+        raise StepFailed(
+            f"the {action} was not done within {self.pack.action_timeout_s:g} s (action_timeout_s): the done "
+            f"condition {json.dumps(self.profile.done)} did not hold with a final painted since the click"
+        )
 
     def redact_record(self, record: dict) -> dict:
         """The probe's record with every image URL redacted (signed storage URLs)."""
@@ -318,9 +328,9 @@ class JourneyRunner:
     def export(self, index: int) -> None:
         """Click export, let the browser download the file, save and verify it. The end time is
         the page's performance.now() read just after the file is verified on disk."""
-        control = self.begin("export")
+        control, _, point = self.begin("export")
         with self.page.expect_download(timeout=self.timeout_ms) as download_info:
-            self.page.click(control)
+            self.click("export", control, point)
         target = self.run_dir.image_path(f"{self.file_stem(index)}-export.png")
         download_info.value.save_as(target)
         try:
@@ -354,9 +364,10 @@ class JourneyRunner:
             return {"missing": f"HTTP {response.status}"}
         return {"job": match.group(1), "times": response.json()}
 
-    def save_shown_image(self, name: str) -> str:
+    def save_shown_image(self, name: str, url: str | None) -> str:
+        """Keep the image the output region shows (`url`, or its <canvas>) as PNG: PNG bytes as
+        they came, anything else converted."""
         target = self.run_dir.image_path(name)
-        url = self.page.evaluate("window.__imagejourney.shownImageUrl()")
         if url:
             data = self.image_bytes(url)
         else:
@@ -364,15 +375,22 @@ class JourneyRunner:
             data = base64.b64decode(encoded) if encoded else None
         if not data:
             raise StepFailed(f"the output region '{self.profile.output}' shows no image or canvas to keep")
-        Image.open(io.BytesIO(data)).save(target, format="PNG")
+        try:
+            with Image.open(io.BytesIO(data)) as shown:
+                if shown.format == "PNG":
+                    shown.verify()
+                    target.write_bytes(data)
+                else:
+                    shown.save(target, format="PNG")
+        except (OSError, SyntaxError) as exc:  # PIL's verify() reports a broken PNG as SyntaxError
+            raise StepFailed(f"the image the output region shows is not a readable image ({exc})") from None
         return self.run_dir.relative(target)
 
-    def save_previews(self, index: int, action: str) -> list[dict]:
+    def save_previews(self, index: int, action: str, sources: list[dict]) -> list[dict]:
         """Keep the previews the page painted for this action (at most PREVIEWS_KEPT, as small
         JPEGs) with their paint times: the raw material of visual progress and the filmstrip.
         Read after the action is done, so saving them costs the timed action nothing."""
         kept = []
-        sources = self.page.evaluate("(cap) => window.__imagejourney.previewSources(cap)", PREVIEWS_KEPT)
         for number, preview in enumerate(sources):
             try:
                 image = Image.open(io.BytesIO(self.image_bytes(preview["src"]))).convert("RGB")

@@ -3,7 +3,9 @@ and `--cdp`, each in a subprocess against the real reference app and a real Chro
 
 import csv
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -133,13 +135,16 @@ def launch_options() -> str:
 
 def test_a_journey_runs_through_a_playwright_browser_server(tmp_path):
     port = free_port()
+    # Its own process group: `python -m playwright` starts the node server as a child, which
+    # must stop with it.
     server = subprocess.Popen([sys.executable, "-m", "playwright", "run-server", "--host", "127.0.0.1", "--port", str(port),
-                               "--unsafe"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                               "--unsafe"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
     try:
         wait_for_port(port, server)
         proc, runs = run_e2e(tmp_path, "--browser-ws", f"ws://127.0.0.1:{port}/{launch_options()}")
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     steps = rows(runs[0])

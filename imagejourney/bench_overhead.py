@@ -1,0 +1,252 @@
+"""`imagejourney bench overhead`: what the harness itself costs, per step and per creator.
+
+The page under test answers at once: imagejourney/fidelity_page.html with ?delay=0 puts a new,
+already decoded image on screen in the first animation frame after the click and records
+that frame's timestamp (its own record, `window.truth`). Creators walk one journey run of a
+generate and `--steps` − 1 rerolls on it, through the same runner and load code as
+`pytest e2e/ --creators N`, at N = 1, 2, 4, 8.
+
+  overhead_ms       per step: wall time from the previous step's record to this one's
+                    (time.time() in events.jsonl) − the page's own click → painted frame.
+                    What the harness adds to each step: telling the probe, Playwright's click
+                    (actionability checks), waiting for the done condition, reading the
+                    record, saving the image, appending and fsyncing the event.
+  baseline          the same page driven by a bare Playwright loop (click, wait until the page
+                    has recorded the image): the least any Playwright harness adds.
+  timing_error_ms   the probe's click_to_final_ms − the page's own click → painted frame:
+                    whether in-page timing stays valid with N creators on the machine.
+  memory, CPU       per creator: proportional set size (PSS, shared pages split between the
+                    processes sharing them) of its Chromium processes and of its Playwright
+                    driver (node), peak over the level; CPU seconds of both while walking ÷
+                    the level's wall time = cores busy.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+from playwright.sync_api import sync_playwright
+
+from journeys.browser import chromium_launch_args
+from journeys.config import load_config
+from journeys.load import run_level
+from journeys.pack import JourneyPack, LoadPlan, Prompt, Step, load_profile
+from journeys.rundir import RunDirectory
+from reports.audit import load_run
+from reports.stats import distribution, percentile, rounded
+
+from . import BenchFailed
+from .bench_fidelity import serve_fidelity_page
+
+LEVELS = (1, 2, 4, 8)
+GOAL_MS = 20.0  # p50 of overhead_ms with one creator, on the 2-core CI machine
+SAMPLE_EVERY_S = 1.0
+PROFILE = """
+name: instant-page
+path: /fidelity_page.html?delay=0
+ready: "#show"
+fields: {prompt: "#idea"}
+controls: {generate: "#show", reroll: "#show"}
+output: "#stage"
+final_image: img
+done:
+  - visible: "#stage img"
+"""
+
+
+def instant_pack(steps: int) -> JourneyPack:
+    return JourneyPack(
+        name="bench-overhead", description="a generate and rerolls on a page that answers at once", cohort=[],
+        settings={}, prompts=[Prompt("instant", "an image at once", 1)],
+        steps=[Step("prompt"), Step("generate"), *[Step("reroll")] * (steps - 1)],
+        acceptance={"rule": "not_blank", "min_pixel_std": 1.0}, budgets={}, think_time_ms=0, action_timeout_s=10,
+        source="imagejourney bench overhead", raw={"name": "bench-overhead"},
+    )
+
+
+def stats(values: list[float]) -> dict:
+    d = distribution(values)
+    return {"n": d["n"], "p50": rounded(d["p50"]), "p95": rounded(d["p95"])}
+
+
+class ProcessSampler:
+    """Peak PSS and CPU seconds of this process's descendants (drivers and browsers), sampled
+    every second on a thread; CPU counts from `start_cpu()` on."""
+
+    def __init__(self):
+        self.peak = {"browser": 0.0, "driver": 0.0}
+        self.cpu_first: dict[int, float] = {}
+        self.cpu_last: dict[int, float] = {}
+        self.counting = False
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self) -> None:
+        while not self.stopping.wait(SAMPLE_EVERY_S):
+            self.sample()
+
+    def sample(self) -> None:
+        total = {"browser": 0.0, "driver": 0.0}
+        for process in psutil.Process().children(recursive=True):
+            try:
+                kind = "driver" if process.name().startswith("node") else "browser"  # Linux names it node-MainThread
+                total[kind] += process.memory_full_info().pss / 2**20
+                cpu = sum(process.cpu_times()[:2])
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            if self.counting:
+                self.cpu_first.setdefault(process.pid, cpu)
+                self.cpu_last[process.pid] = cpu
+        for kind in total:
+            self.peak[kind] = max(self.peak[kind], total[kind])
+
+    def start_cpu(self) -> None:
+        self.counting = True
+        self.cpu_started = time.monotonic()
+        self.sample()
+
+    def cores_busy(self) -> float:
+        """CPU seconds of the descendants since start_cpu() ÷ the wall time since then."""
+        self.sample()
+        cpu = sum(self.cpu_last[pid] - first for pid, first in self.cpu_first.items())
+        return cpu / (time.monotonic() - self.cpu_started)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.thread.join()
+
+
+def level(creators: int, steps: int, url: str, launch: dict, context_args: dict, work: Path) -> dict:
+    """N creators walk the instant page once; the harness's cost from their records."""
+    pack = instant_pack(steps)
+    profile_path = work / "instant-page.yaml"
+    profile_path.write_text(PROFILE)
+    profile = load_profile(str(profile_path))
+    run = RunDirectory.create(work, {"journey": {"name": f"overhead-{creators}"}, "config_hash": f"n{creators}"})
+    truth: dict[int, list[dict]] = {}
+    plan = LoadPlan((creators,), ramp_s=0.0, time_limit_s=600.0)
+    with ProcessSampler() as sampler:
+        failures = run_level(creators, plan=plan, pack=pack, profile=profile, base_url=url, run=run,
+                             open_browser=lambda p: p.chromium.launch(**launch), context_args=context_args,
+                             on_start=sampler.start_cpu,
+                             on_walked=lambda page, creator: truth.__setitem__(creator.index, page.evaluate("window.truth")))
+        cores = sampler.cores_busy()
+    if failures:
+        raise BenchFailed(f"{len(failures)} steps failed on the instant page, e.g. {failures[0]}")
+    records = load_run(run.path)
+    overhead, error = [], []
+    for index, shown in truth.items():
+        mine = [e for e in records.events if e.get("event") == "action" and e.get("creator") == index]
+        rows = records.steps[records.steps["creator"] == index]
+        if len(mine) != len(shown):
+            raise BenchFailed(f"creator {index}: {len(mine)} actions recorded, the page showed {len(shown)} images")
+        page_ms = [t["painted_frame"] - t["click"] for t in shown]
+        overhead += [(later["wall_time"] - earlier["wall_time"]) * 1000 - page
+                     for earlier, later, page in zip(mine, mine[1:], page_ms[1:])]
+        error += [measured - page for measured, page in zip(rows["click_to_final_ms"], page_ms)]
+    return {
+        "creators": creators,
+        "overhead_ms": stats(overhead),
+        "timing_error_ms": {**stats(error), "abs_p95": rounded(percentile([abs(e) for e in error], 95))},
+        "browser_pss_mb_per_creator": round(sampler.peak["browser"] / creators, 1),
+        "driver_pss_mb_per_creator": round(sampler.peak["driver"] / creators, 1),
+        "cpu_cores_per_creator": round(cores / creators, 3),
+        "steps_per_creator": steps,
+    }
+
+
+def bare_playwright(steps: int, url: str, launch: dict, context_args: dict) -> dict:
+    """The baseline: click and wait until the page recorded the image, nothing else."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**launch)
+        page = browser.new_context(**context_args).new_page()
+        page.goto(url + "fidelity_page.html?delay=0")
+        ends = []
+        for n in range(1, steps + 1):
+            page.click("#show")
+            page.wait_for_function("(n) => window.truth.length >= n", arg=n)
+            ends.append(time.time() * 1000)
+        shown = page.evaluate("window.truth")
+        browser.close()
+    page_ms = [t["painted_frame"] - t["click"] for t in shown]
+    return {"overhead_ms": stats([b - a - page for a, b, page in zip(ends, ends[1:], page_ms[1:])])}
+
+
+def run(steps: int, config_path: Path, progress=print) -> dict:
+    config = load_config(config_path)
+    work = Path(tempfile.mkdtemp(prefix="imagejourney-bench-overhead-"))
+    server = serve_fidelity_page()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    context_args = {"viewport": config["BROWSER"]["viewport"]}
+    with sync_playwright() as p:
+        launch, source = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
+    try:
+        baseline = bare_playwright(steps, url, launch, context_args)
+        progress(f"bare Playwright: {baseline['overhead_ms']['p50']} ms per step (p50)")
+        levels = []
+        for creators in LEVELS:
+            levels.append(level(creators, steps, url, launch, context_args, work))
+            progress(f"{creators} creators: {levels[-1]['overhead_ms']['p50']} ms per step (p50)")
+    finally:
+        server.shutdown()
+    one = levels[0]
+    largest = levels[-1]
+    per_creator_mb = largest["browser_pss_mb_per_creator"] + largest["driver_pss_mb_per_creator"]
+    machine = {"cpu_count": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}
+    return {
+        "overhead_ms_p50": one["overhead_ms"]["p50"],
+        "goal_ms": GOAL_MS,
+        "baseline_bare_playwright": baseline,
+        "levels": levels,
+        "machine": machine,
+        "browser": source,
+        "estimate_1000_creators": paper_estimate(largest["cpu_cores_per_creator"], per_creator_mb, machine),
+        "work_dir": str(work),
+    }
+
+
+def paper_estimate(cores_per_creator: float, mb_per_creator: float, machine: dict) -> dict:
+    """1,000 creators at the largest level's measured cost, acting back to back (a real
+    creator waits on a model for seconds, so this bounds CPU from above)."""
+    cores = 1000 * cores_per_creator
+    memory_gb = 1000 * mb_per_creator / 1024
+    machines = max(cores / machine["cpu_count"], memory_gb / machine["memory_gb"])
+    return {"cores": round(cores, 1), "memory_gb": round(memory_gb, 1),
+            "machines_like_this_one": int(-(-machines // 1)),
+            "bound_by": "CPU" if cores / machine["cpu_count"] >= memory_gb / machine["memory_gb"] else "memory"}
+
+
+def format_table(result: dict) -> str:
+    base = result["baseline_bare_playwright"]["overhead_ms"]
+    lines = [
+        f"harness overhead per step on a page that answers at once ({result['machine']['cpu_count']} cores, "
+        f"{result['machine']['memory_gb']} GB, {result['browser']} Chromium)",
+        f"{'':28}{'N':>5}{'overhead p50':>14}{'p95':>9}{'timing err p50':>16}{'|err| p95':>11}"
+        f"{'browser MB':>12}{'driver MB':>11}{'CPU cores':>11}",
+        f"{'bare Playwright (baseline)':28}{base['n']:>5}{base['p50']:>14}{base['p95']:>9}",
+    ]
+    for lv in result["levels"]:
+        e = lv["timing_error_ms"]
+        lines.append(f"{'imagejourney, ' + str(lv['creators']) + ' creator' + ('s' if lv['creators'] > 1 else ''):28}"
+                     f"{lv['overhead_ms']['n']:>5}{lv['overhead_ms']['p50']:>14}{lv['overhead_ms']['p95']:>9}"
+                     f"{e['p50']:>16}{e['abs_p95']:>11}{lv['browser_pss_mb_per_creator']:>12}"
+                     f"{lv['driver_pss_mb_per_creator']:>11}{lv['cpu_cores_per_creator']:>11}")
+    met = result["overhead_ms_p50"] <= result["goal_ms"]
+    estimate = result["estimate_1000_creators"]
+    lines += [
+        f"overhead_ms_p50 (1 creator): {result['overhead_ms_p50']} ms; goal ≤ {result['goal_ms']:g} ms: "
+        f"{'met' if met else 'NOT met'}",
+        "memory and CPU are per creator (PSS of its Chromium processes and of its Playwright driver; CPU cores busy "
+        "while walking)",
+        f"paper estimate for 1,000 creators acting back to back: {estimate['cores']} cores, {estimate['memory_gb']} GB "
+        f"= {estimate['machines_like_this_one']} machines like this one (bound by {estimate['bound_by']})",
+    ]
+    return "\n".join(lines)
