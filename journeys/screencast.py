@@ -36,8 +36,15 @@ class OutputRegionFrames:
         self.page = page
         self.frames: list[dict] = []
 
-    def start(self) -> None:
+    def start(self, limit_ms: int = 1000) -> None:
+        """Start, and wait for the first frame: what the region showed before the click, which
+        the first paint is told apart from (a click right after start() could change the
+        region before Chromium sent it)."""
         self.page.screencast.start(on_frame=lambda frame: self.frames.append(frame), size=self.page.viewport_size)
+        waited = 0
+        while not self.frames and waited < limit_ms:
+            self.page.wait_for_timeout(10)
+            waited += 10
 
     def stop(self, quiet_ms: int = 250, limit_ms: int = 3000) -> None:
         """Stop once no frame has arrived for `quiet_ms`: frames come only when pixels change,

@@ -93,3 +93,46 @@ def test_soak_table_judges_memory_growth():
               "rss_end_mb": 1050.0, "faults": "--fault-error-rate 0.1"}
     assert "(+5.0 %; goal ≤ +10 %: met)" in format_table(result) and "still serving at the end: yes" in format_table(result)
     assert "NOT met" in format_table({**result, "rss_end_mb": 1200.0, "still_serving": False})
+
+
+def test_overhead_level_measures_the_harness_against_the_pages_own_record(tmp_path):
+    """Two creators walk the instant page; every step's overhead and timing error come out of
+    their records, and their processes' memory and CPU are counted."""
+    from pathlib import Path
+
+    from playwright.sync_api import sync_playwright
+
+    from imagejourney.bench_fidelity import serve_fidelity_page
+    from imagejourney.bench_overhead import level
+    from journeys.browser import chromium_launch_args
+    from journeys.config import load_config
+
+    config = load_config(Path(__file__).resolve().parent.parent / "playwright.config.py")
+    with sync_playwright() as p:
+        launch, _ = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
+    server = serve_fidelity_page()
+    try:
+        result = level(2, 6, f"http://127.0.0.1:{server.server_port}/", launch, {"viewport": config["BROWSER"]["viewport"]},
+                       tmp_path)
+    finally:
+        server.shutdown()
+    assert result["overhead_ms"]["n"] == 2 * 5  # steps after each creator's first
+    assert 0 < result["overhead_ms"]["p50"] < 2000  # a sanity bound; the figure is the bench's to print
+    assert abs(result["timing_error_ms"]["p50"]) < 100  # the probe agrees with the page's own record
+    assert result["browser_pss_mb_per_creator"] > 10 and result["driver_pss_mb_per_creator"] > 1
+    assert result["cpu_cores_per_creator"] > 0
+
+
+def test_overhead_table_judges_the_goal_and_estimates_1000_creators():
+    from imagejourney.bench_overhead import format_table, paper_estimate
+
+    estimate = paper_estimate(0.1, 300.0, {"cpu_count": 2, "memory_gb": 24.0})
+    assert estimate == {"cores": 100.0, "memory_gb": 293.0, "machines_like_this_one": 50, "bound_by": "CPU"}
+    d = {"n": 39, "p50": 12.0, "p95": 15.0}
+    levels = [{"creators": n, "overhead_ms": d, "timing_error_ms": {**d, "abs_p95": 9.0}, "browser_pss_mb_per_creator": 250.0,
+               "driver_pss_mb_per_creator": 50.0, "cpu_cores_per_creator": 0.1, "steps_per_creator": 40} for n in (1, 8)]
+    table = format_table({"overhead_ms_p50": 12.0, "goal_ms": 20.0, "baseline_bare_playwright": {"overhead_ms": d},
+                          "levels": levels, "machine": {"cpu_count": 2, "memory_gb": 24.0}, "browser": "system",
+                          "estimate_1000_creators": estimate})
+    assert "bare Playwright (baseline)" in table and "imagejourney, 8 creators" in table
+    assert "goal ≤ 20 ms: met" in table and "50 machines like this one (bound by CPU)" in table

@@ -11,13 +11,28 @@ import yaml
 from imagejourney.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOW = ROOT / ".github" / "workflows" / "nightly.yml"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 
 def run_scripts() -> list[str]:
-    workflow = yaml.safe_load(WORKFLOW.read_text())
-    assert workflow[True]["schedule"] and "workflow_dispatch" in workflow[True]  # `on:` reads as True in YAML 1.1
-    return [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
+    scripts = []
+    for path in WORKFLOWS:
+        workflow = yaml.safe_load(path.read_text())
+        assert workflow[True]["schedule"] and "workflow_dispatch" in workflow[True]  # `on:` reads as True in YAML 1.1
+        scripts += [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
+    return scripts
+
+
+def test_the_sharded_workflow_runs_every_shard_then_merges_them():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "nightly-sharded.yml").read_text())
+    shard, merge = workflow["jobs"]["shard"], workflow["jobs"]["merge"]
+    shards = shard["strategy"]["matrix"]["shard"]
+    runs = " ".join(step.get("run", "") for step in shard["steps"])
+    assert f"--shard ${{{{ matrix.shard }}}}/{len(shards)}" in runs and shards == list(range(1, len(shards) + 1))
+    assert shard["strategy"]["fail-fast"] is False
+    assert merge["needs"] == "shard" and merge["if"] == "always()"
+    merge_runs = " ".join(step.get("run", "") for step in merge["steps"])
+    assert "imagejourney merge shards/shard-*/*" in merge_runs and "needs.shard.result" in merge_runs
 
 
 def subcommands(parser) -> dict:
@@ -37,7 +52,7 @@ def test_every_imagejourney_command_in_the_workflow_exists():
                 if inner:
                     assert sub in inner[0].choices, line
                 seen.append(command)
-    assert {"compare", "history"} <= set(seen)
+    assert {"compare", "history", "merge"} <= set(seen)
 
 
 def test_every_pytest_option_in_the_workflow_exists():
