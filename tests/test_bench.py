@@ -95,12 +95,10 @@ def test_soak_table_judges_memory_growth():
     assert "NOT met" in format_table({**result, "rss_end_mb": 1200.0, "still_serving": False})
 
 
-def test_overhead_level_measures_the_harness_against_the_pages_own_record(tmp_path):
+def test_overhead_level_measures_the_harness_against_the_pages_own_record(tmp_path, browser_type):
     """Two creators walk the instant page; every step's overhead and timing error come out of
     their records, and their processes' memory and CPU are counted."""
     from pathlib import Path
-
-    from playwright.sync_api import sync_playwright
 
     from imagejourney.bench_fidelity import serve_fidelity_page
     from imagejourney.bench_overhead import level
@@ -108,8 +106,7 @@ def test_overhead_level_measures_the_harness_against_the_pages_own_record(tmp_pa
     from journeys.config import load_config
 
     config = load_config(Path(__file__).resolve().parent.parent / "playwright.config.py")
-    with sync_playwright() as p:
-        launch, _ = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
+    launch, _ = chromium_launch_args({"headless": True}, browser_type.executable_path, config["BROWSER"]["args"])
     server = serve_fidelity_page()
     try:
         result = level(2, 6, f"http://127.0.0.1:{server.server_port}/", launch, {"viewport": config["BROWSER"]["viewport"]},

@@ -124,16 +124,14 @@ def test_bad_creators_is_one_sentence(value, sentence):
     assert proc.returncode == 2 and sentence in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
 
 
-def launch_options() -> str:
+def launch_options(browser_type) -> str:
     """What a run-server on this machine needs to start a browser: the system Chromium when
     Playwright's own is not installed (the server has to be started with --unsafe for that)."""
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        executable, _ = resolve_chromium(playwright.chromium.executable_path)
+    executable, _ = resolve_chromium(browser_type.executable_path)
     return "" if executable is None else "?launch-options=" + quote(json.dumps({"executablePath": executable}))
 
 
-def test_a_journey_runs_through_a_playwright_browser_server(tmp_path):
+def test_a_journey_runs_through_a_playwright_browser_server(tmp_path, browser_type):
     port = free_port()
     # Its own process group: `python -m playwright` starts the node server as a child, which
     # must stop with it.
@@ -142,7 +140,7 @@ def test_a_journey_runs_through_a_playwright_browser_server(tmp_path):
                               start_new_session=True)
     try:
         wait_for_port(port, server)
-        proc, runs = run_e2e(tmp_path, "--browser-ws", f"ws://127.0.0.1:{port}/{launch_options()}")
+        proc, runs = run_e2e(tmp_path, "--browser-ws", f"ws://127.0.0.1:{port}/{launch_options(browser_type)}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -154,10 +152,8 @@ def test_a_journey_runs_through_a_playwright_browser_server(tmp_path):
     assert "executablePath" not in browser["source"]  # the address is recorded without its query values
 
 
-def test_a_journey_runs_in_a_chromium_reached_over_cdp(tmp_path):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        executable = resolve_chromium(playwright.chromium.executable_path)[0] or playwright.chromium.executable_path
+def test_a_journey_runs_in_a_chromium_reached_over_cdp(tmp_path, browser_type):
+    executable = resolve_chromium(browser_type.executable_path)[0] or browser_type.executable_path
     port = free_port()
     profile = tempfile.mkdtemp(prefix="imagejourney-cdp-")
     chromium = subprocess.Popen([executable, "--headless", "--no-sandbox", "--disable-gpu", f"--remote-debugging-port={port}",
