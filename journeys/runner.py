@@ -1,9 +1,10 @@
 """Drive one journey run (one prompt of a pack) through a product UI with Playwright.
 
-Each timed action goes: tell the probe which control to watch → click it (a real, trusted
-input event) → wait until the profile's done condition holds and the shown image has painted
-→ read the probe's record → save the final image and append the raw record (click, paints,
-server times, image) to events.jsonl. A failed step is recorded with a screenshot and the
+Each timed action is three round trips to the page: tell the probe which control to watch
+(`prepare`) → click it (a real, trusted input event) → wait until the profile's done condition
+holds and the shown image has painted, getting the probe's record back (`whenDone`); then the
+final image is saved and the raw record (click, paints, server times, image) appended to
+events.jsonl. (`imagejourney bench overhead` measures what this costs per step.) A failed step is recorded with a screenshot and the
 journey goes on with the next step. Nothing here computes a metric: the audit (reports/) does,
 from events.jsonl, so a corrected rule applies to old runs too.
 """
