@@ -103,7 +103,7 @@ class RemoteBrowser:
                                             headers={"x-playwright-launch-options": json.dumps(options)})
             return browser_type.connect_over_cdp(self.cdp, timeout=30_000)
         except PlaywrightError as exc:
-            reason = " ".join(str(exc).split())[:300]
+            reason = str(exc).split("Call log:")[0].strip().splitlines()[0].split(": ", 1)[-1][:300]
             how = ("start one with `python -m playwright run-server --host 127.0.0.1 --port N` (add --unsafe to let "
                    "imagejourney pass executablePath and flags)" if self.ws else
                    "start Chromium with --remote-debugging-port=N")
