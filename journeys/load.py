@@ -51,39 +51,49 @@ def run_level(creators: int, *, plan: LoadPlan, pack: JourneyPack, profile: UIPr
 
     def creator_thread(index: int) -> None:
         creator = Creator(creators, index)
-        with sync_playwright() as playwright:
-            page = None
-            try:
-                page = open_browser(playwright).new_context(**context_args).new_page()
-                install_probe(page, profile.output, profile.final_image)
-            except Exception as exc:  # noqa: BLE001 - recorded: a creator without a browser is an error under load
-                fail(index, "could not open its browser", exc)
-            try:
-                ready.wait()
-            except threading.BrokenBarrierError:
-                failures.append(f"creator {index} of {creators}: the creators' browsers did not all open within "
-                                f"{SETUP_TIMEOUT_S} s")
-                return
+        page = None
+        try:
+            with sync_playwright() as playwright:
+                try:
+                    page = open_browser(playwright).new_context(**context_args).new_page()
+                    install_probe(page, profile.output, profile.final_image)
+                except Exception as exc:  # noqa: BLE001 - recorded: a creator without a browser is an error under load
+                    fail(index, "could not open its browser", exc)
+                if wait_for_all(index) and page is not None:
+                    walk(index, creator, page)
+        except Exception as exc:  # noqa: BLE001 - recorded: Playwright could not start in this thread, or stop
+            fail(index, "could not start Playwright" if page is None else "stopped", exc)
             if page is None:
-                return
-            time.sleep((index - 1) * plan.ramp_s / creators)
-            run.event("creator_started", creators=creators, creator=index)
-            try:
-                for prompt in pack.prompts:
-                    name = journey_run_id(prompt.id, creator)
-                    if time.monotonic() - started["at"] > plan.time_limit_s:
-                        run.event("journey_skipped", prompt_id=name, creators=creators, creator=index,
-                                  reason=f"the load time limit ({plan.time_limit_s:g} s) had passed")
-                        continue
-                    for f in run_journey(page, base_url=base_url, profile=profile, pack=pack, prompt=prompt, run=run,
-                                         tracing=tracing, retries=retries, creator=creator):
-                        failures.append(f"creator {index}: {name} step {f.step_index} ({f.action}): {f.error}")
-                if on_walked:
-                    on_walked(page, creator)
-            except Exception as exc:  # noqa: BLE001 - recorded: e.g. its browser crashed or the connection dropped
-                fail(index, "stopped", exc)
-            run.event("creator_finished", creators=creators, creator=index)
-            page.context.browser.close()
+                wait_for_all(index)  # its place at the start line, so the other creators are not held
+
+    def wait_for_all(index: int) -> bool:
+        try:
+            ready.wait()
+            return True
+        except threading.BrokenBarrierError:
+            failures.append(f"creator {index} of {creators}: the creators' browsers did not all open within "
+                            f"{SETUP_TIMEOUT_S} s")
+            return False
+
+    def walk(index: int, creator: Creator, page: Page) -> None:
+        time.sleep((index - 1) * plan.ramp_s / creators)
+        run.event("creator_started", creators=creators, creator=index)
+        try:
+            for prompt in pack.prompts:
+                name = journey_run_id(prompt.id, creator)
+                if time.monotonic() - started["at"] > plan.time_limit_s:
+                    run.event("journey_skipped", prompt_id=name, creators=creators, creator=index,
+                              reason=f"the load time limit ({plan.time_limit_s:g} s) had passed")
+                    continue
+                for f in run_journey(page, base_url=base_url, profile=profile, pack=pack, prompt=prompt, run=run,
+                                     tracing=tracing, retries=retries, creator=creator):
+                    failures.append(f"creator {index}: {name} step {f.step_index} ({f.action}): {f.error}")
+            if on_walked:
+                on_walked(page, creator)
+        except Exception as exc:  # noqa: BLE001 - recorded: e.g. its browser crashed or the connection dropped
+            fail(index, "stopped", exc)
+        run.event("creator_finished", creators=creators, creator=index)
+        page.context.browser.close()
 
     threads = [threading.Thread(target=creator_thread, args=(index,), name=f"creator-{index}")
                for index in range(1, creators + 1)]
