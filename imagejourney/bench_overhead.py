@@ -37,7 +37,8 @@ from journeys.load import run_level
 from journeys.pack import JourneyPack, LoadPlan, Prompt, Step, load_profile
 from journeys.rundir import RunDirectory
 from reports.audit import load_run
-from reports.stats import distribution, percentile, rounded
+from reports.stats import percentile, rounded
+from reports.stats import rounded_distribution as stats
 
 from . import BenchFailed
 from .bench_fidelity import serve_fidelity_page
@@ -66,11 +67,6 @@ def instant_pack(steps: int) -> JourneyPack:
         acceptance={"rule": "not_blank", "min_pixel_std": 1.0}, budgets={}, think_time_ms=0, action_timeout_s=10,
         source="imagejourney bench overhead", raw={"name": "bench-overhead"},
     )
-
-
-def stats(values: list[float]) -> dict:
-    d = distribution(values)
-    return {"n": d["n"], "p50": rounded(d["p50"]), "p95": rounded(d["p95"])}
 
 
 class ProcessSampler:

@@ -15,7 +15,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from .pack import JourneyPack, LoadPlan, UIProfile, planned_journey_runs
+from .pack import JourneyPack, LoadPlan, UIProfile, journey_run_plan
 from .redact import redact_url
 
 VERSIONED_PACKAGES = ("imagejourney", "playwright", "pytest-playwright", "torch", "diffusers", "transformers", "gradio")
@@ -121,7 +121,7 @@ def build_manifest(
     }
     if load:  # many creators at once: a different experiment (absent otherwise, so earlier hashes hold)
         config["load"] = load.as_dict()
-    planned = planned_journey_runs(pack, load)
+    planned = journey_run_plan(pack, load)
     return {
         **config,
         "target": {"name": target_name, "url": url},

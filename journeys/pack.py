@@ -503,7 +503,7 @@ def parse_creators(text: str, ramp_s: float, time_limit_s: float) -> LoadPlan:
     return LoadPlan(levels, ramp_s, time_limit_s)
 
 
-def planned_journey_runs(pack: JourneyPack, load: LoadPlan | None) -> list[tuple[str, Prompt]]:
+def journey_run_plan(pack: JourneyPack, load: LoadPlan | None) -> list[tuple[str, Prompt]]:
     """(journey run id, prompt) for every journey run the session will walk, in order."""
     if load is None:
         return [(prompt.id, prompt) for prompt in pack.prompts]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,7 +20,7 @@ from PIL import Image
 from .records import RunDirError, read_judgements, read_labels, read_records, safe_link
 from .stats import FEW_SAMPLES, distribution, percentile
 from .load import load_summary
-from .steps import step_table
+from .steps import failure_reason, step_table
 
 __all__ = ["FEW_SAMPLES", "RunDirError", "Run", "load_run", "summarize", "summary_json"]
 
@@ -384,7 +383,7 @@ def failures_by_reason(failures: list[dict], traces: dict) -> list[dict]:
     first, each with its first screenshot and trace."""
     groups: dict[str, list[dict]] = {}
     for failure in failures:
-        reason = re.sub(r"\d+", "N", str(failure.get("error") or "no error recorded"))
+        reason = failure_reason(failure.get("error"))
         groups.setdefault(reason, []).append(failure)
     return [{"reason": reason, "count": len(group), "example": group[0]["error"],
              "screenshot": next((f["screenshot"] for f in group if isinstance(f.get("screenshot"), str)), None),

@@ -15,18 +15,13 @@ epoch time is the page's performance.timeOrigin + the click's event.timeStamp.
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
-from .stats import distribution, rounded
+from .stats import rounded
+from .stats import rounded_distribution as dist
+from .steps import failure_reason
 
 IMAGE_ACTIONS = ("generate", "reroll", "edit", "repeat")
-
-
-def dist(values) -> dict:
-    d = distribution(values)
-    return {"n": d["n"], "p50": rounded(d["p50"]), "p95": rounded(d["p95"]), "few": d["few"]}
 
 
 def creator_windows(events: list[dict]) -> dict[tuple[int, int], tuple[float, float]]:
@@ -57,7 +52,7 @@ def errors_of(steps: pd.DataFrame, events: list[dict], creators: int) -> dict:
     failed = steps[steps["status"] != "ok"]
     reasons: dict[str, int] = {}
     for error in failed["error"]:
-        reason = re.sub(r"\d+", "N", str(error))[:160]
+        reason = failure_reason(error)[:160]
         reasons[reason] = reasons.get(reason, 0) + 1
     of_level = [e for e in events if e.get("creators") == creators]
     return {

@@ -33,5 +33,11 @@ def distribution(values: Iterable) -> dict:
     return {"n": int(len(array)), "p50": percentile(array, 50), "p95": percentile(array, 95), "few": len(array) < FEW_SAMPLES}
 
 
+def rounded_distribution(values: Iterable, digits: int = 1) -> dict:
+    """distribution(), with p50 and p95 rounded: for JSON that people read."""
+    d = distribution(values)
+    return {**d, "p50": rounded(d["p50"], digits), "p95": rounded(d["p95"], digits)}
+
+
 def rounded(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)

@@ -13,6 +13,8 @@ can give is recomputed from events.jsonl, so today's rules apply to them too.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from .records import Records, safe_link
@@ -82,6 +84,12 @@ def last_attempts(rows: list[dict]) -> list[dict]:
     for row in rows:
         last[row["prompt_id"]] = max(last.get(row["prompt_id"], 1), int(row["attempt"]))
     return [row for row in rows if int(row["attempt"]) == last[row["prompt_id"]]]
+
+
+def failure_reason(error) -> str:
+    """A failed step's error with its numbers (job ids, ports, times) set aside, so that
+    failures of one kind group together."""
+    return re.sub(r"\d+", "N", str(error or "no error recorded"))
 
 
 def typed(steps: pd.DataFrame) -> pd.DataFrame:
