@@ -60,7 +60,9 @@ def summarize(steps: pd.DataFrame) -> dict:
     }
 
 
-def run(trials: int, config_path: Path, progress=print) -> dict:
+def run(trials: int, config_path: Path, model: str = "tiny", progress=print) -> dict:
+    """`model` is the app's --model: `tiny` (the default), `sd-turbo-random` for SD-Turbo's
+    compute cost, or a local diffusers directory; the app puts it on the GPU when there is one."""
     config = load_config(config_path)
     profile = load_profile("reference")
     work = Path(tempfile.mkdtemp(prefix="imagejourney-bench-app-"))
@@ -71,7 +73,8 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
         for delivery, size in CASES:
             case = f"{delivery}-{size}px"
             progress(f"{case}: generate + {trials - 1} rerolls, {STEPS} steps")
-            with ReferenceApp("tiny", work / f"{case}.log", extra_args=("--previews", delivery)) as app:
+            with ReferenceApp(model, work / f"{case}.log", extra_args=("--previews", delivery)) as app:
+                info = app.info
                 page = browser.new_page(viewport=config["BROWSER"]["viewport"])
                 install_probe(page, profile.output, profile.final_image)
                 pack = bench_pack(trials, size)
@@ -79,10 +82,18 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
                 JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()
                 page.close()
             results[case] = summarize(load_run(run_dir.path).steps)
-        conditions = {"browser": f"chromium {browser.version} ({source})", "model": "tiny (random weights), CPU",
+        conditions = {"browser": f"chromium {browser.version} ({source})", "model": model_conditions(info),
                       "steps": STEPS, "trials_per_case": trials, "targets": TARGETS}
         browser.close()
     return {"conditions": conditions, "cases": results}
+
+
+def model_conditions(info: dict) -> str:
+    """The app's model as its /imagejourney/info states it, e.g. `sd-turbo-random (random
+    weights), cuda float16, NVIDIA H100 80GB HBM3`."""
+    weights = " (random weights)" if info["random_weights"] else ""
+    where = f"{info['device']} {info['dtype']}" + (f", {info['gpu']}" if info.get("gpu") else "")
+    return f"{info['model']}{weights}, {where}"
 
 
 def format_table(result: dict) -> str:
@@ -90,6 +101,7 @@ def format_table(result: dict) -> str:
         return f"{s['p50']:>7} {s['p95']:>7}" if s["n"] else f"{'—':>7} {'—':>7}"
 
     lines = [
+        f"model: {result['conditions']['model']}; browser: {result['conditions']['browser']}",
         "ms, p50 and p95; delivery = first preview painted − produced on the server",
         f"{'case':12} {'N':>3} | {'first preview':>15} | {'final':>15} | {'preview delivery':>16} | painted/produced",
     ]

@@ -223,7 +223,8 @@ def cmd_bench(args) -> int:
     from imagejourney.screen_truth import NoScreen
 
     try:
-        result = bench.run(args.trials, Path(args.config))
+        options = {"model": args.model} if args.bench_command == "app" else {}
+        result = bench.run(args.trials, Path(args.config), **options)
     except (ConfigError, TargetUnavailable, NoBrowser, NoScreen, BenchFailed) as exc:
         print(f"imagejourney bench {args.bench_command}: {exc}", file=sys.stderr)
         return 2
@@ -364,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument(flag, dest="trials", type=int, default=default, help=f"{unit} (at least 20)")
         one.add_argument("--json", help="also write the figures to this JSON file")
         one.add_argument("--config", default="playwright.config.py")
+        if name == "app":
+            one.add_argument("--model", default="tiny",
+                             help="the app's --model: tiny, sd-turbo-random or a local diffusers directory (default tiny)")
         one.set_defaults(func=cmd_bench)
 
     profile = commands.add_parser("profile", help="UI profile tools")

@@ -28,9 +28,21 @@ def test_tables_show_methods_side_by_side_and_judge_targets():
     slow = {"n": 20, "p50": 45.0, "p95": 60.0}
     case = {"click_to_first_preview_ms": pct, "click_to_final_ms": pct, "preview_delivery_ms": slow,
             "previews_produced": 80, "previews_painted": 78, "failed": 0}
-    table = app_table({"cases": {"live-128px": case, "live-512px": case}})
+    conditions = {"model": "tiny (random weights), cpu float32", "browser": "chromium 156 (system)"}
+    table = app_table({"conditions": conditions, "cases": {"live-128px": case, "live-512px": case}})
+    assert table.startswith("model: tiny (random weights), cpu float32; browser: chromium 156 (system)")
     assert "78/80" in table and "delivery p50 ≤ 30 ms (live, 512²): 45.0 ms — NOT met" in table
     assert "first preview p50 ≤ 300 ms (live, 128²): 100.0 ms — met" in table
+
+
+def test_app_bench_states_the_model_as_the_app_reports_it():
+    from imagejourney.bench_app import model_conditions
+
+    gpu = {"model": "sd-turbo-random", "random_weights": True, "device": "cuda", "dtype": "float16",
+           "gpu": "NVIDIA H100 80GB HBM3"}
+    assert model_conditions(gpu) == "sd-turbo-random (random weights), cuda float16, NVIDIA H100 80GB HBM3"
+    local = {"model": "/models/sd-turbo", "random_weights": False, "device": "cpu", "dtype": "float32", "gpu": None}
+    assert model_conditions(local) == "/models/sd-turbo, cpu float32"
 
 
 def test_too_few_trials_is_one_sentence():
