@@ -7,11 +7,19 @@
 //  - paint: Element Timing renderTime of each <img> painted inside the output region. Images
 //    there are tagged with an `elementtiming` attribute as soon as they appear (a
 //    MutationObserver runs before the next paint), so src swaps and new <img>s are both seen.
+//    Each image gets its own tag, so a paint names its element even after the element is gone.
+//
+// An action is done when the product shows its final image; the final's paint time arrives
+// with Element Timing's entry, about a frame later. So that the runner need not wait for it, an
+// action whose final is shown stays "unsettled" until that entry arrives, and its record is
+// handed over then (takeSettled).
 (function (config) {
   if (window.__imagejourney) return;
   const TAG = "imagejourney-output";
-  const paints = []; // {t, method, url, element}
-  let action = null; // {name, control, click}
+  const paints = []; // {t, method, paintTime, url, key, src, finalOf}
+  let action = null; // {id, name, control, click, before, …}
+  const unsettled = []; // actions whose final is shown and not yet painted: {…action, target, deadline}
+  let tagged = 0;
 
   // Element Timing truncates data: URLs to their first 100 characters.
   const sameUrl = (a, b) => (a.startsWith("data:") ? a.slice(0, 100) === b.slice(0, 100) : a === b);
@@ -21,9 +29,12 @@
 
   function tagOutputImages() {
     for (const img of document.querySelectorAll(config.output + " img")) {
-      if (!img.hasAttribute("elementtiming")) img.setAttribute("elementtiming", TAG);
+      if (!img.hasAttribute("elementtiming")) img.setAttribute("elementtiming", `${TAG}-${++tagged}`);
     }
   }
+  // Which image a paint or an element is: its own tag, or (an image the page tagged itself) the element.
+  const ours = (identifier) => typeof identifier === "string" && identifier.startsWith(TAG);
+  const keyOf = (img) => (ours(img.getAttribute("elementtiming")) ? img.getAttribute("elementtiming") : img);
   // "hidden" and "enabled" done conditions hold only after the opposite was seen since the
   // click (a spinner shown then hidden, a button disabled then enabled again). Mutations are
   // checked as they happen, so a short-lived spinner is not missed between polls.
@@ -58,7 +69,7 @@
 
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
-      if (entry.identifier !== TAG && !inOutput(entry.element)) continue;
+      if (!ours(entry.identifier) && !inOutput(entry.element)) continue;
       // renderTime is 0 for cross-origin images served without Timing-Allow-Origin; then only
       // the load time is known, and the method says so.
       // renderTime is the presentation time (pixels on screen); paintTime, where the browser
@@ -72,8 +83,9 @@
         method: rendered ? "element-timing" : "element-timing-load",
         paintTime: entry.paintTime ?? null,
         url: entry.url,
-        element: entry.element,
+        key: ours(entry.identifier) ? entry.identifier : entry.element,
         src: src && sameUrl(src, entry.url) ? src : null,
+        finalOf: null,
       });
     }
     if (wake) wake();
@@ -97,16 +109,31 @@
     return imgs.length ? imgs[imgs.length - 1] : null;
   }
 
-  // The paint, after the click, of the final-looking image the output region shows now.
-  function shownImagePaint() {
-    const img = shownImage();
-    if (!img || action === null || action.click === null) return null;
-    const url = img.currentSrc || img.src;
+  function targetOf(img) {
+    if (!img) return null;
+    if (!img.hasAttribute("elementtiming")) tagOutputImages();  // inserted in this very task
+    return { key: keyOf(img), url: img.currentSrc || img.src };
+  }
+  const sameTarget = (a, b) => a !== null && b !== null && a.key === b.key && a.url === b.url;
+
+  // The paint, after `a`'s click, of image `target` ({key, url}).
+  function paintOf(a, target) {
+    if (!target || a === null || a.click === null) return null;
     for (let i = paints.length - 1; i >= 0; i--) {
       const p = paints[i];
-      if (p.t >= action.click && sameUrl(url, p.url) && (p.element === img || p.element === null)) return p;
+      if (p.t >= a.click && sameUrl(target.url, p.url) && (p.key === target.key || p.key === null)) return p;
     }
     return null;
+  }
+
+  // The paint, after the click, of the final-looking image the output region shows now.
+  const shownImagePaint = () => paintOf(action, targetOf(shownImage()));
+
+  // A final-looking image is shown that was not shown at the click (another element or
+  // source), or has painted since the click.
+  function newImageShown() {
+    const target = targetOf(shownImage());
+    return target !== null && (!sameTarget(target, action.before) || paintOf(action, target) !== null);
   }
 
   const textOf = (selector) => {
@@ -151,7 +178,9 @@
     return hit && (hit === el || el.contains(hit)) ? { x, y } : { reason: "covered" };
   }
 
-  function state() {
+  // `shownIsEnough`: an image action timed by Element Timing is done ("shown") once its new
+  // final is shown; its paint is collected later (takeSettled).
+  function state(shownIsEnough = false) {
     if (action === null || action.click === null) return "pending";
     noteOpposites();
     if (action.error && changedText(action.error)) return "error: " + textOf(action.error.selector);
@@ -159,15 +188,90 @@
     if (action.requireImage === "either") {
       return shownImagePaint() || document.querySelector(config.output + " canvas") ? "done" : "pending";
     }
+    if (shownIsEnough && action.requireImage === true) return newImageShown() ? "shown" : "pending";
     return !action.requireImage || shownImagePaint() ? "done" : "pending";
   }
 
-  function begin(name, control, conditions, error, requireImage) {
+  function begin(name, control, conditions, error, requireImage, id = null) {
     const textBefore = {};
     for (const c of [...conditions, ...(error ? [error] : [])]) if (c.selector) textBefore[c.selector] = textOf(c.selector);
-    action = { name, control, click: null, conditions: conditions.map((c) => ({ ...c, seen: false })), error, textBefore,
-               requireImage, boxes: [] };
+    action = { id, name, control, click: null, conditions: conditions.map((c) => ({ ...c, seen: false })), error, textBefore,
+               requireImage, boxes: [], before: targetOf(shownImage()) };
     noteOutputBox();
+  }
+
+  // Everything the runner keeps about action `a` whose final painted as `final` (or, for the
+  // current action, the shown image's paint), serialisable: paints from the click to the final,
+  // another action's final excepted.
+  function recordOf(a, final) {
+    const click = a ? a.click : null;
+    const mine = (p) => click !== null && p.t >= click && (final === null || p.t <= final.t) &&
+      (p.finalOf === null || p === final);
+    return {
+      name: a ? a.name : null,
+      click,
+      boxes: a ? a.boxes : [],
+      final: final ? { t: final.t, method: final.method, paintTime: final.paintTime, url: final.url } : null,
+      paints: paints.filter(mine)
+        .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200) })),
+    };
+  }
+
+  // Sources of the previews painted for action `a` (between click and final), at most `cap`,
+  // evenly spread: the runner saves them after the action, outside its timing.
+  function previewsOf(a, final, cap) {
+    if (!a || a.click === null || !final) return [];
+    const previews = paints.filter((p) => p.t >= a.click && p.t < final.t && p.src && p.finalOf === null);
+    const step = Math.max(1, previews.length / cap);
+    const picked = [];
+    for (let i = 0; i < previews.length && picked.length < cap; i += step) picked.push(previews[Math.floor(i)]);
+    return picked.map((p) => ({ t: p.t, src: p.src }));
+  }
+
+  // Unsettled actions whose final has painted since, oldest first: {id, record, previews}; one
+  // whose deadline passed with no paint: {id, expired: true}. (Entries arrive in paint order:
+  // when a later action's final has painted, an earlier final that has not never painted
+  // before it, so it cannot be taken for a preview of the later one.)
+  function takeSettled(cap) {
+    const out = [];
+    for (const a of [...unsettled]) {
+      const final = paintOf(a, a.target);
+      if (final) {
+        final.finalOf = a.id;
+        out.push({ id: a.id, record: recordOf(a, final), previews: previewsOf(a, final, cap) });
+      } else if (performance.now() > a.deadline) {
+        out.push({ id: a.id, expired: true });
+      } else continue;
+      unsettled.splice(unsettled.indexOf(a), 1);
+    }
+    return out;
+  }
+
+  // Resolves once check() gives something other than undefined, or with onTimeout() after
+  // timeoutMs. Woken by mutations, paint entries and animation frames, and polled every 100 ms
+  // (frames stop in a hidden page; the time limit must not).
+  function waitFor(check, timeoutMs, onTimeout) {
+    return new Promise((resolve) => {
+      const started = performance.now();
+      const test = () => {
+        const answer = check();
+        const late = performance.now() - started > timeoutMs;
+        if (answer !== undefined || late) {
+          wake = null;
+          clearInterval(timer);
+          resolve(answer !== undefined ? answer : onTimeout());
+        }
+      };
+      const frame = () => {
+        if (wake !== test) return;
+        test();
+        requestAnimationFrame(frame);
+      };
+      wake = test;
+      const timer = setInterval(test, 100);
+      test();
+      if (wake === test) requestAnimationFrame(frame);
+    });
   }
 
   const api = {
@@ -192,15 +296,16 @@
     // "screencast" when only a <canvas>, "both" when it is empty), start watching the action,
     // and say where a click on its control lands. requireImage: false when paint times come
     // from screencast frames; "either" when both watch (an <img> painted, or a <canvas> there).
-    prepare({ name, control, conditions, error, paint, requireImage, selectors }) {
+    // The response also hands over the earlier actions settled since (takeSettled).
+    prepare({ id, name, control, conditions, error, paint, requireImage, selectors, cap }) {
       const bad = this.notCss(selectors);
       if (bad.length) return { notCss: bad[0] };
       const watch = paint !== "auto" ? paint
         : document.querySelector(config.output + " img") ? "element-timing"
         : document.querySelector(config.output + " canvas") ? "screencast" : "both";
       const needs = requireImage ?? { "element-timing": true, screencast: false, both: "either" }[watch];
-      begin(name, control, conditions, error, needs);
-      return { watch, point: clickPoint(control) };
+      begin(name, control, conditions, error, needs, id);
+      return { watch, point: clickPoint(control), settled: takeSettled(cap) };
     },
     // "pending", "done" (every done condition holds and, for images, the shown final has
     // painted since the click) or "error: <text>".
@@ -208,26 +313,35 @@
     // Resolves once the state is not "pending" (or with "timeout" after timeoutMs): {state},
     // and when done, what finish(cap) gives, in the same round trip.
     whenDone(timeoutMs, cap) {
-      return new Promise((resolve) => {
-        const started = performance.now();
-        const check = () => {
-          const now = state();
-          if (now !== "pending" || performance.now() - started > timeoutMs) {
-            wake = null;
-            clearInterval(timer);
-            resolve(now === "done" ? { state: now, ...api.finish(cap) } : { state: now === "pending" ? "timeout" : now });
-          }
-        };
-        const frame = () => {
-          if (wake !== check) return;
-          check();
-          requestAnimationFrame(frame);
-        };
-        wake = check;
-        const timer = setInterval(check, 100);  // frames stop in a hidden page; the time limit must not
-        check();
-        if (wake === check) requestAnimationFrame(frame);
-      });
+      return waitFor(() => {
+        const now = state();
+        if (now === "pending") return undefined;
+        return now === "done" ? { state: now, ...api.finish(cap) } : { state: now };
+      }, timeoutMs, () => ({ state: "timeout" }));
+    },
+    // The same for an image action timed by Element Timing, which is done when its new final is
+    // shown: {state: "shown", shown, timeOrigin, settled}. The action is then unsettled until its
+    // final's paint arrives, at most timeoutMs from now.
+    whenShown(timeoutMs, cap) {
+      const deadline = performance.now() + timeoutMs;
+      return waitFor(() => {
+        const now = state(true);
+        if (now === "pending") return undefined;
+        if (now !== "shown") return { state: now };
+        const shown = shownImage();
+        unsettled.push({ ...action, target: targetOf(shown), deadline });
+        return { state: now, shown: shown.currentSrc || shown.src, timeOrigin: performance.timeOrigin,
+                 settled: takeSettled(cap) };
+      }, timeoutMs, () => ({ state: "timeout" }));
+    },
+    // Resolves, with what takeSettled gave meanwhile, once none of the actions `ids` is unsettled
+    // (each has settled or passed its deadline, or this document never saw it).
+    whenSettled(ids, cap) {
+      const settled = [];
+      return waitFor(() => {
+        settled.push(...takeSettled(cap));
+        return unsettled.some((a) => ids.includes(a.id)) ? undefined : settled;
+      }, Infinity, () => null);
     },
     // After the action, in one round trip: the record, the shown image's URL, the previews'
     // sources (at most `cap`) and performance.timeOrigin.
@@ -235,31 +349,9 @@
       return { record: this.collect(), shown: this.shownImageUrl(), previews: this.previewSources(cap),
                timeOrigin: performance.timeOrigin };
     },
-    // Everything the runner keeps about the action, serialisable.
-    collect() {
-      const final = shownImagePaint();
-      const click = action ? action.click : null;
-      return {
-        name: action ? action.name : null,
-        click,
-        boxes: action ? action.boxes : [],
-        final: final ? { t: final.t, method: final.method, paintTime: final.paintTime, url: final.url } : null,
-        paints: paints
-          .filter((p) => click !== null && p.t >= click)
-          .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200) })),
-      };
-    },
-    // Sources of the previews painted for this action (between click and final), at most
-    // `cap`, evenly spread: the runner saves them after the action, outside its timing.
-    previewSources(cap) {
-      const final = shownImagePaint();
-      if (!action || action.click === null || !final) return [];
-      const previews = paints.filter((p) => p.t >= action.click && p.t < final.t && p.src);
-      const step = Math.max(1, previews.length / cap);
-      const picked = [];
-      for (let i = 0; i < previews.length && picked.length < cap; i += step) picked.push(previews[Math.floor(i)]);
-      return picked.map((p) => ({ t: p.t, src: p.src }));
-    },
+    // Everything the runner keeps about the current action, serialisable.
+    collect: () => recordOf(action, shownImagePaint()),
+    previewSources: (cap) => previewsOf(action, shownImagePaint(), cap),
     // The done conditions hold (whether or not a new final has painted).
     conditionsHold: () => action !== null && action.click !== null && action.conditions.every(holds),
     clickTime: () => (action ? action.click : null),

@@ -2,11 +2,16 @@
 
 Each timed action is three round trips to the page: tell the probe which control to watch
 (`prepare`) → click it (a real, trusted input event) → wait until the profile's done condition
-holds and the shown image has painted, getting the probe's record back (`whenDone`); then the
-final image is saved and the raw record (click, paints, server times, image) appended to
-events.jsonl. (`imagejourney bench overhead` measures what this costs per step.) A failed step is recorded with a screenshot and the
-journey goes on with the next step. Nothing here computes a metric: the audit (reports/) does,
-from events.jsonl, so a corrected rule applies to old runs too.
+holds and a new final image is shown (`whenShown`); then the final image is saved. The final's
+paint time comes with Element Timing's entry, about a frame after the paint, so the journey
+does not wait for it: the action stays unsettled, and the probe hands its record (click,
+paints) over with a later round trip; the raw record (with server times and image) is then
+appended to events.jsonl, in step order. Before any other event, and at the end of the
+journey run, the runner waits for every unsettled action (`settle`). (`imagejourney bench
+overhead` measures what this costs per step.) Actions timed from screencast frames wait
+for their frames (`whenDone`). A failed step is recorded with a screenshot and the journey
+goes on with the next step. Nothing here computes a metric: the audit (reports/) does, from
+events.jsonl, so a corrected rule applies to old runs too.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 from PIL import Image
 from playwright.sync_api import Error as PlaywrightError
@@ -46,6 +52,7 @@ FETCH_AS_BASE64 = """async (url) => {
 
 PREVIEWS_KEPT = 12  # per action, evenly spread over the previews painted
 PREVIEW_SIDE = 256  # px, the long side of a kept preview
+IMAGE_STEPS = ("generate", "reroll", "edit", "repeat")
 
 
 class StepFailed(Exception):
@@ -58,6 +65,17 @@ class Failure:
     action: str
     error: str
     screenshot: str | None
+
+
+@dataclass
+class Unsettled:
+    """An image action whose final is shown and saved, waiting for the final's paint: its
+    `action` event, less the probe's record and the previews, which come with the paint
+    (`settled`: the probe's {record, previews}, or {expired: true} when no paint came in time)."""
+    index: int
+    action: str
+    event: dict
+    settled: dict | None = None
 
 
 def install_probe(page: Page, output: str, final_image: str = "img") -> None:
@@ -82,6 +100,7 @@ class JourneyRunner:
         self.attempt = attempt  # 2, 3 …: a retry, or a resume after the run was stopped
         self.timeout_ms = pack.action_timeout_s * 1000
         self.failures: list[Failure] = []
+        self.unsettled: list[Unsettled] = []
         self.last_generated: tuple[int, int | None] | None = None  # (step index, seed) of the last generate/reroll
 
     def run(self) -> list[Failure]:
@@ -110,6 +129,7 @@ class JourneyRunner:
         except (StepFailed, PlaywrightError) as exc:
             self.fail(-1, "open", first_line(exc))
         finally:
+            self.settle()
             self.finish_trace()
         self.run_dir.event("journey_finished", prompt_id=self.journey_run, attempt=self.attempt, failures=len(self.failures))
         return self.failures
@@ -184,6 +204,8 @@ class JourneyRunner:
 
     def do_step(self, index: int, step: Step) -> None:
         fields = self.profile.fields
+        if step.kind not in IMAGE_STEPS:
+            self.settle()  # its event comes after the unsettled actions' events
         if step.kind == "prompt":
             self.set_field("prompt", self.prompt.text)
             if "seed" in fields:
@@ -226,10 +248,11 @@ class JourneyRunner:
         else:
             self.page.fill(selector, value)
 
-    def begin(self, action: str, control_action: str | None = None, paint: str = "element-timing",
+    def begin(self, index: int, action: str, control_action: str | None = None, paint: str = "element-timing",
               require_image: bool | None = True) -> tuple[str, str, dict]:
         """Start watching one action, in one round trip to the page (the probe's prepare):
-        returns the control, how paints are watched and where a click on the control lands.
+        returns the control, how paints are watched and where a click on the control lands;
+        and records the earlier actions settled since.
         How paints are watched: "element-timing" (<img>), "screencast" (frames of the output
         region: the profile says so, or, under paint: auto, the region holds a <canvas> and no
         <img>, which Element Timing cannot see), or "both" (auto, and the region holds no image
@@ -239,14 +262,15 @@ class JourneyRunner:
                    *[c[k] for c in [*self.profile.done, *([self.profile.error] if self.profile.error else [])]
                      for k in ("selector", "hidden", "enabled", "visible") if k in c]]
         prepared = self.page.evaluate("(a) => window.__imagejourney.prepare(a)", {
-            "name": action, "control": control, "conditions": self.profile.done, "error": self.profile.error,
-            "paint": paint, "requireImage": require_image, "selectors": in_page})
+            "id": index, "name": action, "control": control, "conditions": self.profile.done, "error": self.profile.error,
+            "paint": paint, "requireImage": require_image, "selectors": in_page, "cap": PREVIEWS_KEPT})
         if "notCss" in prepared:
             raise StepFailed(
                 f"the UI profile selector '{prepared['notCss']}' is not plain CSS, which the in-page probe needs for "
                 "controls, the output region and done conditions (Playwright's :has-text, text= and >> work for fields "
                 "only); use a CSS selector such as button.primary"
             )
+        self.record_settled(prepared["settled"])
         if prepared["point"].get("reason") == "missing":
             self.require(f"{action} control", control)
         return control, prepared["watch"], prepared["point"]
@@ -266,40 +290,97 @@ class JourneyRunner:
                              f"(it stayed hidden, disabled or covered)") from None
 
     def image_action(self, index: int, action: str, control_action: str | None = None, **extra) -> None:
-        control, watch, point = self.begin(action, control_action, self.profile.paint, require_image=None)
-        frames = OutputRegionFrames(self.page) if watch != "element-timing" else None
-        if frames:
-            frames.start()
+        control, watch, point = self.begin(index, action, control_action, self.profile.paint, require_image=None)
+        if watch == "element-timing":
+            self.click(action, control, point)
+            shown = self.page.evaluate("([t, cap]) => window.__imagejourney.whenShown(t, cap)",
+                                       [self.timeout_ms, PREVIEWS_KEPT])
+            self.check_done(shown["state"], action, watched_frames=False)
+            seed = self.seed_shown()
+            self.unsettled.append(Unsettled(index, action, {
+                **self.step_record(index, action), "seed_shown": seed, "watch": watch, **extra,
+                "image": self.save_shown_image(f"{self.file_stem(index)}-{action}.png", shown["shown"]),
+                "time_origin": shown["timeOrigin"], "server": self.server_times()}))
+            self.record_settled(shown["settled"])
+        else:
+            seed = self.frames_action(index, action, control, watch, point, extra)
+        if action in ("generate", "reroll"):
+            self.last_generated = (index, seed)
+
+    def frames_action(self, index: int, action: str, control: str, watch: str, point: dict, extra: dict) -> int | None:
+        """An image action timed from screencast frames of the output region ("screencast"), or
+        either way ("both"): recorded when done, since the frames are read then."""
+        self.settle()  # before the click: the earlier actions' events come first
+        frames = OutputRegionFrames(self.page)
+        frames.start()
         try:
             self.click(action, control, point)
             finished = self.page.evaluate("([t, cap]) => window.__imagejourney.whenDone(t, cap)",
                                           [self.timeout_ms, PREVIEWS_KEPT])
         finally:
-            if frames:
-                frames.stop()
-        if finished["state"] == "timeout":
-            self.explain_timeout(action, watched_frames=frames is not None)
-        if finished["state"].startswith("error"):
-            raise StepFailed(f"the UI reported an error: {finished['state'].removeprefix('error: ')}")
+            frames.stop()
+        self.check_done(finished["state"], action, watched_frames=True)
         record = finished["record"]
-        if frames and (watch == "screencast" or record["final"] is None):  # "both": an <img> final wins
-            changes = frames.changes(finished["timeOrigin"], record["boxes"])
-            record = screencast_record(record["click"], changes)
-        elif frames:
-            frames = None  # timed by Element Timing after all: keep its previews below
+        timed_by_frames = watch == "screencast" or record["final"] is None  # "both": an <img> final wins
+        if timed_by_frames:
+            record = screencast_record(record["click"], frames.changes(finished["timeOrigin"], record["boxes"]))
         if record["click"] is None:
             raise StepFailed("the probe saw no trusted click on the action's control")
         if record["final"] is None:
             raise StepFailed(f"no image was painted in the output region '{self.profile.output}' after the click")
         image = self.save_shown_image(f"{self.file_stem(index)}-{action}.png", finished["shown"])
-        previews = [] if frames else self.save_previews(index, action, finished["previews"])
+        previews = [] if timed_by_frames else self.save_previews(index, action, finished["previews"])
         seed = self.seed_shown()
         self.run_dir.event(
             "action", **self.step_record(index, action), seed_shown=seed, image=image, previews=previews, watch=watch, **extra,
             probe=self.redact_record(record), time_origin=finished["timeOrigin"], server=self.server_times(),
         )
-        if action in ("generate", "reroll"):
-            self.last_generated = (index, seed)
+        return seed
+
+    def check_done(self, state: str, action: str, watched_frames: bool) -> None:
+        if state == "timeout":
+            self.explain_timeout(action, watched_frames)
+        if state.startswith("error"):
+            raise StepFailed(f"the UI reported an error: {state.removeprefix('error: ')}")
+
+    def record_settled(self, settled: list[dict]) -> None:
+        """Take what the probe settled, and record the unsettled actions that are now settled,
+        from the oldest on: events stay in step order."""
+        for item in settled:
+            pending = next((u for u in self.unsettled if u.index == item["id"]), None)
+            if pending is not None:  # else its step failed after the final was shown, and is recorded so
+                pending.settled = item
+        while self.unsettled and self.unsettled[0].settled is not None:
+            self.record_action(self.unsettled.pop(0))
+
+    def record_action(self, pending: Unsettled) -> None:
+        """The `action` event of a settled action, with its previews; one whose final never
+        painted fails."""
+        if pending.settled.get("expired"):
+            self.record_failure(pending.index, pending.action, (
+                f"the {pending.action} showed a new final image in '{self.profile.output}', but Element Timing saw "
+                f"no paint of it within {self.pack.action_timeout_s:g} s (is the output region out of view?)"))
+            return
+        previews = self.save_previews(pending.index, pending.action, pending.settled["previews"])
+        self.run_dir.event("action", **pending.event, previews=previews, probe=self.redact_record(pending.settled["record"]))
+
+    def settle(self) -> None:
+        """Wait until every unsettled action's final has painted (or its time is up) and record
+        them. Any the page no longer knows of (it was reloaded or closed) fail."""
+        if not self.unsettled:
+            return
+        reason = "the page was reloaded before the paint of its final image was seen"
+        try:
+            self.record_settled(self.page.evaluate("([ids, cap]) => window.__imagejourney.whenSettled(ids, cap)",
+                                                   [[u.index for u in self.unsettled], PREVIEWS_KEPT]))
+        except PlaywrightError as exc:
+            reason = f"the page broke before the paint of its final image was seen ({first_line(exc)})"
+        for pending in list(self.unsettled):
+            self.unsettled.remove(pending)
+            if pending.settled is not None:
+                self.record_action(pending)
+            else:
+                self.record_failure(pending.index, pending.action, reason)
 
     def explain_timeout(self, action: str, watched_frames: bool) -> None:
         """Why an action was not done in time, in one sentence."""
@@ -329,7 +410,7 @@ class JourneyRunner:
     def export(self, index: int) -> None:
         """Click export, let the browser download the file, save and verify it. The end time is
         the page's performance.now() read just after the file is verified on disk."""
-        control, _, point = self.begin("export")
+        control, _, point = self.begin(index, "export")
         with self.page.expect_download(timeout=self.timeout_ms) as download_info:
             self.click("export", control, point)
         target = self.run_dir.image_path(f"{self.file_stem(index)}-export.png")
@@ -370,7 +451,13 @@ class JourneyRunner:
         they came, anything else converted."""
         target = self.run_dir.image_path(name)
         if url:
-            data = self.image_bytes(url)
+            try:
+                data = self.image_bytes(url)
+            except ValueError as exc:  # a data: URL whose base64 is broken
+                raise StepFailed(f"the image the output region shows is not a readable image ({exc})") from None
+            except PlaywrightError as exc:  # a revoked blob: URL, a source the page may no longer fetch
+                raise StepFailed(f"the image the output region shows could not be fetched by the page "
+                                 f"({first_line(exc).split(': ', 1)[-1]})") from None  # without "Page.evaluate: "
         else:
             encoded = self.page.evaluate(CANVAS_AS_BASE64, self.profile.output)
             data = base64.b64decode(encoded) if encoded else None
@@ -408,9 +495,7 @@ class JourneyRunner:
         """The bytes behind an image URL: decoded from a data: URL, else fetched by the page."""
         if url.startswith("data:"):
             header, _, payload = url.partition(",")
-            if not header.endswith(";base64"):
-                raise ValueError("a data: URL that is not base64")
-            return base64.b64decode(payload)
+            return base64.b64decode(payload) if header.endswith(";base64") else unquote_to_bytes(payload)
         return base64.b64decode(self.page.evaluate(FETCH_AS_BASE64, url) or "")
 
     def seed_shown(self) -> int | None:
@@ -449,8 +534,12 @@ class JourneyRunner:
             shot = self.run_dir.relative(screenshot)
         except (PlaywrightError, UnsafePath):
             shot = None
-        self.failures.append(Failure(index, action, error, shot))
-        self.run_dir.event("step_failed", **self.step_record(index, action), error=error, screenshot=shot)
+        self.settle()  # the steps before this one are recorded first
+        self.record_failure(index, action, error, shot)
+
+    def record_failure(self, index: int, action: str, error: str, screenshot: str | None = None) -> None:
+        self.failures.append(Failure(index, action, error, screenshot))
+        self.run_dir.event("step_failed", **self.step_record(index, action), error=error, screenshot=screenshot)
 
 
 def run_journey(page: Page, *, base_url: str, profile: UIProfile, pack: JourneyPack, prompt: Prompt, run: RunDirectory,

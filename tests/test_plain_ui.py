@@ -14,7 +14,7 @@ import pytest
 from journeys.pack import load_pack, load_profile
 from journeys.rundir import RunDirectory
 from reports.audit import load_run
-from journeys.runner import JourneyRunner, install_probe
+from journeys.runner import JourneyRunner, Unsettled, install_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = Path(__file__).parent / "plain_ui"
@@ -59,6 +59,69 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
         assert (run.path / row["image"]).is_file()
     assert rows["reroll"]["seed"] == 4
     assert rows["export"]["status"] == "ok" and (run.path / rows["export"]["image"]).is_file()
+
+
+def test_a_final_shown_but_never_painted_fails_its_step_and_steps_stay_in_order(page, plain_ui_url, tmp_path):
+    """An action is done when its final is shown; its paint is collected later. A final that
+    never paints (far out of view) fails its own step once its time is up, and the events stay
+    in step order although the journey went on meanwhile."""
+    profile = tmp_path / "profile.yaml"
+    profile.write_text((PLAIN / "profile.yaml").read_text().replace("path: /index.html", "path: /index.html?mode=final-off-view")
+                       + "paint: element-timing\n")  # the first action too (its region is empty at the click)
+    pack_path = tmp_path / "pack.yaml"
+    pack_path.write_text((PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", "action_timeout_s: 2"))
+    profile, pack = load_profile(str(profile)), load_pack(str(pack_path))
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
+    install_probe(page, profile.output, profile.final_image)
+    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    assert [(f.step_index, f.action) for f in failures] == [(1, "generate"), (2, "reroll")]
+    assert failures[0].error == ("the generate showed a new final image in '#gallery', but Element Timing saw no paint "
+                                 "of it within 2 s (is the output region out of view?)")
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    steps = [e["step_index"] for e in events if e["event"] in ("prompt_entered", "action", "export", "step_failed")
+             and "step_index" in e]
+    assert steps == [1, 2, 3] and events[-1]["event"] == "journey_finished"
+    rows = load_run(run.path).steps
+    assert list(rows["status"]) == ["failed", "failed", "ok"]
+
+
+@pytest.mark.parametrize("mode, error", [
+    ("final-svg", "the image the output region shows is not a readable image (cannot identify image file"),
+    ("final-revoked", "the image the output region shows could not be fetched by the page (TypeError: Failed to fetch)"),
+])
+def test_a_final_shown_but_not_kept_fails_its_step_once(page, plain_ui_url, tmp_path, mode, error):
+    """The final is shown, and the probe settles it when it paints, but it cannot be kept (an
+    SVG; a revoked blob: URL): the step fails once, in one sentence, and the probe's later record
+    of it is not recorded as well."""
+    profile = tmp_path / "profile.yaml"
+    profile.write_text((PLAIN / "profile.yaml").read_text().replace("path: /index.html", f"path: /index.html?mode={mode}")
+                       + "paint: element-timing\n")
+    profile, pack = load_profile(str(profile)), load_pack(str(PLAIN / "pack.yaml"))
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
+    install_probe(page, profile.output, profile.final_image)
+    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    assert [f.step_index for f in failures] == [1, 2], failures
+    assert all(f.error.startswith(error) for f in failures), failures
+    assert list(load_run(run.path).steps["status"]) == ["failed", "failed", "ok"]
+
+
+def test_an_unsettled_action_the_page_lost_fails_in_one_sentence(page, plain_ui_url, tmp_path):
+    """An action whose final was shown but whose page was reloaded, or closed, before its paint
+    arrived fails its step with one sentence; nothing else is lost."""
+    profile, pack = load_profile(str(PLAIN / "profile.yaml")), load_pack(str(PLAIN / "pack.yaml"))
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
+    install_probe(page, profile.output, profile.final_image)
+    page.goto(plain_ui_url + "index.html")
+    runner = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run)
+    runner.unsettled.append(Unsettled(1, "generate", {}))  # as if shown on a document since reloaded
+    runner.settle()
+    page.close()
+    runner.unsettled.append(Unsettled(2, "reroll", {}))
+    runner.settle()
+    assert [(f.step_index, f.error.split(" (")[0]) for f in runner.failures] == [
+        (1, "the page was reloaded before the paint of its final image was seen"),
+        (2, "the page broke before the paint of its final image was seen")]
+    assert runner.unsettled == [] and list(load_run(run.path).steps["status"]) == ["failed", "failed"]
 
 
 def run_e2e(tmp_path, *args, env_extra=None):

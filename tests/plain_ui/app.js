@@ -9,6 +9,10 @@
 //   canvas-veil        a translucent veil over the canvas from the click until after the final
 //   canvas-spinner     a small spinner turning over the canvas while it works
 //   canvas-late        no canvas until the first preview is drawn
+//   final-off-view     new-img, but the final is put far below the viewport, where it is never painted
+//   final-svg          new-img, but the final is an SVG, which the runner cannot keep as a PNG
+//   final-revoked      new-img, but the UI says done as the final comes, and the final's blob: URL is
+//                      revoked once it is shown
 // It keeps its own record of when each image was put on the page, for tests to compare with.
 const $ = (id) => document.getElementById(id);
 const PARAMS = new URLSearchParams(location.search);
@@ -44,12 +48,16 @@ async function show(canvas, kind) {
   }
   const img = MODE === "swap-data" ? $("gallery").querySelector("img") || new Image() : new Image();
   if (SIGNATURE) img.src = `tile.png?n=${++served}&sig=${SIGNATURE}`;
+  else if (MODE === "final-svg" && kind === "final") img.src = "data:image/svg+xml," + encodeURIComponent(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96"><rect width="96" height="96" fill="teal"/></svg>');
   else img.src = MODE === "swap-data" ? canvas.toDataURL("image/png")
     : URL.createObjectURL(await new Promise((resolve) => canvas.toBlob(resolve, "image/png")));
   img.className = kind;
   img.alt = kind;
+  if (MODE === "final-off-view" && kind === "final") img.style.cssText = "position: absolute; top: 30000px";
   await img.decode();
   if (!img.isConnected) $("gallery").replaceChildren(img);
+  if (MODE === "final-revoked" && kind === "final") URL.revokeObjectURL(img.src);
   record(kind, img.src);
   return canvas;
 }
@@ -98,12 +106,16 @@ async function run(seed) {
     await show(draw(seed, step), "preview");
   }
   await sleep(150);
+  const idle = () => {
+    setWorking(false);
+    $("busy").hidden = true;
+    $("make").disabled = false;
+  };
+  if (MODE === "final-revoked") idle();  // done before the final comes: the final is shown before it paints
   const final = await show(draw(seed, 99), "final");
   $("save").href = final.toDataURL("image/png");
   await sleep(60);  // the veil or spinner goes away a little after the final: that is not a paint
-  setWorking(false);
-  $("busy").hidden = true;
-  $("make").disabled = false;
+  idle();
 }
 
 $("make").addEventListener("click", () => run(Number($("seed").value)));
