@@ -104,6 +104,13 @@ class RemoteBrowser:
             return browser_type.connect_over_cdp(self.cdp, timeout=30_000)
         except PlaywrightError as exc:
             reason = str(exc).split("Call log:")[0].strip().splitlines()[0].split(": ", 1)[-1][:300]
+            if self.ws and "Executable doesn't exist" in reason:
+                raise NoBrowser(
+                    f"the browser server at {where} has no Playwright Chromium ({reason.split(' at ')[-1]} is missing "
+                    "there); run `python -m playwright install chromium` on that machine, or start the server with "
+                    "--unsafe and name its Chromium in the address: "
+                    """ws://HOST:PORT/?launch-options={"executablePath":"/usr/bin/chromium"} (URL-encoded)"""
+                ) from None
             how = ("start one with `python -m playwright run-server --host 127.0.0.1 --port N` (add --unsafe to let "
                    "imagejourney pass executablePath and flags)" if self.ws else
                    "start Chromium with --remote-debugging-port=N")

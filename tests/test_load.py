@@ -140,6 +140,11 @@ def test_a_journey_runs_through_a_playwright_browser_server(tmp_path, browser_ty
                               start_new_session=True)
     try:
         wait_for_port(port, server)
+        if launch_options(browser_type):  # the server has no Playwright Chromium: the address must name one
+            (tmp_path / "unnamed").mkdir()
+            proc, _ = run_e2e(tmp_path / "unnamed", "--browser-ws", f"ws://127.0.0.1:{port}/")
+            assert proc.returncode == 4 and f"the browser server at ws://127.0.0.1:{port}/ has no Playwright Chromium (" \
+                in proc.stdout + proc.stderr and "start the server with --unsafe and name its Chromium" in proc.stdout + proc.stderr
         proc, runs = run_e2e(tmp_path, "--browser-ws", f"ws://127.0.0.1:{port}/{launch_options(browser_type)}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
