@@ -10,9 +10,9 @@
 //    Each image gets its own tag, so a paint names its element even after the element is gone.
 //
 // An action is done when the product shows its final image; the final's paint time arrives
-// with Element Timing's entry, about a frame later. So that the runner need not wait for it, an
-// action whose final is shown stays "unsettled" until that entry arrives, and its record is
-// handed over then (takeSettled).
+// with Element Timing's entry, about a frame later. Until then the action is "unsettled": the
+// runner saves the final meanwhile, and the next prepare waits for the entry and hands the
+// action's record over (takeSettled).
 (function (config) {
   if (window.__imagejourney) return;
   const TAG = "imagejourney-output";
@@ -296,16 +296,18 @@
     // "screencast" when only a <canvas>, "both" when it is empty), start watching the action,
     // and say where a click on its control lands. requireImage: false when paint times come
     // from screencast frames; "either" when both watch (an <img> painted, or a <canvas> there).
-    // The response also hands over the earlier actions settled since (takeSettled).
-    prepare({ id, name, control, conditions, error, paint, requireImage, selectors, cap }) {
+    // First it waits until the actions `settleFirst` have settled, and hands them over: the next
+    // click never comes before the last final's frame is on screen.
+    async prepare({ id, name, control, conditions, error, paint, requireImage, selectors, cap, settleFirst }) {
       const bad = this.notCss(selectors);
       if (bad.length) return { notCss: bad[0] };
+      const settled = await this.whenSettled(settleFirst, cap);
       const watch = paint !== "auto" ? paint
         : document.querySelector(config.output + " img") ? "element-timing"
         : document.querySelector(config.output + " canvas") ? "screencast" : "both";
       const needs = requireImage ?? { "element-timing": true, screencast: false, both: "either" }[watch];
       begin(name, control, conditions, error, needs, id);
-      return { watch, point: clickPoint(control), settled: takeSettled(cap) };
+      return { watch, point: clickPoint(control), settled };
     },
     // "pending", "done" (every done condition holds and, for images, the shown final has
     // painted since the click) or "error: <text>".

@@ -2,16 +2,19 @@
 
 Each timed action is three round trips to the page: tell the probe which control to watch
 (`prepare`) → click it (a real, trusted input event) → wait until the profile's done condition
-holds and a new final image is shown (`whenShown`); then the final image is saved. The final's
-paint time comes with Element Timing's entry, about a frame after the paint, so the journey
-does not wait for it: the action stays unsettled, and the probe hands its record (click,
-paints) over with a later round trip; the raw record (with server times and image) is then
-appended to events.jsonl, in step order. Before any other event, and at the end of the
-journey run, the runner waits for every unsettled action (`settle`). (`imagejourney bench
-overhead` measures what this costs per step.) Actions timed from screencast frames wait
-for their frames (`whenDone`). A failed step is recorded with a screenshot and the journey
-goes on with the next step. Nothing here computes a metric: the audit (reports/) does, from
-events.jsonl, so a corrected rule applies to old runs too.
+holds and a new final image is shown (`whenShown`). The final's paint time comes with Element
+Timing's entry, which Chromium delivers about a frame after the paint; meanwhile the action is
+"unsettled" and the runner saves the final, reads the seed and the server's times. The next
+action's `prepare` waits in the page until the entry has come and hands the record (click,
+paints) over: the raw record is then appended to events.jsonl, in step order. So the harness
+never acts on the page before the last final's frame is on screen (acting sooner delayed
+that frame by one more on a busy machine: see "What the harness costs" in the README).
+Before any other event, and at the end of the journey run, the runner waits for unsettled
+actions (`settle`). (`imagejourney bench overhead` measures what this costs per step.)
+Actions timed from screencast frames wait for their frames (`whenDone`). A failed step is
+recorded with a screenshot and the journey goes on with the next step. Nothing here computes
+a metric: the audit (reports/) does, from events.jsonl, so a corrected rule applies to old
+runs too.
 """
 
 from __future__ import annotations
@@ -251,8 +254,8 @@ class JourneyRunner:
     def begin(self, index: int, action: str, control_action: str | None = None, paint: str = "element-timing",
               require_image: bool | None = True) -> tuple[str, str, dict]:
         """Start watching one action, in one round trip to the page (the probe's prepare):
-        returns the control, how paints are watched and where a click on the control lands;
-        and records the earlier actions settled since.
+        returns the control, how paints are watched and where a click on the control lands.
+        The page first waits for the unsettled actions' paints: they are recorded here.
         How paints are watched: "element-timing" (<img>), "screencast" (frames of the output
         region: the profile says so, or, under paint: auto, the region holds a <canvas> and no
         <img>, which Element Timing cannot see), or "both" (auto, and the region holds no image
@@ -263,7 +266,8 @@ class JourneyRunner:
                      for k in ("selector", "hidden", "enabled", "visible") if k in c]]
         prepared = self.page.evaluate("(a) => window.__imagejourney.prepare(a)", {
             "id": index, "name": action, "control": control, "conditions": self.profile.done, "error": self.profile.error,
-            "paint": paint, "requireImage": require_image, "selectors": in_page, "cap": PREVIEWS_KEPT})
+            "paint": paint, "requireImage": require_image, "selectors": in_page, "cap": PREVIEWS_KEPT,
+            "settleFirst": [u.index for u in self.unsettled]})
         if "notCss" in prepared:
             raise StepFailed(
                 f"the UI profile selector '{prepared['notCss']}' is not plain CSS, which the in-page probe needs for "
@@ -310,7 +314,6 @@ class JourneyRunner:
     def frames_action(self, index: int, action: str, control: str, watch: str, point: dict, extra: dict) -> int | None:
         """An image action timed from screencast frames of the output region ("screencast"), or
         either way ("both"): recorded when done, since the frames are read then."""
-        self.settle()  # before the click: the earlier actions' events come first
         frames = OutputRegionFrames(self.page)
         frames.start()
         try:
