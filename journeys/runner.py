@@ -56,6 +56,7 @@ FETCH_AS_BASE64 = """async (url) => {
 PREVIEWS_KEPT = 12  # per action, evenly spread over the previews painted
 PREVIEW_SIDE = 256  # px, the long side of a kept preview
 IMAGE_STEPS = ("generate", "reroll", "edit", "repeat")
+PAGE_RELOADED = "the page was reloaded before the paint of its final image was seen"
 
 
 class StepFailed(Exception):
@@ -73,12 +74,10 @@ class Failure:
 @dataclass
 class Unsettled:
     """An image action whose final is shown and saved, waiting for the final's paint: its
-    `action` event, less the probe's record and the previews, which come with the paint
-    (`settled`: the probe's {record, previews}, or {expired: true} when no paint came in time)."""
+    `action` event, less the probe's record and the previews, which come with the paint."""
     index: int
     action: str
     event: dict
-    settled: dict | None = None
 
 
 def install_probe(page: Page, output: str, final_image: str = "img") -> None:
@@ -103,7 +102,7 @@ class JourneyRunner:
         self.attempt = attempt  # 2, 3 …: a retry, or a resume after the run was stopped
         self.timeout_ms = pack.action_timeout_s * 1000
         self.failures: list[Failure] = []
-        self.unsettled: list[Unsettled] = []
+        self.unsettled: Unsettled | None = None  # at most one: the next prepare waits for its paint
         self.last_generated: tuple[int, int | None] | None = None  # (step index, seed) of the last generate/reroll
 
     def run(self) -> list[Failure]:
@@ -208,7 +207,7 @@ class JourneyRunner:
     def do_step(self, index: int, step: Step) -> None:
         fields = self.profile.fields
         if step.kind not in IMAGE_STEPS:
-            self.settle()  # its event comes after the unsettled actions' events
+            self.settle()  # its event comes after the unsettled action's event
         if step.kind == "prompt":
             self.set_field("prompt", self.prompt.text)
             if "seed" in fields:
@@ -255,7 +254,7 @@ class JourneyRunner:
               require_image: bool | None = True) -> tuple[str, str, dict]:
         """Start watching one action, in one round trip to the page (the probe's prepare):
         returns the control, how paints are watched and where a click on the control lands.
-        The page first waits for the unsettled actions' paints: they are recorded here.
+        The page first waits for the unsettled action's paint: it is recorded here.
         How paints are watched: "element-timing" (<img>), "screencast" (frames of the output
         region: the profile says so, or, under paint: auto, the region holds a <canvas> and no
         <img>, which Element Timing cannot see), or "both" (auto, and the region holds no image
@@ -267,7 +266,7 @@ class JourneyRunner:
         prepared = self.page.evaluate("(a) => window.__imagejourney.prepare(a)", {
             "id": index, "name": action, "control": control, "conditions": self.profile.done, "error": self.profile.error,
             "paint": paint, "requireImage": require_image, "selectors": in_page, "cap": PREVIEWS_KEPT,
-            "settleFirst": [u.index for u in self.unsettled]})
+            "settleFirst": [self.unsettled.index] if self.unsettled else []})
         if "notCss" in prepared:
             raise StepFailed(
                 f"the UI profile selector '{prepared['notCss']}' is not plain CSS, which the in-page probe needs for "
@@ -275,6 +274,7 @@ class JourneyRunner:
                 "only); use a CSS selector such as button.primary"
             )
         self.record_settled(prepared["settled"])
+        self.lose_unsettled(PAGE_RELOADED)
         if prepared["point"].get("reason") == "missing":
             self.require(f"{action} control", control)
         return control, prepared["watch"], prepared["point"]
@@ -300,12 +300,10 @@ class JourneyRunner:
             shown = self.page.evaluate("([t, cap]) => window.__imagejourney.whenShown(t, cap)",
                                        [self.timeout_ms, PREVIEWS_KEPT])
             self.check_done(shown["state"], action, watched_frames=False)
-            seed = self.seed_shown()
-            self.unsettled.append(Unsettled(index, action, {
-                **self.step_record(index, action), "seed_shown": seed, "watch": watch, **extra,
-                "image": self.save_shown_image(f"{self.file_stem(index)}-{action}.png", shown["shown"]),
-                "time_origin": shown["timeOrigin"], "server": self.server_times()}))
+            event = self.shown_event(index, action, watch, extra, shown["shown"], shown["timeOrigin"])
+            self.unsettled = Unsettled(index, action, event)
             self.record_settled(shown["settled"])
+            seed = event["seed_shown"]
         else:
             seed = self.frames_action(index, action, control, watch, point, extra)
         if action in ("generate", "reroll"):
@@ -331,14 +329,17 @@ class JourneyRunner:
             raise StepFailed("the probe saw no trusted click on the action's control")
         if record["final"] is None:
             raise StepFailed(f"no image was painted in the output region '{self.profile.output}' after the click")
-        image = self.save_shown_image(f"{self.file_stem(index)}-{action}.png", finished["shown"])
+        event = self.shown_event(index, action, watch, extra, finished["shown"], finished["timeOrigin"])
         previews = [] if timed_by_frames else self.save_previews(index, action, finished["previews"])
-        seed = self.seed_shown()
-        self.run_dir.event(
-            "action", **self.step_record(index, action), seed_shown=seed, image=image, previews=previews, watch=watch, **extra,
-            probe=self.redact_record(record), time_origin=finished["timeOrigin"], server=self.server_times(),
-        )
-        return seed
+        self.run_dir.event("action", **event, previews=previews, probe=self.redact_record(record))
+        return event["seed_shown"]
+
+    def shown_event(self, index: int, action: str, watch: str, extra: dict, url: str | None, time_origin: float) -> dict:
+        """The `action` event but for the probe's record and the previews: the final shown
+        (saved), the seed the page shows and the server's times."""
+        return {**self.step_record(index, action), "seed_shown": self.seed_shown(), "watch": watch, **extra,
+                "image": self.save_shown_image(f"{self.file_stem(index)}-{action}.png", url),
+                "time_origin": time_origin, "server": self.server_times()}
 
     def check_done(self, state: str, action: str, watched_frames: bool) -> None:
         if state == "timeout":
@@ -347,43 +348,39 @@ class JourneyRunner:
             raise StepFailed(f"the UI reported an error: {state.removeprefix('error: ')}")
 
     def record_settled(self, settled: list[dict]) -> None:
-        """Take what the probe settled, and record the unsettled actions that are now settled,
-        from the oldest on: events stay in step order."""
-        for item in settled:
-            pending = next((u for u in self.unsettled if u.index == item["id"]), None)
-            if pending is not None:  # else its step failed after the final was shown, and is recorded so
-                pending.settled = item
-        while self.unsettled and self.unsettled[0].settled is not None:
-            self.record_action(self.unsettled.pop(0))
-
-    def record_action(self, pending: Unsettled) -> None:
-        """The `action` event of a settled action, with its previews; one whose final never
-        painted fails."""
-        if pending.settled.get("expired"):
+        """Record the unsettled action if the probe has settled it: its `action` event with its
+        previews, or, when its final never painted, its failure. (Other ids the probe hands over
+        are steps that failed after their final was shown, and are recorded so.)"""
+        pending = self.unsettled
+        item = next((i for i in settled if pending and i["id"] == pending.index), None)
+        if item is None:
+            return
+        self.unsettled = None
+        if item.get("expired"):
             self.record_failure(pending.index, pending.action, (
                 f"the {pending.action} showed a new final image in '{self.profile.output}', but Element Timing saw "
                 f"no paint of it within {self.pack.action_timeout_s:g} s (is the output region out of view?)"))
             return
-        previews = self.save_previews(pending.index, pending.action, pending.settled["previews"])
-        self.run_dir.event("action", **pending.event, previews=previews, probe=self.redact_record(pending.settled["record"]))
+        previews = self.save_previews(pending.index, pending.action, item["previews"])
+        self.run_dir.event("action", **pending.event, previews=previews, probe=self.redact_record(item["record"]))
 
     def settle(self) -> None:
-        """Wait until every unsettled action's final has painted (or its time is up) and record
-        them. Any the page no longer knows of (it was reloaded or closed) fail."""
-        if not self.unsettled:
+        """Wait until the unsettled action's final has painted (or its time is up) and record it."""
+        if self.unsettled is None:
             return
-        reason = "the page was reloaded before the paint of its final image was seen"
         try:
             self.record_settled(self.page.evaluate("([ids, cap]) => window.__imagejourney.whenSettled(ids, cap)",
-                                                   [[u.index for u in self.unsettled], PREVIEWS_KEPT]))
+                                                   [[self.unsettled.index], PREVIEWS_KEPT]))
         except PlaywrightError as exc:
-            reason = f"the page broke before the paint of its final image was seen ({first_line(exc)})"
-        for pending in list(self.unsettled):
-            self.unsettled.remove(pending)
-            if pending.settled is not None:
-                self.record_action(pending)
-            else:
-                self.record_failure(pending.index, pending.action, reason)
+            self.lose_unsettled(f"the page broke before the paint of its final image was seen ({first_line(exc)})")
+        self.lose_unsettled(PAGE_RELOADED)
+
+    def lose_unsettled(self, reason: str) -> None:
+        """The unsettled action fails if it is still unsettled after the page was asked for it:
+        the page no longer knows of it (it was reloaded, or closed)."""
+        if self.unsettled is not None:
+            pending, self.unsettled = self.unsettled, None
+            self.record_failure(pending.index, pending.action, reason)
 
     def explain_timeout(self, action: str, watched_frames: bool) -> None:
         """Why an action was not done in time, in one sentence."""

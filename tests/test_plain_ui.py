@@ -113,15 +113,15 @@ def test_an_unsettled_action_the_page_lost_fails_in_one_sentence(page, plain_ui_
     install_probe(page, profile.output, profile.final_image)
     page.goto(plain_ui_url + "index.html")
     runner = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run)
-    runner.unsettled.append(Unsettled(1, "generate", {}))  # as if shown on a document since reloaded
+    runner.unsettled = Unsettled(1, "generate", {})  # as if shown on a document since reloaded
     runner.settle()
     page.close()
-    runner.unsettled.append(Unsettled(2, "reroll", {}))
+    runner.unsettled = Unsettled(2, "reroll", {})
     runner.settle()
     assert [(f.step_index, f.error.split(" (")[0]) for f in runner.failures] == [
         (1, "the page was reloaded before the paint of its final image was seen"),
         (2, "the page broke before the paint of its final image was seen")]
-    assert runner.unsettled == [] and list(load_run(run.path).steps["status"]) == ["failed", "failed"]
+    assert runner.unsettled is None and list(load_run(run.path).steps["status"]) == ["failed", "failed"]
 
 
 def run_e2e(tmp_path, *args, env_extra=None):
