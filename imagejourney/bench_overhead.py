@@ -190,7 +190,7 @@ def run(steps: int, config_path: Path, progress=print) -> dict:
         levels = []
         for creators in LEVELS:
             levels.append(level(creators, steps, url, launch, context_args, work))
-            progress(f"{creators} creators: {levels[-1]['overhead_ms']['p50']} ms per step (p50)")
+            progress(f"{creators} creator{'s' if creators > 1 else ''}: {levels[-1]['overhead_ms']['p50']} ms per step (p50)")
     finally:
         server.shutdown()
     one = levels[0]

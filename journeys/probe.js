@@ -248,29 +248,34 @@
   }
 
   // Resolves once check() gives something other than undefined, or with onTimeout() after
-  // timeoutMs. Woken by mutations, paint entries and animation frames, and polled every 100 ms
-  // (frames stop in a hidden page; the time limit must not).
-  function waitFor(check, timeoutMs, onTimeout) {
+  // timeoutMs. Woken by mutations, paint entries and, with everyFrame, animation frames, and
+  // polled every 100 ms (frames stop in a hidden page; the time limit must not). A wait asks
+  // for no frame after it ends: a frame nobody needs runs its rendering update first and
+  // delays the tasks queued behind it, the Element Timing entry among them.
+  function waitFor(check, timeoutMs, onTimeout, everyFrame = true) {
     return new Promise((resolve) => {
       const started = performance.now();
+      let raf = null;
       const test = () => {
         const answer = check();
         const late = performance.now() - started > timeoutMs;
         if (answer !== undefined || late) {
           wake = null;
           clearInterval(timer);
+          if (raf !== null) cancelAnimationFrame(raf);
           resolve(answer !== undefined ? answer : onTimeout());
         }
       };
       const frame = () => {
+        raf = null;
         if (wake !== test) return;
         test();
-        requestAnimationFrame(frame);
+        if (wake === test) raf = requestAnimationFrame(frame);
       };
       wake = test;
       const timer = setInterval(test, 100);
       test();
-      if (wake === test) requestAnimationFrame(frame);
+      if (wake === test && everyFrame) raf = requestAnimationFrame(frame);
     });
   }
 
@@ -337,13 +342,15 @@
       }, timeoutMs, () => ({ state: "timeout" }));
     },
     // Resolves, with what takeSettled gave meanwhile, once none of the actions `ids` is unsettled
-    // (each has settled or passed its deadline, or this document never saw it).
+    // (each has settled or passed its deadline, or this document never saw it). Only paint
+    // entries and the clock can change that, so it asks for no frames (each delayed the entry
+    // by about 0.5 ms).
     whenSettled(ids, cap) {
       const settled = [];
       return waitFor(() => {
         settled.push(...takeSettled(cap));
         return unsettled.some((a) => ids.includes(a.id)) ? undefined : settled;
-      }, Infinity, () => null);
+      }, Infinity, () => null, false);
     },
     // After the action, in one round trip: the record, the shown image's URL, the previews'
     // sources (at most `cap`) and performance.timeOrigin.

@@ -6,7 +6,8 @@ holds and a new final image is shown (`whenShown`). The final's paint time comes
 Timing's entry, which Chromium delivers about a frame after the paint; meanwhile the action is
 "unsettled" and the runner saves the final, reads the seed and the server's times. The next
 action's `prepare` waits in the page until the entry has come and hands the record (click,
-paints) over: the raw record is then appended to events.jsonl, in step order. So the harness
+paints) over: the raw record is appended to events.jsonl, in step order, right after that
+action's click (the click goes first: it is on the path from the paint). So the harness
 never acts on the page before the last final's frame is on screen (acting sooner delayed
 that frame by one more on a busy machine: see "What the harness costs" in the README).
 Before any other event, and at the end of the journey run, the runner waits for unsettled
@@ -78,6 +79,16 @@ class Unsettled:
     index: int
     action: str
     event: dict
+
+
+@dataclass
+class Prepared:
+    """What the probe's prepare said about an action about to start: its control, how its
+    paints are watched, where a click on the control lands, and what settled meanwhile."""
+    control: str
+    watch: str
+    point: dict
+    settled: list[dict]
 
 
 def install_probe(page: Page, output: str, final_image: str = "img") -> None:
@@ -250,11 +261,19 @@ class JourneyRunner:
         else:
             self.page.fill(selector, value)
 
+    def probe(self, method: str, *args):
+        """Call the in-page probe's `method` and await its answer, which crosses as one JSON
+        string: Playwright's own value serialisation took about 0.5 ms longer per answer on the
+        2-core machine, on the path from a final's paint to the next click."""
+        return json.loads(self.page.evaluate(
+            "([method, args]) => Promise.resolve(window.__imagejourney[method](...args)).then((answer) => JSON.stringify(answer))",
+            [method, list(args)]))
+
     def begin(self, index: int, action: str, control_action: str | None = None, paint: str = "element-timing",
-              require_image: bool | None = True) -> tuple[str, str, dict]:
+              require_image: bool | None = True) -> Prepared:
         """Start watching one action, in one round trip to the page (the probe's prepare):
         returns the control, how paints are watched and where a click on the control lands.
-        The page first waits for the unsettled action's paint: it is recorded here.
+        The page first waits for the unsettled action's paint: `click` records it.
         How paints are watched: "element-timing" (<img>), "screencast" (frames of the output
         region: the profile says so, or, under paint: auto, the region holds a <canvas> and no
         <img>, which Element Timing cannot see), or "both" (auto, and the region holds no image
@@ -263,7 +282,7 @@ class JourneyRunner:
         in_page = [control, self.profile.output, self.profile.final_image,
                    *[c[k] for c in [*self.profile.done, *([self.profile.error] if self.profile.error else [])]
                      for k in ("selector", "hidden", "enabled", "visible") if k in c]]
-        prepared = self.page.evaluate("(a) => window.__imagejourney.prepare(a)", {
+        prepared = self.probe("prepare", {
             "id": index, "name": action, "control": control, "conditions": self.profile.done, "error": self.profile.error,
             "paint": paint, "requireImage": require_image, "selectors": in_page, "cap": PREVIEWS_KEPT,
             "settleFirst": [self.unsettled.index] if self.unsettled else []})
@@ -273,63 +292,64 @@ class JourneyRunner:
                 "controls, the output region and done conditions (Playwright's :has-text, text= and >> work for fields "
                 "only); use a CSS selector such as button.primary"
             )
-        self.record_settled(prepared["settled"])
-        self.lose_unsettled(PAGE_RELOADED)
         if prepared["point"].get("reason") == "missing":
+            self.record_settled(prepared["settled"])
             self.require(f"{action} control", control)
-        return control, prepared["watch"], prepared["point"]
+        return Prepared(control, prepared["watch"], prepared["point"], prepared["settled"])
 
-    def click(self, action: str, control: str, point: dict) -> None:
+    def click(self, action: str, prepared: Prepared) -> None:
         """A trusted click on the control: straight at its centre when the probe found it
         clickable (one input round trip), else Playwright's click, which waits until it is
         visible, enabled, stable and not covered. Either way the click's time is the page's
-        own event.timeStamp."""
+        own event.timeStamp. Then the action that settled in prepare is recorded: writing its
+        event to disk is not on the path from the last final's paint to this click."""
         try:
-            if "x" in point:
-                self.page.mouse.click(point["x"], point["y"])
+            if "x" in prepared.point:
+                self.page.mouse.click(prepared.point["x"], prepared.point["y"])
             else:
-                self.page.click(control, timeout=self.timeout_ms)
+                self.page.click(prepared.control, timeout=self.timeout_ms)
         except PlaywrightTimeout:
-            raise StepFailed(f"the {action} control '{control}' could not be clicked within {self.pack.action_timeout_s:g} s "
-                             f"(it stayed hidden, disabled or covered)") from None
+            raise StepFailed(f"the {action} control '{prepared.control}' could not be clicked within "
+                             f"{self.pack.action_timeout_s:g} s (it stayed hidden, disabled or covered)") from None
+        finally:
+            self.record_settled(prepared.settled)
+            self.lose_unsettled(PAGE_RELOADED)
 
     def image_action(self, index: int, action: str, control_action: str | None = None, **extra) -> None:
-        control, watch, point = self.begin(index, action, control_action, self.profile.paint, require_image=None)
-        if watch == "element-timing":
-            self.click(action, control, point)
-            shown = self.page.evaluate("([t, cap]) => window.__imagejourney.whenShown(t, cap)",
-                                       [self.timeout_ms, PREVIEWS_KEPT])
+        prepared = self.begin(index, action, control_action, self.profile.paint, require_image=None)
+        if prepared.watch == "element-timing":
+            self.click(action, prepared)
+            shown = self.probe("whenShown", self.timeout_ms, PREVIEWS_KEPT)
             self.check_done(shown["state"], action, watched_frames=False)
-            event = self.shown_event(index, action, watch, extra, shown["shown"], shown["timeOrigin"])
+            event = self.shown_event(index, action, prepared.watch, extra, shown["shown"], shown["timeOrigin"])
             self.unsettled = Unsettled(index, action, event)
             self.record_settled(shown["settled"])
             seed = event["seed_shown"]
         else:
-            seed = self.frames_action(index, action, control, watch, point, extra)
+            seed = self.frames_action(index, action, prepared, extra)
         if action in ("generate", "reroll"):
             self.last_generated = (index, seed)
 
-    def frames_action(self, index: int, action: str, control: str, watch: str, point: dict, extra: dict) -> int | None:
+    def frames_action(self, index: int, action: str, prepared: Prepared, extra: dict) -> int | None:
         """An image action timed from screencast frames of the output region ("screencast"), or
         either way ("both"): recorded when done, since the frames are read then."""
         frames = OutputRegionFrames(self.page)
         frames.start()
         try:
-            self.click(action, control, point)
-            finished = self.page.evaluate("([t, cap]) => window.__imagejourney.whenDone(t, cap)",
-                                          [self.timeout_ms, PREVIEWS_KEPT])
+            self.click(action, prepared)
+            finished = self.probe("whenDone", self.timeout_ms, PREVIEWS_KEPT)
         finally:
             frames.stop()
         self.check_done(finished["state"], action, watched_frames=True)
         record = finished["record"]
-        timed_by_frames = watch == "screencast" or record["final"] is None  # "both": an <img> final wins
+        timed_by_frames = prepared.watch == "screencast" or record["final"] is None  # "both": an <img> final wins
         if timed_by_frames:
             record = screencast_record(record["click"], frames.changes(finished["timeOrigin"], record["boxes"]))
         if record["click"] is None:
             raise StepFailed("the probe saw no trusted click on the action's control")
         if record["final"] is None:
             raise StepFailed(f"no image was painted in the output region '{self.profile.output}' after the click")
-        event = self.shown_event(index, action, watch, extra, finished["shown"], finished["timeOrigin"])
+        event = self.shown_event(index, action, prepared.watch, extra, finished["shown"], finished["timeOrigin"])
         previews = [] if timed_by_frames else self.save_previews(index, action, finished["previews"])
         self.run_dir.event("action", **event, previews=previews, probe=self.redact_record(record))
         return event["seed_shown"]
@@ -369,8 +389,7 @@ class JourneyRunner:
         if self.unsettled is None:
             return
         try:
-            self.record_settled(self.page.evaluate("([ids, cap]) => window.__imagejourney.whenSettled(ids, cap)",
-                                                   [[self.unsettled.index], PREVIEWS_KEPT]))
+            self.record_settled(self.probe("whenSettled", [self.unsettled.index], PREVIEWS_KEPT))
         except PlaywrightError as exc:
             self.lose_unsettled(f"the page broke before the paint of its final image was seen ({first_line(exc)})")
         self.lose_unsettled(PAGE_RELOADED)
@@ -391,7 +410,7 @@ class JourneyRunner:
                 f"the output region '{self.profile.output}' shows a <canvas>, which Element Timing cannot see; "
                 "set `paint: screencast` in the UI profile"
             )
-        if self.page.evaluate("window.__imagejourney.conditionsHold()"):
+        if self.probe("conditionsHold"):
             raise StepFailed(
                 f"the UI said the {action} was done but painted no new final image in '{self.profile.output}' "
                 f"within {self.pack.action_timeout_s:g} s (the same image as before the click?)"
@@ -410,9 +429,9 @@ class JourneyRunner:
     def export(self, index: int) -> None:
         """Click export, let the browser download the file, save and verify it. The end time is
         the page's performance.now() read just after the file is verified on disk."""
-        control, _, point = self.begin(index, "export")
+        prepared = self.begin(index, "export")
         with self.page.expect_download(timeout=self.timeout_ms) as download_info:
-            self.click("export", control, point)
+            self.click("export", prepared)
         target = self.run_dir.image_path(f"{self.file_stem(index)}-export.png")
         download_info.value.save_as(target)
         try:

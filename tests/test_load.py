@@ -103,9 +103,11 @@ def test_a_sweep_of_creators_records_each_creator_and_the_load_section(tmp_path)
 
 
 def test_the_time_limit_stops_a_level_and_says_what_was_skipped(tmp_path):
-    # Creator 1 starts at once and walks its first journey run (longer than 0.2 s); creator 2
-    # starts half-way through the 1 s ramp, past the limit: 3 of the 4 journey runs are skipped.
-    proc, runs = run_e2e(tmp_path, "--creators", "2", "--ramp-s", "1", "--load-time-limit-s", "0.2")
+    # Creator 1 starts at once and walks its first journey run (2.9–5 s here, page load and first
+    # generate included); creator 2 starts half-way through the 6 s ramp, past the 1 s limit: 3 of
+    # the 4 journey runs are skipped. (A 0.2 s limit was too tight: one fsync of creator 1's
+    # first event took 0.3 s on a busy disk.)
+    proc, runs = run_e2e(tmp_path, "--creators", "2", "--ramp-s", "6", "--load-time-limit-s", "1")
     assert proc.returncode == 0, proc.stdout[-3000:]
     load = json.loads((runs[0] / "summary.json").read_text())["load"]
     assert load["sweep"][0]["errors"]["journey_runs_skipped"] == 3 and load["sweep"][0]["finals"] == 2

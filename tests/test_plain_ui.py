@@ -85,6 +85,26 @@ def test_a_final_shown_but_never_painted_fails_its_step_and_steps_stay_in_order(
     assert list(rows["status"]) == ["failed", "failed", "ok"]
 
 
+def test_a_click_that_fails_after_an_unsettled_action_keeps_both_in_order(page, plain_ui_url, tmp_path):
+    """The generate's record is appended after the next click; when that click cannot happen
+    (the reroll button is covered), the generate is still recorded, before the reroll's failure."""
+    profile = tmp_path / "profile.yaml"
+    profile.write_text((PLAIN / "profile.yaml").read_text().replace("path: /index.html", "path: /index.html?mode=reroll-covered")
+                       + "paint: element-timing\n")
+    pack_path = tmp_path / "pack.yaml"
+    pack_path.write_text((PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", "action_timeout_s: 2"))
+    profile, pack = load_profile(str(profile)), load_pack(str(pack_path))
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
+    install_probe(page, profile.output, profile.final_image)
+    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    assert [(f.step_index, f.error) for f in failures] == [
+        (2, "the reroll control '#again' could not be clicked within 2 s (it stayed hidden, disabled or covered)")]
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    assert [(e["event"], e["step_index"]) for e in events if e["event"] in ("action", "step_failed", "export")] == [
+        ("action", 1), ("step_failed", 2), ("export", 3)]
+    assert list(load_run(run.path).steps["status"]) == ["ok", "failed", "ok"]
+
+
 @pytest.mark.parametrize("mode, error", [
     ("final-svg", "the image the output region shows is not a readable image (cannot identify image file"),
     ("final-revoked", "the image the output region shows could not be fetched by the page (TypeError: Failed to fetch)"),

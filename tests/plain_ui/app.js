@@ -13,6 +13,7 @@
 //   final-svg          new-img, but the final is an SVG, which the runner cannot keep as a PNG
 //   final-revoked      new-img, but the UI says done as the final comes, and the final's blob: URL is
 //                      revoked once it is shown
+//   reroll-covered     new-img, but a banner covers the reroll button once the first image is done
 // It keeps its own record of when each image was put on the page, for tests to compare with.
 const $ = (id) => document.getElementById(id);
 const PARAMS = new URLSearchParams(location.search);
@@ -115,7 +116,16 @@ async function run(seed) {
   const final = await show(draw(seed, 99), "final");
   $("save").href = final.toDataURL("image/png");
   await sleep(60);  // the veil or spinner goes away a little after the final: that is not a paint
+  if (MODE === "reroll-covered") coverReroll();
   idle();
+}
+
+function coverReroll() {
+  const r = $("again").getBoundingClientRect();
+  const banner = document.createElement("div");
+  banner.style.cssText = `position:fixed;left:${r.left - 4}px;top:${r.top - 4}px;width:${r.width + 8}px;` +
+    `height:${r.height + 8}px;background:#fc0`;
+  document.body.append(banner);
 }
 
 $("make").addEventListener("click", () => run(Number($("seed").value)));
