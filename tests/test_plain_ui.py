@@ -61,19 +61,26 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
     assert rows["export"]["status"] == "ok" and (run.path / rows["export"]["image"]).is_file()
 
 
-def test_a_final_shown_but_never_painted_fails_its_step_and_steps_stay_in_order(page, plain_ui_url, tmp_path):
-    """An action is done when its final is shown; its paint is collected later. A final that
-    never paints (far out of view) fails its own step once its time is up, and the events stay
-    in step order although the journey went on meanwhile."""
+def walk_plain_mode(page, plain_ui_url, tmp_path, mode, action_timeout_s=20):
+    """Walk the plain UI's pack with ?mode=`mode`, every action timed by Element Timing (the
+    first too, though its region is empty at the click): (failures, run directory)."""
     profile = tmp_path / "profile.yaml"
-    profile.write_text((PLAIN / "profile.yaml").read_text().replace("path: /index.html", "path: /index.html?mode=final-off-view")
-                       + "paint: element-timing\n")  # the first action too (its region is empty at the click)
+    profile.write_text((PLAIN / "profile.yaml").read_text().replace("path: /index.html", f"path: /index.html?mode={mode}")
+                       + "paint: element-timing\n")
     pack_path = tmp_path / "pack.yaml"
-    pack_path.write_text((PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", "action_timeout_s: 2"))
+    pack_path.write_text((PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", f"action_timeout_s: {action_timeout_s}"))
     profile, pack = load_profile(str(profile)), load_pack(str(pack_path))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
     install_probe(page, profile.output, profile.final_image)
     failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    return failures, run
+
+
+def test_a_final_shown_but_never_painted_fails_its_step_and_steps_stay_in_order(page, plain_ui_url, tmp_path):
+    """An action is done when its final is shown; its paint is collected later. A final that
+    never paints (far out of view) fails its own step once its time is up, and the events stay
+    in step order although the journey went on meanwhile."""
+    failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, "final-off-view", action_timeout_s=2)
     assert [(f.step_index, f.action) for f in failures] == [(1, "generate"), (2, "reroll")]
     assert failures[0].error == ("the generate showed a new final image in '#gallery', but Element Timing saw no paint "
                                  "of it within 2 s (is the output region out of view?)")
@@ -88,15 +95,7 @@ def test_a_final_shown_but_never_painted_fails_its_step_and_steps_stay_in_order(
 def test_a_click_that_fails_after_an_unsettled_action_keeps_both_in_order(page, plain_ui_url, tmp_path):
     """The generate's record is appended after the next click; when that click cannot happen
     (the reroll button is covered), the generate is still recorded, before the reroll's failure."""
-    profile = tmp_path / "profile.yaml"
-    profile.write_text((PLAIN / "profile.yaml").read_text().replace("path: /index.html", "path: /index.html?mode=reroll-covered")
-                       + "paint: element-timing\n")
-    pack_path = tmp_path / "pack.yaml"
-    pack_path.write_text((PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", "action_timeout_s: 2"))
-    profile, pack = load_profile(str(profile)), load_pack(str(pack_path))
-    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
-    install_probe(page, profile.output, profile.final_image)
-    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, "reroll-covered", action_timeout_s=2)
     assert [(f.step_index, f.error) for f in failures] == [
         (2, "the reroll control '#again' could not be clicked within 2 s (it stayed hidden, disabled or covered)")]
     events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
@@ -113,13 +112,7 @@ def test_a_final_shown_but_not_kept_fails_its_step_once(page, plain_ui_url, tmp_
     """The final is shown, and the probe settles it when it paints, but it cannot be kept (an
     SVG; a revoked blob: URL): the step fails once, in one sentence, and the probe's later record
     of it is not recorded as well."""
-    profile = tmp_path / "profile.yaml"
-    profile.write_text((PLAIN / "profile.yaml").read_text().replace("path: /index.html", f"path: /index.html?mode={mode}")
-                       + "paint: element-timing\n")
-    profile, pack = load_profile(str(profile)), load_pack(str(PLAIN / "pack.yaml"))
-    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
-    install_probe(page, profile.output, profile.final_image)
-    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, mode)
     assert [f.step_index for f in failures] == [1, 2], failures
     assert all(f.error.startswith(error) for f in failures), failures
     assert list(load_run(run.path).steps["status"]) == ["failed", "failed", "ok"]
