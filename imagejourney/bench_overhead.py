@@ -4,7 +4,9 @@ The page under test answers at once: imagejourney/fidelity_page.html with ?delay
 already decoded image on screen in the first animation frame after the click and records
 that frame's timestamp (its own record, `window.truth`). Creators walk one journey run of a
 generate and `--steps` − 1 rerolls on it, through the same runner and load code as
-`pytest e2e/ --creators N`, at N = 1, 2, 4, 8.
+`pytest e2e/ --creators N`, at N = 1, 2, 4, 8. One creator (the goal's figure) and the
+baseline walk `--walks` times, each in a fresh browser, and their percentiles are over all
+those steps: one walk's p50 moves by about as much as the goal's margin.
 
   overhead_ms       per step: wall time from the previous step's record to this one's
                     (time.time() in events.jsonl) − the page's own click → painted frame.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -45,6 +48,9 @@ from .bench_fidelity import serve_fidelity_page
 
 LEVELS = (1, 2, 4, 8)
 GOAL_MS = 20.0  # p50 of overhead_ms with one creator, on the 2-core CI machine
+# One creator walks this many times, each in a fresh browser: a single walk's p50 moved by about
+# ±0.5 ms from walk to walk here, as much as the goal's margin, so the goal is judged on all of them.
+WALKS_ALONE = 6
 SAMPLE_EVERY_S = 1.0
 PROFILE = """
 name: instant-page
@@ -120,8 +126,20 @@ class ProcessSampler:
         self.thread.join()
 
 
-def level(creators: int, steps: int, url: str, launch: dict, context_args: dict, work: Path) -> dict:
-    """N creators walk the instant page once; the harness's cost from their records."""
+@dataclass
+class Walk:
+    """One walk of the instant page by N creators at once, as measured."""
+    creators: int
+    steps: int
+    overhead_ms: list[float]
+    timing_error_ms: list[float]
+    browser_pss_mb: float  # peak, all creators together
+    driver_pss_mb: float
+    cores_busy: float
+
+
+def walk(creators: int, steps: int, url: str, launch: dict, context_args: dict, work: Path) -> Walk:
+    """N creators walk the instant page once, each in a fresh browser; the harness's cost from their records."""
     pack = instant_pack(steps)
     profile_path = work / "instant-page.yaml"
     profile_path.write_text(PROFILE)
@@ -148,19 +166,34 @@ def level(creators: int, steps: int, url: str, launch: dict, context_args: dict,
         overhead += [(later["wall_time"] - earlier["wall_time"]) * 1000 - page
                      for earlier, later, page in zip(mine, mine[1:], page_ms[1:])]
         error += [measured - page for measured, page in zip(rows["click_to_final_ms"], page_ms)]
-    return {
+    return Walk(creators, steps, overhead, error, sampler.peak["browser"], sampler.peak["driver"], cores)
+
+
+def level(walks: list[Walk]) -> dict:
+    """One level's figures from one or more walks at it: percentiles over all their steps,
+    memory at the highest peak, CPU on average; with several walks, each walk's own p50 too
+    (how much a single walk can say)."""
+    creators = walks[0].creators
+    overhead = [ms for w in walks for ms in w.overhead_ms]
+    error = [ms for w in walks for ms in w.timing_error_ms]
+    figures = {
         "creators": creators,
         "overhead_ms": stats(overhead),
         "timing_error_ms": {**stats(error), "abs_p95": rounded(percentile([abs(e) for e in error], 95))},
-        "browser_pss_mb_per_creator": round(sampler.peak["browser"] / creators, 1),
-        "driver_pss_mb_per_creator": round(sampler.peak["driver"] / creators, 1),
-        "cpu_cores_per_creator": round(cores / creators, 3),
-        "steps_per_creator": steps,
+        "browser_pss_mb_per_creator": round(max(w.browser_pss_mb for w in walks) / creators, 1),
+        "driver_pss_mb_per_creator": round(max(w.driver_pss_mb for w in walks) / creators, 1),
+        "cpu_cores_per_creator": round(sum(w.cores_busy for w in walks) / len(walks) / creators, 3),
+        "steps_per_creator": walks[0].steps,
+        "walks": len(walks),
     }
+    if len(walks) > 1:
+        figures["overhead_ms_p50_by_walk"] = [rounded(percentile(w.overhead_ms, 50)) for w in walks]
+    return figures
 
 
-def bare_playwright(steps: int, url: str, launch: dict, context_args: dict) -> dict:
-    """The baseline: click and wait until the page recorded the image, nothing else."""
+def bare_playwright(steps: int, url: str, launch: dict, context_args: dict) -> list[float]:
+    """The baseline, one walk in a fresh browser: click and wait until the page recorded the
+    image, nothing else. Returns each step's overhead."""
     with sync_playwright() as p:
         browser = p.chromium.launch(**launch)
         page = browser.new_context(**context_args).new_page()
@@ -173,10 +206,10 @@ def bare_playwright(steps: int, url: str, launch: dict, context_args: dict) -> d
         shown = page.evaluate("window.truth")
         browser.close()
     page_ms = [t["painted_frame"] - t["click"] for t in shown]
-    return {"overhead_ms": stats([b - a - page for a, b, page in zip(ends, ends[1:], page_ms[1:])])}
+    return [b - a - page for a, b, page in zip(ends, ends[1:], page_ms[1:])]
 
 
-def run(steps: int, config_path: Path, progress=print) -> dict:
+def run(steps: int, config_path: Path, walks_alone: int = WALKS_ALONE, progress=print) -> dict:
     config = load_config(config_path)
     work = Path(tempfile.mkdtemp(prefix="imagejourney-bench-overhead-"))
     server = serve_fidelity_page()
@@ -185,11 +218,18 @@ def run(steps: int, config_path: Path, progress=print) -> dict:
     with sync_playwright() as p:
         launch, source = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
     try:
-        baseline = bare_playwright(steps, url, launch, context_args)
-        progress(f"bare Playwright: {baseline['overhead_ms']['p50']} ms per step (p50)")
+        bare = [ms for _ in range(walks_alone) for ms in bare_playwright(steps, url, launch, context_args)]
+        baseline = {"overhead_ms": stats(bare), "walks": walks_alone}
+        progress(f"bare Playwright, {walks_alone} walks: {baseline['overhead_ms']['p50']} ms per step (p50)")
         levels = []
         for creators in LEVELS:
-            levels.append(level(creators, steps, url, launch, context_args, work))
+            walks = []
+            for number in range(1, (walks_alone if creators == 1 else 1) + 1):
+                walks.append(walk(creators, steps, url, launch, context_args, work))
+                if creators == 1:
+                    progress(f"1 creator, walk {number} of {walks_alone}: "
+                             f"{rounded(percentile(walks[-1].overhead_ms, 50))} ms per step (p50)")
+            levels.append(level(walks))
             progress(f"{creators} creator{'s' if creators > 1 else ''}: {levels[-1]['overhead_ms']['p50']} ms per step (p50)")
     finally:
         server.shutdown()
@@ -237,9 +277,15 @@ def format_table(result: dict) -> str:
                      f"{lv['driver_pss_mb_per_creator']:>11}{lv['cpu_cores_per_creator']:>11}")
     met = result["overhead_ms_p50"] <= result["goal_ms"]
     estimate = result["estimate_1000_creators"]
+    one = result["levels"][0]
+    lines.append(f"overhead_ms_p50 (1 creator, {one.get('walks', 1)} walks, {one['overhead_ms']['n']} steps): "
+                 f"{result['overhead_ms_p50']} ms; goal ≤ {result['goal_ms']:g} ms: {'met' if met else 'NOT met'}")
+    by_walk = one.get("overhead_ms_p50_by_walk")
+    if by_walk:
+        over = sum(p50 > result["goal_ms"] for p50 in by_walk)
+        lines.append(f"  each walk's own p50: {', '.join(str(p50) for p50 in by_walk)} ms"
+                     + (f" ({over} of {len(by_walk)} over the goal)" if over else ""))
     lines += [
-        f"overhead_ms_p50 (1 creator): {result['overhead_ms_p50']} ms; goal ≤ {result['goal_ms']:g} ms: "
-        f"{'met' if met else 'NOT met'}",
         "memory and CPU are per creator (PSS of its Chromium processes and of its Playwright driver; CPU cores busy "
         "while walking)",
         f"paper estimate for 1,000 creators acting back to back: {estimate['cores']} cores, {estimate['memory_gb']} GB "

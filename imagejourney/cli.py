@@ -215,6 +215,10 @@ def cmd_bench(args) -> int:
         print(f"imagejourney bench {args.bench_command}: {flag} must be at least 20 (percentiles on fewer mean little)",
               file=sys.stderr)
         return 2
+    if args.bench_command == "overhead" and args.walks < 1:
+        print("imagejourney bench overhead: --walks must be at least 1 (one creator's walks, each in a fresh browser)",
+              file=sys.stderr)
+        return 2
     from journeys.browser import NoBrowser
     from journeys.config import ConfigError
     from journeys.target import TargetUnavailable
@@ -223,7 +227,8 @@ def cmd_bench(args) -> int:
     from imagejourney.screen_truth import NoScreen
 
     try:
-        options = {"model": args.model} if args.bench_command == "app" else {}
+        options = {"app": {"model": getattr(args, "model", None)},
+                   "overhead": {"walks_alone": getattr(args, "walks", None)}}.get(args.bench_command, {})
         result = bench.run(args.trials, Path(args.config), **options)
     except (ConfigError, TargetUnavailable, NoBrowser, NoScreen, BenchFailed) as exc:
         print(f"imagejourney bench {args.bench_command}: {exc}", file=sys.stderr)
@@ -365,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument(flag, dest="trials", type=int, default=default, help=f"{unit} (at least 20)")
         one.add_argument("--json", help="also write the figures to this JSON file")
         one.add_argument("--config", default="playwright.config.py")
+        if name == "overhead":
+            one.add_argument("--walks", type=int, default=6,
+                             help="walks by one creator, and by the bare Playwright loop, each in a fresh browser (default 6)")
         if name == "app":
             one.add_argument("--model", default="tiny",
                              help="the app's --model: tiny, sd-turbo-random or a local diffusers directory (default tiny)")
