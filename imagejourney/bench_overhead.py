@@ -48,9 +48,6 @@ from .bench_fidelity import serve_fidelity_page
 
 LEVELS = (1, 2, 4, 8)
 GOAL_MS = 20.0  # p50 of overhead_ms with one creator, on the 2-core CI machine
-# One creator walks this many times, each in a fresh browser: a single walk's p50 moved by about
-# ±0.5 ms from walk to walk here, as much as the goal's margin, so the goal is judged on all of them.
-WALKS_ALONE = 6
 SAMPLE_EVERY_S = 1.0
 PROFILE = """
 name: instant-page
@@ -209,7 +206,9 @@ def bare_playwright(steps: int, url: str, launch: dict, context_args: dict) -> l
     return [b - a - page for a, b, page in zip(ends, ends[1:], page_ms[1:])]
 
 
-def run(steps: int, config_path: Path, walks_alone: int = WALKS_ALONE, progress=print) -> dict:
+def run(steps: int, config_path: Path, walks_alone: int, progress=print) -> dict:
+    """`walks_alone`: how many times one creator, and the bare loop, walk (each in a fresh
+    browser): a single walk's p50 moved by about ±0.5 ms here, the goal's whole margin."""
     config = load_config(config_path)
     work = Path(tempfile.mkdtemp(prefix="imagejourney-bench-overhead-"))
     server = serve_fidelity_page()
@@ -221,16 +220,16 @@ def run(steps: int, config_path: Path, walks_alone: int = WALKS_ALONE, progress=
         bare = [ms for _ in range(walks_alone) for ms in bare_playwright(steps, url, launch, context_args)]
         baseline = {"overhead_ms": stats(bare), "walks": walks_alone}
         progress(f"bare Playwright, {walks_alone} walks: {baseline['overhead_ms']['p50']} ms per step (p50)")
-        levels = []
-        for creators in LEVELS:
-            walks = []
-            for number in range(1, (walks_alone if creators == 1 else 1) + 1):
-                walks.append(walk(creators, steps, url, launch, context_args, work))
-                if creators == 1:
-                    progress(f"1 creator, walk {number} of {walks_alone}: "
-                             f"{rounded(percentile(walks[-1].overhead_ms, 50))} ms per step (p50)")
-            levels.append(level(walks))
-            progress(f"{creators} creator{'s' if creators > 1 else ''}: {levels[-1]['overhead_ms']['p50']} ms per step (p50)")
+        alone = []
+        for number in range(1, walks_alone + 1):
+            alone.append(walk(1, steps, url, launch, context_args, work))
+            progress(f"1 creator, walk {number} of {walks_alone}: "
+                     f"{rounded(percentile(alone[-1].overhead_ms, 50))} ms per step (p50)")
+        levels = [level(alone)]
+        progress(f"1 creator: {levels[0]['overhead_ms']['p50']} ms per step (p50)")
+        for creators in LEVELS[1:]:
+            levels.append(level([walk(creators, steps, url, launch, context_args, work)]))
+            progress(f"{creators} creators: {levels[-1]['overhead_ms']['p50']} ms per step (p50)")
     finally:
         server.shutdown()
     one = levels[0]

@@ -227,8 +227,9 @@ def cmd_bench(args) -> int:
     from imagejourney.screen_truth import NoScreen
 
     try:
-        options = {"app": {"model": getattr(args, "model", None)},
-                   "overhead": {"walks_alone": getattr(args, "walks", None)}}.get(args.bench_command, {})
+        options = {"model": args.model} if args.bench_command == "app" else {}
+        if args.bench_command == "overhead":
+            options = {"walks_alone": args.walks}
         result = bench.run(args.trials, Path(args.config), **options)
     except (ConfigError, TargetUnavailable, NoBrowser, NoScreen, BenchFailed) as exc:
         print(f"imagejourney bench {args.bench_command}: {exc}", file=sys.stderr)
