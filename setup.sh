@@ -11,7 +11,16 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e . 2>&1 | grep -v "^WARNING: Location" || true
+# PyTorch from PyPI brings its CUDA libraries: about 6 GB in .venv in all. Say so before pip
+# runs out of space halfway.
+if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+  free_gb=$(df -Pk .venv | awk 'NR == 2 {printf "%.1f", $4 / 1048576}')
+  if awk -v free="$free_gb" 'BEGIN {exit !(free < 7)}'; then
+    echo "setup.sh: only $free_gb GB is free where .venv is; PyTorch and its CUDA libraries need about 7 GB there, so free some space and run again" >&2
+    exit 2
+  fi
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e . --constraint constraints.txt 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c 'import imagejourney, gradio, diffusers, playwright' || {
   echo "setup.sh: the Python packages did not install; see the pip output above" >&2
   exit 2
