@@ -8,9 +8,14 @@ settings) so a run can record what it measured against, and `GET /imagejourney/j
 from __future__ import annotations
 
 import argparse
+import atexit
 import errno
+import os
+import shutil
+import signal
 import socket
 import sys
+import tempfile
 
 
 class AppCannotStart(Exception):
@@ -56,8 +61,19 @@ def check_port_free(host: str, port: int) -> None:
             raise AppCannotStart(f"cannot listen on {host}:{port} ({exc.strerror})") from None
 
 
+def private_gradio_temp_dir() -> None:
+    """Gradio keeps every upload and every image it serves in GRADIO_TEMP_DIR, by default a
+    /tmp/gradio shared by all users and never emptied. Unless one is set, give this process its
+    own, removed when it exits. Must run before gradio is imported (it reads the variable then)."""
+    if "GRADIO_TEMP_DIR" not in os.environ:
+        own = tempfile.mkdtemp(prefix="imagejourney-gradio-")
+        atexit.register(shutil.rmtree, own, ignore_errors=True)
+        os.environ["GRADIO_TEMP_DIR"] = own
+
+
 def serve(args) -> None:
     check_port_free(args.host, args.port)
+    private_gradio_temp_dir()
     try:
         import gradio as gr
         import torch
@@ -146,6 +162,9 @@ def serve(args) -> None:
 
 def run(args) -> int:
     """Serve until stopped; a reason not to start is one line on stderr and exit status 2."""
+    # uvicorn shuts down on SIGTERM and then raises it again, which would end the process
+    # before atexit removes the app's temporary files (exports, Gradio's uploads): exit instead.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         serve(args)
     except AppCannotStart as exc:

@@ -207,6 +207,26 @@ def test_reference_app_missing_dependency_is_one_line():
     assert "needs the Python package 'diffusers'" in one_line_error(proc.stderr)
 
 
+def test_the_stopped_reference_app_leaves_no_exports_or_uploads_behind(tmp_path, monkeypatch):
+    """Exports and Gradio's copies of uploads and outputs live in the app's own temporary
+    directories, which are gone once the harness has stopped it (with SIGTERM)."""
+    from journeys.target import ReferenceApp
+
+    app_tmp = tmp_path / "app-tmp"
+    app_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(app_tmp))  # the app's process inherits it
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    run_env = {**os.environ, "TMPDIR": str(tmp_path)}
+    with ReferenceApp("tiny", tmp_path / "app.log") as app:
+        proc, _ = run_e2e(tmp_path, "--base-url", app.url, "--ui-profile", "reference", env=run_env)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        [exports] = app_tmp.glob("imagejourney-exports-*")
+        [gradio] = app_tmp.glob("imagejourney-gradio-*")
+        assert list(exports.glob("*.png")) and any(p.is_file() for p in gradio.rglob("*"))
+    # torch's compile cache is shared and reused by design; nothing else may stay
+    assert sorted(p.name for p in app_tmp.iterdir() if p.name != "torchinductor_root") == []
+
+
 def test_fault_injection_is_visible_to_the_runner_and_the_report(tmp_path):
     """Against an app whose finals are all blank and whose jobs all fail after the first two:
     acceptance rejects the blanks (TTUI not reached), failures carry the injected error, and
