@@ -162,9 +162,11 @@ def serve(args) -> None:
 
 def run(args) -> int:
     """Serve until stopped; a reason not to start is one line on stderr and exit status 2."""
-    # uvicorn shuts down on SIGTERM and then raises it again, which would end the process
-    # before atexit removes the app's temporary files (exports, Gradio's uploads): exit instead.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    # uvicorn shuts down on SIGTERM or Ctrl-C and then raises the signal again, which would end
+    # the process before atexit removes the app's temporary files (exports, Gradio's uploads),
+    # or print a KeyboardInterrupt traceback: exit quietly instead.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: sys.exit(0))
     try:
         serve(args)
     except AppCannotStart as exc:

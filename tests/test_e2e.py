@@ -227,6 +227,22 @@ def test_the_stopped_reference_app_leaves_no_exports_or_uploads_behind(tmp_path,
     assert sorted(p.name for p in app_tmp.iterdir() if p.name != "torchinductor_root") == []
 
 
+def test_ctrl_c_stops_the_reference_app_quietly_and_cleans_up(tmp_path):
+    from journeys.target import fetch_info, free_port
+
+    port = free_port()
+    app = subprocess.Popen([sys.executable, "-m", "reference_app", "--port", str(port)], cwd=ROOT, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(tmp_path)})
+    deadline = time.monotonic() + 120
+    while fetch_info(f"http://127.0.0.1:{port}/") is None and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert len(list(tmp_path.glob("imagejourney-*"))) == 2  # its exports and Gradio's directory
+    app.send_signal(signal.SIGINT)
+    out, err = app.communicate(timeout=30)
+    assert app.returncode == 0 and "Traceback" not in err, err[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "torchinductor_root") == []
+
+
 def test_fault_injection_is_visible_to_the_runner_and_the_report(tmp_path):
     """Against an app whose finals are all blank and whose jobs all fail after the first two:
     acceptance rejects the blanks (TTUI not reached), failures carry the injected error, and
