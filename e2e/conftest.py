@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
-from journeys.browser import ONLY_CHROMIUM, NoBrowser, RemoteBrowser, chromium_launch_args, open_browser as open_one, video_recorder_missing
+from journeys.browser import (ONLY_CHROMIUM, NoBrowser, RemoteBrowser, chromium_launch_args, did_not_start,
+                              open_browser as open_one, video_recorder_missing)
 from journeys.config import load_config, resolve_target
 from journeys.manifest import build_manifest
 from journeys.pack import (ConfigError, check_compatible, load_pack, load_profile, parse_creators, parse_shard,
@@ -202,6 +204,8 @@ def browser(launch_browser, browser_type, browser_type_launch_args, pytestconfig
     remote = pytestconfig.ij_remote
     try:
         browser = remote.connect(browser_type, browser_type_launch_args) if remote else launch_browser()
+    except PlaywrightError as exc:  # Chromium exited while launching
+        pytest.exit(str(did_not_start(exc, browser_type_launch_args)), returncode=4)
     except NoBrowser as exc:
         pytest.exit(str(exc), returncode=4)
     yield browser

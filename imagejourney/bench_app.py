@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args
+from journeys.browser import chromium_launch_args, launch_chromium
 from journeys.config import load_config
 from journeys.pack import JourneyPack, Prompt, Step, load_profile
 from journeys.rundir import RunDirectory
@@ -69,7 +69,7 @@ def run(trials: int, config_path: Path, model: str = "tiny", progress=print) -> 
     results = {}
     with sync_playwright() as p:
         launch, source = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
-        browser = p.chromium.launch(**launch)
+        browser = launch_chromium(p, launch)
         for delivery, size in CASES:
             case = f"{delivery}-{size}px"
             progress(f"{case}: generate + {trials - 1} rerolls, {STEPS} steps")

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args
+from journeys.browser import chromium_launch_args, launch_chromium
 from journeys.config import load_config
 from journeys.pack import JourneyPack, Prompt, Step, load_profile
 from journeys.rundir import RunDirectory
@@ -82,7 +82,7 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
     work = Path(tempfile.mkdtemp(prefix="imagejourney-bench-compare-"))
     with sync_playwright() as p, ExitStack() as apps:
         launch, source = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
-        browser = p.chromium.launch(**launch)
+        browser = launch_chromium(p, launch)
         running = {name: apps.enter_context(ReferenceApp("tiny", work / f"{name}.log")) for name in ("A1", "A2")}
         progress(f"sizing the slowdowns: {ROUND} rerolls against A1 (not kept)")
         median = float(np.median(reroll_times(browser, config, profile, running["A1"], work, "sizing", ROUND)))

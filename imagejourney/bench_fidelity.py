@@ -35,6 +35,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from journeys.browser import launch_chromium
 from journeys.config import load_config
 from journeys.pack import load_profile
 from journeys.runner import install_probe
@@ -165,7 +166,7 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
     logs = Path(tempfile.mkdtemp(prefix="imagejourney-bench-"))
     with VirtualScreen() as display, sync_playwright() as p:
         launch, source = headed_launch_args(display, p.chromium.executable_path, config["BROWSER"]["args"])
-        browser = p.chromium.launch(**launch)
+        browser = launch_chromium(p, launch)
         for delay in DELAYS_MS:
             progress(f"reference app, final held {delay} ms: {trials} trials")
             with ReferenceApp("tiny", logs / f"app-{delay}.log", extra_args=("--hold-final-ms", str(delay))) as app:

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args
+from journeys.browser import chromium_launch_args, launch_chromium
 from journeys.config import load_config
 from journeys.pack import JourneyPack, Prompt, Step, load_profile
 from journeys.rundir import RunDirectory
@@ -112,7 +112,7 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
     progress(f"reference app: {len(pack.prompts)} prompts × generate, repeat, 3 rerolls, masked edit")
     with sync_playwright() as p, ReferenceApp("tiny", work / "app.log") as app:
         launch, source = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
-        browser = p.chromium.launch(**launch)
+        browser = launch_chromium(p, launch)
         run_dir = RunDirectory.create(work, {"journey": {**pack.raw, "acceptance": pack.acceptance}, "config_hash": "bench"})
         for prompt in pack.prompts:
             page = browser.new_page(viewport=config["BROWSER"]["viewport"])

@@ -34,7 +34,7 @@ from pathlib import Path
 import psutil
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args
+from journeys.browser import chromium_launch_args, launch_chromium
 from journeys.config import load_config
 from journeys.load import run_level
 from journeys.pack import JourneyPack, LoadPlan, Prompt, Step, load_profile
@@ -146,7 +146,7 @@ def walk(creators: int, steps: int, url: str, launch: dict, context_args: dict, 
     plan = LoadPlan((creators,), ramp_s=0.0, time_limit_s=600.0)
     with ProcessSampler() as sampler:
         failures = run_level(creators, plan=plan, pack=pack, profile=profile, base_url=url, run=run,
-                             open_browser=lambda p: p.chromium.launch(**launch), context_args=context_args,
+                             open_browser=lambda p: launch_chromium(p, launch), context_args=context_args,
                              on_start=sampler.start_cpu,
                              on_walked=lambda page, creator: truth.__setitem__(creator.index, page.evaluate("window.truth")))
         cores = sampler.cores_busy()
@@ -192,7 +192,7 @@ def bare_playwright(steps: int, url: str, launch: dict, context_args: dict) -> l
     """The baseline, one walk in a fresh browser: click and wait until the page recorded the
     image, nothing else. Returns each step's overhead."""
     with sync_playwright() as p:
-        browser = p.chromium.launch(**launch)
+        browser = launch_chromium(p, launch)
         page = browser.new_context(**context_args).new_page()
         page.goto(url + "fidelity_page.html?delay=0")
         ends = []

@@ -19,7 +19,7 @@ import pandas as pd
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args
+from journeys.browser import chromium_launch_args, launch_chromium
 from journeys.config import load_config
 from journeys.rundir import RunDirectory
 from reports.render import render_report
@@ -89,7 +89,7 @@ def first_render_ms(report: Path, config: dict) -> tuple[float, float]:
     """(first contentful paint, load event end) of the report in headless Chromium, ms."""
     with sync_playwright() as p:
         launch, _ = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
-        browser = p.chromium.launch(**launch)
+        browser = launch_chromium(p, launch)
         page = browser.new_page(viewport=config["BROWSER"]["viewport"])
         page.goto(report.as_uri(), wait_until="load", timeout=120_000)
         page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0", timeout=60_000)

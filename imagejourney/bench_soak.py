@@ -16,7 +16,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args
+from journeys.browser import chromium_launch_args, launch_chromium
 from journeys.config import load_config
 from journeys.pack import JourneyPack, Prompt, Step, load_profile
 from journeys.rundir import RunDirectory
@@ -63,7 +63,7 @@ def run(actions: int, config_path: Path, progress=print) -> dict:
     rss_start = None
     with sync_playwright() as p, ReferenceApp("tiny", work / "app.log", extra_args=FAULTS) as app:
         launch, _ = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
-        browser = p.chromium.launch(**launch)
+        browser = launch_chromium(p, launch)
         number = 0
         while tried < actions:
             number += 1

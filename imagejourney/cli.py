@@ -243,27 +243,28 @@ def cmd_bench(args) -> int:
 
 def cmd_profile_check(args) -> int:
     """Open the target's page in headless Chromium and check every selector of its UI profile."""
+    import shutil
     import tempfile
     from contextlib import nullcontext
 
     from playwright.sync_api import sync_playwright
 
-    from journeys.browser import NoBrowser, chromium_launch_args
+    from journeys.browser import NoBrowser, chromium_launch_args, launch_chromium
     from journeys.config import load_config, resolve_target
     from journeys.pack import ConfigError, load_profile
     from journeys.profile_check import check_profile, format_checks
     from journeys.runner import StepFailed
     from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 
+    app_log = Path(tempfile.mkdtemp(prefix="imagejourney-profile-check-")) / "reference-app.log"
     try:
         config = load_config(Path(args.config))
         target = resolve_target(config, args.target, args.base_url, args.ui_profile)
         profile = load_profile(target.ui_profile)
-        log = Path(tempfile.mkdtemp(prefix="imagejourney-")) / "reference-app.log"
-        with ReferenceApp(target.model, log) if target.started_here else nullcontext(RemoteTarget.check(target.url)) as running:
+        with ReferenceApp(target.model, app_log) if target.started_here else nullcontext(RemoteTarget.check(target.url)) as running:
             with sync_playwright() as p:
                 launch, _ = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
-                browser = p.chromium.launch(**launch)
+                browser = launch_chromium(p, launch)
                 storage = profile.login.get("storage_state") if profile.login else None
                 context = browser.new_context(
                     viewport=config["BROWSER"]["viewport"],
@@ -272,8 +273,11 @@ def cmd_profile_check(args) -> int:
                 checks = check_profile(context.new_page(), running.url, profile)
                 browser.close()
     except (ConfigError, TargetUnavailable, NoBrowser, StepFailed) as exc:
+        if not (isinstance(exc, TargetUnavailable) and app_log.exists()):  # else the app's log says why it did not start
+            shutil.rmtree(app_log.parent)
         print(f"imagejourney profile check: {exc}", file=sys.stderr)
         return 2
+    shutil.rmtree(app_log.parent)
     print(f"UI profile '{profile.name}' ({profile.source}) on {running.url.rstrip('/')}{profile.path}")
     print("\n".join(format_checks(checks)))
     missing = [c for c in checks if not c.matches and not c.role.startswith("done (hidden")]

@@ -117,8 +117,25 @@ class RemoteBrowser:
             raise NoBrowser(f"could not connect to the browser at {where} ({reason}); check the address, or {how}") from None
 
 
+def did_not_start(exc: PlaywrightError, launch_args: dict) -> NoBrowser:
+    """A Chromium that exits while launching, in one sentence: its own fatal error (a too long
+    TMPDIR, a missing library) rather than Playwright's "Target … has been closed"."""
+    logs = str(exc).split("Call log:")[0].splitlines()
+    fatal = [line.rsplit("] ", 1)[-1] for line in logs if ":FATAL:" in line]
+    reason = (fatal or [line for line in logs if line.strip()] or ["no output"])[0].strip()[:300]
+    which = launch_args.get("executable_path") or "Playwright's own"
+    return NoBrowser(f"Chromium ({which}) did not start: {reason.rstrip('.')}; fix what it names and run again")
+
+
+def launch_chromium(playwright: Playwright, launch_args: dict) -> Browser:
+    try:
+        return playwright.chromium.launch(**launch_args)
+    except PlaywrightError as exc:
+        raise did_not_start(exc, launch_args) from None
+
+
 def open_browser(playwright: Playwright, launch_args: dict, remote: RemoteBrowser | None) -> Browser:
     """One more browser for the calling thread's Playwright: a creator under load gets its own."""
     if remote:
         return remote.connect(playwright.chromium, launch_args)
-    return playwright.chromium.launch(**launch_args)
+    return launch_chromium(playwright, launch_args)

@@ -2,6 +2,7 @@
 headless Chromium, then the run directory and report it leaves are checked."""
 
 import csv
+import http.server
 import json
 import os
 import random
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -185,6 +187,31 @@ def test_no_chromium_says_how_to_install_one(tmp_path):
     assert proc.returncode == 4
     assert "no Chromium found" in proc.stdout and "apt-get install -y chromium" in proc.stdout
     assert runs == []
+
+
+FAILING_CHROMIUM = """#!/bin/sh
+echo "[1:1:1124/104726.131937:FATAL:process_singleton_posix.cc:315] Socket path too long: /t/SingletonSocket." >&2
+exit 1
+"""
+
+
+def test_a_chromium_that_does_not_start_is_one_sentence_naming_its_error(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "chromium").write_text(FAILING_CHROMIUM)
+    (bin_dir / "chromium").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{Path(sys.executable).parent}", "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "none")}
+    said = f"Chromium ({bin_dir / 'chromium'}) did not start: Socket path too long: /t/SingletonSocket; fix what it names and run again"
+    proc, runs = run_e2e(tmp_path, env=env)
+    assert proc.returncode == 4 and said in proc.stdout, proc.stdout[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers 501
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    check = subprocess.run([sys.executable, "-m", "imagejourney.cli", "profile", "check", "--ui-profile", "reference",
+                            "--base-url", f"http://127.0.0.1:{server.server_port}/"],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    server.shutdown()
+    assert check.returncode == 2 and one_line_error(check.stderr) == f"imagejourney profile check: {said}"
 
 
 def test_reference_app_port_busy_is_one_line():

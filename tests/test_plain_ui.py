@@ -3,9 +3,11 @@
 import csv
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -254,13 +256,18 @@ def test_profile_check_names_what_the_page_has_instead(plain_ui_url, tmp_path):
     profile = tmp_path / "profile.yaml"
     profile.write_text((PLAIN / "profile.yaml").read_text().replace('"#again"', '"#more"'))
     check = [sys.executable, "-m", "imagejourney.cli", "profile", "check", "--base-url", plain_ui_url, "--ui-profile"]
-    bad = subprocess.run([*check, str(profile)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    scratch = Path(tempfile.mkdtemp(prefix="ij-"))  # short: Chromium's socket path under TMPDIR has a length limit
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    bad = subprocess.run([*check, str(profile)], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
     assert bad.returncode == 1
     missing = [line for line in bad.stdout.splitlines() if line.strip().startswith("MISSING")]
     assert len(missing) == 1 and "#more" in missing[0] and '#again (button "Another one")' in missing[0]
-    good = subprocess.run([*check, str(PLAIN / "profile.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    good = subprocess.run([*check, str(PLAIN / "profile.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=env)
     assert good.returncode == 0 and "9 of 9 selectors found" in good.stdout
     assert "8 of 9 selectors found; fix the MISSING ones" in bad.stdout
+    assert list(scratch.glob("imagejourney-*")) == []  # nothing left in the temporary directory
+    shutil.rmtree(scratch)
 
 
 def test_login_by_storage_state_file(plain_ui_url, tmp_path):
