@@ -11,12 +11,12 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
 fi
 
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-# PyTorch from PyPI brings its CUDA libraries: about 6 GB in .venv in all. Say so before pip
+# PyTorch from PyPI brings its CUDA libraries: .venv comes to 6.4 GB in all. Say so before pip
 # runs out of space halfway.
 if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
   free_gb=$(df -Pk .venv | awk 'NR == 2 {printf "%.1f", $4 / 1048576}')
-  if awk -v free="$free_gb" 'BEGIN {exit !(free < 7)}'; then
-    echo "setup.sh: only $free_gb GB is free where .venv is; PyTorch and its CUDA libraries need about 7 GB there, so free some space and run again" >&2
+  if awk -v free="$free_gb" 'BEGIN {exit !(free < 6.5)}'; then
+    echo "setup.sh: only $free_gb GB is free where .venv is; the packages (PyTorch with its CUDA libraries among them) need about 6.5 GB there, so free some space and run again" >&2
     exit 2
   fi
 fi
