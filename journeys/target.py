@@ -101,6 +101,7 @@ class ReferenceApp:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
         self.log.close()
 
     def last_log_line(self) -> str:

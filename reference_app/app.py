@@ -119,15 +119,19 @@ class ReferenceApp:
     HISTORY = 12  # finals kept in the history gallery
 
     def __init__(self, model: LoadedModel, defaults: Settings, holds: Holds | None = None, faults: Faults | None = None,
-                 concurrency: int = 1, live: LiveChannels | None = None, max_jobs: int = 16):
+                 concurrency: int = 1, live: LiveChannels | None = None, max_jobs: int = 16,
+                 export_dir: Path | None = None):
         self.model = model
         self.defaults = defaults
         self.holds = holds or Holds()
         self.faults = faults or Faults()
         self.fault_rng = random.Random(self.faults.seed)
         self.live = live  # None: previews go through Gradio's image streaming
-        self.export_dir = Path(tempfile.mkdtemp(prefix="imagejourney-exports-"))
-        atexit.register(shutil.rmtree, self.export_dir, ignore_errors=True)
+        if export_dir is None:  # in-process use (tests): a directory of its own, removed at exit
+            export_dir = Path(tempfile.mkdtemp(prefix="imagejourney-exports-"))
+            atexit.register(shutil.rmtree, export_dir, ignore_errors=True)
+        export_dir.mkdir(parents=True, exist_ok=True)
+        self.export_dir = export_dir
         # Jobs running or waiting for a model copy; past max_jobs a new one is told "busy".
         self.max_jobs = max_jobs
         self.jobs_in_flight = 0

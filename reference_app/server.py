@@ -8,7 +8,6 @@ settings) so a run can record what it measured against, and `GET /imagejourney/j
 from __future__ import annotations
 
 import argparse
-import atexit
 import errno
 import os
 import shutil
@@ -16,6 +15,7 @@ import signal
 import socket
 import sys
 import tempfile
+from pathlib import Path
 
 
 class AppCannotStart(Exception):
@@ -61,19 +61,12 @@ def check_port_free(host: str, port: int) -> None:
             raise AppCannotStart(f"cannot listen on {host}:{port} ({exc.strerror})") from None
 
 
-def private_gradio_temp_dir() -> None:
-    """Gradio keeps every upload and every image it serves in GRADIO_TEMP_DIR, by default a
-    /tmp/gradio shared by all users and never emptied. Unless one is set, give this process its
-    own, removed when it exits. Must run before gradio is imported (it reads the variable then)."""
-    if "GRADIO_TEMP_DIR" not in os.environ:
-        own = tempfile.mkdtemp(prefix="imagejourney-gradio-")
-        atexit.register(shutil.rmtree, own, ignore_errors=True)
-        os.environ["GRADIO_TEMP_DIR"] = own
-
-
-def serve(args) -> None:
+def serve(args, scratch: Path) -> None:
     check_port_free(args.host, args.port)
-    private_gradio_temp_dir()
+    # Gradio keeps every upload and every image it serves in GRADIO_TEMP_DIR, by default a
+    # /tmp/gradio shared by all users and never emptied: unless one is set, use this process's
+    # own. Set before gradio is imported (it reads the variable then).
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(scratch / "gradio"))
     try:
         import gradio as gr
         import torch
@@ -112,7 +105,7 @@ def serve(args) -> None:
                     blank_rate=args.fault_blank_rate, stall_rate=args.fault_stall_rate, seed=args.fault_seed)
     channels = LiveChannels() if args.previews == "live" else None
     reference = ReferenceApp(model, defaults, holds, faults, concurrency=args.concurrency, live=channels,
-                             max_jobs=args.max_jobs)
+                             max_jobs=args.max_jobs, export_dir=scratch / "exports")
 
     api = FastAPI()
 
@@ -157,21 +150,31 @@ def serve(args) -> None:
         print(f"reference app: warning: listening on {args.host}, not loopback: anyone who can reach this host can "
               "use the app, its uploads and its exports", file=sys.stderr, flush=True)
     print(f"reference app: http://{args.host}:{args.port}/ (model {model.name} on {model.device})", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 def run(args) -> int:
     """Serve until stopped; a reason not to start is one line on stderr and exit status 2."""
-    # uvicorn shuts down on SIGTERM or Ctrl-C and then raises the signal again, which would end
-    # the process before atexit removes the app's temporary files (exports, Gradio's uploads),
-    # or print a KeyboardInterrupt traceback: exit quietly instead.
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, lambda signum, frame: sys.exit(0))
+    scratch = Path(tempfile.mkdtemp(prefix="imagejourney-serve-"))  # exports and Gradio's uploads
+
+    def stop(signum, frame):
+        """SIGTERM or Ctrl-C: uvicorn has shut down (it raises the signal again once done), or the
+        app was still starting. Jobs still running (a stalled one for 10 minutes) would hold up a
+        normal exit, and atexit with it: remove the temporary files now and leave quietly."""
+        shutil.rmtree(scratch, ignore_errors=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, stop)
     try:
-        serve(args)
+        serve(args, scratch)
     except AppCannotStart as exc:
         print(f"imagejourney serve: {exc}", file=sys.stderr)
         return 2
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return 0
 
 

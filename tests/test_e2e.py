@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -247,9 +248,8 @@ def test_the_stopped_reference_app_leaves_no_exports_or_uploads_behind(tmp_path,
     with ReferenceApp("tiny", tmp_path / "app.log") as app:
         proc, _ = run_e2e(tmp_path, "--base-url", app.url, "--ui-profile", "reference", env=run_env)
         assert proc.returncode == 0, proc.stdout[-3000:]
-        [exports] = app_tmp.glob("imagejourney-exports-*")
-        [gradio] = app_tmp.glob("imagejourney-gradio-*")
-        assert list(exports.glob("*.png")) and any(p.is_file() for p in gradio.rglob("*"))
+        [scratch] = app_tmp.glob("imagejourney-serve-*")
+        assert list((scratch / "exports").glob("*.png")) and any(p.is_file() for p in (scratch / "gradio").rglob("*"))
     # torch's compile cache is shared and reused by design; nothing else may stay
     assert sorted(p.name for p in app_tmp.iterdir() if p.name != "torchinductor_root") == []
 
@@ -263,7 +263,7 @@ def test_ctrl_c_stops_the_reference_app_quietly_and_cleans_up(tmp_path):
     deadline = time.monotonic() + 120
     while fetch_info(f"http://127.0.0.1:{port}/") is None and time.monotonic() < deadline:
         time.sleep(0.25)
-    assert len(list(tmp_path.glob("imagejourney-*"))) == 2  # its exports and Gradio's directory
+    assert len(list(tmp_path.glob("imagejourney-serve-*"))) == 1  # its exports and Gradio's uploads
     app.send_signal(signal.SIGINT)
     out, err = app.communicate(timeout=30)
     assert app.returncode == 0 and "Traceback" not in err, err[-2000:]
@@ -297,20 +297,27 @@ def test_fault_injection_is_visible_to_the_runner_and_the_report(tmp_path):
     assert "injected fault: the server failed this job" in proc.stdout
 
 
-def test_a_stalled_action_fails_with_one_sentence_and_the_journey_goes_on(tmp_path):
+def test_a_stalled_action_fails_with_one_sentence_and_the_journey_goes_on(tmp_path, monkeypatch):
     from journeys.target import ReferenceApp
 
     pack = PACK.replace("action_timeout_s: 60", "action_timeout_s: 4")
+    app_tmp = tmp_path / "app-tmp"
+    app_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(app_tmp))  # the app's process inherits it
     with ReferenceApp("tiny", tmp_path / "app.log", extra_args=("--fault-stall-rate", "1.0")) as app:
         (tmp_path / "pack.yaml").write_text(pack.format(steps="[prompt, generate, reroll]"))
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "e2e/", "--journey", str(tmp_path / "pack.yaml"), "--base-url", app.url,
              "--ui-profile", "reference", "--results-dir", str(tmp_path / "results"), "-p", "no:cacheprovider"],
             cwd=ROOT, capture_output=True, text=True, timeout=300,
+            env={name: value for name, value in os.environ.items() if name != "TMPDIR"},
         )
     assert proc.returncode == 1
     assert "step 1 (generate) failed: the generate was not done within 4 s (action_timeout_s)" in proc.stdout
     assert "step 2 (reroll) failed: the reroll was not done within 4 s" in proc.stdout
+    # stopped (SIGTERM) with jobs still stalled, the app left before being killed, and cleaned up
+    assert app.process.returncode == 0
+    assert sorted(p.name for p in app_tmp.iterdir() if p.name != "torchinductor_root") == []
 
 
 def test_validation_messages_reach_the_runner_and_the_app_keeps_serving(tmp_path):
@@ -350,7 +357,9 @@ def test_resume_after_kill_9_gives_a_clean_runs_steps(tmp_path, kill_at):
     pack.write_text(RESUME_PACK)
     results = tmp_path / "results"
     command = [sys.executable, "-m", "pytest", "e2e/", "--journey", str(pack), "--results-dir", str(results), "-p", "no:cacheprovider"]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    crash_tmp = tempfile.mkdtemp(prefix="ij-")  # what SIGKILL leaves (app, browser); short for Chromium's socket path
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "TMPDIR": crash_tmp})
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
         events = list(results.glob("*/events.jsonl"))
@@ -359,6 +368,7 @@ def test_resume_after_kill_9_gives_a_clean_runs_steps(tmp_path, kill_at):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    shutil.rmtree(crash_tmp)
     run = next(results.glob("*"))
     stopped = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run)], capture_output=True, text=True)
     assert stopped.returncode == 0 and json.loads((run / "summary.json").read_text())["complete"] is False
