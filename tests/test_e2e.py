@@ -18,6 +18,7 @@ from pathlib import Path
 
 
 import numpy as np
+import psutil
 import pytest
 from PIL import Image
 
@@ -368,7 +369,9 @@ def test_resume_after_kill_9_gives_a_clean_runs_steps(tmp_path, kill_at):
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    shutil.rmtree(crash_tmp)
+    for orphan in psutil.process_iter(["cmdline"]):  # Playwright starts Chromium in a process group of its own
+        if any(crash_tmp in arg for arg in orphan.info["cmdline"] or ()):
+            orphan.kill()
     run = next(results.glob("*"))
     stopped = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run)], capture_output=True, text=True)
     assert stopped.returncode == 0 and json.loads((run / "summary.json").read_text())["complete"] is False
@@ -382,6 +385,7 @@ def test_resume_after_kill_9_gives_a_clean_runs_steps(tmp_path, kill_at):
     assert all(r["status"] == "ok" for r in rows(run))
     summary = json.loads((run / "summary.json").read_text())
     assert summary["complete"] is True and summary["ttui_ms"]["reached"] == 3 and summary["flaky_journey_runs"] == []
+    shutil.rmtree(crash_tmp)
 
 
 def test_resume_with_another_config_is_refused(tmp_path):
