@@ -285,13 +285,21 @@ def cmd_profile_check(args) -> int:
     return 1 if missing else 0
 
 
+def with_examples(*lines: str) -> dict:
+    """add_parser keywords that end the command's --help with its examples."""
+    return {"epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
+            "formatter_class": argparse.RawDescriptionHelpFormatter}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from reference_app.server import add_serve_arguments
 
     parser = argparse.ArgumentParser(prog="imagejourney", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    report = commands.add_parser("report", help="render report.html from a run directory")
+    report = commands.add_parser("report", help="render report.html from a run directory",
+                                 **with_examples("imagejourney report journey-results/RUN_ID",
+                                                 "imagejourney report journey-results/RUN_ID --baseline last-passing --bundle"))
     report.add_argument("run_dir")
     report.add_argument("--gpu-hour-usd", type=float, help="GPU price per hour, for cost per (usable) image")
     report.add_argument("--baseline", help="a baseline run directory or a store reference (run id, last, last-passing, "
@@ -301,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--with-traces", action="store_true", help="put the traces in the bundle too")
     report.set_defaults(func=cmd_report)
 
-    judge = commands.add_parser("judge", help="judge a run's saved images (LPIPS, CLIP, blank) and re-render its report")
+    judge = commands.add_parser("judge", help="judge a run's saved images (LPIPS, CLIP, blank) and re-render its report",
+                                **with_examples("imagejourney judge journey-results/RUN_ID --json quality.json"))
     judge.add_argument("run_dir")
     judge.add_argument("--lpips-net", default="alex", help="LPIPS network: alex (default), vgg or squeeze")
     judge.add_argument("--clip-model", help="CLIP model: a local directory or a Hugging Face id already in the cache")
@@ -310,7 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--json", help="also write the quality summary to this JSON file")
     judge.set_defaults(func=cmd_judge)
 
-    comparison = commands.add_parser("compare", help="compare a run with a baseline: medians, ratio CI, verdicts")
+    comparison = commands.add_parser("compare", help="compare a run with a baseline: medians, ratio CI, verdicts",
+                                     **with_examples("imagejourney compare journey-results/OLD journey-results/NEW --json out.json",
+                                                     "imagejourney compare last journey-results/NEW --since 7d --store sqlite:///h.db"))
     comparison.add_argument("baseline", help="a run directory, or in the history store: a run id, last, last-passing, pinned")
     comparison.add_argument("new", help="a run directory or a run id in the history store")
     comparison.add_argument("--since", help="pool every stored baseline run of this window (7d, 36h) of the new run's journey")
@@ -320,33 +331,47 @@ def build_parser() -> argparse.ArgumentParser:
     comparison.add_argument("--json", help="also write the comparison to this JSON file")
     comparison.set_defaults(func=cmd_compare)
 
-    history = commands.add_parser("history", help="the history store of runs (SQLite file or PostgreSQL)")
-    history.add_argument("--store", help="store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)")
+    history = commands.add_parser("history", help="the history store of runs (SQLite file or PostgreSQL)",
+                                  **with_examples("imagejourney history add journey-results/RUN_ID --store sqlite:///h.db",
+                                                  "imagejourney history list --journey portrait --json",
+                                                  "imagejourney history baseline set RUN_ID"))
+    store_help = "store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)"
+    history.add_argument("--store", help=store_help)
     history_commands = history.add_subparsers(dest="history_command", required=True)
-    history_add = history_commands.add_parser("add", help="add a run directory's summary and steps")
+
+    def history_command(name: str, about: str) -> argparse.ArgumentParser:
+        """A history subcommand; it takes --store after its name too, as git and pip take options."""
+        one = history_commands.add_parser(name, help=about)
+        one.add_argument("--store", default=argparse.SUPPRESS, help=store_help)
+        return one
+
+    history_add = history_command("add", "add a run directory's summary and steps")
     history_add.add_argument("run_dir")
-    history_list = history_commands.add_parser("list", help="list stored runs, oldest first")
+    history_list = history_command("list", "list stored runs, oldest first")
     history_list.add_argument("--target")
     history_list.add_argument("--journey")
     history_list.add_argument("--json", action="store_true", help="a JSON list, one object per run")
-    history_show = history_commands.add_parser("show", help="one stored run's summary")
+    history_show = history_command("show", "one stored run's summary")
     history_show.add_argument("run_id")
-    history_baseline = history_commands.add_parser("baseline", help="the pinned baseline")
+    history_baseline = history_command("baseline", "the pinned baseline")
     history_baseline.add_argument("action", choices=["set"])
     history_baseline.add_argument("run_id")
     history.set_defaults(func=cmd_history)
 
-    dashboard = commands.add_parser("dashboard", help="serve the history store's runs, trends and reports")
+    dashboard = commands.add_parser("dashboard", help="serve the history store's runs, trends and reports",
+                                    **with_examples("imagejourney dashboard --store sqlite:///h.db --port 0"))
     dashboard.add_argument("--store", help="store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)")
     dashboard.add_argument("--port", type=int, default=8766, help="port on 127.0.0.1 (default 8766; 0: any free port)")
     dashboard.set_defaults(func=cmd_dashboard)
 
-    merge = commands.add_parser("merge", help="join shards' run directories (pytest --shard I/N) into one, with one report")
+    merge = commands.add_parser("merge", help="join shards' run directories (pytest --shard I/N) into one, with one report",
+                                **with_examples("imagejourney merge shard-1/RUN_ID shard-2/RUN_ID --out merged"))
     merge.add_argument("run_dirs", nargs="+")
     merge.add_argument("--out", required=True, help="the merged run directory to write")
     merge.set_defaults(func=cmd_merge)
 
-    review = commands.add_parser("review", help="label a run's finals useful / not useful in the browser (labels.csv)")
+    review = commands.add_parser("review", help="label a run's finals useful / not useful in the browser (labels.csv)",
+                                 **with_examples("imagejourney review journey-results/RUN_ID --reviewer ana"))
     review.add_argument("run_dir")
     review.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
     review.add_argument("--reviewer", help="name written with each label (default: the login name)")
@@ -385,7 +410,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     profile = commands.add_parser("profile", help="UI profile tools")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)
-    check = profile_commands.add_parser("check", help="open the page and check the profile's selectors")
+    check = profile_commands.add_parser("check", help="open the page and check the profile's selectors",
+                                        **with_examples("imagejourney profile check",
+                                                        "imagejourney profile check --base-url http://127.0.0.1:9090 --ui-profile my-product.yaml"))
     check.add_argument("--target", help="a target from playwright.config.py (default: reference)")
     check.add_argument("--base-url", help="the UI's base URL (with --ui-profile)")
     check.add_argument("--ui-profile", help="a built-in profile name or a YAML path")

@@ -11,6 +11,7 @@ from the run directories' step tables (the audit), never from their HTML.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -162,16 +163,17 @@ def side_from_path(path: Path) -> Side:
 
 
 def resolve_side(ref: str, store: str | None = None, since: str | None = None, journey: str | None = None,
-                 exclude: str | None = None) -> Side:
+                 exclude: str | None = None, now: datetime | None = None) -> Side:
     """A run directory, or a reference into the history store: a run id, `last`,
     `last-passing`, `pinned`; with `since` (7d), every stored run of that window, pooled.
-    `journey` limits the store to that journey; `exclude` leaves out the new run itself."""
+    `journey` limits the store to that journey; `exclude` leaves out the new run itself;
+    `now` is the moment the window ends (default: the wall clock)."""
     from .history import HistoryStore, StoreError, parse_since
 
     if since is None and ("/" in ref or Path(ref).exists()):
         return side_from_path(Path(ref))  # a path: a run directory, or one sentence saying it is not
     try:
-        window = parse_since(since) if since else None
+        window = parse_since(since, now) if since else None
         stored = HistoryStore(store).resolve(ref, journey=journey, since=window, before=exclude)
     except StoreError as exc:
         raise CompareError(str(exc)) from None

@@ -187,12 +187,12 @@ def passed(summary: dict) -> bool:
             and not comparison.get("regressions"))
 
 
-def parse_since(text: str) -> datetime:
-    """`7d`, `36h` → the moment that long ago (UTC)."""
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """`7d`, `36h` → the moment that long before `now` (default: the wall clock, UTC)."""
     units = {"d": "days", "h": "hours"}
     if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
         raise StoreError(f"--since '{text}' must read like 7d or 36h")
-    return datetime.now(timezone.utc) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    return (now or datetime.now(timezone.utc)) - timedelta(**{units[text[-1]]: int(text[:-1])})
 
 
 def shown(url: str) -> str:

@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from reports.audit import started_at
 from reports.compare import resolve_side
 from reports.history import HistoryStore, StoreError
 
@@ -100,7 +102,11 @@ def test_compare_resolves_store_references(store_url, tmp_path):
     new = resolve_side(str(tmp_path / "night-3"), store_url)
     last_passing = resolve_side("last-passing", store_url, journey="portrait", exclude="night-3")
     assert last_passing.name == "night-2"
-    pooled = resolve_side("last", store_url, since="7d", journey="portrait", exclude="night-3")
+    # The window ends a day after the stored runs started, whatever today's date is.
+    events = [json.loads(line) for line in (FORMAT_1_RUN / "events.jsonl").read_text().splitlines()]
+    runs_started = datetime.fromisoformat(started_at(events))
+    pooled = resolve_side("last", store_url, since="7d", journey="portrait", exclude="night-3",
+                          now=runs_started + timedelta(days=1))
     assert len(pooled.runs) == 2 and pooled.name.startswith("2 runs since 7d")
     assert resolve_side("night-1", store_url).name == "night-1" and new.runs
 
@@ -125,10 +131,12 @@ def test_history_cli_and_its_one_sentence_errors(tmp_path):
     run = copy_run(tmp_path, "night-1")
     empty = cli("history", "--store", url, "list")
     assert empty.returncode == 0 and "holds no run yet" in empty.stdout
-    assert cli("history", "--store", url, "add", str(run)).stdout.startswith("added night-1")
+    assert cli("history", "add", str(run), "--store", url).stdout.startswith("added night-1")  # after, as git takes it
+    assert "is already in" in cli("history", "--store", url, "add", str(run)).stdout  # and before, as it always did
+    assert "examples:" in cli("history", "--help").stdout
     listed = json.loads(cli("history", "list", "--json", env={"IMAGEJOURNEY_STORE": url}).stdout)
     assert [r["run_id"] for r in listed] == ["night-1"] and listed[0]["passed"] is True
-    assert json.loads(cli("history", "--store", url, "show", "night-1").stdout)["steps"] == 15
+    assert json.loads(cli("history", "show", "night-1", "--store", url).stdout)["steps"] == 15
     for args, sentence in [
         (("history", "--store", url, "show", "nope"), "no run 'nope' in the history store"),
         (("history", "--store", "postgresql://u@127.0.0.1:1/db", "list"), "cannot be reached"),
