@@ -22,8 +22,10 @@ from journeys.browser import (ONLY_CHROMIUM, NoBrowser, RemoteBrowser, chromium_
                               open_browser as open_one, video_recorder_missing)
 from journeys.config import load_config, resolve_target
 from journeys.manifest import build_manifest
-from journeys.pack import (ConfigError, check_compatible, load_pack, load_profile, parse_creators, parse_shard,
-                           shard_of)
+from journeys.pack import load_pack
+from journeys.plan import parse_creators, parse_shard, shard_of
+from journeys.profile import check_compatible, load_profile
+from journeys.yaml_reader import ConfigError
 from journeys.rundir import RunDirectory
 from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 from reports.audit import RunDirError, load_run

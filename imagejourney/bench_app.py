@@ -17,7 +17,8 @@ from playwright.sync_api import sync_playwright
 
 from journeys.browser import chromium_launch_args, launch_chromium
 from journeys.config import load_config
-from journeys.pack import JourneyPack, Prompt, Step, load_profile
+from journeys.pack import JourneyPack, Prompt, Step
+from journeys.profile import load_profile
 from journeys.rundir import RunDirectory
 from journeys.runner import JourneyRunner, install_probe
 from journeys.target import ReferenceApp

@@ -37,7 +37,7 @@ from playwright.sync_api import sync_playwright
 
 from journeys.browser import launch_chromium
 from journeys.config import load_config
-from journeys.pack import load_profile
+from journeys.profile import load_profile
 from journeys.runner import install_probe
 from journeys.target import ReferenceApp
 from reports.stats import percentile, rounded

@@ -37,7 +37,9 @@ from playwright.sync_api import sync_playwright
 from journeys.browser import chromium_launch_args, launch_chromium
 from journeys.config import load_config
 from journeys.load import run_level
-from journeys.pack import JourneyPack, LoadPlan, Prompt, Step, load_profile
+from journeys.pack import JourneyPack, Prompt, Step
+from journeys.plan import LoadPlan
+from journeys.profile import load_profile
 from journeys.rundir import RunDirectory
 from reports.audit import load_run
 from reports.stats import percentile, rounded

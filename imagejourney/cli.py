@@ -68,13 +68,13 @@ def cmd_review(args) -> int:
     from reports.review import ReviewServer
 
     try:
-        server = ReviewServer(Path(args.run_dir), args.port, reviewer=args.reviewer)
+        server = ReviewServer(Path(args.run_dir), args.port, args.host, reviewer=args.reviewer)
     except (RunDirError, OSError) as exc:
         print(f"imagejourney review: {exc}", file=sys.stderr)
         return 2
     with server:
-        print(f"reviewing {len(server.candidates)} finals at {server.url} (Ctrl-C to stop); labels go to "
-              f"{server.run.path / 'labels.csv'}", flush=True)
+        print(f"reviewing {len(server.candidates)} finals at {server.url} (Ctrl-C to stop; the URL carries this "
+              f"session's token); labels go to {server.run.path / 'labels.csv'}", flush=True)
         try:
             while True:
                 time.sleep(3600)
@@ -156,12 +156,13 @@ def cmd_dashboard(args) -> int:
     from reports.history import StoreError
 
     try:
-        dashboard = Dashboard(args.store, args.port)
+        dashboard = Dashboard(args.store, args.port, args.host)
     except (StoreError, OSError) as exc:
         print(f"imagejourney dashboard: {exc}", file=sys.stderr)
         return 2
     with dashboard:
-        print(f"dashboard of {dashboard.store.url} at {dashboard.url} (Ctrl-C to stop)", flush=True)
+        guarded = "; bound beyond loopback, it needs this URL's token for every request" if dashboard.guard_pages else ""
+        print(f"dashboard of {dashboard.store.url} at {dashboard.url} (Ctrl-C to stop{guarded})", flush=True)
         try:
             while True:
                 time.sleep(3600)
@@ -251,7 +252,8 @@ def cmd_profile_check(args) -> int:
 
     from journeys.browser import NoBrowser, chromium_launch_args, launch_chromium
     from journeys.config import load_config, resolve_target
-    from journeys.pack import ConfigError, load_profile
+    from journeys.profile import load_profile
+    from journeys.yaml_reader import ConfigError
     from journeys.profile_check import check_profile, format_checks
     from journeys.runner import StepFailed
     from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
@@ -361,7 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser("dashboard", help="serve the history store's runs, trends and reports",
                                     **with_examples("imagejourney dashboard --store sqlite:///h.db --port 0"))
     dashboard.add_argument("--store", help="store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)")
-    dashboard.add_argument("--port", type=int, default=8766, help="port on 127.0.0.1 (default 8766; 0: any free port)")
+    dashboard.add_argument("--port", type=int, default=8766, help="port (default 8766; 0: any free port)")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, this machine "
+                           "only; beyond it every request needs the token in the URL printed at start)")
     dashboard.set_defaults(func=cmd_dashboard)
 
     merge = commands.add_parser("merge", help="join shards' run directories (pytest --shard I/N) into one, with one report",
@@ -373,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     review = commands.add_parser("review", help="label a run's finals useful / not useful in the browser (labels.csv)",
                                  **with_examples("imagejourney review journey-results/RUN_ID --reviewer ana"))
     review.add_argument("run_dir")
-    review.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
+    review.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
+    review.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, this machine only)")
     review.add_argument("--reviewer", help="name written with each label (default: the login name)")
     review.set_defaults(func=cmd_review)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, BrowserType, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from .pack import ConfigError
+from .yaml_reader import ConfigError
 from .redact import redact_url
 
 SYSTEM_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")

@@ -8,7 +8,7 @@ import runpy
 from dataclasses import dataclass
 from pathlib import Path
 
-from .pack import ConfigError
+from .yaml_reader import ConfigError
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ from typing import Callable
 
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from .pack import Creator, JourneyPack, LoadPlan, UIProfile, journey_run_id
+from .pack import JourneyPack
+from .plan import Creator, LoadPlan, journey_run_id
+from .profile import UIProfile
 from .rundir import RunDirectory
 from .runner import first_line, install_probe, run_journey
 

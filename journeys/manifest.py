@@ -15,7 +15,9 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from .pack import JourneyPack, LoadPlan, UIProfile, journey_run_plan
+from .pack import JourneyPack
+from .plan import LoadPlan, journey_run_plan
+from .profile import UIProfile
 from .redact import redact_url
 
 VERSIONED_PACKAGES = ("imagejourney", "playwright", "pytest-playwright", "torch", "diffusers", "transformers", "gradio")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
-from .pack import UIProfile
+from .profile import UIProfile
 from .runner import StepFailed, log_in
 
 # What the page offers, by kind, described with the most stable selector available.

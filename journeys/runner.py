@@ -35,7 +35,9 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from .pack import Creator, JourneyPack, Prompt, Step, UIProfile, journey_run_id
+from .pack import JourneyPack, Prompt, Step
+from .plan import Creator, journey_run_id
+from .profile import UIProfile
 from .redact import redact_trace, redact_url
 from .rundir import RunDirectory, UnsafePath
 from .screencast import OutputRegionFrames, screencast_record

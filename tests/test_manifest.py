@@ -1,7 +1,8 @@
 from pathlib import Path
 
 from journeys.manifest import build_manifest, config_hash, degradations
-from journeys.pack import load_pack, load_profile
+from journeys.pack import load_pack
+from journeys.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,8 @@
 import pytest
 
-from journeys.pack import ConfigError, available_packs, check_compatible, load_pack, load_profile
+from journeys.pack import available_packs, load_pack
+from journeys.profile import check_compatible, load_profile
+from journeys.yaml_reader import ConfigError
 
 GOOD = """name: p
 prompts:

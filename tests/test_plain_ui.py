@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from journeys.pack import load_pack, load_profile
+from journeys.pack import load_pack
+from journeys.profile import load_profile
 from journeys.rundir import RunDirectory
 from reports.audit import load_run
 from journeys.runner import JourneyRunner, Unsettled, install_probe

@@ -1,0 +1,168 @@
+"""UI profiles: how to operate one product's UI (journeys/profiles/), read from YAML into a
+plain dataclass: its fields, controls, output region, done conditions, login and server times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .pack import ACTIONS, SETTINGS, JourneyPack
+from .yaml_reader import ConfigError, Reader, find_yaml, plain
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+
+
+@dataclass(frozen=True)
+class UIProfile:
+    name: str
+    path: str
+    ready: str
+    fields: dict
+    controls: dict
+    output: str
+    final_image: str
+    done: list[dict]
+    error: dict | None
+    login: dict | None
+    server_timings: dict | None
+    paint: str
+    source: str
+    raw: dict = field(repr=False)
+    keep_query: tuple[str, ...] = ()  # query parameter names whose values recorded URLs may keep
+
+
+PROFILE_FIELDS = ("name", "path", "ready", "fields", "controls", "output", "final_image", "done", "error", "login",
+                  "server_timings", "paint", "keep_query")
+PAINT_METHODS = ("auto", "element-timing", "screencast")
+PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", "mask", *SETTINGS)
+DONE_KINDS = {
+    "text": ("selector", "text_matches"),  # an element's text matches (and changed since the click)
+    "hidden": ("hidden",),  # an element (a spinner) is hidden or gone
+    "visible": ("visible",),  # an element appears
+    "enabled": ("enabled",),  # a control is enabled again
+    "output_stable_ms": ("output_stable_ms",),  # no new image painted in the output for N ms
+}
+LOGIN_FIELDS = ("storage_state", "url", "fill", "submit", "success")
+
+
+def load_profile(name_or_path: str) -> UIProfile:
+    r = Reader(find_yaml(name_or_path, PROFILES_DIR, "UI profile",
+                         "unknown UI profile '{name}'; built-in profiles: {known} (or pass a YAML path)"))
+    data = r.data
+    r.only(data, PROFILE_FIELDS, "the UI profile")
+    fields = r.get(data, "fields", dict, "the UI profile")
+    r.only(fields, PROFILE_INPUTS, "fields")
+    if "prompt" not in fields:
+        raise r.error(fields, None, "fields must name the prompt box: prompt: SELECTOR")
+    controls = r.get(data, "controls", dict, "the UI profile")
+    r.only(controls, ACTIONS, "controls")
+    if "generate" not in controls:
+        raise r.error(controls, None, "controls must name the generate control: generate: SELECTOR")
+    done = r.get(data, "done", (dict, list), "the UI profile")
+    conditions = [read_condition(r, c, "done") for c in (done if isinstance(done, list) else [done])]
+    error = r.get(data, "error", dict, "the UI profile", None)
+    if error is not None:
+        r.only(error, DONE_KINDS["text"], "error")
+        r.get(error, "selector", str, "error")
+        r.get(error, "text_matches", str, "error")
+    return UIProfile(
+        name=r.get(data, "name", str, "the UI profile"),
+        path=r.get(data, "path", str, "the UI profile", "/"),
+        ready=r.get(data, "ready", str, "the UI profile"),
+        fields=plain(fields),
+        controls=plain(controls),
+        output=r.get(data, "output", str, "the UI profile"),
+        final_image=r.get(data, "final_image", str, "the UI profile", "img"),
+        done=conditions,
+        error=plain(error),
+        login=read_login(r, data),
+        server_timings=read_server_timings(r, data),
+        paint=read_paint(r, data),
+        source=str(r.path),
+        raw=plain(data),
+        keep_query=read_keep_query(r, data),
+    )
+
+
+def read_condition(r: Reader, condition, what: str) -> dict:
+    if not isinstance(condition, dict):
+        raise r.error(r.data, "done", f"each {what} condition must be a mapping")
+    for kind, keys in DONE_KINDS.items():
+        if keys[0] in condition:
+            r.only(condition, keys, f"{what} ({kind})")
+            for key in keys:
+                r.get(condition, key, int if key == "output_stable_ms" else str, what)
+            return {"kind": kind, **plain(condition)}
+    raise r.error(condition, None, f"a {what} condition needs one of: selector + text_matches, hidden, visible, enabled, output_stable_ms")
+
+
+def read_server_timings(r: Reader, data) -> dict | None:
+    """Where the server tells its own times: the job number shown in the page, and a URL."""
+    timings = r.get(data, "server_timings", dict, "the UI profile", None)
+    if timings is None:
+        return None
+    r.only(timings, ("job_selector", "job_pattern", "url"), "server_timings")
+    for key in ("job_selector", "job_pattern", "url"):
+        r.get(timings, key, str, "server_timings")
+    if "{job}" not in timings["url"]:
+        raise r.error(timings, "url", "server_timings url must contain {job}, e.g. /imagejourney/jobs/{job}")
+    return plain(timings)
+
+
+def read_keep_query(r: Reader, data) -> tuple[str, ...]:
+    """Query parameters harmless enough to keep in recorded URLs (`keep_query: [mode, lang]`);
+    every other query value is redacted."""
+    names = r.get(data, "keep_query", list, "the UI profile", [])
+    if not all(isinstance(name, str) and name for name in names):
+        raise r.error(data, "keep_query", "keep_query must be a list of query parameter names, e.g. [mode]")
+    return tuple(names)
+
+
+def read_paint(r: Reader, data) -> str:
+    """How paint time is read: Element Timing on <img>, screencast frames (canvas UIs), or
+    auto (Element Timing, screencast when the output region holds a canvas and no image)."""
+    paint = r.get(data, "paint", str, "the UI profile", "auto")
+    if paint not in PAINT_METHODS:
+        raise r.error(data, "paint", f"paint must be one of {', '.join(PAINT_METHODS)}")
+    return paint
+
+
+def read_login(r: Reader, data) -> dict | None:
+    login = r.get(data, "login", dict, "the UI profile", None)
+    if login is None:
+        return None
+    r.only(login, LOGIN_FIELDS, "login")
+    if "storage_state" in login:
+        r.get(login, "storage_state", str, "login")
+        return plain(login)
+    fill = r.get(login, "fill", dict, "login")
+    for selector, source in fill.items():
+        if not (isinstance(source, str) and source.startswith("$")):
+            raise r.error(fill, selector, "login values must name an environment variable ($VAR), never the secret itself")
+    r.get(login, "submit", str, "login")
+    r.get(login, "success", str, "login")
+    return plain(login)
+
+
+def check_compatible(pack: JourneyPack, profile: UIProfile) -> None:
+    """Every step of the pack must be something the profile can operate."""
+    needed = {s.kind for s in pack.steps} & set(ACTIONS)
+    for action in sorted(needed - set(profile.controls)):
+        raise ConfigError(
+            f"the journey '{pack.name}' has {action} steps but the UI profile '{profile.name}' ({profile.source}) "
+            f"names no {action} control; add controls: {{{action}: SELECTOR}} or drop the step"
+        )
+    if any(s.kind == "repeat" for s in pack.steps) and "seed" not in profile.fields:
+        raise ConfigError(
+            f"the journey '{pack.name}' has repeat steps (the same seed again) but the UI profile '{profile.name}' "
+            "names no seed field; add fields: {seed: SELECTOR} or drop the step"
+        )
+    if "edit" in needed and "edit_prompt" not in profile.fields:
+        raise ConfigError(
+            f"the journey '{pack.name}' has edit steps but the UI profile '{profile.name}' names no edit_prompt field"
+        )
+    if any(s.mask for s in pack.steps) and "mask" not in profile.fields:
+        raise ConfigError(
+            f"the journey '{pack.name}' has edit steps with a mask but the UI profile '{profile.name}' names no mask "
+            "field; add fields: {mask: SELECTOR} (with {value} where the region's name goes)"
+        )
