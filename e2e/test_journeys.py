@@ -7,7 +7,7 @@ from journeys.runner import install_probe, run_journey
 
 def test_journey(page, target, run_dir, ui_profile, journey_case, pytestconfig, first_attempt):
     pack, prompt = journey_case
-    install_probe(page, ui_profile.output, ui_profile.final_image)
+    install_probe(page, ui_profile.output, ui_profile.final_image, ui_profile.preview_image)
     failures = run_journey(page, base_url=target.url, profile=ui_profile, pack=pack, prompt=prompt, run=run_dir,
                            tracing=pytestconfig.ij_tracing, first_attempt=first_attempt,
                            retries=pytestconfig.getoption("--retries"))

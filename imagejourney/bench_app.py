@@ -77,7 +77,7 @@ def run(trials: int, config_path: Path, model: str = "tiny", progress=print) -> 
             with ReferenceApp(model, work / f"{case}.log", extra_args=("--previews", delivery)) as app:
                 info = app.info
                 page = browser.new_page(viewport=config["BROWSER"]["viewport"])
-                install_probe(page, profile.output, profile.final_image)
+                install_probe(page, profile.output, profile.final_image, profile.preview_image)
                 pack = bench_pack(trials, size)
                 run_dir = RunDirectory.create(work, {"journey": {"name": case}, "config_hash": case})
                 JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()

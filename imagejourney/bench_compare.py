@@ -58,7 +58,7 @@ ROUND = 10  # rerolls per pool per round: the pools take turns, so a slow minute
 def reroll_times(browser, config, profile, app, work: Path, name: str, actions: int) -> list[float]:
     """Reroll click-to-final (ms) of `actions` rerolls against a running app."""
     page = browser.new_page(viewport=config["BROWSER"]["viewport"])
-    install_probe(page, profile.output, profile.final_image)
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
     pack = reroll_pack(actions)
     run_dir = RunDirectory.create(work, {"journey": {"name": name}, "config_hash": name})
     JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()

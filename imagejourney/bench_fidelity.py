@@ -108,7 +108,7 @@ def method_errors(trials: list[dict]) -> dict:
 
 def reference_trials(page, url: str, trials: int, display: str) -> tuple[dict, dict]:
     profile = load_profile("reference")
-    install_probe(page, profile.output, profile.final_image)
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
     status = profile.done[0]["selector"]
     page.goto(url)
     page.wait_for_selector(profile.ready)

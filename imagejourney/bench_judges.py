@@ -81,7 +81,7 @@ def visual_progress_by_method(browser, config, profile, work: Path) -> dict:
         with ReferenceApp("tiny", work / f"{method.split()[0]}.log", extra_args=extra) as app:
             run_dir = RunDirectory.create(work, {"journey": {**pack.raw, "acceptance": pack.acceptance}, "config_hash": method.split()[0]})
             page = browser.new_page(viewport=config["BROWSER"]["viewport"])
-            install_probe(page, profile.output, profile.final_image)
+            install_probe(page, profile.output, profile.final_image, profile.preview_image)
             JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()
             page.close()
             run_dir.event("run_finished")
@@ -117,7 +117,7 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
         run_dir = RunDirectory.create(work, {"journey": {**pack.raw, "acceptance": pack.acceptance}, "config_hash": "bench"})
         for prompt in pack.prompts:
             page = browser.new_page(viewport=config["BROWSER"]["viewport"])
-            install_probe(page, profile.output, profile.final_image)
+            install_probe(page, profile.output, profile.final_image, profile.preview_image)
             JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=prompt, run=run_dir).run()
             page.close()
         run_dir.event("run_finished")

@@ -71,7 +71,7 @@ def run(actions: int, config_path: Path, progress=print) -> dict:
             pack = soak_pack(number)
             run_dir = RunDirectory.create(work, {"journey": {"name": f"soak-{number}"}, "config_hash": f"soak{number}"})
             page = browser.new_page(viewport=config["BROWSER"]["viewport"])
-            install_probe(page, profile.output, profile.final_image)
+            install_probe(page, profile.output, profile.final_image, profile.preview_image)
             JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()
             page.close()
             steps = load_run(run_dir.path).steps

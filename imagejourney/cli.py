@@ -73,9 +73,9 @@ def cmd_review(args) -> int:
         print(f"imagejourney review: {exc}", file=sys.stderr)
         return 2
     with server:
-        print(f"reviewing {len(server.candidates)} finals at {server.url} (Ctrl-C to stop; the URL carries this "
-              f"session's token); labels go to {server.run.path / 'labels.csv'}", flush=True)
-        try:
+        try:  # the line printed is inside: a Ctrl-C right after it still stops quietly
+            print(f"reviewing {len(server.candidates)} finals at {server.url} (Ctrl-C to stop; the URL carries this "
+                  f"session's token); labels go to {server.run.path / 'labels.csv'}", flush=True)
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
@@ -160,10 +160,10 @@ def cmd_dashboard(args) -> int:
     except (StoreError, OSError) as exc:
         print(f"imagejourney dashboard: {exc}", file=sys.stderr)
         return 2
+    guarded = "; bound beyond loopback, it needs this URL's token for every request" if dashboard.guard_pages else ""
     with dashboard:
-        guarded = "; bound beyond loopback, it needs this URL's token for every request" if dashboard.guard_pages else ""
-        print(f"dashboard of {dashboard.store.url} at {dashboard.url} (Ctrl-C to stop{guarded})", flush=True)
-        try:
+        try:  # the line printed is inside: a Ctrl-C right after it still stops quietly
+            print(f"dashboard of {dashboard.store.url} at {dashboard.url} (Ctrl-C to stop{guarded})", flush=True)
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
@@ -285,6 +285,19 @@ def cmd_profile_check(args) -> int:
     missing = [c for c in checks if not c.matches and not c.role.startswith("done (hidden")]
     print(f"{len(checks) - len(missing)} of {len(checks)} selectors found" + ("" if not missing else "; fix the MISSING ones"))
     return 1 if missing else 0
+
+
+def cmd_train_reference(args) -> int:
+    """Train the portrait-world reference model (tokenizer, text encoder, VAE, UNet) into --out."""
+    from reference_app.train import TrainingError, train_reference
+
+    try:
+        out = train_reference(Path(args.out), steps=args.steps, seed=args.seed, resume=args.resume, images=args.images)
+    except TrainingError as exc:
+        print(f"imagejourney train-reference: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} (and {out}-early); serve it with: imagejourney serve --model {out}")
+    return 0
 
 
 def with_examples(*lines: str) -> dict:
@@ -423,6 +436,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ui-profile", help="a built-in profile name or a YAML path")
     check.add_argument("--config", default="playwright.config.py")
     check.set_defaults(func=cmd_profile_check)
+
+    from reference_app.train import DEFAULT_STEPS, IMAGES
+
+    train = commands.add_parser("train-reference", help="train the portrait-world reference model on this machine",
+                                **with_examples("imagejourney train-reference",
+                                                "imagejourney train-reference --steps 50 --out /tmp/pw --resume"))
+    train.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                       help=f"optimiser steps in all: 1/10 VAE, the rest text encoder + UNet (default {DEFAULT_STEPS})")
+    train.add_argument("--out", default="reference_app/models/portrait-world",
+                       help="pipeline directory to write; the early copy goes to OUT-early (default: the committed one)")
+    train.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint/state.pt")
+    train.add_argument("--seed", type=int, default=0, help="seed of the world drawn and of training (default 0)")
+    train.add_argument("--images", type=int, default=IMAGES, help=f"portraits drawn to train on (default {IMAGES})")
+    train.set_defaults(func=cmd_train_reference)
 
     return parser
 

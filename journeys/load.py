@@ -58,7 +58,7 @@ def run_level(creators: int, *, plan: LoadPlan, pack: JourneyPack, profile: UIPr
             with sync_playwright() as playwright:
                 try:
                     page = open_browser(playwright).new_context(**context_args).new_page()
-                    install_probe(page, profile.output, profile.final_image)
+                    install_probe(page, profile.output, profile.final_image, profile.preview_image)
                 except Exception as exc:  # noqa: BLE001 - recorded: a creator without a browser is an error under load
                     fail(index, "could not open its browser", exc)
                 if wait_for_all(index) and page is not None:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .operations import Operation, read_operations
 from .yaml_reader import Located, Reader, find_yaml, plain
 
 PACKS_DIR = Path(__file__).parent / "packs"
@@ -34,6 +35,8 @@ class Step:
     strength: float | None = None  # edit strength
     mask: str | None = None  # edit region (inpainting); None edits the whole image
     ms: int = 0  # think time
+    before: tuple[Operation, ...] = ()  # untimed steps around it (a menu to open, a panel)
+    after: tuple[Operation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ PACK_FIELDS = ("name", "description", "cohort", "settings", "think_time_ms", "ac
                "acceptance", "budgets")
 PROMPT_FIELDS = ("id", "text", "negative", "seed", "seeds", "settings", "cohort")
 # Acceptance rules and their threshold field; `all:` / `any:` compose them.
-ACCEPTANCE_RULES = {"not_blank": "min_pixel_std", "clip_score": "min"}
+ACCEPTANCE_RULES = {"not_blank": "min_pixel_std", "clip_score": "min", "prompt_match": "min"}
 BUDGET_METRICS = ("click_to_preview_ms", "click_to_final_ms", "click_to_export_ms", "ttui_ms")
 # Pack names and prompt ids become file and directory names in the run directory.
 SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -134,6 +137,9 @@ def safe_name(r: Reader, mapping, key: str, value: str, what: str) -> str:
     return value
 
 
+AROUND = ("before", "after")  # untimed steps around a step (see operations.py)
+
+
 def read_steps(r: Reader, index: int, item) -> list[Step]:
     what = f"steps[{index}]"
     if isinstance(item, str):
@@ -146,31 +152,52 @@ def read_steps(r: Reader, index: int, item) -> list[Step]:
     else:
         raise r.error(r.data, "steps", f"{what} must be an action name or a mapping of one action to its options")
     where = f"{what} ({kind})"
+    around = {"before": read_operations(r, options, "before", where), "after": read_operations(r, options, "after", where)}
     if kind == "edit":
-        r.only(options, ("prompt", "strength", "mask"), where)
+        r.only(options, ("prompt", "strength", "mask", *AROUND), where)
         strength = float(r.get(options, "strength", (int, float), where, 0.6))
         if not 0 < strength <= 1:
             raise r.error(options, "strength", f"edit strength in {what} must be above 0 and at most 1")
         mask = r.get(options, "mask", str, where, None)
-        return [Step(kind, prompt=r.get(options, "prompt", str, where), strength=strength, mask=mask)]
+        return [Step(kind, prompt=r.get(options, "prompt", str, where), strength=strength, mask=mask, **around)]
     if kind == "reroll":
-        r.only(options, ("times",), where)
-        return [Step(kind)] * r.get(options, "times", int, where, 1)
+        r.only(options, ("times", *AROUND), where)
+        return [Step(kind, **around)] * r.get(options, "times", int, where, 1)
     if kind == "think":
         r.only(options, ("ms",), where)
         return [Step(kind, ms=r.get(options, "ms", int, where))]
     if kind in ("prompt", "generate", "export", "repeat"):
-        r.only(options, (), where)
-        return [Step(kind)]
+        r.only(options, AROUND, where)
+        return [Step(kind, **around)]
     line_of = item if isinstance(item, dict) else r.data
     raise r.error(line_of, kind if isinstance(item, dict) else "steps",
                   f"{what}: unknown step '{kind}'; use prompt, think, repeat, {', '.join(ACTIONS)}")
 
 
 def read_acceptance(r: Reader, data) -> dict:
-    """`{rule: not_blank, min_pixel_std: 8}`, `{rule: clip_score, min: 0.25}`, or `{all: [...]}` /
-    `{any: [...]}` of those (nested as deep as needed)."""
-    return plain(read_rule(r, r.get(data, "acceptance", dict, "the journey pack"), "acceptance"))
+    """`{rule: not_blank, min_pixel_std: 8}`, `{rule: clip_score, min: 0.25}`, `{rule: prompt_match,
+    min: 0.8}`, or `{all: [...]}` / `{any: [...]}` of those (nested as deep as needed)."""
+    acceptance = plain(read_rule(r, r.get(data, "acceptance", dict, "the journey pack"), "acceptance"))
+    if "'prompt_match'" in repr(acceptance):
+        check_world_words(r, data)
+    return acceptance
+
+
+def check_world_words(r: Reader, data) -> None:
+    """prompt_match judges prompts in the portrait world's words: each prompt and edit prompt of
+    the pack must parse, else one sentence with its file and line."""
+    from reference_app.portrait_world import UnknownWord, parse
+
+    texts = [(item, "text") for item in r.get(data, "prompts", list, "the journey pack")
+             if isinstance(item, dict) and isinstance(item.get("text"), str)]
+    texts += [(step["edit"], "prompt") for step in r.get(data, "steps", list, "the journey pack")
+              if isinstance(step, dict) and isinstance(step.get("edit"), dict) and isinstance(step["edit"].get("prompt"), str)]
+    for mapping, key in texts:
+        try:
+            parse(mapping[key])
+        except UnknownWord as exc:
+            raise r.error(mapping, key, f"{exc} (the acceptance rule prompt_match needs prompts in the portrait "
+                                        "world's words)") from None
 
 
 def read_rule(r: Reader, node, what: str) -> dict:

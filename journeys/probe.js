@@ -8,6 +8,11 @@
 //    there are tagged with an `elementtiming` attribute as soon as they appear (a
 //    MutationObserver runs before the next paint), so src swaps and new <img>s are both seen.
 //    Each image gets its own tag, so a paint names its element even after the element is gone.
+//  - paint of this action: a paint whose content (a hash of the image drawn at 16×16) the
+//    region had not shown before the click. The previous final re-mounted by a re-render, or a
+//    history thumbnail of an earlier result, paints again after the click: same content, so
+//    it is recorded as `old` and is neither a preview nor the final. Images outside the
+//    profile's preview_image / final_image selectors are recorded with role "other".
 //
 // An action is done when the product shows its final image; the final's paint time arrives
 // with Element Timing's entry, about a frame later. Until then the action is "unsettled": the
@@ -16,7 +21,8 @@
 (function (config) {
   if (window.__imagejourney) return;
   const TAG = "imagejourney-output";
-  const paints = []; // {t, method, paintTime, url, key, src, finalOf}
+  const paints = []; // {t, method, paintTime, url, key, src, content, role, finalOf}
+  const seenAt = new Map(); // content → when the output region first showed it (performance.now())
   let action = null; // {id, name, control, click, before, …}
   const unsettled = []; // actions whose final is shown and not yet painted: {…action, target, deadline}
   let tagged = 0;
@@ -26,6 +32,45 @@
   const inOutput = (el) => el instanceof Element && el.closest(config.output) !== null;
   const visible = (el) => el instanceof Element && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
   const enabled = (el) => el instanceof Element && !el.disabled && el.getAttribute("aria-disabled") !== "true";
+
+  // A small hash of what an image shows (its pixels at 16×16, FNV-1a, and its natural size),
+  // so the same picture re-mounted or re-served under another URL is known as the same. Null
+  // when the pixels cannot be read (a cross-origin image served without CORS).
+  const hashCanvas = document.createElement("canvas");
+  hashCanvas.width = hashCanvas.height = 16;
+  const hashContext = hashCanvas.getContext("2d", { willReadFrequently: true });
+  const drawForHash = CanvasRenderingContext2D.prototype.drawImage;
+  const contents = new WeakMap(); // img → {src, content}: hashed once per source
+  function contentOf(img) {
+    if (!(img instanceof HTMLImageElement) || !img.complete || !img.naturalWidth) return null;
+    const src = img.currentSrc || img.src;
+    const cached = contents.get(img);
+    if (cached && cached.src === src) return cached.content;
+    let content = null;
+    try {
+      hashContext.clearRect(0, 0, 16, 16);
+      drawForHash.call(hashContext, img, 0, 0, 16, 16);
+      const data = hashContext.getImageData(0, 0, 16, 16).data;
+      let h = 0x811c9dc5;
+      for (let i = 0; i < data.length; i++) h = Math.imul(h ^ data[i], 0x01000193);
+      content = `${img.naturalWidth}x${img.naturalHeight}:${(h >>> 0).toString(16).padStart(8, "0")}`;
+    } catch (e) {
+      content = null;
+    }
+    contents.set(img, { src, content });
+    return content;
+  }
+  const noteSeen = (content, t) => {
+    if (content !== null && !(seenAt.get(content) <= t)) seenAt.set(content, t);
+  };
+  // Content the output region showed before time `t` (an action's click).
+  const shownBefore = (content, t) => content !== null && seenAt.has(content) && seenAt.get(content) < t;
+  // "final", "preview" or "other" (an image in the region that is neither: a gallery thumbnail).
+  function roleOf(el) {
+    if (!(el instanceof Element)) return null;
+    if (el.matches(config.output + " " + config.final_image)) return "final";
+    return el.matches(config.output + " " + config.preview_image) ? "preview" : "other";
+  }
 
   function tagOutputImages() {
     for (const img of document.querySelectorAll(config.output + " img")) {
@@ -78,13 +123,18 @@
       // The full source of what was painted, kept so the runner can save each preview after the
       // action (entry.url cuts data: URLs to 100 characters); null when the element has moved on.
       const src = entry.element ? entry.element.currentSrc || entry.element.src : null;
+      const content = entry.element && src && sameUrl(src, entry.url) ? contentOf(entry.element) : null;
+      const t = rendered ? entry.renderTime : entry.loadTime;
+      noteSeen(content, t);
       paints.push({
-        t: rendered ? entry.renderTime : entry.loadTime,
+        t,
         method: rendered ? "element-timing" : "element-timing-load",
         paintTime: entry.paintTime ?? null,
         url: entry.url,
         key: ours(entry.identifier) ? entry.identifier : entry.element,
         src: src && sameUrl(src, entry.url) ? src : null,
+        content,
+        role: roleOf(entry.element),
         finalOf: null,
       });
     }
@@ -116,6 +166,10 @@
   }
   const sameTarget = (a, b) => a !== null && b !== null && a.key === b.key && a.url === b.url;
 
+  // A paint that may be a preview or the final of action `a`: in a preview or final image, and
+  // not of content the region showed before the click.
+  const ofAction = (a, p) => p.role !== "other" && !shownBefore(p.content, a.click);
+
   // The paint, after `a`'s click, of image `target` ({key, url}).
   function paintOf(a, target) {
     if (!target || a === null || a.click === null) return null;
@@ -130,7 +184,9 @@
   const shownImagePaint = () => paintOf(action, targetOf(shownImage()));
 
   // A final-looking image is shown that was not shown at the click (another element or
-  // source), or has painted since the click.
+  // source), or has painted since the click. Its content may be a picture shown before (a
+  // `repeat` of the same seed, the same black image of a safety filter twice): the done
+  // conditions, which hold first, tell it from the old final re-mounted while the product works.
   function newImageShown() {
     const target = targetOf(shownImage());
     return target !== null && (!sameTarget(target, action.before) || paintOf(action, target) !== null);
@@ -156,7 +212,7 @@
       case "visible":
         return visible(document.querySelector(c.visible));
       case "output_stable_ms": {
-        const last = paints.filter((p) => p.t >= action.click).pop();
+        const last = paints.filter((p) => p.t >= action.click && ofAction(action, p)).pop();
         return last !== undefined && performance.now() - last.t >= c.output_stable_ms;
       }
     }
@@ -193,6 +249,8 @@
   }
 
   function begin(name, control, conditions, error, requireImage, id = null) {
+    const now = performance.now();
+    for (const img of document.querySelectorAll(config.output + " img")) noteSeen(contentOf(img), now);
     const textBefore = {};
     for (const c of [...conditions, ...(error ? [error] : [])]) if (c.selector) textBefore[c.selector] = textOf(c.selector);
     action = { id, name, control, click: null, conditions: conditions.map((c) => ({ ...c, seen: false })), error, textBefore,
@@ -211,9 +269,11 @@
       name: a ? a.name : null,
       click,
       boxes: a ? a.boxes : [],
-      final: final ? { t: final.t, method: final.method, paintTime: final.paintTime, url: final.url } : null,
+      final: final ? { t: final.t, method: final.method, paintTime: final.paintTime, url: final.url, content: final.content } : null,
+      // `old`: content the region showed before the click (the audit counts no such paint).
       paints: paints.filter(mine)
-        .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200) })),
+        .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200), content: p.content,
+                       role: p.role, old: shownBefore(p.content, click) })),
     };
   }
 
@@ -221,7 +281,14 @@
   // evenly spread: the runner saves them after the action, outside its timing.
   function previewsOf(a, final, cap) {
     if (!a || a.click === null || !final) return [];
-    const previews = paints.filter((p) => p.t >= a.click && p.t < final.t && p.src && p.finalOf === null);
+    const kept = new Set([final.content]);
+    const previews = paints.filter((p) => {
+      if (!(p.t >= a.click && p.t < final.t && p.src && p.finalOf === null && ofAction(a, p))) return false;
+      if (p.content === null) return true;
+      if (kept.has(p.content)) return false; // the final shown early, or one preview painted twice
+      kept.add(p.content);
+      return true;
+    });
     const step = Math.max(1, previews.length / cap);
     const picked = [];
     for (let i = 0; i < previews.length && picked.length < cap; i += step) picked.push(previews[Math.floor(i)]);

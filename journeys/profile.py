@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .operations import Operation, read_operations
 from .pack import ACTIONS, SETTINGS, JourneyPack
 from .yaml_reader import ConfigError, Reader, find_yaml, plain
 
@@ -21,6 +22,7 @@ class UIProfile:
     controls: dict
     output: str
     final_image: str
+    preview_image: str
     done: list[dict]
     error: dict | None
     login: dict | None
@@ -29,10 +31,13 @@ class UIProfile:
     source: str
     raw: dict = field(repr=False)
     keep_query: tuple[str, ...] = ()  # query parameter names whose values recorded URLs may keep
+    open: tuple[Operation, ...] = ()  # steps when the page opens: a first-visit dialog, a panel
+    before: dict = field(default_factory=dict)  # action → steps before its control is clicked
+    after: dict = field(default_factory=dict)  # action → steps after it is done
 
 
-PROFILE_FIELDS = ("name", "path", "ready", "fields", "controls", "output", "final_image", "done", "error", "login",
-                  "server_timings", "paint", "keep_query")
+PROFILE_FIELDS = ("name", "path", "ready", "open", "fields", "controls", "output", "final_image", "preview_image", "done",
+                  "error", "login", "server_timings", "paint", "keep_query")
 PAINT_METHODS = ("auto", "element-timing", "screencast")
 PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", "mask", *SETTINGS)
 DONE_KINDS = {
@@ -50,14 +55,22 @@ def load_profile(name_or_path: str) -> UIProfile:
                          "unknown UI profile '{name}'; built-in profiles: {known} (or pass a YAML path)"))
     data = r.data
     r.only(data, PROFILE_FIELDS, "the UI profile")
-    fields = r.get(data, "fields", dict, "the UI profile")
-    r.only(fields, PROFILE_INPUTS, "fields")
-    if "prompt" not in fields:
-        raise r.error(fields, None, "fields must name the prompt box: prompt: SELECTOR")
+    fields = read_fields(r, data)
     controls = r.get(data, "controls", dict, "the UI profile")
     r.only(controls, ACTIONS, "controls")
     if "generate" not in controls:
         raise r.error(controls, None, "controls must name the generate control: generate: SELECTOR")
+    before, after = {}, {}
+    for action, control in list(controls.items()):
+        if isinstance(control, dict):  # {control: SELECTOR, before: [...], after: [...]}
+            what = f"controls.{action}"
+            r.only(control, ("control", "before", "after"), what)
+            before[action] = read_operations(r, control, "before", what)
+            after[action] = read_operations(r, control, "after", what)
+            controls[action] = r.get(control, "control", str, what)
+        elif not isinstance(control, str):
+            raise r.error(controls, action, f"controls.{action} must be a selector, or a mapping {{control: SELECTOR, "
+                                            "before: [...], after: [...]}}")
     done = r.get(data, "done", (dict, list), "the UI profile")
     conditions = [read_condition(r, c, "done") for c in (done if isinstance(done, list) else [done])]
     error = r.get(data, "error", dict, "the UI profile", None)
@@ -73,6 +86,7 @@ def load_profile(name_or_path: str) -> UIProfile:
         controls=plain(controls),
         output=r.get(data, "output", str, "the UI profile"),
         final_image=r.get(data, "final_image", str, "the UI profile", "img"),
+        preview_image=r.get(data, "preview_image", str, "the UI profile", "img"),
         done=conditions,
         error=plain(error),
         login=read_login(r, data),
@@ -81,7 +95,29 @@ def load_profile(name_or_path: str) -> UIProfile:
         source=str(r.path),
         raw=plain(data),
         keep_query=read_keep_query(r, data),
+        open=read_operations(r, data, "open", "the UI profile"),
+        before=before,
+        after=after,
     )
+
+
+def read_fields(r: Reader, data) -> dict:
+    """`fields:` each a selector; `size` may be {width: SELECTOR, height: SELECTOR} for a UI
+    with two boxes (one selector fills the one it matches, and the other keeps its value)."""
+    fields = r.get(data, "fields", dict, "the UI profile")
+    r.only(fields, PROFILE_INPUTS, "fields")
+    if "prompt" not in fields:
+        raise r.error(fields, None, "fields must name the prompt box: prompt: SELECTOR")
+    for name, selector in fields.items():
+        if name == "size" and isinstance(selector, dict):
+            r.only(selector, ("width", "height"), "fields.size")
+            if set(selector) != {"width", "height"} or not all(isinstance(v, str) for v in selector.values()):
+                raise r.error(fields, name, "fields.size must be a selector or {width: SELECTOR, height: SELECTOR}")
+        elif not isinstance(selector, str):
+            kind = "a list" if isinstance(selector, list) else type(selector).__name__
+            raise r.error(fields, name, f"fields.{name} must be one selector (a string), not {kind}; steps such as "
+                                        "opening a panel first go under open: or a control's before:")
+    return fields
 
 
 def read_condition(r: Reader, condition, what: str) -> dict:

@@ -35,6 +35,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from .operations import Operation, OperationFailed, perform
 from .pack import JourneyPack, Prompt, Step
 from .plan import Creator, journey_run_id
 from .profile import UIProfile
@@ -93,9 +94,11 @@ class Prepared:
     settled: list[dict]
 
 
-def install_probe(page: Page, output: str, final_image: str = "img") -> None:
-    """Add the timing probe to every document the page loads, watching the `output` region."""
-    config = {"output": output, "final_image": final_image}
+def install_probe(page: Page, output: str, final_image: str = "img", preview_image: str = "img") -> None:
+    """Add the timing probe to every document the page loads, watching the `output` region:
+    its `final_image` and `preview_image` elements (selectors inside it) can be this action's
+    final and previews; other images there (a gallery) never are."""
+    config = {"output": output, "final_image": final_image, "preview_image": preview_image}
     page.add_init_script(f"{PROBE_SOURCE}({json.dumps(config)});")
 
 
@@ -139,7 +142,7 @@ class JourneyRunner:
                 with self.trace_group(f"step {index}: {step.kind}"):
                     try:
                         self.do_step(index, step)
-                    except (StepFailed, PlaywrightError, UnsafePath) as exc:
+                    except (StepFailed, PlaywrightError, UnsafePath) as exc:  # the step fails; the journey goes on
                         self.fail(index, step.kind, first_line(exc))
         except (StepFailed, PlaywrightError) as exc:
             self.fail(-1, "open", first_line(exc))
@@ -181,8 +184,20 @@ class JourneyRunner:
                 f"the ready selector '{self.profile.ready}' did not appear on {self.url} within "
                 f"{self.pack.action_timeout_s:g} s; run `imagejourney profile check` to see what the page has"
             ) from None
-        self.require("output region", self.profile.output)
-        self.require("prompt field", self.profile.fields["prompt"])
+        self.operate(-1, "open", self.profile.open)
+        self.require("prompt field", self.profile.fields["prompt"])  # the output region may come with the first image
+
+    def operate(self, index: int, where: str, operations: tuple[Operation, ...]) -> None:
+        """Do untimed steps around an action (or on opening the page), each recorded."""
+        if operations:
+            self.settle()  # the unsettled action's event comes first
+        for operation in operations:
+            try:
+                acted = perform(self.page, operation, where)
+            except OperationFailed as exc:
+                raise StepFailed(str(exc)) from None
+            self.run_dir.event("operation", prompt_id=self.journey_run, step_index=index, where=where,
+                               operation=operation.kind, target=operation.target, acted=acted)
 
     def require(self, role: str, selector: str) -> None:
         """Fail with one sentence when a profile selector matches nothing (after a short wait)."""
@@ -218,20 +233,30 @@ class JourneyRunner:
             self.page.context.tracing.stop()
 
     def do_step(self, index: int, step: Step) -> None:
+        """One journey step, with the untimed steps around it: the profile's for its control,
+        then the journey step's own (before); the step's own, then the profile's (after)."""
+        control = "generate" if step.kind == "repeat" else step.kind
+        self.operate(index, f"before {step.kind}", (*self.profile.before.get(control, ()), *step.before))
+        self.do_action_step(index, step)
+        self.operate(index, f"after {step.kind}", (*step.after, *self.profile.after.get(control, ())))
+
+    def do_action_step(self, index: int, step: Step) -> None:
         fields = self.profile.fields
         if step.kind not in IMAGE_STEPS:
             self.settle()  # its event comes after the unsettled action's event
         if step.kind == "prompt":
-            self.set_field("prompt", self.prompt.text)
+            accepted = {"prompt": self.set_field("prompt", self.prompt.text)}
             if "seed" in fields:
-                self.set_field("seed", str(self.prompt.seed))
+                accepted["seed"] = self.set_field("seed", str(self.prompt.seed))
             if self.prompt.negative and "negative_prompt" in fields:
-                self.set_field("negative_prompt", self.prompt.negative)
+                accepted["negative_prompt"] = self.set_field("negative_prompt", self.prompt.negative)
             settings = {**self.pack.settings, **self.prompt.settings}
             for name, value in settings.items():  # steps, size, guidance, aspect where the UI has them
                 if name in fields:
-                    self.set_field(name, str(value))
-            self.run_dir.event("prompt_entered", prompt_id=self.journey_run, seed=self.prompt.seed)
+                    accepted[name] = self.set_field(name, str(value))
+            # What the UI accepted, read back from it; the seed the pack asked for only as asked.
+            self.run_dir.event("prompt_entered", prompt_id=self.journey_run, seed_requested=self.prompt.seed,
+                               seed=parse_seed(accepted.get("seed")), accepted=accepted)
         elif step.kind == "think":
             self.page.wait_for_timeout(step.ms)
         elif step.kind == "export":
@@ -252,16 +277,45 @@ class JourneyRunner:
                     self.set_field("mask", step.mask or "none")
             self.image_action(index, step.kind)
 
-    def set_field(self, name: str, value: str) -> None:
-        """Type into a field; a field whose selector holds `{value}` is a choice (a radio
-        button, a chip): the element it names with the value filled in is clicked."""
+    def set_field(self, name: str, value: str) -> str | dict | None:
+        """Enter `value` in a field and return what the UI shows there afterwards. A field whose
+        selector holds `{value}` is a choice (a radio button, a chip): the element it names with
+        the value filled in is clicked. `size` may be {width: SELECTOR, height: SELECTOR}."""
         selector = self.profile.fields[name]
+        if isinstance(selector, dict):
+            return {part: self.enter(f"{name} {part}", one, value) for part, one in selector.items()}
         if "{value}" in selector:
             choice = selector.replace("{value}", value)
             self.require(f"{name} field (choice '{value}')", choice)
             self.page.click(choice)
-        else:
-            self.page.fill(selector, value)
+            return value
+        return self.enter(name, selector, value)
+
+    def enter(self, name: str, selector: str, value: str) -> str:
+        """Fill a field, leave it and read it back. When the UI shows another value (a number
+        widget that undoes a programmatic fill), enter it as a person would: select all, type,
+        Tab, and read it back again. A field that is missing, hidden or disabled, or still shows another value,
+        fails the step in one sentence naming it."""
+        field = self.page.locator(selector).first
+        self.require(f"{name} field", selector)
+        if not field.is_visible():
+            raise StepFailed(f"the {name} field '{selector}' is hidden (inside a collapsed panel?); open it with an "
+                             "`open:` or `before:` step in the UI profile")
+        if not field.is_editable():
+            raise StepFailed(f"the {name} field '{selector}' is disabled or read-only (is a 'random' toggle on?); turn "
+                             "that off with an `open:` or `before:` step in the UI profile")
+        field.fill(value, timeout=self.timeout_ms)
+        field.blur()  # as leaving the box does: a widget that commits (or undoes) a value on blur has done so
+        if same_value(shown := shown_value(field), value):
+            return shown
+        field.click()
+        field.press("ControlOrMeta+a")
+        field.press_sequentially(value)
+        field.press("Tab")
+        if same_value(shown := shown_value(field), value):
+            return shown
+        raise StepFailed(f"the {name} field '{selector}' shows {shown!r} after {value!r} was entered; the UI did not "
+                         "take the value (out of its range, or rounded?)")
 
     def probe(self, method: str, *args):
         """Call the in-page probe's `method` and await its answer, which crosses as one JSON
@@ -281,7 +335,7 @@ class JourneyRunner:
         <img>, which Element Timing cannot see), or "both" (auto, and the region holds no image
         at all at the click: a canvas may appear with the first image)."""
         control = self.profile.controls[control_action or action]
-        in_page = [control, self.profile.output, self.profile.final_image,
+        in_page = [control, self.profile.output, self.profile.final_image, self.profile.preview_image,
                    *[c[k] for c in [*self.profile.done, *([self.profile.error] if self.profile.error else [])]
                      for k in ("selector", "hidden", "enabled", "visible") if k in c]]
         prepared = self.probe("prepare", {
@@ -405,6 +459,11 @@ class JourneyRunner:
 
     def explain_timeout(self, action: str, watched_frames: bool) -> None:
         """Why an action was not done in time, in one sentence."""
+        if not self.page.evaluate("(o) => !!document.querySelector(o)", self.profile.output):
+            raise StepFailed(
+                f"the {action} was not done within {self.pack.action_timeout_s:g} s, and the output region selector "
+                f"'{self.profile.output}' matches nothing on {self.page.url}; run `imagejourney profile check`"
+            )
         canvas_only = self.page.evaluate(
             "(o) => !document.querySelector(o + ' img') && !!document.querySelector(o + ' canvas')", self.profile.output)
         if not watched_frames and canvas_only:
@@ -520,12 +579,13 @@ class JourneyRunner:
         return base64.b64decode(self.page.evaluate(FETCH_AS_BASE64, url) or "")
 
     def seed_shown(self) -> int | None:
+        """The seed the page shows after the action (the one that ran), or None when not known."""
         selector = self.profile.fields.get("seed")
         if not selector:
             return None
         try:
-            return int(float(self.page.input_value(selector)))
-        except (PlaywrightError, ValueError):
+            return parse_seed(shown_value(self.page.locator(selector).first))
+        except PlaywrightError:
             return None
 
     def file_stem(self, index: int) -> str:
@@ -542,7 +602,7 @@ class JourneyRunner:
             "creators": self.creator.creators if self.creator else None,
             "creator": self.creator.index if self.creator else None,
             "prompt": self.prompt.text,
-            "seed": self.prompt.seed,
+            "seed_requested": self.prompt.seed,  # what ran is the action's seed_shown
             "step_index": index,
             "action": action,
             "mask": self.pack.steps[index].mask if index >= 0 else None,
@@ -572,7 +632,7 @@ def run_journey(page: Page, *, base_url: str, profile: UIProfile, pack: JourneyP
     for attempt in range(first_attempt, first_attempt + retries + 1):
         if attempt > first_attempt:
             page = page.context.new_page()
-            install_probe(page, profile.output, profile.final_image)
+            install_probe(page, profile.output, profile.final_image, profile.preview_image)
         failures = JourneyRunner(page, base_url=base_url, profile=profile, pack=pack, prompt=prompt, run=run,
                                  tracing=tracing, attempt=attempt, creator=creator).run()
         if not failures:
@@ -602,6 +662,38 @@ def log_in(page: Page, base_url: str, profile: UIProfile) -> bool:
         names = ", ".join(v.removeprefix("$") for v in login["fill"].values())
         raise StepFailed(f"login failed: '{login['success']}' did not appear within 15 s of submitting; check {names}") from None
     return True
+
+
+def shown_value(field) -> str:
+    """What a field shows: an input's, textarea's or select's value, else its text."""
+    try:
+        return field.input_value(timeout=2_000)
+    except PlaywrightError:
+        return field.inner_text(timeout=2_000).strip()
+
+
+NUMBER_SEPARATORS = re.compile(r"[,_'\s\u00a0\u202f\u2009]")  # 156,680,208,700,286 · 1 234 · 1_234
+
+
+def as_number(text: str) -> float | None:
+    try:
+        return float(NUMBER_SEPARATORS.sub("", text))
+    except ValueError:
+        return None
+
+
+def same_value(shown: str, meant: str) -> bool:
+    """The UI shows the value meant: the same text, or the same number however it is written."""
+    if shown.strip() == meant.strip():
+        return True
+    a, b = as_number(shown), as_number(meant)
+    return a is not None and b is not None and abs(a - b) <= 1e-9 * max(1.0, abs(b))
+
+
+def parse_seed(text) -> int | None:
+    """A seed as a UI shows it (with thousands separators too), or None when it is not a whole number."""
+    number = as_number(str(text)) if text is not None else None
+    return int(number) if number is not None and number == int(number) else None
 
 
 def first_line(exc: BaseException) -> str:

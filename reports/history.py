@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import (Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text, create_engine,
-                        insert, select, update)
+from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text,
+                        create_engine, insert, select, text, update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .audit import load_run, summarize, summary_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: steps.seed is a 64-bit integer (products draw seeds up to 2**53 and beyond)
 DEFAULT_STORE = "sqlite:///journey-results/history.db"
 STEP_FIELDS = ("prompt_id", "step_index", "action", "status", "seed", "click_to_preview_ms", "click_to_final_ms",
                "click_to_export_ms", "image")
@@ -48,7 +48,7 @@ steps_table = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(200), ForeignKey("runs.run_id"), nullable=False, index=True),
     Column("prompt_id", String(200)), Column("step_index", Integer), Column("action", String(40)),
-    Column("status", String(20)), Column("seed", Integer), Column("click_to_preview_ms", Float),
+    Column("status", String(20)), Column("seed", BigInteger), Column("click_to_preview_ms", Float),
     Column("click_to_final_ms", Float), Column("click_to_export_ms", Float), Column("image", Text),
 )
 baseline_table = Table("baseline", metadata, Column("name", String(40), primary_key=True),
@@ -90,6 +90,8 @@ class HistoryStore:
                 version = db.execute(select(schema_table.c.version)).scalar()
                 if version is None:
                     db.execute(insert(schema_table).values(version=SCHEMA_VERSION))
+                elif version == 1:
+                    migrate_to_2(db)
                 elif version > SCHEMA_VERSION:
                     raise StoreError(f"the history store {shown(self.url)} has schema version {version}, newer than this "
                                      f"imagejourney's ({SCHEMA_VERSION}); upgrade imagejourney to use it")
@@ -179,6 +181,14 @@ class HistoryStore:
                 raise StoreError("no baseline is pinned; pin one with `imagejourney history baseline set RUN_ID`")
             return [self.get(pinned)]
         return [self.get(ref)]
+
+
+def migrate_to_2(db) -> None:
+    """Schema 1 → 2: a seed such as 156680208700286 does not fit PostgreSQL's 32-bit integer.
+    (SQLite's integers are 64-bit already.)"""
+    if db.dialect.name == "postgresql":
+        db.execute(text("ALTER TABLE steps ALTER COLUMN seed TYPE BIGINT"))
+    db.execute(update(schema_table).values(version=2))
 
 
 def passed(summary: dict) -> bool:

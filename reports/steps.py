@@ -28,6 +28,7 @@ STEP_COLUMNS = [
     "prompt_id",
     "prompt",
     "seed",
+    "seed_requested",
     "step_index",
     "action",
     "mask",
@@ -56,9 +57,9 @@ STEP_COLUMNS = [
 ]
 TEXT_COLUMNS = ["journey", "prompt_id", "prompt", "action", "mask", "paint_method", "watch", "server_job", "status", "error",
                 "image", "screenshot"]
-WHOLE_NUMBER_COLUMNS = ["attempt", "creators", "creator", "seed", "step_index", "repeats", "previews_painted", "previews_produced"]
+WHOLE_NUMBER_COLUMNS = ["attempt", "creators", "creator", "seed", "seed_requested", "step_index", "repeats", "previews_painted", "previews_produced"]
 NUMBER_COLUMNS = [c for c in STEP_COLUMNS if c not in TEXT_COLUMNS + WHOLE_NUMBER_COLUMNS]
-IDENTITY = ("attempt", "creators", "creator", "journey", "prompt_id", "prompt", "seed", "step_index", "action", "mask")
+IDENTITY = ("attempt", "creators", "creator", "journey", "prompt_id", "prompt", "step_index", "action", "mask")
 
 
 def step_table(records: Records) -> pd.DataFrame:
@@ -119,15 +120,17 @@ def row_of(event: dict) -> dict | None:
 
 
 def identity(event: dict) -> dict:
-    return {key: event.get(key) for key in IDENTITY}
+    """Which step an event is. `seed` is the seed that ran, read back from the UI after an
+    image action (`seed_shown`), or null: not known. The pack's seed is only what was asked
+    (`seed_requested`; runs recorded before it had its own key keep it as `seed`)."""
+    return {**{key: event.get(key) for key in IDENTITY}, "seed": event.get("seed_shown"),
+            "seed_requested": event.get("seed_requested", event.get("seed"))}
 
 
 def action_row(event: dict) -> dict:
     """generate / reroll / edit: the probe's record → timings; the server's epoch times → the
     page's timeline (exact when server and browser share a clock, as with the reference app)."""
     row = {**identity(event), "image": event.get("image"), "repeats": event.get("repeats"), "watch": event.get("watch")}
-    if event.get("seed_shown") is not None:
-        row["seed"] = event["seed_shown"]  # the seed the UI used (a reroll draws a new one)
     try:
         timing = measure_action(event["probe"])
     except (KeyError, TypeError, ValueError) as exc:

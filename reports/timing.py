@@ -20,16 +20,35 @@ class ActionTiming:
     paint_method: str
 
 
+def previews_of_this_action(paints: list[dict], click: float, final: dict) -> list[float]:
+    """Paint times of the action's previews: paints after the click and before the final's
+    paint, of content new since the click (`old`: the previous final re-mounted, a history
+    thumbnail), in a preview or final image (role "other": a gallery image), each picture
+    once and none of the final's own picture. Records made before the probe hashed content
+    have none of these keys: each of their paints counts, as it did then."""
+    times, pictures = [], {final.get("content")} - {None}
+    for paint in sorted(paints, key=lambda p: p["t"]):
+        if not click <= paint["t"] < final["t"] or paint.get("old") or paint.get("role") == "other":
+            continue
+        content = paint.get("content")
+        if content is not None:
+            if content in pictures:
+                continue
+            pictures.add(content)
+        times.append(paint["t"])
+    return times
+
+
 def measure_action(record: dict) -> ActionTiming:
     """`record` is the probe's `collect()` result: click, final paint, and all paints since the
-    click. Previews are the paints after the click and before the final's paint."""
+    click. Previews are the paints of this action before the final's paint."""
     click = record["click"]
     final = record["final"]
     if click is None:
         raise ValueError("the probe saw no trusted click on the action's control")
     if final is None:
         raise ValueError("no image was painted in the output region after the click")
-    previews = sorted(p["t"] for p in record["paints"] if click <= p["t"] < final["t"])
+    previews = previews_of_this_action(record["paints"], click, final)
     first_preview = previews[0] if previews else None
     return ActionTiming(
         click_ts_ms=round(click, 1),

@@ -111,6 +111,22 @@ def test_compare_resolves_store_references(store_url, tmp_path):
     assert resolve_side("night-1", store_url).name == "night-1" and new.runs
 
 
+def test_a_schema_1_store_is_migrated_to_64_bit_seeds(store_url, tmp_path):
+    """Products draw seeds such as 156680208700286, past PostgreSQL's 32-bit integer."""
+    HistoryStore(store_url)
+    engine = create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as db:  # as a store made by schema 1 left it
+        if db.dialect.name == "postgresql":
+            db.execute(text("ALTER TABLE steps ALTER COLUMN seed TYPE INTEGER"))
+        db.execute(text("UPDATE imagejourney_schema SET version = 1"))
+    store = HistoryStore(store_url)
+    with engine.begin() as db:
+        assert db.execute(text("SELECT version FROM imagejourney_schema")).scalar() == 2
+        db.execute(text("INSERT INTO runs (run_id) VALUES ('r')"))
+        db.execute(text("INSERT INTO steps (run_id, seed) VALUES ('r', 156680208700286)"))
+    assert store.steps("r")[0]["seed"] == 156680208700286
+
+
 def test_a_newer_schema_is_refused(tmp_path):
     url = f"sqlite:///{tmp_path / 'history.db'}"
     HistoryStore(url)

@@ -42,7 +42,7 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
     profile.write_text(text)
     profile, pack = load_profile(str(profile)), load_pack(str(PLAIN / "pack.yaml"))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
-    install_probe(page, profile.output, profile.final_image)
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
     failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
     assert failures == []
     rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
@@ -64,17 +64,40 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
     assert rows["export"]["status"] == "ok" and (run.path / rows["export"]["image"]).is_file()
 
 
-def walk_plain_mode(page, plain_ui_url, tmp_path, mode, action_timeout_s=20):
+@pytest.mark.parametrize("mode, preview_image", [("remount", None), ("history", None), ("history", "img.preview")])
+def test_only_the_paints_of_this_action_are_its_previews(page, plain_ui_url, tmp_path, mode, preview_image):
+    """The old final re-mounted after the click (remount), and a history strip of earlier finals
+    drawn again after the click with the new final's thumbnail (history), paint in the output
+    region too; neither is a preview of this action. With preview_image naming the previews,
+    the strip's images are not even looked at."""
+    extra = f"preview_image: {preview_image}\n" if preview_image else ""
+    failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, mode, extra_profile=extra)
+    assert failures == []
+    rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
+    truth = page.evaluate("window.groundTruth")
+    for action, shown in (("generate", truth[:4]), ("reroll", truth[4:8])):
+        row = rows[action]
+        assert int(row["previews_painted"]) == 3, (action, row)
+        assert shown[0]["inserted"] <= float(row["first_preview_paint_ts_ms"]) <= shown[0]["inserted"] + 150
+        assert shown[3]["inserted"] <= float(row["final_paint_ts_ms"]) <= shown[3]["inserted"] + 150
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    reroll = next(e for e in events if e["event"] == "action" and e["action"] == "reroll")
+    old = [p for p in reroll["probe"]["paints"] if p["old"]]
+    assert old, "the old final (or the strip's earlier finals) painted after the click, recorded as old"
+    assert len(reroll["previews"]) == 3  # the previews kept are this action's own
+
+
+def walk_plain_mode(page, plain_ui_url, tmp_path, mode, action_timeout_s=20, extra_profile=""):
     """Walk the plain UI's pack with ?mode=`mode`, every action timed by Element Timing (the
     first too, though its region is empty at the click): (failures, run directory)."""
     profile = tmp_path / "profile.yaml"
     profile.write_text((PLAIN / "profile.yaml").read_text().replace("path: /index.html", f"path: /index.html?mode={mode}")
-                       + "paint: element-timing\n")
+                       + "paint: element-timing\n" + extra_profile)
     pack_path = tmp_path / "pack.yaml"
     pack_path.write_text((PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", f"action_timeout_s: {action_timeout_s}"))
     profile, pack = load_profile(str(profile)), load_pack(str(pack_path))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
-    install_probe(page, profile.output, profile.final_image)
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
     failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
     return failures, run
 
@@ -126,7 +149,7 @@ def test_an_unsettled_action_the_page_lost_fails_in_one_sentence(page, plain_ui_
     arrived fails its step with one sentence; nothing else is lost."""
     profile, pack = load_profile(str(PLAIN / "profile.yaml")), load_pack(str(PLAIN / "pack.yaml"))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
-    install_probe(page, profile.output, profile.final_image)
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
     page.goto(plain_ui_url + "index.html")
     runner = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run)
     runner.unsettled = Unsettled(1, "generate", {})  # as if shown on a document since reloaded
@@ -326,3 +349,63 @@ def test_a_playwright_only_selector_where_the_probe_needs_css_is_one_sentence(pl
     assert proc.returncode == 1
     assert ("step 1 (generate) failed: the UI profile selector 'button:has-text('Make')' is not plain CSS, which the "
             "in-page probe needs") in proc.stdout
+
+
+def walk_operations(page, plain_ui_url, tmp_path, edit=lambda text: text):
+    """Walk tests/plain_ui/operations.html with its profile (changed by `edit`)."""
+    profile_path = tmp_path / "operations-profile.yaml"
+    profile_path.write_text(edit((PLAIN / "operations-profile.yaml").read_text()))
+    profile, pack = load_profile(str(profile_path)), load_pack(str(PLAIN / "operations-pack.yaml"))
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "operations"}, "config_hash": "test"})
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
+    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    return failures, run
+
+
+def test_steps_around_actions_open_dismiss_hover_and_menus_and_values_are_read_back(page, plain_ui_url, tmp_path):
+    """A first-visit dialog is dismissed, a panel opened and a toggle turned off when the page
+    opens; export is hover, ⋯, then the Download menu item. A box that ignores a programmatic
+    fill gets the value typed as a person would; the seeds recorded are the ones that ran."""
+    failures, run = walk_operations(page, plain_ui_url, tmp_path)
+    assert failures == []
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    operations = [(e["where"], e["operation"], e["acted"]) for e in events if e["event"] == "operation"]
+    assert operations == [("open", "dismiss_if_present", True), ("open", "click", True), ("open", "click", True),
+                          ("before export", "hover", True), ("before export", "click", True)]
+    entered = next(e for e in events if e["event"] == "prompt_entered")
+    assert entered["accepted"]["steps"] == "4" and entered["seed"] == 1234 and entered["seed_requested"] == 1234
+    assert page.evaluate("window.stepsRan") == 4  # the box undoes a fill: the value was typed
+    rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
+    ran = page.evaluate("window.seedsRan")
+    assert rows["generate"]["seed"] == ran[0] == 1234
+    assert rows["reroll"]["seed"] == ran[1] != 1234 and rows["reroll"]["seed_requested"] == 1234  # shown as 1,234,…
+    assert rows["export"]["status"] == "ok"
+
+
+@pytest.mark.parametrize("edit, step, sentence", [
+    (lambda t: t.replace('  - click: "#random"', "  - wait_for: body"), "prompt",
+     "the seed field '#seed' is disabled or read-only (is a 'random' toggle on?)"),
+    (lambda t: t.replace('  - click: "#advanced summary"', "  - wait_for: body"), "prompt",
+     "the steps field '#steps' is hidden (inside a collapsed panel?)"),
+    (lambda t: t.replace('      - click: "#more"', '      - click: "#nothing"\n        timeout_ms: 300'), "export",
+     "the before export step click '#nothing' failed: nothing it matches could be clicked within 300 ms"),
+    (lambda t: t.replace('  - dismiss_if_present: "#welcome button"', '  - click: "#welcome button"\n  - click: "#welcome button"\n    timeout_ms: 300'),
+     "open", "the open step click '#welcome button' failed: nothing it matches could be clicked within 300 ms"),
+])
+def test_a_field_or_a_step_around_an_action_that_cannot_be_done_is_one_sentence(page, plain_ui_url, tmp_path, edit, step,
+                                                                                   sentence):
+    failures, _ = walk_operations(page, plain_ui_url, tmp_path, edit)
+    failed = [f for f in failures if f.action == step]
+    assert failed and failed[0].error.startswith(sentence), failures
+
+
+def test_a_value_the_ui_does_not_take_fails_its_step_naming_it(page, plain_ui_url, tmp_path):
+    pack = tmp_path / "pack.yaml"
+    pack.write_text((PLAIN / "operations-pack.yaml").read_text().replace("steps: 4", "steps: 80"))
+    profile = load_profile(str(PLAIN / "operations-profile.yaml"))
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "operations"}, "config_hash": "test"})
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
+    loaded = load_pack(str(pack))
+    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=loaded, prompt=loaded.prompts[0], run=run).run()
+    assert failures[0].action == "prompt"
+    assert failures[0].error.startswith("the steps field '#steps' shows '50' after '80' was entered")

@@ -62,3 +62,17 @@ def test_new_content_is_a_paint_a_dimming_veil_or_spinner_is_not():
     assert is_new_content(picture, rng.integers(0, 255, (100, 400)).astype(np.int16))  # another picture
     assert is_new_content(picture, np.zeros_like(picture))  # a black final (safety filter): the picture is gone
     assert is_new_content(np.full_like(picture, 255), picture)  # drawn onto an empty region
+
+
+def test_old_content_gallery_images_and_repeated_pictures_are_not_previews():
+    paints = [
+        {"t": 105.0, "url": "final-1", "content": "A", "role": "final", "old": True},  # the old final re-mounted
+        {"t": 110.0, "url": "thumb-0", "content": "Z", "role": "other", "old": False},  # a gallery image
+        {"t": 300.0, "url": "p1", "content": "P1", "role": "preview", "old": False},
+        {"t": 310.0, "url": "p1-thumb", "content": "P1", "role": "preview", "old": False},  # the same picture again
+        {"t": 400.0, "url": "final-2-early", "content": "F", "role": "preview", "old": False},  # the final, shown early
+        {"t": 500.0, "url": "final-2", "content": "F", "role": "final", "old": False},
+    ]
+    timing = measure_action({"click": 100.0, "paints": paints,
+                             "final": {"t": 500.0, "method": "element-timing", "url": "final-2", "content": "F"}})
+    assert timing.click_to_preview_ms == 200.0 and timing.previews_painted == 1

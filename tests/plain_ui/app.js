@@ -14,6 +14,11 @@
 //   final-revoked      new-img, but the UI says done as the final comes, and the final's blob: URL is
 //                      revoked once it is shown
 //   reroll-covered     new-img, but a banner covers the reroll button once the first image is done
+//   remount            new-img, but 50 ms after each click the UI re-renders: the previous final is
+//                      removed and put back as a new <img> with a new blob: URL of the same picture
+//   history            new-img, and the region also keeps a strip of earlier finals (thumbnails),
+//                      drawn again as new <img>s after each click, as a queue sidebar does; the
+//                      new final's thumbnail joins the strip before the final itself is shown
 // It keeps its own record of when each image was put on the page, for tests to compare with.
 const $ = (id) => document.getElementById(id);
 const PARAMS = new URLSearchParams(location.search);
@@ -34,6 +39,29 @@ function draw(seed, step) {
     ctx.fillRect((i % 8) * 12, Math.floor(i / 8) * 12, 12, 12);
   }
   return canvas;
+}
+
+// Where the current image goes: the region itself, or (history) a stage above the strip.
+const stage = () => (MODE === "history" ? $("stage") : $("gallery"));
+const finals = []; // history: the canvases of earlier finals
+if (MODE === "history") $("gallery").innerHTML = '<div id="stage"></div><div id="strip"></div>';
+
+async function blobImage(canvas, className) {
+  const img = new Image();
+  img.src = URL.createObjectURL(await new Promise((resolve) => canvas.toBlob(resolve, "image/png")));
+  img.className = className;
+  await img.decode();
+  return img;
+}
+
+async function remountFinal() { // the old final, as a new element under a new URL
+  const old = stage().querySelector("img.final");
+  if (old) stage().replaceChildren(await blobImage(finals[finals.length - 1], "final"));
+}
+
+async function redrawStrip(extra = null) {
+  const shown = extra ? [...finals, extra] : finals;
+  $("strip").replaceChildren(...(await Promise.all(shown.map((c) => blobImage(c, "thumb")))));
 }
 
 const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late"];
@@ -57,7 +85,7 @@ async function show(canvas, kind) {
   img.alt = kind;
   if (MODE === "final-off-view" && kind === "final") img.style.cssText = "position: absolute; top: 30000px";
   await img.decode();
-  if (!img.isConnected) $("gallery").replaceChildren(img);
+  if (!img.isConnected) stage().replaceChildren(img);
   if (MODE === "final-revoked" && kind === "final") URL.revokeObjectURL(img.src);
   record(kind, img.src);
   return canvas;
@@ -99,6 +127,8 @@ function record(kind, url) {
 }
 
 async function run(seed) {
+  if (MODE === "remount") setTimeout(remountFinal, 50);
+  if (MODE === "history") redrawStrip();
   $("busy").hidden = false;
   $("make").disabled = true;
   setWorking(true);
@@ -113,7 +143,9 @@ async function run(seed) {
     $("make").disabled = false;
   };
   if (MODE === "final-revoked") idle();  // done before the final comes: the final is shown before it paints
+  if (MODE === "history") await redrawStrip(draw(seed, 99));
   const final = await show(draw(seed, 99), "final");
+  finals.push(final);
   $("save").href = final.toDataURL("image/png");
   await sleep(60);  // the veil or spinner goes away a little after the final: that is not a paint
   if (MODE === "reroll-covered") coverReroll();

@@ -1,0 +1,109 @@
+"""Steps around actions: untimed operations a UI needs before or after a timed action, or when
+the page opens: dismiss a first-visit dialog, open a panel, hover to reveal a button, pick a
+menu item. A profile lists them under `open:` and on a control (`{control, before, after}`);
+a journey step under `before:` / `after:`. Each is one mapping:
+
+    - click: SELECTOR
+    - hover: SELECTOR
+    - press: KEY                      # on the page; `on: SELECTOR` presses it in that element
+    - select: SELECTOR                # a menu item or option (clicked); `option: VALUE` for a <select>
+    - wait_for: SELECTOR              # `state: visible | hidden | attached | detached` (default visible)
+    - dismiss_if_present: SELECTOR    # clicked if it shows within timeout_ms (default 2000), else nothing
+
+`timeout_ms` bounds any of them (default 10000). They are recorded in events.jsonl and never
+counted in an action's time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
+
+from .yaml_reader import Reader, plain
+
+KINDS = ("click", "hover", "press", "select", "wait_for", "dismiss_if_present")
+OPTIONS = {"press": ("on",), "select": ("option",), "wait_for": ("state",)}
+WAIT_STATES = ("visible", "hidden", "attached", "detached")
+DEFAULT_TIMEOUT_MS = {"dismiss_if_present": 2_000}
+DONE = {"click": "clicked", "hover": "hovered", "press": "pressed in", "select": "selected",
+        "dismiss_if_present": "clicked"}
+
+
+class OperationFailed(Exception):
+    """One sentence naming the step, its selector and what went wrong."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    kind: str
+    target: str  # a selector; for press, the key
+    on: str | None = None  # press: the element to press it in
+    option: str | None = None  # select: the <select>'s option
+    state: str = "visible"  # wait_for
+    timeout_ms: int = 10_000
+
+    def describe(self) -> str:
+        return f"{self.kind} '{self.target}'" + (f" on '{self.on}'" if self.on else "")
+
+
+def read_operations(r: Reader, mapping, key: str, what: str) -> tuple[Operation, ...]:
+    """The list under `key` of `mapping` (absent: none), each checked with its line number."""
+    items = r.get(mapping, key, list, what, [])
+    return tuple(read_operation(r, item, f"{what} {key}[{i}]", mapping, key) for i, item in enumerate(items))
+
+
+def read_operation(r: Reader, item, what: str, parent, key: str) -> Operation:
+    if not isinstance(item, dict):
+        raise r.error(parent, key, f"{what} must be a mapping such as {{click: SELECTOR}}; kinds: {', '.join(KINDS)}")
+    kinds = [k for k in item if k in KINDS]
+    if len(kinds) != 1:
+        raise r.error(item, None, f"{what} must name exactly one of {', '.join(KINDS)}")
+    kind = kinds[0]
+    r.only(item, (kind, "timeout_ms", *OPTIONS.get(kind, ())), f"{what} ({kind})")
+    state = r.get(item, "state", str, what, "visible")
+    if state not in WAIT_STATES:
+        raise r.error(item, "state", f"state in {what} must be one of {', '.join(WAIT_STATES)}")
+    timeout = r.get(item, "timeout_ms", int, what, DEFAULT_TIMEOUT_MS.get(kind, 10_000))
+    if timeout <= 0:
+        raise r.error(item, "timeout_ms", f"timeout_ms in {what} must be a positive number of ms")
+    return Operation(kind, r.get(item, kind, str, what), on=r.get(item, "on", str, what, None),
+                     option=plain(r.get(item, "option", (str, int, float), what, None)), state=state, timeout_ms=timeout)
+
+
+def perform(page: Page, operation: Operation, where: str) -> bool:
+    """Do one operation; True when it acted (a dismiss_if_present whose target never showed
+    did not). Raises OperationFailed with one sentence."""
+    op = operation
+    try:
+        if op.kind == "dismiss_if_present":
+            try:
+                page.locator(op.target).first.wait_for(state="visible", timeout=op.timeout_ms)
+            except PlaywrightError:
+                return False
+            page.locator(op.target).first.click(timeout=op.timeout_ms)
+        elif op.kind == "click":
+            page.locator(op.target).first.click(timeout=op.timeout_ms)
+        elif op.kind == "hover":
+            page.locator(op.target).first.hover(timeout=op.timeout_ms)
+        elif op.kind == "press":
+            if op.on:
+                page.locator(op.on).first.press(op.target, timeout=op.timeout_ms)
+            else:
+                page.keyboard.press(op.target)
+        elif op.kind == "select":
+            item = page.locator(op.target).first
+            if op.option is not None:
+                item.select_option(str(op.option), timeout=op.timeout_ms)
+            else:
+                item.click(timeout=op.timeout_ms)
+        elif op.kind == "wait_for":
+            page.locator(op.target).first.wait_for(state=op.state, timeout=op.timeout_ms)
+    except PlaywrightError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Timeout" in reason:
+            reason = (f"it was not {op.state} within {op.timeout_ms} ms" if op.kind == "wait_for" else
+                      f"nothing it matches could be {DONE[op.kind]} within {op.timeout_ms} ms")
+        raise OperationFailed(f"the {where} step {op.describe()} failed: {reason.split(': ', 1)[-1]}") from None
+    return True
