@@ -254,7 +254,7 @@ def cmd_profile_check(args) -> int:
     from journeys.config import load_config, resolve_target
     from journeys.profile import load_profile
     from journeys.yaml_reader import ConfigError
-    from journeys.profile_check import check_profile, format_checks
+    from journeys.profile_check import act_generate, check_profile, format_checks
     from journeys.runner import StepFailed
     from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 
@@ -273,18 +273,41 @@ def cmd_profile_check(args) -> int:
                     storage_state=str(Path(profile.source).parent / storage) if storage else None,
                 )
                 checks = check_profile(context.new_page(), running.url, profile)
+                acted = act_generate(context.new_page(), running.url, profile, app_log.parent) if args.act else None
                 browser.close()
     except (ConfigError, TargetUnavailable, NoBrowser, StepFailed) as exc:
         if not (isinstance(exc, TargetUnavailable) and app_log.exists()):  # else the app's log says why it did not start
             shutil.rmtree(app_log.parent)
         print(f"imagejourney profile check: {exc}", file=sys.stderr)
         return 2
-    shutil.rmtree(app_log.parent)
     print(f"UI profile '{profile.name}' ({profile.source}) on {running.url.rstrip('/')}{profile.path}")
     print("\n".join(format_checks(checks)))
-    missing = [c for c in checks if not c.matches and not c.role.startswith("done (hidden")]
-    print(f"{len(checks) - len(missing)} of {len(checks)} selectors found" + ("" if not missing else "; fix the MISSING ones"))
-    return 1 if missing else 0
+    failed = [c for c in checks if c.failed]
+    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed" + ("" if not failed else "; fix the ones in capitals"))
+    if acted is not None:
+        failed += describe_generate(*acted)
+    shutil.rmtree(app_log.parent)
+    return 1 if failed else 0
+
+
+def describe_generate(failures: list, run) -> list:
+    """What one generate showed, from its run directory's audit: returns the failures."""
+    from reports.audit import load_run
+
+    for failure in failures:
+        print(f"generate: FAILED at {failure.action}: {failure.error}")
+    rows = load_run(run.path).steps
+    for row in rows[rows["action"] == "generate"].to_dict("records"):
+        if row["status"] != "ok":
+            continue
+        preview = "no preview" if row["click_to_preview_ms"] != row["click_to_preview_ms"] else \
+            f"first preview {row['click_to_preview_ms']:.0f} ms"
+        seed = "seed not known" if row["seed"] is None or str(row["seed"]) == "<NA>" else f"seed {row['seed']}"
+        server = "no server times" if row["server_job"] is None or row["server_job"] != row["server_job"] else \
+            f"server job {row['server_job']}"
+        print(f"generate: paint {row['paint_method']}, {int(row['previews_painted'])} previews painted, {preview}, "
+              f"final {row['click_to_final_ms']:.0f} ms after the click, {seed}, {server}")
+    return failures
 
 
 def cmd_train_reference(args) -> int:
@@ -435,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--base-url", help="the UI's base URL (with --ui-profile)")
     check.add_argument("--ui-profile", help="a built-in profile name or a YAML path")
     check.add_argument("--config", default="playwright.config.py")
+    check.add_argument("--act", choices=["generate"], help="also run one generate and say what it saw: paint method, "
+                                                         "previews, final, seed, server times")
     check.set_defaults(func=cmd_profile_check)
 
     from reference_app.train import DEFAULT_STEPS, IMAGES
@@ -443,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 **with_examples("imagejourney train-reference",
                                                 "imagejourney train-reference --steps 50 --out /tmp/pw --resume"))
     train.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                       help=f"optimiser steps in all: 1/10 VAE, the rest text encoder + UNet (default {DEFAULT_STEPS})")
+                       help=f"optimiser steps in all: 15 %% VAE, the rest text encoder + UNet (default {DEFAULT_STEPS})")
     train.add_argument("--out", default="reference_app/models/portrait-world",
                        help="pipeline directory to write; the early copy goes to OUT-early (default: the committed one)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint/state.pt")

@@ -1,16 +1,21 @@
-"""`imagejourney profile check`: open the page and say which profile selectors match, and what
-the page has instead where one does not."""
+"""`imagejourney profile check`: walk a UI profile on the live page, as a run would. Open the
+page, do its `open:` steps, check every selector the profile names (fields, controls after their
+`before:` steps, output, preview and final images, done conditions, server timings), fill each
+field and read it back. Each line says ok or what is wrong, and what the page has instead
+where a selector matches nothing. `--act generate` then runs one generate and says what it saw.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
+from .operations import OperationFailed, perform
 from .profile import UIProfile
-from .runner import StepFailed, log_in
+from .runner import StepFailed, log_in, same_value, shown_value
 
 # What the page offers, by kind, described with the most stable selector available.
 CANDIDATES_JS = """(kind) => {
@@ -29,70 +34,156 @@ CANDIDATES_JS = """(kind) => {
   return [...document.querySelectorAll(css)].filter((el) => el.getClientRects().length > 0)
     .map(describe).filter((d) => !seen.has(d) && seen.add(d)).slice(0, 8);
 }"""
+IS_CSS_JS = "(s) => { try { document.querySelector(s); return true; } catch (e) { return false; } }"
+FAILING = ("MISSING", "INVALID", "NOT CSS", "HIDDEN", "DISABLED", "NOT TAKEN", "FAILED")
 
 
 @dataclass
-class SelectorCheck:
+class Check:
     role: str
     selector: str
-    matches: int
-    page_has: list[str]
+    status: str  # ok, absent, later, or one of FAILING
+    matches: int | None = 0  # None: not a selector check (a step of open: or before:)
+    note: str = ""
+    page_has: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILING
 
 
 def any_choice(selector: str) -> str:
     """A choice field's selector ({value} in it) made to match any of its choices:
-    `[value='{value}']` becomes `[value]`, `:has-text('{value}')` is dropped."""
-    selector = re.sub(r"""\[([^\]=]+?)\s*=\s*(['"]?)\{value\}\2\]""", r"[\1]", selector)
+    `[value='{value}']` (or ^=, *=, $=, ~=, |=) becomes `[value]`, `:has-text('{value}')` is dropped."""
+    selector = re.sub(r"""\[([^\]=~|^$*]+?)\s*[~|^$*]?=\s*(['"]?)\{value\}\2\]""", r"[\1]", selector)
     selector = re.sub(r""":has-text\((['"])\{value\}\1\)""", "", selector)
     return selector.replace("{value}", "none")  # another form: check the whole-image choice
 
 
-def profile_selectors(profile: UIProfile) -> list[tuple[str, str, str]]:
-    """(role, selector, kind of candidate to suggest) for every selector the profile names."""
-    rows = [("ready", profile.ready, "control")]
-    rows += [(f"field {name}", any_choice(selector), "field") for name, selector in profile.fields.items()]
-    rows += [(f"control {name}", selector, "control") for name, selector in profile.controls.items()]
-    rows.append(("output", profile.output, "output"))
-    for condition in profile.done:
-        for key in ("selector", "hidden", "visible", "enabled"):
-            if key in condition:
-                rows.append((f"done ({condition['kind']})", condition[key], "control"))
-    if profile.error:
-        rows.append(("error", profile.error["selector"], "control"))
-    return rows
+def count(page: Page, selector: str) -> tuple[int | None, str]:
+    """How many elements match, or (None, Playwright's reason) for a selector it cannot parse."""
+    try:
+        return page.locator(selector).count(), ""
+    except PlaywrightError as exc:
+        return None, str(exc).strip().splitlines()[0].split(": ", 1)[-1]
 
 
-def check_profile(page: Page, base_url: str, profile: UIProfile, timeout_ms: int = 15_000) -> list[SelectorCheck]:
+def check_selector(page: Page, role: str, selector: str, kind: str, absent_ok: str = "", probe: bool = True) -> Check:
+    """One selector: ok (with its count), INVALID, NOT CSS (`probe`: the in-page probe matches
+    it, so it must be plain CSS), MISSING (with what the page has), or `absent_ok` (a status for
+    a selector allowed to match nothing yet)."""
+    matches, reason = count(page, selector)
+    if matches is None:
+        return Check(role, selector, "INVALID", note=reason)
+    if probe and not page.evaluate(IS_CSS_JS, selector):
+        return Check(role, selector, "NOT CSS", matches, "the in-page probe needs plain CSS here (no :has-text, text=, >>)")
+    if matches:
+        return Check(role, selector, "ok", matches)
+    if absent_ok:
+        return Check(role, selector, absent_ok)
+    return Check(role, selector, "MISSING", page_has=page.evaluate(CANDIDATES_JS, kind))
+
+
+def check_field(page: Page, name: str, selector: str) -> Check:
+    """A field: present, visible, enabled, and a value filled in reads back (its own value, or a
+    test prompt; choice fields are only looked for)."""
+    if "{value}" in selector:
+        return check_selector(page, f"field {name}", any_choice(selector), "field", probe=False)
+    check = check_selector(page, f"field {name}", selector, "field", probe=False)
+    if check.status != "ok":
+        return check
+    box = page.locator(selector).first
+    if not box.is_visible():
+        return Check(check.role, selector, "HIDDEN", check.matches, "open its panel with an open: or before: step")
+    if not box.is_editable():
+        return Check(check.role, selector, "DISABLED", check.matches, "turn off what disables it with an open: step")
+    value = "imagejourney profile check" if name in ("prompt", "negative_prompt", "edit_prompt") else shown_value(box)
+    box.fill(value)
+    box.blur()
+    if not same_value(shown := shown_value(box), value):
+        return Check(check.role, selector, "NOT TAKEN", check.matches, f"filled {value!r}, it shows {shown!r}")
+    return Check(check.role, selector, "ok", check.matches, f"reads back {shown[:30]!r}")
+
+
+def check_profile(page: Page, base_url: str, profile: UIProfile, timeout_ms: int = 15_000) -> list[Check]:
     log_in(page, base_url, profile)
     url = base_url.rstrip("/") + profile.path
     try:
         page.goto(url)
     except PlaywrightError as exc:
         raise StepFailed(f"could not open {url}: {str(exc).splitlines()[0]}") from None
-    try:
-        page.wait_for_selector(profile.ready, state="attached", timeout=timeout_ms)
-    except PlaywrightError:
-        pass  # reported below as a ready selector with no match
-    checks = []
-    for role, selector, kind in profile_selectors(profile):
-        # "hidden" spinners may be absent until an action runs; that is not a mismatch.
-        matches = page.locator(selector).count()
-        page_has = [] if matches or role.startswith("done (hidden") else page.evaluate(CANDIDATES_JS, kind)
-        checks.append(SelectorCheck(role, selector, matches, page_has))
+    checks = [check_selector(page, "ready", profile.ready, "control", probe=False)]
+    if checks[0].status == "ok":
+        try:
+            page.wait_for_selector(profile.ready, state="attached", timeout=timeout_ms)
+        except PlaywrightError:
+            pass
+    for operation in profile.open:
+        checks.append(operate(page, "open", operation))
+    for name, selector in profile.fields.items():
+        parts = selector.items() if isinstance(selector, dict) else [(None, selector)]
+        checks += [check_field(page, f"{name} {part}" if part else name, one) for part, one in parts]
+    for action, selector in profile.controls.items():
+        before = profile.before.get(action, ())
+        checks += [operate(page, f"before {action}", operation) for operation in before]
+        checks.append(check_selector(page, f"control {action}", selector, "control"))
+        if before:
+            page.keyboard.press("Escape")  # close the menu the before: steps opened
+    checks.append(check_selector(page, "output", profile.output, "output"))
+    for role, selector in (("preview image", profile.preview_image), ("final image", profile.final_image)):
+        checks.append(check_selector(page, role, f"{profile.output} {selector}", "output", absent_ok="later"))
+    for condition in profile.done:
+        for key in ("selector", "hidden", "visible", "enabled"):
+            if key in condition:
+                absent = "absent" if condition["kind"] in ("hidden", "visible") else ""
+                checks.append(check_selector(page, f"done ({condition['kind']})", condition[key], "control", absent))
+    if profile.error:
+        checks.append(check_selector(page, "error", profile.error["selector"], "control"))
+    timings = profile.server_timings or {}
+    if "job_selector" in timings:
+        checks.append(check_selector(page, "server_timings job", timings["job_selector"], "control", "later", probe=False))
     return checks
 
 
-def format_checks(checks: list[SelectorCheck]) -> list[str]:
+def operate(page: Page, where: str, operation) -> Check:
+    try:
+        acted = perform(page, operation, where)
+    except OperationFailed as exc:
+        return Check(f"{where} {operation.kind}", operation.target, "FAILED", None, str(exc))
+    return Check(f"{where} {operation.kind}", operation.target, "ok" if acted else "absent", None,
+                 "done" if acted else "not shown: nothing to dismiss")
+
+
+NOTES = {"later": "appears with the first image", "absent": "absent now (fine: shown only while working)"}
+
+
+def format_checks(checks: list[Check]) -> list[str]:
     lines = []
     for c in checks:
-        if c.matches:
-            status = "ok"
-        elif c.role.startswith("done (hidden"):
-            status = "absent"  # fine for a spinner shown only while working
-        else:
-            status = "MISSING"
-        line = f"  {status:8} {c.role:22} {c.selector:34} {c.matches} match{'es' if c.matches != 1 else ''}"
+        found = f"{c.matches} match{'es' if c.matches != 1 else ''}" \
+            if c.matches is not None and c.status in ("ok", "HIDDEN", "DISABLED", "NOT TAKEN") else ""
+        note = c.note or NOTES.get(c.status, "")
+        line = f"  {c.status:9} {c.role:24} {c.selector:34} {found}"
+        line += (f"; {note}" if found and note else note)
         if c.page_has:
-            line += f"; the page has: {', '.join(c.page_has)}"
-        lines.append(line)
+            line += f"the page has: {', '.join(c.page_has)}"
+        lines.append(line.rstrip())
     return lines
+
+
+def act_generate(page: Page, base_url: str, profile: UIProfile, results_root) -> tuple[list, object]:
+    """One prompt and one generate, run as a journey would run them, into a run directory under
+    `results_root`: (the failures, the run directory) for the caller to audit and describe."""
+    from .pack import JourneyPack, Prompt, Step
+    from .rundir import RunDirectory
+    from .runner import JourneyRunner, install_probe
+
+    pack = JourneyPack(
+        name="profile-check", description="one generate", cohort=[], settings={},
+        prompts=[Prompt("check", "a lighthouse on a cliff at dusk", 1)], steps=[Step("prompt"), Step("generate")],
+        acceptance={"rule": "not_blank", "min_pixel_std": 0.0}, budgets={}, think_time_ms=0, action_timeout_s=240,
+        source="imagejourney profile check --act generate", raw={"name": "profile-check"})
+    run = RunDirectory.create(results_root, {"journey": {"name": pack.name}, "config_hash": "check"})
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
+    failures = JourneyRunner(page, base_url=base_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    return failures, run

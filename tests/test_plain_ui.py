@@ -251,7 +251,7 @@ def test_unreachable_url(tmp_path):
         (["--base-url", "http://127.0.0.1:9/"], "--base-url needs --ui-profile PATH"),
         (["--browser", "firefox"], "only Chromium has; use --browser chromium"),
         (["--journey", "tests/plain_ui/pack.yaml", "--ui-profile", "reference", "--journey", "failure-probes"], None),
-        (["--journey", "nosuch"], "unknown journey 'nosuch'; available journeys: edit, failure-probes, marketing, portrait, stylized"),
+        (["--journey", "nosuch"], "unknown journey 'nosuch'; available journeys: edit, failure-probes, marketing, portrait, portrait-freetext, stylized"),
         (["--journey", "tests/plain_ui/profile.yaml"], "tests/plain_ui/profile.yaml:3: unknown field 'path' in the journey pack"),
         (["--ui-profile", "tests/plain_ui/profile.yaml"], "the journey 'portrait' has edit steps but the UI profile 'plain'"),
         (["--retries", "-1"], "--retries must be 0 or more, not -1"),
@@ -288,8 +288,8 @@ def test_profile_check_names_what_the_page_has_instead(plain_ui_url, tmp_path):
     assert len(missing) == 1 and "#more" in missing[0] and '#again (button "Another one")' in missing[0]
     good = subprocess.run([*check, str(PLAIN / "profile.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env=env)
-    assert good.returncode == 0 and "9 of 9 selectors found" in good.stdout
-    assert "8 of 9 selectors found; fix the MISSING ones" in bad.stdout
+    assert good.returncode == 0 and "11 of 11 checks passed" in good.stdout, good.stdout
+    assert "10 of 11 checks passed; fix the ones in capitals" in bad.stdout
     assert list(scratch.glob("imagejourney-*")) == []  # nothing left in the temporary directory
     shutil.rmtree(scratch)
 
@@ -327,6 +327,7 @@ def test_profile_check_looks_for_any_choice_of_a_choice_field():
     from journeys.profile_check import any_choice
 
     assert any_choice("#mask input[value='{value}']") == "#mask input[value]"
+    assert any_choice("[aria-label^='{value}']") == "[aria-label]"
     assert any_choice('#sizes label:has-text("{value}")') == "#sizes label"
     assert any_choice("#prompt textarea") == "#prompt textarea"
 
@@ -409,3 +410,48 @@ def test_a_value_the_ui_does_not_take_fails_its_step_naming_it(page, plain_ui_ur
     failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=loaded, prompt=loaded.prompts[0], run=run).run()
     assert failures[0].action == "prompt"
     assert failures[0].error.startswith("the steps field '#steps' shows '50' after '80' was entered")
+
+
+def profile_check(plain_ui_url, profile, *extra):
+    scratch = Path(tempfile.mkdtemp(prefix="ij-"))  # short: Chromium's socket path under TMPDIR has a length limit
+    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "profile", "check", "--base-url", plain_ui_url,
+                           "--ui-profile", str(profile), *extra], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(scratch)})
+    shutil.rmtree(scratch, ignore_errors=True)
+    return proc
+
+
+def test_profile_check_walks_open_steps_and_before_steps_and_acts(plain_ui_url):
+    """Selectors that show only after a step (a collapsed panel's field, a menu's item) are
+    checked after it; each field is filled and read back; --act generate says what it saw."""
+    proc = profile_check(plain_ui_url, PLAIN / "operations-profile.yaml", "--act", "generate")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.split()[:3] == ["ok", "open", "dismiss_if_present"] for line in lines)
+    assert any(line.split()[:3] == ["ok", "field", "steps"] and "reads back '20'" in line for line in lines), lines
+    assert any(line.split()[:3] == ["ok", "control", "export"] for line in lines)
+    generate = next(line for line in lines if line.startswith("generate:"))
+    assert "paint element-timing, 1 previews painted" in generate and "seed 1," in generate, generate
+
+
+@pytest.mark.parametrize("edit, status, words", [
+    (lambda t: t.replace('  - click: "#advanced summary"', "  - wait_for: body"), "HIDDEN", "field steps"),
+    (lambda t: t.replace('  - click: "#random"', "  - wait_for: body"), "DISABLED", "field seed"),
+    (lambda t: t.replace('generate: "#generate"', 'generate: "button["'), "INVALID", "control generate"),
+    (lambda t: t.replace('generate: "#generate"', 'generate: "button:has-text(\'Generate\')"'), "NOT CSS", "control generate"),
+])
+def test_profile_check_says_what_is_wrong_without_a_traceback(plain_ui_url, tmp_path, edit, status, words):
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(edit((PLAIN / "operations-profile.yaml").read_text()))
+    proc = profile_check(plain_ui_url, profile)
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert any(line.strip().startswith(f"{status} ") and line.strip().removeprefix(status).split()[:2] == words.split()
+               for line in proc.stdout.splitlines()), proc.stdout
+
+
+def test_a_profile_field_that_is_a_list_is_one_sentence(plain_ui_url, tmp_path):
+    profile = tmp_path / "profile.yaml"
+    profile.write_text((PLAIN / "operations-profile.yaml").read_text().replace('prompt: "#prompt"', 'prompt: ["#a", "#b"]'))
+    proc = profile_check(plain_ui_url, profile)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "fields.prompt must be one selector (a string), not a list" in proc.stderr
