@@ -24,6 +24,7 @@ from journeys.config import load_config, resolve_target
 from journeys.manifest import build_manifest
 from journeys.pack import load_pack
 from journeys.plan import parse_creators, parse_shard, shard_of
+from journeys.product_api import fetch_about
 from journeys.profile import check_compatible, load_profile
 from journeys.yaml_reader import ConfigError
 from journeys.rundir import RunDirectory
@@ -263,7 +264,8 @@ def run_dirs(pytestconfig, browser, target, ui_profile):
                                       target_url=target.url, app_info=target.info, browser=browser_info,
                                       tracing=pytestconfig.ij_tracing, repo=ROOT, cost=pytestconfig.ij_target.cost,
                                       started_here=pytestconfig.ij_target.started_here,
-                                      shard=pytestconfig.getoption("--shard"), load=pytestconfig.ij_load)
+                                      shard=pytestconfig.getoption("--shard"), load=pytestconfig.ij_load,
+                                      product=fetch_about(target.url, ui_profile.about))
             resume = pytestconfig.ij_resume
             if resume and resume["journey"] == pack.name:
                 if manifest["config_hash"] != resume["manifest"]["config_hash"]:

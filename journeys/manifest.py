@@ -60,7 +60,7 @@ def git_commit(repo: Path) -> str | None:
 
 def degradations(app_info: dict | None, browser_source: str, pack: JourneyPack | None = None,
                  profile: UIProfile | None = None, tracing: str = "off", load: LoadPlan | None = None,
-                 started_here: bool = False) -> list[str]:
+                 started_here: bool = False, product: dict | None = None) -> list[str]:
     """Ways this run's conditions fall short of a real measurement, shown in the report."""
     found = []
     if load and started_here:
@@ -92,6 +92,12 @@ def degradations(app_info: dict | None, browser_source: str, pack: JourneyPack |
             found.append(f"the reference app ran in test mode, holding previews and finals ({holds}): times include the holds")
         if app_info.get("random_weights"):
             found.append("the model has random weights (tiny): images are noise, timings exercise the real code path")
+    if product:
+        said = ", ".join(f"{key} {product[key]}" for key in ("version", "model", "device") if key in product)
+        found.append(f"measured on {profile.name if profile else 'the product'} as its API reports it: "
+                     f"{said or 'nothing'}" + (f" ({'; '.join(product['problems'])})" if product.get("problems") else ""))
+        if str(product.get("device", "")).lower() == "cpu":
+            found.append("the product ran on the CPU, not a GPU: generation times are not GPU times")
     if browser_source == "system":
         found.append("Playwright's own Chromium was not installed; the system Chromium was used")
     return found
@@ -111,7 +117,10 @@ def build_manifest(
     started_here: bool = False,
     shard: str | None = None,
     load: LoadPlan | None = None,
+    product: dict | None = None,
 ) -> dict:
+    """`app_info`: what the reference app says it runs; `product`: what another product's API
+    says (the profile's `about:`: version, model, device)."""
     url = redact_url(target_url, tuple(profile.keep_query))
     config = {
         "journey": pack.raw,
@@ -121,6 +130,8 @@ def build_manifest(
         "model": app_info,
         "browser": {"name": browser["name"], "version": browser["version"], "viewport": browser.get("viewport")},
     }
+    if product:  # absent otherwise, so earlier config hashes hold
+        config["product"] = {key: product.get(key) for key in ("version", "model", "device")}
     if load:  # many creators at once: a different experiment (absent otherwise, so earlier hashes hold)
         config["load"] = load.as_dict()
     planned = journey_run_plan(pack, load)
@@ -137,10 +148,11 @@ def build_manifest(
             "cpu": cpu_model(),
             "cpu_count": os.cpu_count(),
             "gpu": (app_info or {}).get("gpu"),
-            "app_device": (app_info or {}).get("device"),
+            "app_device": (app_info or product or {}).get("device"),
         },
+        "product": product,
         "tracing": tracing,
         "cost": cost,  # the target's GPU price ({gpu_hour_usd}), for cost per usable image
         "git_commit": git_commit(repo),
-        "degraded": degradations(app_info, browser.get("source", ""), pack, profile, tracing, load, started_here),
+        "degraded": degradations(app_info, browser.get("source", ""), pack, profile, tracing, load, started_here, product),
     }

@@ -7,6 +7,7 @@ a journey step under `before:` / `after:`. Each is one mapping:
     - hover: SELECTOR
     - press: KEY                      # on the page; `on: SELECTOR` presses it in that element
     - select: SELECTOR                # a menu item or option (clicked); `option: VALUE` for a <select>
+    - check: SELECTOR                 # a checkbox or switch on (uncheck: off); visually hidden ones too
     - wait_for: SELECTOR              # `state: visible | hidden | attached | detached` (default visible)
     - dismiss_if_present: SELECTOR    # clicked if it shows within timeout_ms (default 2000), else nothing
 
@@ -23,11 +24,12 @@ from playwright.sync_api import Page
 
 from .yaml_reader import Reader, plain
 
-KINDS = ("click", "hover", "press", "select", "wait_for", "dismiss_if_present")
+KINDS = ("click", "hover", "press", "select", "check", "uncheck", "wait_for", "dismiss_if_present")
 OPTIONS = {"press": ("on",), "select": ("option",), "wait_for": ("state",)}
 WAIT_STATES = ("visible", "hidden", "attached", "detached")
 DEFAULT_TIMEOUT_MS = {"dismiss_if_present": 2_000}
-DONE = {"click": "clicked", "hover": "hovered", "press": "pressed in", "select": "selected",
+DONE = {"click": "clicked", "hover": "hovered", "press": "pressed in", "select": "selected", "check": "checked",
+        "uncheck": "unchecked",
         "dismiss_if_present": "clicked"}
 
 
@@ -98,6 +100,9 @@ def perform(page: Page, operation: Operation, where: str) -> bool:
                 item.select_option(str(op.option), timeout=op.timeout_ms)
             else:
                 item.click(timeout=op.timeout_ms)
+        elif op.kind in ("check", "uncheck"):
+            # force: a switch drawn over a visually hidden checkbox is set as its label would set it
+            getattr(page.locator(op.target).first, op.kind)(timeout=op.timeout_ms, force=True)
         elif op.kind == "wait_for":
             page.locator(op.target).first.wait_for(state=op.state, timeout=op.timeout_ms)
     except PlaywrightError as exc:

@@ -80,14 +80,16 @@
   // Which image a paint or an element is: its own tag, or (an image the page tagged itself) the element.
   const ours = (identifier) => typeof identifier === "string" && identifier.startsWith(TAG);
   const keyOf = (img) => (ours(img.getAttribute("elementtiming")) ? img.getAttribute("elementtiming") : img);
-  // "hidden" and "enabled" done conditions hold only after the opposite was seen since the
-  // click (a spinner shown then hidden, a button disabled then enabled again). Mutations are
+  // "hidden", "enabled" and "disabled" done conditions hold only after the opposite was seen
+  // since the click (a spinner shown then hidden, a button disabled then enabled again, a Cancel
+  // button enabled while the job runs and disabled again). Mutations are
   // checked as they happen, so a short-lived spinner is not missed between polls.
   function noteOpposites() {
     if (!action) return;
     for (const c of action.conditions) {
       if (c.kind === "hidden" && visible(document.querySelector(c.hidden))) c.seen = true;
       if (c.kind === "enabled" && !enabled(document.querySelector(c.enabled))) c.seen = true;
+      if (c.kind === "disabled" && enabled(document.querySelector(c.disabled))) c.seen = true;
     }
   }
   // While paint times come from screencast frames, where the output region is on screen at
@@ -209,6 +211,8 @@
         return c.seen && !visible(document.querySelector(c.hidden));
       case "enabled":
         return c.seen && enabled(document.querySelector(c.enabled));
+      case "disabled":
+        return c.seen && !enabled(document.querySelector(c.disabled));
       case "visible":
         return visible(document.querySelector(c.visible));
       case "output_stable_ms": {

@@ -6,8 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jmespath
+from jmespath.exceptions import JMESPathError
+
 from .operations import Operation, read_operations
 from .pack import ACTIONS, SETTINGS, JourneyPack
+from .product_api import CLOCKS, TIME_KEYS
 from .yaml_reader import ConfigError, Reader, find_yaml, plain
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -34,17 +38,19 @@ class UIProfile:
     open: tuple[Operation, ...] = ()  # steps when the page opens: a first-visit dialog, a panel
     before: dict = field(default_factory=dict)  # action → steps before its control is clicked
     after: dict = field(default_factory=dict)  # action → steps after it is done
+    about: tuple = ()  # where the product's API tells its version, model and device
 
 
 PROFILE_FIELDS = ("name", "path", "ready", "open", "fields", "controls", "output", "final_image", "preview_image", "done",
-                  "error", "login", "server_timings", "paint", "keep_query")
+                  "error", "login", "server_timings", "about", "paint", "keep_query")
 PAINT_METHODS = ("auto", "element-timing", "screencast")
 PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", "mask", *SETTINGS)
 DONE_KINDS = {
     "text": ("selector", "text_matches"),  # an element's text matches (and changed since the click)
     "hidden": ("hidden",),  # an element (a spinner) is hidden or gone
     "visible": ("visible",),  # an element appears
-    "enabled": ("enabled",),  # a control is enabled again
+    "enabled": ("enabled",),  # a control is disabled after the click, then enabled again
+    "disabled": ("disabled",),  # a control is enabled after the click (Cancel), then disabled again
     "output_stable_ms": ("output_stable_ms",),  # no new image painted in the output for N ms
 }
 LOGIN_FIELDS = ("storage_state", "url", "fill", "submit", "success")
@@ -98,6 +104,7 @@ def load_profile(name_or_path: str) -> UIProfile:
         open=read_operations(r, data, "open", "the UI profile"),
         before=before,
         after=after,
+        about=read_about(r, data),
     )
 
 
@@ -129,20 +136,79 @@ def read_condition(r: Reader, condition, what: str) -> dict:
             for key in keys:
                 r.get(condition, key, int if key == "output_stable_ms" else str, what)
             return {"kind": kind, **plain(condition)}
-    raise r.error(condition, None, f"a {what} condition needs one of: selector + text_matches, hidden, visible, enabled, output_stable_ms")
+    raise r.error(condition, None, f"a {what} condition needs one of: selector + text_matches, hidden, visible, enabled, "
+                                   "disabled, output_stable_ms")
 
 
 def read_server_timings(r: Reader, data) -> dict | None:
-    """Where the server tells its own times: the job number shown in the page, and a URL."""
+    """Where the server tells its own times: the job id (shown in the page, or in the JSON answer
+    to the request the click sent), the job's URL, and (for a product's own API) JMESPath to each
+    time, its clock, the seed that ran, and websocket messages such as the first progress image.
+    The old form `{job_selector, job_pattern, url}` reads the reference app's own keys."""
     timings = r.get(data, "server_timings", dict, "the UI profile", None)
     if timings is None:
         return None
-    r.only(timings, ("job_selector", "job_pattern", "url"), "server_timings")
-    for key in ("job_selector", "job_pattern", "url"):
-        r.get(timings, key, str, "server_timings")
-    if "{job}" not in timings["url"]:
+    what = "server_timings"
+    if "job_selector" in timings:  # the old form
+        r.only(timings, ("job_selector", "job_pattern", "url"), what)
+        spec = {"job": {"selector": r.get(timings, "job_selector", str, what),
+                        "pattern": r.get(timings, "job_pattern", str, what)}}
+    else:
+        r.only(timings, ("job", "url", "times", "clock", "seed", "websocket"), what)
+        job = r.get(timings, "job", dict, what)
+        if "request" in job:
+            r.only(job, ("request", "id"), f"{what}.job")
+            spec = {"job": {"request": r.get(job, "request", str, f"{what}.job"), "id": jmespath_of(r, job, "id", f"{what}.job")}}
+        else:
+            r.only(job, ("selector", "pattern"), f"{what}.job")
+            spec = {"job": {"selector": r.get(job, "selector", str, f"{what}.job"),
+                            "pattern": r.get(job, "pattern", str, f"{what}.job")}}
+        times = r.get(timings, "times", dict, what, None)
+        if times is not None:
+            r.only(times, TIME_KEYS, f"{what}.times")
+            spec["times"] = {key: jmespath_of(r, times, key, f"{what}.times") for key in times}
+        spec["clock"] = r.get(timings, "clock", str, what, "epoch_ms")
+        if spec["clock"] not in CLOCKS:
+            raise r.error(timings, "clock", f"server_timings clock must be one of {', '.join(CLOCKS)}")
+        if "seed" in timings:
+            spec["seed"] = jmespath_of(r, timings, "seed", what)
+        sockets = r.get(timings, "websocket", dict, what, {})
+        r.only(sockets, ("first_preview",), f"{what}.websocket")
+        for moment, rule in sockets.items():
+            if not isinstance(rule, dict):
+                raise r.error(sockets, moment, f"{what}.websocket.{moment} must be {{url: PART, contains: TEXT}}")
+            r.only(rule, ("url", "contains"), f"{what}.websocket.{moment}")
+            spec.setdefault("websocket", {})[moment] = {"url": r.get(rule, "url", str, what), "contains": r.get(rule, "contains", str, what)}
+    spec["url"] = r.get(timings, "url", str, what)
+    if "{job}" not in spec["url"]:
         raise r.error(timings, "url", "server_timings url must contain {job}, e.g. /imagejourney/jobs/{job}")
-    return plain(timings)
+    return spec
+
+
+def jmespath_of(r: Reader, mapping, key: str, what: str) -> str:
+    """A JMESPath expression, checked when the profile is read."""
+    expression = r.get(mapping, key, str, what)
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as exc:
+        raise r.error(mapping, key, f"{what}.{key} is not a JMESPath expression ({str(exc).splitlines()[0]})") from None
+    return expression
+
+
+def read_about(r: Reader, data) -> tuple[dict, ...]:
+    """`about:` where the product tells its version, model and device: a list of {url, version,
+    model, device}, each value JMESPath into that URL's JSON answer."""
+    items = r.get(data, "about", list, "the UI profile", [])
+    about = []
+    for i, item in enumerate(items):
+        what = f"about[{i}]"
+        if not isinstance(item, dict):
+            raise r.error(data, "about", f"{what} must be a mapping {{url: /path, version: JMESPATH}}")
+        r.only(item, ("url", "version", "model", "device"), what)
+        found = {"url": r.get(item, "url", str, what)}
+        found.update({key: jmespath_of(r, item, key, what) for key in ("version", "model", "device") if key in item})
+        about.append(found)
+    return tuple(about)
 
 
 def read_keep_query(r: Reader, data) -> tuple[str, ...]:

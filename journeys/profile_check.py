@@ -133,15 +133,15 @@ def check_profile(page: Page, base_url: str, profile: UIProfile, timeout_ms: int
     for role, selector in (("preview image", profile.preview_image), ("final image", profile.final_image)):
         checks.append(check_selector(page, role, f"{profile.output} {selector}", "output", absent_ok="later"))
     for condition in profile.done:
-        for key in ("selector", "hidden", "visible", "enabled"):
+        for key in ("selector", "hidden", "visible", "enabled", "disabled"):
             if key in condition:
                 absent = "absent" if condition["kind"] in ("hidden", "visible") else ""
                 checks.append(check_selector(page, f"done ({condition['kind']})", condition[key], "control", absent))
     if profile.error:
         checks.append(check_selector(page, "error", profile.error["selector"], "control"))
-    timings = profile.server_timings or {}
-    if "job_selector" in timings:
-        checks.append(check_selector(page, "server_timings job", timings["job_selector"], "control", "later", probe=False))
+    job = (profile.server_timings or {}).get("job", {})
+    if "selector" in job:
+        checks.append(check_selector(page, "server_timings job", job["selector"], "control", "later", probe=False))
     return checks
 
 

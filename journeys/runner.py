@@ -38,6 +38,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from .operations import Operation, OperationFailed, perform
 from .pack import JourneyPack, Prompt, Step
 from .plan import Creator, journey_run_id
+from .product_api import ServerWatch
 from .profile import UIProfile
 from .redact import redact_trace, redact_url
 from .rundir import RunDirectory, UnsafePath
@@ -120,6 +121,7 @@ class JourneyRunner:
         self.failures: list[Failure] = []
         self.unsettled: Unsettled | None = None  # at most one: the next prepare waits for its paint
         self.last_generated: tuple[int, int | None] | None = None  # (step index, seed) of the last generate/reroll
+        self.server_watch = ServerWatch(page, profile.server_timings)  # the job's answer and frames, per action
 
     def run(self) -> list[Failure]:
         self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.journey_run, attempt=self.attempt,
@@ -337,7 +339,7 @@ class JourneyRunner:
         control = self.profile.controls[control_action or action]
         in_page = [control, self.profile.output, self.profile.final_image, self.profile.preview_image,
                    *[c[k] for c in [*self.profile.done, *([self.profile.error] if self.profile.error else [])]
-                     for k in ("selector", "hidden", "enabled", "visible") if k in c]]
+                     for k in ("selector", "hidden", "enabled", "disabled", "visible") if k in c]]
         prepared = self.probe("prepare", {
             "id": index, "name": action, "control": control, "conditions": self.profile.done, "error": self.profile.error,
             "paint": paint, "requireImage": require_image, "selectors": in_page, "cap": PREVIEWS_KEPT,
@@ -359,6 +361,7 @@ class JourneyRunner:
         visible, enabled, stable and not covered. Either way the click's time is the page's
         own event.timeStamp. Then the action that settled in prepare is recorded: writing its
         event to disk is not on the path from the last final's paint to this click."""
+        self.server_watch.begin()
         try:
             if "x" in prepared.point:
                 self.page.mouse.click(prepared.point["x"], prepared.point["y"])
@@ -412,10 +415,14 @@ class JourneyRunner:
 
     def shown_event(self, index: int, action: str, watch: str, extra: dict, url: str | None, time_origin: float) -> dict:
         """The `action` event but for the probe's record and the previews: the final shown
-        (saved), the seed the page shows and the server's times."""
-        return {**self.step_record(index, action), "seed_shown": self.seed_shown(), "watch": watch, **extra,
-                "image": self.save_shown_image(f"{self.file_stem(index)}-{action}.png", url),
-                "time_origin": time_origin, "server": self.server_times()}
+        (saved), the seed that ran (from the product's API where the profile says so, else as the
+        page shows it) and the server's times."""
+        server = self.server_watch.collect(self.page, self.base_url)
+        api_seed = (server or {}).get("seed")
+        seed, source = (api_seed, "api") if api_seed is not None else (self.seed_shown(), "page")
+        return {**self.step_record(index, action), "seed_shown": seed, "seed_source": source if seed is not None else None,
+                "watch": watch, **extra, "image": self.save_shown_image(f"{self.file_stem(index)}-{action}.png", url),
+                "time_origin": time_origin, "server": server}
 
     def check_done(self, state: str, action: str, watched_frames: bool) -> None:
         if state == "timeout":
@@ -511,20 +518,6 @@ class JourneyRunner:
             image=self.run_dir.relative(target), format=file_format, embedded_text=embedded,
             suggested_filename=download_info.value.suggested_filename,
         )
-
-    def server_times(self) -> dict | None:
-        """The server's own times (epoch ms) for the action just done, where the profile says
-        where they are (`server_timings`): {job, times} or {missing: reason}."""
-        spec = self.profile.server_timings
-        if not spec:
-            return None
-        match = re.search(spec["job_pattern"], self.page.inner_text(spec["job_selector"]))
-        if not match:
-            return {"missing": "no job number in the page"}
-        response = self.page.request.get(self.base_url + spec["url"].format(job=match.group(1)))
-        if not response.ok:
-            return {"missing": f"HTTP {response.status}"}
-        return {"job": match.group(1), "times": response.json()}
 
     def save_shown_image(self, name: str, url: str | None) -> str:
         """Keep the image the output region shows (`url`, or its <canvas>) as PNG: PNG bytes as

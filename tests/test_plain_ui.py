@@ -1,6 +1,7 @@
 """A UI not built with Gradio (tests/plain_ui) driven through a UI profile alone."""
 
 import csv
+import datetime
 import json
 import os
 import shutil
@@ -455,3 +456,58 @@ def test_a_profile_field_that_is_a_list_is_one_sentence(plain_ui_url, tmp_path):
     proc = profile_check(plain_ui_url, profile)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "fields.prompt must be one selector (a string), not a list" in proc.stderr
+
+
+API_PROFILE = """
+server_timings:
+  job:
+    request: /api/enqueue.json
+    id: item_ids[0]
+  url: /api/job-{job}.json
+  times:
+    received: created_at
+    inference_start: started_at
+    final: completed_at
+  clock: iso
+  seed: "field_values[?field_name=='seed'] | [0].value"
+about:
+  - url: /api/version.json
+    version: version
+  - url: /api/runtime.json
+    device: config.device
+"""
+
+
+def test_server_times_the_seed_and_the_version_come_from_the_products_api(page, plain_ui_url, tmp_path):
+    """The job id is in the JSON answer to the request the click sent; the job's own times (ISO
+    8601 without a zone: UTC) and the seed that ran come from its URL; the version and device
+    from the about: URLs."""
+    from journeys.manifest import degradations
+    from journeys.product_api import fetch_about
+
+    failures, run = walk_operations(page, plain_ui_url, tmp_path, lambda text: text + API_PROFILE)
+    assert failures == []
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    generate = next(e for e in events if e["event"] == "action" and e["action"] == "generate")
+    utc = datetime.timezone.utc
+    at = lambda *moment: datetime.datetime(2026, 12, 1, 10, 11, *moment, tzinfo=utc).timestamp() * 1000  # noqa: E731
+    assert generate["server"] == {"job": "7", "seed": 424242, "times": {
+        "request_received": at(22, 541000), "inference_start": at(22, 600000), "final_produced": at(31)}}
+    assert generate["seed_shown"] == 424242 and generate["seed_source"] == "api"
+    row = next(r for r in load_run(run.path).steps.to_dict("records") if r["action"] == "generate")
+    assert row["server_job"] == "7" and row["seed"] == 424242
+    profile = load_profile(str(next(tmp_path.glob("operations-profile.yaml"))))
+    product = fetch_about(plain_ui_url, profile.about)
+    assert product == {"sources": ["/api/version.json", "/api/runtime.json"], "version": "6.14.2", "device": "cpu"}
+    said = degradations(None, "managed", profile=profile, product=product)
+    assert "measured on operations as its API reports it: version 6.14.2, device cpu" in said
+    assert "the product ran on the CPU, not a GPU: generation times are not GPU times" in said
+
+
+def test_server_timings_that_do_not_parse_are_one_sentence(tmp_path):
+    from journeys.yaml_reader import ConfigError
+
+    profile = tmp_path / "profile.yaml"
+    profile.write_text((PLAIN / "operations-profile.yaml").read_text() + API_PROFILE.replace("item_ids[0]", "item_ids[0"))
+    with pytest.raises(ConfigError, match=r"profile.yaml:\d+: server_timings.job.id is not a JMESPath expression"):
+        load_profile(str(profile))
