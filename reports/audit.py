@@ -110,7 +110,8 @@ def server_times_missing(run: Run) -> int:
 
 
 BLANK_PIXEL_STD = 2.0  # grey levels (0–255): below this a final is one flat colour
-RULE_JUDGES = {"not_blank": ("pixel_std", "min_pixel_std"), "clip_score": ("clip_score", "min")}
+RULE_JUDGES = {"not_blank": ("pixel_std", "min_pixel_std"), "clip_score": ("clip_score", "min"),
+               "prompt_match": ("prompt_match", "min")}
 
 
 def pixel_std(image: Image.Image) -> float:
@@ -158,6 +159,8 @@ def describe_rule(rule: dict) -> str:
         return f"not_blank: pixel standard deviation (grey levels 0–255) ≥ {rule['min_pixel_std']}"
     if rule.get("rule") == "clip_score":
         return f"clip_score ≥ {rule['min']}"
+    if rule.get("rule") == "prompt_match":
+        return f"prompt_match: mean probability of the attributes the prompt names ≥ {rule['min']}"
     return json.dumps(rule)
 
 

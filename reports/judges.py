@@ -17,6 +17,10 @@ same figures: LPIPS with a random backbone is built from a fixed seed.
     drift_vs_baseline      LPIPS between a final and the baseline run's final for the same prompt,
                            seed and action
     clip_score             cosine similarity of CLIP's image and prompt embeddings
+    prompt_match           portrait-world models only (else "not judged: out of domain"): the mean
+                           probability, by a CNN trained on the world, that each attribute the prompt
+                           names is present; `prompt_match:<attribute>` rows keep each one, the model
+                           column what was asked and seen (reports/prompt_match.py)
     visual_progress        of each kept preview: 1 − LPIPS(preview, final) / LPIPS(first preview,
                            final), clipped to [0, 1] (0: as far as the first image shown, 1: the final)
     time_to_recognisable_preview_ms   of an action's final: click → first preview whose LPIPS to
@@ -42,6 +46,7 @@ import torch
 from PIL import Image
 
 from .audit import CANDIDATE_ACTIONS, load_run, pixel_std
+from .prompt_match import judge_finals as judge_prompt_match
 
 JUDGEMENT_COLUMNS = ["image", "judge", "value", "model", "calibrated"]
 LPIPS_NETS = ("alex", "vgg", "squeeze")
@@ -185,6 +190,8 @@ def judge_run(run_dir: Path, lpips_net: str = "alex", clip_model: str | None = N
             scores = clip.scores([images[p] for p in candidates["image"]], [str(t) for t in candidates["prompt"]])
             for path, score in zip(candidates["image"], scores):
                 add(path, "clip_score", score, clip.name, clip.calibrated)
+
+    judge_prompt_match(run.manifest, candidates.to_dict("records"), images, add)
 
     judgements = pd.DataFrame(rows, columns=JUDGEMENT_COLUMNS)
     judgements.to_csv(run.path / "judgements.csv", index=False)

@@ -18,7 +18,7 @@ def test_manifest_records_conditions_and_degradations():
     browser = {"name": "chromium", "version": "156.0", "source": "system", "viewport": {"width": 1, "height": 1}}
     m = build_manifest(pack=load_pack("portrait"), profile=load_profile("reference"), target_name="reference",
                        target_url="http://127.0.0.1:1/", app_info=app_info, browser=browser, tracing="off", repo=ROOT)
-    assert m["journey"]["name"] == "portrait" and len(m["journey"]["prompts"]) == 3
+    assert m["journey"]["name"] == "portrait" and len(m["journey"]["prompts"]) == 6
     assert m["target"]["url"] == "http://127.0.0.1:1/"
     assert m["browser"]["version"] == "156.0"
     for package in ("python", "torch", "diffusers", "gradio", "playwright"):

@@ -145,7 +145,7 @@ def test_acceptance_rules_compose_and_unknown_ones_are_named(tmp_path):
     assert pack.acceptance["all"][1]["any"][0] == {"rule": "clip_score", "min": 0.25}
     path = write(tmp_path, GOOD.replace("{rule: not_blank, min_pixel_std: 1}", "{any: [{rule: aesthetic, min: 5}]}"))
     assert error_of(load_pack, path) == (f"{path}:5: unknown acceptance rule 'aesthetic' in acceptance.any[0]; known: "
-                                         "not_blank, clip_score (combine them with all: or any:)")
+                                         "not_blank, clip_score, prompt_match (combine them with all: or any:)")
     path = write(tmp_path, GOOD.replace("{rule: not_blank, min_pixel_std: 1}", "{rule: clip_score, min_pixel_std: 1}"))
     assert "unknown field 'min_pixel_std' in acceptance (clip_score); allowed: rule, min" in error_of(load_pack, path)
     path = write(tmp_path, GOOD.replace("{rule: not_blank, min_pixel_std: 1}", "{all: []}"))
