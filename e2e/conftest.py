@@ -174,6 +174,14 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if item not in dropped]
+        config.ij_deselected_why = ("the load test runs only with --creators" if not config.ij_load
+                                    else "single journeys do not run under --creators")
+
+
+def pytest_report_collectionfinish(config, items):
+    """Say why pytest's "N deselected" is there."""
+    why = getattr(config, "ij_deselected_why", None)
+    return f"imagejourney: deselected: {why}" if why else None
 
 
 @pytest.fixture(scope="session")

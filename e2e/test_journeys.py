@@ -2,7 +2,7 @@
 `--creators N`, one test per (journey, N) instead: N creators walk the pack at once."""
 
 from journeys.load import run_level
-from journeys.runner import install_probe, run_journey
+from journeys.runner import describe_failures, install_probe, run_journey
 
 
 def test_journey(page, target, run_dir, ui_profile, journey_case, pytestconfig, first_attempt):
@@ -11,11 +11,7 @@ def test_journey(page, target, run_dir, ui_profile, journey_case, pytestconfig, 
     failures = run_journey(page, base_url=target.url, profile=ui_profile, pack=pack, prompt=prompt, run=run_dir,
                            tracing=pytestconfig.ij_tracing, first_attempt=first_attempt,
                            retries=pytestconfig.getoption("--retries"))
-    assert not failures, "; ".join(
-        f"step {f.step_index} ({f.action}) failed: {f.error} [screenshot: {run_dir.path / f.screenshot if f.screenshot else 'none'}; "
-        f"trace: {run_dir.traces / (prompt.id + '.zip')}]"
-        for f in failures
-    )
+    assert not failures, describe_failures(failures, run_dir, prompt.id)
 
 
 def test_creators(load_case, target, run_dirs, ui_profile, pytestconfig, open_browser, browser_context_args):

@@ -60,6 +60,20 @@
     contents.set(img, { src, content });
     return content;
   }
+  // A blob: image may be revoked before the runner reads it after the action: a copy of it (a
+  // JPEG, long side at most 256 px) is taken as its paint is seen, after the paint.
+  function copyOf(img) {
+    const scale = Math.min(1, 256 / Math.max(img.naturalWidth, img.naturalHeight));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
+    canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
+    try {
+      drawForHash.call(canvas.getContext("2d"), img, 0, 0, canvas.width, canvas.height);
+      return canvas.toDataURL("image/jpeg", 0.85);
+    } catch (e) {
+      return null;
+    }
+  }
   const noteSeen = (content, t) => {
     if (content !== null && !(seenAt.get(content) <= t)) seenAt.set(content, t);
   };
@@ -134,7 +148,7 @@
         paintTime: entry.paintTime ?? null,
         url: entry.url,
         key: ours(entry.identifier) ? entry.identifier : entry.element,
-        src: src && sameUrl(src, entry.url) ? src : null,
+        src: src && sameUrl(src, entry.url) ? (src.startsWith("blob:") && copyOf(entry.element)) || src : null,
         content,
         role: roleOf(entry.element),
         finalOf: null,

@@ -555,8 +555,9 @@ class JourneyRunner:
         for number, preview in enumerate(sources):
             try:
                 image = Image.open(io.BytesIO(self.image_bytes(preview["src"]))).convert("RGB")
-            except (PlaywrightError, ValueError, OSError):
-                continue  # a preview whose source is gone (a revoked blob:) is not kept
+            except (PlaywrightError, ValueError, OSError) as exc:  # its source is gone: said in the event, not kept
+                kept.append({"t": preview["t"], "image": None, "not_kept": first_line(exc)[:200]})
+                continue
             image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
             target = self.run_dir.image_path(f"previews/{self.file_stem(index)}-{action}-{number:02d}.jpg")
             target.parent.mkdir(exist_ok=True)
@@ -631,6 +632,14 @@ def run_journey(page: Page, *, base_url: str, profile: UIProfile, pack: JourneyP
         if not failures:
             break
     return failures
+
+
+def describe_failures(failures: list[Failure], run: RunDirectory, journey_run: str) -> str:
+    """The failed steps of a journey run, each with its screenshot, and the trace where one was kept."""
+    traces = sorted(run.traces.glob(f"{journey_run}.zip")) + sorted(run.traces.glob(f"{journey_run}-a*.zip"))
+    trace = f"trace: {traces[-1]}" if traces else "no trace kept (--tracing on or retain-on-failure keeps one)"
+    return "; ".join(f"step {f.step_index} ({f.action}) failed: {f.error} [screenshot: "
+                     f"{run.path / f.screenshot if f.screenshot else 'none'}; {trace}]" for f in failures)
 
 
 def log_in(page: Page, base_url: str, profile: UIProfile) -> bool:

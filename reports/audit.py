@@ -21,6 +21,7 @@ from .records import RunDirError, read_judgements, read_labels, read_records, sa
 from .stats import FEW_SAMPLES, distribution, percentile
 from .load import load_summary
 from .steps import failure_reason, step_table
+from .timing import previews_of_this_action
 
 __all__ = ["FEW_SAMPLES", "RunDirError", "Run", "load_run", "summarize", "summary_json"]
 
@@ -522,7 +523,8 @@ def filmstrips(run: Run, limit: int | None = None) -> list[dict]:
         strips.append({"prompt_id": e["prompt_id"], "step_index": e["step_index"], "action": e["action"],
                        "frames": frames, "final": {"image": safe_link(run.path, e.get("image"), said, "image"),
                                                    "after_ms": final - click},
-                       "previews_painted": sum(1 for p in probe.get("paints", []) if click <= p["t"] < final)})
+                       "previews_painted": len(previews_of_this_action(probe.get("paints", []), click, probe["final"])),
+                       "previews_not_kept": sum(1 for p in e.get("previews") or [] if p.get("not_kept"))})
     return strips
 
 

@@ -94,13 +94,19 @@ def waterfall(steps: pd.DataFrame, prompt_id: str) -> Chart | None:
     figure, axes = plt.subplots(figsize=(7.5, 0.42 * len(mine) + 1.2))
     used = set()
     labels = []
+    reached = 0.0  # where the journey run had got to: a failed step with no click is drawn there, not at 0 ms
     for y, (_, step) in enumerate(mine.iterrows()):
         labels.append(f"{int(step['step_index'])}: {step['action']}")
+        ends = [step[c] - origin for c in ("final_paint_ts_ms", "click_ts_ms") if not pd.isna(step[c])]
+        if step["action"] == "export" and not pd.isna(step["click_to_export_ms"]):
+            ends.append(step["click_ts_ms"] - origin + step["click_to_export_ms"])
         if step["status"] != "ok":
-            x = (step["click_ts_ms"] - origin) if not pd.isna(step["click_ts_ms"]) else 0
+            x = (step["click_ts_ms"] - origin) if not pd.isna(step["click_ts_ms"]) else reached
             axes.scatter([x], [y], marker="x", color="#c01c28", s=50, zorder=4, label="failed step" if "failed" not in used else None)
             used.add("failed")
+            reached = max([reached, *ends])
             continue
+        reached = max([reached, *ends])
         if step["action"] == "export":
             axes.barh(y, step["click_to_export_ms"], left=step["click_ts_ms"] - origin, color="#613583", height=0.5,
                       label="export (click → file saved)" if "export" not in used else None)

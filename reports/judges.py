@@ -253,7 +253,7 @@ def judge_previews(run, finals: pd.DataFrame, images: dict, lpips_model: LPIPS, 
         event = recorded.get((step["prompt_id"], step["step_index"]))
         if event is None or "previews" not in event:
             continue  # recorded before previews were kept
-        previews = [p for p in event["previews"] if (run.path / p["image"]).is_file()]
+        previews = [p for p in event["previews"] if p.get("image") and (run.path / p["image"]).is_file()]
         if step["previews_painted"] and not previews:
             continue  # previews were painted but none kept (a canvas UI): nothing honest to say
         final = images[step["image"]]
