@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from reports.audit import load_run
 FAULTS = ("--fault-error-rate", "0.1", "--fault-blank-rate", "0.1", "--fault-stall-rate", "0.03", "--fault-seed", "1")
 ACTIONS_PER_JOURNEY = 20
 GOAL_GROWTH = 0.10
+GOAL_EXTRA_ERRORS = 0.02  # errors seen beyond those injected, as a share of actions tried
 
 
 def soak_pack(number: int) -> JourneyPack:
@@ -56,11 +58,26 @@ def answers(url: str) -> bool:
         return False
 
 
+def faults_injected(url: str, first_job: int) -> tuple[int, int]:
+    """Jobs the app failed or stalled on purpose from job `first_job` on, as it logged them in
+    /imagejourney/jobs/N (a blank final is no error: it is shown): (count, the next job number)."""
+    job, injected = first_job, 0
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}imagejourney/jobs/{job}", timeout=10) as response:
+                faults = json.loads(response.read()).get("faults") or {}
+        except urllib.error.HTTPError:
+            return injected, job  # no such job yet
+        injected += int(bool(faults.get("error") or faults.get("stall")))
+        job += 1
+
+
 def run(actions: int, config_path: Path, progress=print) -> dict:
     config = load_config(config_path)
     profile = load_profile("reference")
     work = Path(tempfile.mkdtemp(prefix="imagejourney-bench-soak-"))
-    done = errors = tried = 0
+    done = errors = tried = injected = 0
+    next_job = 1
     rss_start = None
     with sync_playwright() as p, ReferenceApp("tiny", work / "app.log", extra_args=FAULTS) as app:
         launch, _ = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
@@ -79,13 +96,16 @@ def run(actions: int, config_path: Path, progress=print) -> dict:
             tried += len(steps)
             done += int((steps["status"] == "ok").sum())
             errors += int((steps["status"] != "ok").sum())
+            more, next_job = faults_injected(app.url, next_job)
+            injected += more
             if rss_start is None:
                 rss_start = rss_mb(app.process.pid)  # warm: the first journey run has allocated what it needs
-            progress(f"{tried} actions tried: {done} done, {errors} failed; app RSS {rss_mb(app.process.pid):.0f} MB")
+            progress(f"{tried} actions tried: {done} done, {errors} failed ({injected} failures injected); "
+                     f"app RSS {rss_mb(app.process.pid):.0f} MB")
         still_serving = answers(app.url)
         rss_end = rss_mb(app.process.pid)
         browser.close()
-    return {"actions_done": done, "errors_seen": errors, "still_serving": still_serving,
+    return {"actions_done": done, "errors_seen": errors, "errors_injected": injected, "still_serving": still_serving,
             "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1), "actions_tried": tried,
             "faults": " ".join(FAULTS), "work_dir": str(work)}
 
@@ -94,7 +114,10 @@ def format_table(result: dict) -> str:
     growth = result["rss_end_mb"] / result["rss_start_mb"] - 1
     return "\n".join([
         f"faults: {result['faults']}",
-        f"actions tried {result['actions_tried']}: done {result['actions_done']}, errors seen {result['errors_seen']}",
+        f"actions tried {result['actions_tried']}: done {result['actions_done']}, errors seen {result['errors_seen']}, "
+        f"errors injected {result['errors_injected']} (goal: seen ≤ injected + 2 % of tried = "
+        f"{result['errors_injected'] + GOAL_EXTRA_ERRORS * result['actions_tried']:.0f}: "
+        f"{'met' if result['errors_seen'] <= result['errors_injected'] + GOAL_EXTRA_ERRORS * result['actions_tried'] else 'NOT met'})",
         f"still serving at the end: {'yes' if result['still_serving'] else 'NO'}",
         f"app resident memory: {result['rss_start_mb']} MB warm → {result['rss_end_mb']} MB at the end "
         f"({growth * 100:+.1f} %; goal ≤ +{GOAL_GROWTH * 100:.0f} %: {'met' if growth <= GOAL_GROWTH else 'NOT met'})",

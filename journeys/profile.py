@@ -39,10 +39,11 @@ class UIProfile:
     before: dict = field(default_factory=dict)  # action → steps before its control is clicked
     after: dict = field(default_factory=dict)  # action → steps after it is done
     about: tuple = ()  # where the product's API tells its version, model and device
+    cancel: str | None = None  # a control that cancels a running job: how the runner recovers from a stall
 
 
 PROFILE_FIELDS = ("name", "path", "ready", "open", "fields", "controls", "output", "final_image", "preview_image", "done",
-                  "error", "login", "server_timings", "about", "paint", "keep_query")
+                  "error", "cancel", "login", "server_timings", "about", "paint", "keep_query")
 PAINT_METHODS = ("auto", "element-timing", "screencast")
 PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", "mask", *SETTINGS)
 DONE_KINDS = {
@@ -105,6 +106,7 @@ def load_profile(name_or_path: str) -> UIProfile:
         before=before,
         after=after,
         about=read_about(r, data),
+        cancel=r.get(data, "cancel", str, "the UI profile", None),
     )
 
 

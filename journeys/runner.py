@@ -25,6 +25,7 @@ import io
 import json
 import os
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,15 @@ PAGE_RELOADED = "the page was reloaded before the paint of its final image was s
 
 class StepFailed(Exception):
     """The product did not complete a step; the message says what was seen."""
+
+
+class ActionStalled(StepFailed):
+    """The action was not done in time, or the UI said it failed: the page may still be busy
+    with it (a Gradio tab ignores clicks while an event is pending), so the runner recovers."""
+
+
+class RecoveryFailed(StepFailed):
+    """Recovering after a failed step did not work: the journey run ends."""
 
 
 @dataclass
@@ -144,6 +154,13 @@ class JourneyRunner:
                 with self.trace_group(f"step {index}: {step.kind}"):
                     try:
                         self.do_step(index, step)
+                    except ActionStalled as exc:  # the step fails; the page is made usable, the journey goes on
+                        self.fail(index, step.kind, first_line(exc))
+                        try:
+                            self.recover(index)
+                        except RecoveryFailed as ended:
+                            self.fail(index, "recover", str(ended))
+                            break
                     except (StepFailed, PlaywrightError, UnsafePath) as exc:  # the step fails; the journey goes on
                         self.fail(index, step.kind, first_line(exc))
         except (StepFailed, PlaywrightError) as exc:
@@ -174,11 +191,46 @@ class JourneyRunner:
     def redact(self, url: str) -> str:
         return redact_url(url, tuple(self.profile.keep_query))
 
-    def open(self) -> None:
+    def recover(self, index: int) -> None:
+        """After a stalled or failed action, make the page usable before the next step, as a
+        creator would: the profile's cancel control, else reload the page, log in again if it
+        asks, do the open: steps and enter the journey's prompt and settings again. Recorded as
+        a `recovered` event with how long it took; no action's time includes it."""
+        started = time.monotonic()
+        how = "cancel" if self.profile.cancel else "reload"
+        try:
+            if self.profile.cancel:
+                self.page.locator(self.profile.cancel).first.click(timeout=10_000)
+                self.wait_until_enabled(self.profile.controls["generate"])
+            else:
+                self.open(again=True)
+                self.enter_prompt()
+        except (StepFailed, PlaywrightError) as exc:
+            raise RecoveryFailed(f"the journey run ended after step {index} failed: recovering by {how} did not work "
+                                 f"({first_line(exc)})") from None
+        self.run_dir.event("recovered", prompt_id=self.journey_run, step_index=index, how=how,
+                           ms=round((time.monotonic() - started) * 1000, 1))
+
+    def wait_until_enabled(self, selector: str) -> None:
+        deadline = time.monotonic() + self.pack.action_timeout_s
+        while not self.page.locator(selector).first.is_enabled():
+            if time.monotonic() > deadline:
+                raise StepFailed(f"the control '{selector}' stayed disabled after the cancel")
+            self.page.wait_for_timeout(100)
+
+    def open(self, again: bool = False) -> None:
+        """Open the page and wait until it is ready; `again` (a recovery) logs in once more if
+        the page asks for it."""
         try:
             self.page.goto(self.url)
         except PlaywrightError as exc:
             raise StepFailed(f"could not open {self.url}: {first_line(exc)}") from None
+        if again and self.login_asked():
+            if not self.profile.login.get("fill"):
+                raise StepFailed("the page asked to log in again, and the stored state (login: storage_state) no "
+                                 "longer lets it in; save a fresh one")
+            self.log_in()
+            self.page.goto(self.url)
         try:
             self.page.wait_for_selector(self.profile.ready, timeout=self.timeout_ms)
         except PlaywrightError:
@@ -188,6 +240,22 @@ class JourneyRunner:
             ) from None
         self.operate(-1, "open", self.profile.open)
         self.require("prompt field", self.profile.fields["prompt"])  # the output region may come with the first image
+
+    def login_asked(self) -> bool:
+        """Whether the page shows the profile's login form (or a login URL) instead of the UI."""
+        login = self.profile.login
+        if not login:
+            return False
+        form = next(iter(login.get("fill", {})), None)
+        ready = self.page.locator(self.profile.ready)
+        either = ready.or_(self.page.locator(form)) if form else ready
+        try:
+            either.first.wait_for(state="attached", timeout=self.timeout_ms)
+        except PlaywrightError:
+            pass
+        if form and self.page.locator(form).count():
+            return True
+        return "url" in login and self.page.url.split("?")[0].endswith(login["url"]) and not ready.count()
 
     def operate(self, index: int, where: str, operations: tuple[Operation, ...]) -> None:
         """Do untimed steps around an action (or on opening the page), each recorded."""
@@ -247,18 +315,7 @@ class JourneyRunner:
         if step.kind not in IMAGE_STEPS:
             self.settle()  # its event comes after the unsettled action's event
         if step.kind == "prompt":
-            accepted = {"prompt": self.set_field("prompt", self.prompt.text)}
-            if "seed" in fields:
-                accepted["seed"] = self.set_field("seed", str(self.prompt.seed))
-            if self.prompt.negative and "negative_prompt" in fields:
-                accepted["negative_prompt"] = self.set_field("negative_prompt", self.prompt.negative)
-            settings = {**self.pack.settings, **self.prompt.settings}
-            for name, value in settings.items():  # steps, size, guidance, aspect where the UI has them
-                if name in fields:
-                    accepted[name] = self.set_field(name, str(value))
-            # What the UI accepted, read back from it; the seed the pack asked for only as asked.
-            self.run_dir.event("prompt_entered", prompt_id=self.journey_run, seed_requested=self.prompt.seed,
-                               seed=parse_seed(accepted.get("seed")), accepted=accepted)
+            self.enter_prompt()
         elif step.kind == "think":
             self.page.wait_for_timeout(step.ms)
         elif step.kind == "export":
@@ -278,6 +335,22 @@ class JourneyRunner:
                 if "mask" in fields:  # an edit without a mask edits the whole image
                     self.set_field("mask", step.mask or "none")
             self.image_action(index, step.kind)
+
+    def enter_prompt(self) -> None:
+        """The journey's prompt, seed, negative prompt and settings, each read back from the UI."""
+        fields = self.profile.fields
+        accepted = {"prompt": self.set_field("prompt", self.prompt.text)}
+        if "seed" in fields:
+            accepted["seed"] = self.set_field("seed", str(self.prompt.seed))
+        if self.prompt.negative and "negative_prompt" in fields:
+            accepted["negative_prompt"] = self.set_field("negative_prompt", self.prompt.negative)
+        settings = {**self.pack.settings, **self.prompt.settings}
+        for name, value in settings.items():  # steps, size, guidance, aspect where the UI has them
+            if name in fields:
+                accepted[name] = self.set_field(name, str(value))
+        # What the UI accepted, read back from it; the seed the pack asked for only as asked.
+        self.run_dir.event("prompt_entered", prompt_id=self.journey_run, seed_requested=self.prompt.seed,
+                           seed=parse_seed(accepted.get("seed")), accepted=accepted)
 
     def set_field(self, name: str, value: str) -> str | dict | None:
         """Enter `value` in a field and return what the UI shows there afterwards. A field whose
@@ -368,7 +441,7 @@ class JourneyRunner:
             else:
                 self.page.click(prepared.control, timeout=self.timeout_ms)
         except PlaywrightTimeout:
-            raise StepFailed(f"the {action} control '{prepared.control}' could not be clicked within "
+            raise ActionStalled(f"the {action} control '{prepared.control}' could not be clicked within "
                              f"{self.pack.action_timeout_s:g} s (it stayed hidden, disabled or covered)") from None
         finally:
             self.record_settled(prepared.settled)
@@ -428,7 +501,7 @@ class JourneyRunner:
         if state == "timeout":
             self.explain_timeout(action, watched_frames)
         if state.startswith("error"):
-            raise StepFailed(f"the UI reported an error: {state.removeprefix('error: ')}")
+            raise ActionStalled(f"the UI reported an error: {state.removeprefix('error: ')}")
 
     def record_settled(self, settled: list[dict]) -> None:
         """Record the unsettled action if the probe has settled it: its `action` event with its
@@ -467,23 +540,23 @@ class JourneyRunner:
     def explain_timeout(self, action: str, watched_frames: bool) -> None:
         """Why an action was not done in time, in one sentence."""
         if not self.page.evaluate("(o) => !!document.querySelector(o)", self.profile.output):
-            raise StepFailed(
+            raise ActionStalled(
                 f"the {action} was not done within {self.pack.action_timeout_s:g} s, and the output region selector "
                 f"'{self.profile.output}' matches nothing on {self.page.url}; run `imagejourney profile check`"
             )
         canvas_only = self.page.evaluate(
             "(o) => !document.querySelector(o + ' img') && !!document.querySelector(o + ' canvas')", self.profile.output)
         if not watched_frames and canvas_only:
-            raise StepFailed(
+            raise ActionStalled(
                 f"the output region '{self.profile.output}' shows a <canvas>, which Element Timing cannot see; "
                 "set `paint: screencast` in the UI profile"
             )
         if self.probe("conditionsHold"):
-            raise StepFailed(
+            raise ActionStalled(
                 f"the UI said the {action} was done but painted no new final image in '{self.profile.output}' "
                 f"within {self.pack.action_timeout_s:g} s (the same image as before the click?)"
             )
-        raise StepFailed(
+        raise ActionStalled(
             f"the {action} was not done within {self.pack.action_timeout_s:g} s (action_timeout_s): the done "
             f"condition {json.dumps(self.profile.done)} did not hold with a final painted since the click"
         )

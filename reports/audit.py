@@ -475,6 +475,9 @@ def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
         "exports": steps[(steps["action"] == "export") & (steps["status"] == "ok")].to_dict("records"),
         "failures": steps[steps["status"] != "ok"].to_dict("records"),
         "flaky": flaky_journey_runs(run.events),
+        # After a stalled or failed step the runner cancelled it or reloaded the page (not timed).
+        "recoveries": [{key: e.get(key) for key in ("prompt_id", "step_index", "how", "ms")}
+                       for e in run.events if e.get("event") == "recovered"],
         "segments": segments(run, candidates) if len(candidates) else {},
         "failures_by_reason": failures_by_reason(steps[steps["status"] != "ok"].to_dict("records"), traces),
         "fallback_paints": fallback_paints(steps),
@@ -572,6 +575,7 @@ def summary_json(summary: dict) -> dict:
                     for b in summary["budgets"]],
         "failed_steps": len(summary["failures"]),
         "flaky_journey_runs": summary["flaky"],
+        "recoveries": summary["recoveries"],
         "comparison": summary.get("comparison"),
         "load": summary["load"],
         "problems": summary["problems"],

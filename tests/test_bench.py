@@ -105,9 +105,11 @@ def test_report_bench_run_directory_renders_and_the_table_judges_goals(tmp_path)
 def test_soak_table_judges_memory_growth():
     from imagejourney.bench_soak import format_table
 
-    result = {"actions_tried": 200, "actions_done": 170, "errors_seen": 30, "still_serving": True, "rss_start_mb": 1000.0,
-              "rss_end_mb": 1050.0, "faults": "--fault-error-rate 0.1"}
+    result = {"actions_tried": 200, "actions_done": 170, "errors_seen": 30, "errors_injected": 27, "still_serving": True,
+              "rss_start_mb": 1000.0, "rss_end_mb": 1050.0, "faults": "--fault-error-rate 0.1"}
     assert "(+5.0 %; goal ≤ +10 %: met)" in format_table(result) and "still serving at the end: yes" in format_table(result)
+    assert "errors seen 30, errors injected 27 (goal: seen ≤ injected + 2 % of tried = 31: met)" in format_table(result)
+    assert "= 26: NOT met" in format_table({**result, "errors_injected": 22})
     assert "NOT met" in format_table({**result, "rss_end_mb": 1200.0, "still_serving": False})
 
 

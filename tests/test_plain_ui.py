@@ -511,3 +511,51 @@ def test_server_timings_that_do_not_parse_are_one_sentence(tmp_path):
     profile.write_text((PLAIN / "operations-profile.yaml").read_text() + API_PROFILE.replace("item_ids[0]", "item_ids[0"))
     with pytest.raises(ConfigError, match=r"profile.yaml:\d+: server_timings.job.id is not a JMESPath expression"):
         load_profile(str(profile))
+
+
+@pytest.mark.parametrize("cancel", [None, "#stop"])
+def test_after_a_stalled_step_the_runner_recovers_and_the_next_step_is_timed(page, plain_ui_url, tmp_path, cancel):
+    """The first generate never finishes (a stalled job); the runner cancels it with the profile's
+    cancel control, or reloads the page and enters the prompt again, and the reroll after it is
+    done and timed. The recovery is recorded and counted in no action's time."""
+    extra = f"cancel: \"{cancel}\"\n" if cancel else ""
+    failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, "new-img&stall=once", action_timeout_s=2,
+                                    extra_profile=extra)
+    assert [(f.step_index, f.action) for f in failures] == [(1, "generate")], failures
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    recovered = [e for e in events if e["event"] == "recovered"]
+    assert [(e["step_index"], e["how"]) for e in recovered] == [(1, "cancel" if cancel else "reload")]
+    assert recovered[0]["ms"] >= 0
+    rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
+    assert rows["reroll"]["status"] == "ok" and int(rows["reroll"]["previews_painted"]) == 3
+    assert 4 * 150 <= float(rows["reroll"]["click_to_final_ms"]) < 10_000
+    assert rows["export"]["status"] == "ok"
+    if not cancel:  # the prompt was entered again on the reloaded page
+        assert len([e for e in events if e["event"] == "prompt_entered"]) == 2
+
+
+def test_a_reload_that_lands_on_the_login_page_logs_in_again(page, plain_ui_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAIN_USER", "creator")
+    monkeypatch.setenv("PLAIN_PASSWORD", PASSWORD)
+    profile_path = tmp_path / "profile.yaml"
+    profile_path.write_text((PLAIN / "members-profile.yaml").read_text().replace(
+        "path: /index.html?members", "path: /index.html?members&stall=once&logout"))
+    pack_path = tmp_path / "pack.yaml"
+    pack_path.write_text((PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", "action_timeout_s: 2"))
+    profile, pack = load_profile(str(profile_path)), load_pack(str(pack_path))
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
+    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    assert [(f.step_index, f.action) for f in failures] == [(1, "generate")], failures
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events].count("logged_in") == 2 and any(e["event"] == "recovered" for e in events)
+    assert {r["action"]: r["status"] for r in load_run(run.path).steps.to_dict("records")}["reroll"] == "ok"
+
+
+def test_a_recovery_that_fails_ends_the_journey_run_in_one_sentence(page, plain_ui_url, tmp_path):
+    failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, "new-img&stall=once", action_timeout_s=2,
+                                    extra_profile='cancel: "h1"\n')  # a cancel control that cancels nothing
+    assert [(f.step_index, f.action) for f in failures] == [(1, "generate"), (1, "recover")]
+    assert failures[1].error == ("the journey run ended after step 1 failed: recovering by cancel did not work (the "
+                                 "control '#make' stayed disabled after the cancel)")
+    assert list(load_run(run.path).steps["action"]) == ["generate", "recover"]  # no step after it was tried

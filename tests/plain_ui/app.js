@@ -19,6 +19,9 @@
 //   history            new-img, and the region also keeps a strip of earlier finals (thumbnails),
 //                      drawn again as new <img>s after each click, as a queue sidebar does; the
 //                      new final's thumbnail joins the strip before the final itself is shown
+// With ?stall=once its first action never finishes (a stalled job: the spinner stays, Make stays
+// disabled) until the page is reloaded or Stop is clicked; with &logout that stall also ends the
+// session, so a reload lands on the login page.
 // It keeps its own record of when each image was put on the page, for tests to compare with.
 const $ = (id) => document.getElementById(id);
 const PARAMS = new URLSearchParams(location.search);
@@ -126,7 +129,23 @@ function record(kind, url) {
   requestAnimationFrame((frame) => window.groundTruth.push({ kind, url: url.slice(0, 60), inserted, frame }));
 }
 
+function stopWorking() {
+  setWorking(false);
+  $("busy").hidden = true;
+  $("make").disabled = false;
+  $("stop").hidden = true;
+}
+$("stop").addEventListener("click", stopWorking);
+
 async function run(seed) {
+  if (PARAMS.get("stall") === "once" && !sessionStorage.getItem("stalled")) {
+    sessionStorage.setItem("stalled", "yes");
+    if (PARAMS.has("logout")) document.cookie = "session=; max-age=0; path=/";
+    $("busy").hidden = false;
+    $("make").disabled = true;
+    $("stop").hidden = false;
+    return;  // never finishes
+  }
   if (MODE === "remount") setTimeout(remountFinal, 50);
   if (MODE === "history") redrawStrip();
   $("busy").hidden = false;
