@@ -1,17 +1,19 @@
 """The dashboard: `imagejourney dashboard` serves, on 127.0.0.1, the runs of the history store
 per target and journey, a trend chart of each, and every run's own report — the page a lead
 bookmarks. It reads the store and the run directories it names; it writes nothing.
+
+On loopback it answers GETs without a token, so the bookmark outlives the session; bound beyond
+loopback, every request needs the session's token (local_server.py).
 """
 
 from __future__ import annotations
 
 import mimetypes
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
 
 from . import charts
-from .history import HistoryStore
-from .local_server import HTML, NOT_FOUND, LocalServer
+from .history import HistoryStore, StoreError
+from .local_server import HTML, NOT_FOUND, TEXT, LocalServer
 from .render import environment
 
 
@@ -20,7 +22,7 @@ class Dashboard(LocalServer):
 
     def __init__(self, store: str | None = None, port: int = 0, host: str = "127.0.0.1"):
         self.store = HistoryStore(store)
-        super().__init__(port, host)
+        super().__init__(port, host, guard_pages=False)
 
     def page(self) -> bytes:
         groups: dict[tuple[str, str], list] = {}
@@ -46,10 +48,12 @@ class Dashboard(LocalServer):
         return path if path.is_relative_to(root) and path.is_file() else None
 
     def get(self, path: str) -> tuple[int, bytes, str]:
-        path = unquote(urlsplit(path).path)
-        if path == "/":
-            return 200, self.page(), HTML
         parts = path.split("/", 3)  # "", "runs", RUN_ID, FILE
-        if len(parts) == 4 and parts[1] == "runs" and (found := self.run_file(parts[2], parts[3])) is not None:
-            return 200, found.read_bytes(), mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+        try:
+            if path == "/":
+                return 200, self.page(), HTML
+            if len(parts) == 4 and parts[1] == "runs" and (found := self.run_file(parts[2], parts[3])) is not None:
+                return 200, found.read_bytes(), mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+        except StoreError as exc:
+            return 503, str(exc).encode(), TEXT
         return NOT_FOUND

@@ -4,7 +4,8 @@ run directory. Labels are the final word on usefulness: `imagejourney report RUN
 recomputes TTUI, iterations-to-useful and acceptance rate from them.
 
 Only the run's own candidate images are served or labelled; the server listens on loopback
-unless told otherwise.
+unless told otherwise, and every request needs the session's token (local_server.py): the page
+opened from the printed URL sends it with each label, so no other page can write labels.csv.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ import mimetypes
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from .audit import load_run, summarize
-from .local_server import HTML, NOT_FOUND, LocalServer
+from .local_server import HTML, NOT_FOUND, TEXT, TOKEN_HEADER, LocalServer
 from .records import LABEL_COLUMNS, read_labels
 from .render import environment
 
@@ -33,13 +33,13 @@ class ReviewServer(LocalServer):
         self.candidates = [c for c in summarize(self.run)["candidates"] if c["image"]]
         self.images = {c["image"] for c in self.candidates}
         self.lock = threading.Lock()
-        super().__init__(port, host)
+        super().__init__(port, host, guard_pages=True)
 
     def page(self) -> bytes:
         labels = read_labels(self.run.path)
         html = environment().get_template("review.html.j2").render(
             run_id=self.run.manifest.get("run_id", self.run.path.name), candidates=self.candidates, labels=labels,
-            reviewer=self.reviewer)
+            reviewer=self.reviewer, token=self.token, token_header=TOKEN_HEADER)
         return html.encode()
 
     def append_label(self, image: str, useful: str, note: str) -> None:
@@ -54,7 +54,7 @@ class ReviewServer(LocalServer):
                                  datetime.now(timezone.utc).isoformat(timespec="seconds"), note])
 
     def get(self, path: str) -> tuple[int, bytes, str]:
-        path = unquote(urlsplit(path).path).lstrip("/")
+        path = path.lstrip("/")
         if path == "":
             return 200, self.page(), HTML
         if path in self.images:  # only the run's own candidate images
@@ -62,14 +62,14 @@ class ReviewServer(LocalServer):
         return NOT_FOUND
 
     def post(self, path: str, body: bytes) -> tuple[int, bytes, str]:
-        if urlsplit(path).path != "/label":
+        if path != "/label":
             return NOT_FOUND
         try:
             sent = json.loads(body)
             image, useful = sent["image"], sent["useful"]
         except (ValueError, KeyError, TypeError):
-            return 400, b"send {image, useful}", "text/plain"
+            return 400, b"send {image, useful}", TEXT
         if image not in self.images or useful not in ("yes", "no"):
-            return 400, b"unknown image, or useful is not yes/no", "text/plain"
+            return 400, b"unknown image, or useful is not yes/no", TEXT
         self.append_label(image, useful, str(sent.get("note", ""))[:500])
         return 200, json.dumps({"image": image, "useful": useful}).encode(), "application/json"

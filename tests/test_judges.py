@@ -208,6 +208,7 @@ def test_judge_command_and_its_one_sentence_errors(tmp_path):
 
 @pytest.mark.browser
 def test_review_page_appends_labels_and_the_report_recomputes_ttui(tmp_path, page):
+    from reports.local_server import TOKEN_HEADER
     from reports.review import ReviewServer
 
     run = write_run(tmp_path)
@@ -221,8 +222,10 @@ def test_review_page_appends_labels_and_the_report_recomputes_ttui(tmp_path, pag
         page.locator("figure").nth(1).focus()
         page.keyboard.press("y")
         page.wait_for_function("document.getElementById('count').textContent === '2'")
-        assert page.request.post(server.url + "label", data={"image": "../manifest.json", "useful": "yes"}).status == 400
-        assert page.request.get(server.url + "manifest.json").status == 404  # only candidate images are served
+        own_page = {"Origin": server.origin, TOKEN_HEADER: server.token}  # as the page's script sends it
+        assert page.request.post(server.origin + "/label", data={"image": "../manifest.json", "useful": "yes"},
+                                 headers=own_page).status == 400
+        assert page.request.get(server.origin + "/manifest.json").status == 404  # only candidate images are served
     rows = list(csv.DictReader(open(run / "labels.csv")))
     assert [(r["image"], r["useful"], r["reviewer"]) for r in rows] == [
         ("images/cat-01-generate.png", "no", "ana"), ("images/cat-02-reroll.png", "yes", "ana")]
