@@ -312,10 +312,11 @@ def describe_generate(failures: list, run) -> list:
 
 def cmd_train_reference(args) -> int:
     """Train the portrait-world reference model (tokenizer, text encoder, VAE, UNet) into --out."""
-    from reference_app.train import TrainingError, train_reference
+    from reference_app.train import DEFAULT_STEPS, IMAGES, TrainingError, train_reference
 
     try:
-        out = train_reference(Path(args.out), steps=args.steps, seed=args.seed, resume=args.resume, images=args.images)
+        out = train_reference(Path(args.out), steps=args.steps or DEFAULT_STEPS, seed=args.seed, resume=args.resume,
+                              images=args.images or IMAGES)
     except TrainingError as exc:
         print(f"imagejourney train-reference: {exc}", file=sys.stderr)
         return 2
@@ -462,18 +463,19 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "previews, final, seed, server times")
     check.set_defaults(func=cmd_profile_check)
 
-    from reference_app.train import DEFAULT_STEPS, IMAGES
-
+    # Defaults live in reference_app/train.py, which imports diffusers: it is imported only when
+    # the command runs, so building this parser (every `imagejourney` call) stays fast.
     train = commands.add_parser("train-reference", help="train the portrait-world reference model on this machine",
                                 **with_examples("imagejourney train-reference",
                                                 "imagejourney train-reference --steps 50 --out /tmp/pw --resume"))
-    train.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                       help=f"optimiser steps in all: 15 %% VAE, the rest text encoder + UNet (default {DEFAULT_STEPS})")
+    train.add_argument("--steps", type=int,
+                       help="optimiser steps in all: a quarter, at most 600, VAE; the rest text encoder + UNet "
+                            "(default: as for the committed model)")
     train.add_argument("--out", default="reference_app/models/portrait-world",
                        help="pipeline directory to write; the early copy goes to OUT-early (default: the committed one)")
     train.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint/state.pt")
     train.add_argument("--seed", type=int, default=0, help="seed of the world drawn and of training (default 0)")
-    train.add_argument("--images", type=int, default=IMAGES, help=f"portraits drawn to train on (default {IMAGES})")
+    train.add_argument("--images", type=int, help="portraits drawn to train on (default: as for the committed model)")
     train.set_defaults(func=cmd_train_reference)
 
     return parser
