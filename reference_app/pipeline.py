@@ -1,13 +1,16 @@
 """The diffusion side of the reference app: load or build a pipeline, generate with previews.
 
-With no GPU and no local weights the app runs `tiny`: a Stable Diffusion pipeline with the
-real architecture shrunk down and random weights, and a CLIP tokenizer built in memory. It
-produces noise-like images, but it runs every code path (text encoder, UNet denoising loop,
-VAE decode, img2img) so the UI, the previews and the timings are real.
+The default model is `portrait-world`: a small Stable Diffusion pipeline trained in this
+repository on the portrait world (reference_app/portrait_world.py, reference_app/train.py),
+committed under reference_app/models/. It draws recognisable portraits on a CPU in well under
+a second. `tiny` is the same architecture family shrunk down with random weights and a CLIP
+tokenizer built in memory: noise-like images, but every code path (text encoder, UNet
+denoising loop, VAE decode, img2img), for the tests of the UI, the previews and the timings.
 """
 
 from __future__ import annotations
 
+import json
 import string
 import warnings
 from dataclasses import dataclass
@@ -40,6 +43,14 @@ LATENT_RGB_FACTORS = torch.tensor(
 )
 
 
+MODELS_DIR = Path(__file__).parent / "models"
+# The models trained here, by name: committed pipeline directories (see reference_app/train.py).
+TRAINED_MODELS = ("portrait-world", "portrait-world-early")
+TRAINED_FILES = ("model_index.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer.json",
+                 "text_encoder/model.safetensors", "vae/diffusion_pytorch_model.safetensors",
+                 "unet/diffusion_pytorch_model.safetensors")
+
+
 class ModelNotAvailable(Exception):
     """Raised with one sentence naming what is missing and how to get it."""
 
@@ -56,6 +67,7 @@ class LoadedModel:
     random_weights: bool
     preview_method: str = "latent-rgb"  # or "taesd"
     taesd: object = None
+    latent_rgb: tuple | None = None  # (4×3 factors, 3 biases) of this VAE's linear preview; None: SD's
 
 
 def tiny_clip_tokenizer():
@@ -174,14 +186,51 @@ def build_sd_architecture(name: str, device: str = "cpu", dtype=torch.float32):
     return pipe.to(device, dtype)
 
 
-def load_model(model: str = "tiny", device: str = "auto", taesd: str | None = None) -> LoadedModel:
-    """`tiny` builds the random tiny pipeline, `sd15-random` / `sd-turbo-random` the real
-    architectures with random weights; anything else is a local diffusers directory or a
+def load_trained(name: str, device: str, dtype) -> tuple[StableDiffusionPipeline, tuple | None]:
+    """A committed model trained here, and its linear-preview factors. A missing or unreadable
+    file is one sentence naming it and the command that rebuilds the model."""
+    from safetensors import safe_open
+
+    directory = MODELS_DIR / name
+    rebuild = f"rebuild it with: imagejourney train-reference --out {directory}"
+    for file in TRAINED_FILES:
+        path = directory / file
+        if not path.is_file():
+            raise ModelNotAvailable(f"model '{name}': {path} is missing; {rebuild}")
+        if path.suffix == ".safetensors":
+            try:
+                with safe_open(str(path), "pt") as weights:
+                    weights.keys()
+            except Exception as exc:  # truncated or not safetensors at all
+                raise ModelNotAvailable(f"model '{name}': {path} is corrupt ({str(exc).splitlines()[0]}); {rebuild}") from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pipe = StableDiffusionPipeline.from_pretrained(directory, torch_dtype=dtype, local_files_only=True,
+                                                           safety_checker=None, requires_safety_checker=False)
+    except Exception as exc:  # a config or tensor that does not fit: the folder is not what train-reference wrote
+        raise ModelNotAvailable(f"model '{name}': {directory} does not load ({str(exc).splitlines()[0]}); {rebuild}") from None
+    try:
+        latent_rgb = json.loads((directory / "training.json").read_text())["latent_rgb"]
+        factors = (torch.tensor(latent_rgb["factors"]), torch.tensor(latent_rgb["bias"]))
+    except (OSError, ValueError, KeyError):
+        factors = None  # previews fall back to SD's factors
+    return pipe.to(device), factors
+
+
+def load_model(model: str = "portrait-world", device: str = "auto", taesd: str | None = None) -> LoadedModel:
+    """`portrait-world` (and `portrait-world-early`, an early checkpoint of it) loads the model
+    trained here; `tiny` builds the random tiny pipeline, `sd15-random` / `sd-turbo-random` the
+    real architectures with random weights; anything else is a local diffusers directory or a
     Hugging Face id already in the local cache (never downloaded at run time)."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32
-    if model == "tiny":
+    latent_rgb = None
+    if model in TRAINED_MODELS:
+        text2img, latent_rgb = load_trained(model, device, dtype)
+        random_weights = False
+    elif model == "tiny":
         text2img = build_tiny_pipeline(device)
         random_weights = True
     elif model in ARCHITECTURES:
@@ -200,7 +249,7 @@ def load_model(model: str = "tiny", device: str = "auto", taesd: str | None = No
         except (OSError, ValueError) as exc:
             raise ModelNotAvailable(
                 f"model '{model}' is not available locally ({str(exc).splitlines()[0]}); "
-                "pass a local diffusers directory with --model, or --model tiny"
+                "pass a local diffusers directory with --model, or --model portrait-world (or tiny)"
             ) from None
         random_weights = False
     text2img.set_progress_bar_config(disable=True)
@@ -228,6 +277,7 @@ def load_model(model: str = "tiny", device: str = "auto", taesd: str | None = No
         random_weights=random_weights,
         preview_method="taesd" if tiny_vae is not None else "latent-rgb",
         taesd=tiny_vae,
+        latent_rgb=latent_rgb,
     )
 
 
@@ -236,16 +286,21 @@ def preview_image(model: LoadedModel, latents: torch.Tensor) -> Image.Image:
     learned decoder, full size) when loaded, else the linear approximation (latent size, 1/8 of
     the image: the page scales it up, which costs nothing to send)."""
     if model.taesd is None:
-        return latents_to_preview(latents)
+        return latents_to_preview(latents, model.latent_rgb)
     with torch.inference_mode():
         pixels = model.taesd.decode(latents.to(model.taesd.dtype)).sample[0]
     array = ((pixels.float().clamp(-1, 1) + 1) * 127.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(array)
 
 
-def latents_to_preview(latents: torch.Tensor) -> Image.Image:
-    """Cheap preview of one latent (1×4×h×w) as an RGB image of the latent's size (no VAE)."""
-    rgb = latents[0].float().permute(1, 2, 0).cpu() @ LATENT_RGB_FACTORS
+def latents_to_preview(latents: torch.Tensor, latent_rgb: tuple | None = None) -> Image.Image:
+    """Cheap preview of one latent (1×4×h×w) as an RGB image of the latent's size (no VAE):
+    `latent_rgb` (factors, bias) fitted for the model's VAE, else SD's LATENT_RGB_FACTORS."""
+    if latent_rgb is None:
+        rgb = latents[0].float().permute(1, 2, 0).cpu() @ LATENT_RGB_FACTORS
+    else:
+        factors, bias = latent_rgb
+        rgb = latents[0].float().permute(1, 2, 0).cpu() @ factors + bias
     pixels = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
     return Image.fromarray(pixels)
 

@@ -8,7 +8,8 @@ min-SNR weighting, classifier-free guidance by dropping 10 % of prompts, EMA wei
 name a random subset of each portrait's attributes, so unnamed attributes stay free.
 
 Training is deterministic given its seed and resumable: every CHECKPOINT_EVERY steps the whole
-state (weights, optimiser, EMA, random generators) goes to `<out>.checkpoint/state.pt`. The
+state (weights, optimiser, EMA, random generators) goes to `<out>.checkpoint/state.pt`; a
+resume may change --steps for a stage that has not started. The
 result is `save_pretrained` into `<out>` (safetensors); an early copy goes to `<out>-early`.
 """
 
@@ -37,8 +38,8 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from . import portrait_world as world
 
 SIZE = 64
-DEFAULT_STEPS = 4000
-VAE_SHARE = 0.15  # of --steps: the rest trains the text encoder and UNet
+DEFAULT_STEPS = 2800  # the committed model: 600 VAE steps, 2,200 denoiser steps
+VAE_STEPS = 600  # at most, and at most a quarter of --steps: the rest trains the text encoder and UNet
 VAE_CROP = 32  # the VAE is convolutional: it learns on 32 px crops, a quarter of the cost
 EARLY_SHARE = 0.1  # of the denoiser's steps: when the early copy is saved
 CHECKPOINT_EVERY = 250
@@ -167,7 +168,7 @@ class EMA:
 class Trainer:
     def __init__(self, out: Path, steps: int, seed: int, device: str, batch: int, images: int):
         self.out, self.seed, self.device, self.batch = Path(out), seed, device, batch
-        self.vae_steps = max(1, round(steps * VAE_SHARE))
+        self.vae_steps = max(1, min(VAE_STEPS, steps // 4))
         self.denoiser_steps = max(1, steps - self.vae_steps)
         self.early_step = max(1, round(self.denoiser_steps * EARLY_SHARE))
         self.checkpoint = Path(f"{self.out}.checkpoint") / "state.pt"
@@ -213,7 +214,11 @@ class Trainer:
             state = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
         except Exception as exc:  # a truncated or foreign file: say which and what to do
             raise TrainingError(f"--resume: {self.checkpoint} is unreadable ({exc}); delete it and start again") from None
-        if (state["seed"], state["vae_steps"], state["denoiser_steps"]) != (self.seed, self.vae_steps, self.denoiser_steps):
+        # The plan of a stage not yet started may change: the run then equals a fresh one with
+        # the new --steps (a stage's steps only draw from the generator once it runs).
+        started = state["denoiser_done"] > 0 and (state["vae_steps"], state["denoiser_steps"]) != (
+            self.vae_steps, self.denoiser_steps)
+        if state["seed"] != self.seed or started or state["vae_done"] > self.vae_steps:
             raise TrainingError(f"--resume: {self.checkpoint} was started with another --seed or --steps "
                                 f"(seed {state['seed']}, steps {state['vae_steps'] + state['denoiser_steps']})")
         for name in ("vae", "unet", "text_encoder", "vae_optimizer", "denoiser_optimizer"):
