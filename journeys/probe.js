@@ -13,6 +13,17 @@
 //    history thumbnail of an earlier result, paints again after the click: same content, so
 //    it is recorded as `old` and is neither a preview nor the final. Images outside the
 //    profile's preview_image / final_image selectors are recorded with role "other".
+//  - draw-call paint (a <canvas> output): the probe wraps the drawing APIs (2D drawImage and
+//    putImageData, on <canvas> and on an OffscreenCanvas transferred from one; WebGL
+//    texImage2D / texSubImage2D; WebGPU copyExternalImageToTexture). A draw of an image source
+//    (img, bitmap, video, canvas, ImageData) onto a canvas in the output region is recorded with
+//    the source's URL, size and content hash and the destination rectangle; each picture once
+//    per canvas, so a canvas redrawn every frame records a picture when it first appears. Its
+//    paint time is the start of the frame after the one that painted it (the next animation
+//    frame for a draw made in an animation-frame callback, else the one after): the same moment
+//    as Element Timing's renderTime, to within a frame. Drawing with no image source (node
+//    highlights, progress bars, dimming, text) is never a paint. What was drawn is kept: the
+//    source's URL, or a copy of its pixels taken at the draw.
 //
 // An action is done when the product shows its final image; the final's paint time arrives
 // with Element Timing's entry, about a frame later. Until then the action is "unsettled": the
@@ -85,6 +96,156 @@
     if (el.matches(config.output + " " + config.final_image)) return "final";
     return el.matches(config.output + " " + config.preview_image) ? "preview" : "other";
   }
+
+  // Draw calls ------------------------------------------------------------------------------
+  const putForCopy = CanvasRenderingContext2D.prototype.putImageData;
+  const offscreenOwners = new WeakMap(); // OffscreenCanvas → the <canvas> it was transferred from
+  const drawnOn = new WeakMap(); // canvas → Set of contents drawn on it
+  const copies = new Map(); // draw paint number → a canvas holding the pixels drawn (sources with no URL)
+  const COPIES_KEPT = 48;
+  let draws = 0;
+  let insideFrameCallback = false;
+  const awaitingFrame = { inFrame: [], between: [] }; // draw paints whose frame has not begun yet
+  let framesWanted = false;
+  const sourceKinds = ["HTMLImageElement", "HTMLCanvasElement", "HTMLVideoElement", "ImageBitmap", "OffscreenCanvas",
+                       "ImageData", "VideoFrame", "SVGImageElement"].map((name) => window[name]).filter(Boolean);
+  const isImageSource = (s) => s !== null && typeof s === "object" && sourceKinds.some((kind) => s instanceof kind);
+  function sizeOf(s) {
+    if (s instanceof HTMLImageElement) return [s.naturalWidth, s.naturalHeight];
+    if (s instanceof HTMLVideoElement) return [s.videoWidth, s.videoHeight];
+    if (window.VideoFrame && s instanceof VideoFrame) return [s.displayWidth, s.displayHeight];
+    return [s.width && s.width.baseVal ? s.width.baseVal.value : s.width, s.height && s.height.baseVal ? s.height.baseVal.value : s.height];
+  }
+  function hashOfSource(s) {
+    if (s instanceof HTMLImageElement) return contentOf(s);
+    try {
+      let data;
+      if (s instanceof ImageData) {
+        data = s.data;
+      } else {
+        hashContext.clearRect(0, 0, 16, 16);
+        drawForHash.call(hashContext, s, 0, 0, 16, 16);
+        data = hashContext.getImageData(0, 0, 16, 16).data;
+      }
+      const step = Math.max(1, Math.floor(data.length / 4096));
+      let h = 0x811c9dc5;
+      for (let i = 0; i < data.length; i += step) h = Math.imul(h ^ data[i], 0x01000193);
+      const [w, ht] = sizeOf(s);
+      return `${w}x${ht}:${(h >>> 0).toString(16).padStart(8, "0")}`;
+    } catch (e) {
+      return null;
+    }
+  }
+  function copyOfSource(s, w, h) {
+    const copy = document.createElement("canvas");
+    copy.width = w;
+    copy.height = h;
+    const context = copy.getContext("2d");
+    if (s instanceof ImageData) putForCopy.call(context, s, 0, 0);
+    else drawForHash.call(context, s, 0, 0, w, h);
+    return copy;
+  }
+  // Paint times: a draw made while the page's animation-frame callbacks run is painted in this
+  // frame (its paint time is the next frame's start); one made between frames is painted in the
+  // next frame (the start of the one after). A frame's start can precede a draw made in the task
+  // just before it on a busy machine; nothing is shown before it is drawn.
+  function wantFrames() {
+    if (framesWanted) return;
+    framesWanted = true;
+    frameRequest((first) => {
+      for (const p of awaitingFrame.inFrame.splice(0)) p.t = Math.max(first, p.drawnAt);
+      const next = awaitingFrame.between.splice(0);
+      frameRequest((second) => {
+        for (const p of next) p.t = Math.max(second, p.drawnAt);
+        framesWanted = false;
+        if (awaitingFrame.inFrame.length || awaitingFrame.between.length) wantFrames();
+        if (wake) wake();
+      });
+    });
+  }
+  function noteDraw(target, source, api, rect) {
+    const canvas = offscreenOwners.get(target) || target;
+    if (!(canvas instanceof HTMLCanvasElement) || !canvas.isConnected || !inOutput(canvas) || source === canvas) return;
+    if (!isImageSource(source)) return;
+    const [w, h] = sizeOf(source);
+    if (!(w >= 8 && h >= 8)) return; // a pattern tile or a sliver of a sprite, not a picture
+    const url = source instanceof HTMLImageElement ? source.currentSrc || source.src : null;
+    const content = hashOfSource(source) ?? (url ? `url:${url}` : null);
+    if (content === null) return;
+    if (!drawnOn.has(canvas)) drawnOn.set(canvas, new Set());
+    if (drawnOn.get(canvas).has(content)) return; // the same picture drawn again (a canvas redrawn every frame)
+    drawnOn.get(canvas).add(content);
+    const now = performance.now();
+    noteSeen(content, now);
+    const number = ++draws;
+    if (!url) {
+      copies.set(number, copyOfSource(source, w, h));
+      if (copies.size > COPIES_KEPT) copies.delete(copies.keys().next().value);
+    }
+    const paint = { t: null, drawnAt: now, method: "draw-call", api, paintTime: null, url: url || `${api}:${content}`,
+                    key: canvas, src: url, copy: url ? null : number, content, size: [w, h], rect,
+                    role: canvas.matches(config.output + " " + config.final_image) ? "final"
+                      : canvas.matches(config.output + " " + config.preview_image) ? "preview" : null, finalOf: null };
+    paints.push(paint);
+    (insideFrameCallback ? awaitingFrame.inFrame : awaitingFrame.between).push(paint);
+    wantFrames();
+  }
+  // The image a draw paint drew, as a URL the runner can read: its own, or its pixels copied.
+  function sourceOf(p, type) {
+    if (!p) return null;
+    if (p.src) return p.src;
+    const copy = copies.get(p.copy);
+    return copy ? copy.toDataURL(type, 0.9) : null;
+  }
+  const frameRequest = window.requestAnimationFrame.bind(window);
+  window.requestAnimationFrame = function (callback) {
+    return frameRequest((t) => {
+      insideFrameCallback = true;
+      try {
+        return callback(t);
+      } finally {
+        insideFrameCallback = false;
+      }
+    });
+  };
+  function wrap(proto, name, note) {
+    const original = proto && proto[name];
+    if (typeof original !== "function") return;
+    proto[name] = function (...args) {
+      const result = original.apply(this, args);
+      try {
+        note(this, args);
+      } catch (e) {
+        // never break the page's own drawing
+      }
+      return result;
+    };
+  }
+  const destination = (args) => (args.length >= 9 ? args.slice(5, 9) : args.length >= 5 ? args.slice(1, 5) : [args[1], args[2], null, null]);
+  for (const proto of [CanvasRenderingContext2D.prototype, window.OffscreenCanvasRenderingContext2D && OffscreenCanvasRenderingContext2D.prototype]) {
+    wrap(proto, "drawImage", (context, args) => noteDraw(context.canvas, args[0], "2d.drawImage", destination(args)));
+    wrap(proto, "putImageData", (context, args) => noteDraw(context.canvas, args[0], "2d.putImageData", [args[1], args[2], null, null]));
+  }
+  for (const gl of [window.WebGLRenderingContext, window.WebGL2RenderingContext]) {
+    for (const name of ["texImage2D", "texSubImage2D"]) {
+      wrap(gl && gl.prototype, name, (context, args) => noteDraw(context.canvas, args[args.length - 1], `webgl.${name}`, null));
+    }
+  }
+  wrap(window.GPUQueue && GPUQueue.prototype, "copyExternalImageToTexture", (queue, args) => {
+    const canvases = document.querySelectorAll(config.output + " canvas"); // the texture's canvas is not known: the region's
+    if (canvases.length === 1) noteDraw(canvases[0], args[0] && args[0].source, "webgpu.copyExternalImageToTexture", null);
+  });
+  const transfer = HTMLCanvasElement.prototype.transferControlToOffscreen;
+  if (transfer) {
+    HTMLCanvasElement.prototype.transferControlToOffscreen = function () {
+      const offscreen = transfer.call(this);
+      offscreenOwners.set(offscreen, this);
+      return offscreen;
+    };
+  }
+  // This action's last new picture drawn, its frame begun (the final of a canvas output).
+  const drawnFinal = (a) => paints.filter((p) => p.method === "draw-call" && p.t !== null && p.t >= a.click && ofAction(a, p)).pop() || null;
+  const drawPending = (a) => paints.some((p) => p.method === "draw-call" && p.t === null && p.drawnAt >= a.click);
 
   function tagOutputImages() {
     for (const img of document.querySelectorAll(config.output + " img")) {
@@ -198,6 +359,9 @@
 
   // The paint, after the click, of the final-looking image the output region shows now.
   const shownImagePaint = () => paintOf(action, targetOf(shownImage()));
+  // The action's final: the shown image's paint, or on a canvas output the last picture drawn.
+  const finalOf = (a) => (!a ? null : a.requireImage === "drawn" ? drawnFinal(a) : a.requireImage === "either"
+    ? shownImagePaint() || drawnFinal(a) : shownImagePaint());
 
   // A final-looking image is shown that was not shown at the click (another element or
   // source), or has painted since the click. Its content may be a picture shown before (a
@@ -254,13 +418,23 @@
 
   // `shownIsEnough`: an image action timed by Element Timing is done ("shown") once its new
   // final is shown; its paint is collected later (takeSettled).
+  // A canvas output is done a moment after its done conditions hold (a picture drawn in the
+  // same frame as the signal is seen), once every picture drawn has its frame.
+  const DRAW_GRACE_MS = 50;
+  function drawnDone() {
+    if (action.heldAt === undefined) action.heldAt = performance.now();
+    return performance.now() - action.heldAt >= DRAW_GRACE_MS && !drawPending(action) ? "done" : "pending";
+  }
+
   function state(shownIsEnough = false) {
     if (action === null || action.click === null) return "pending";
     noteOpposites();
     if (action.error && changedText(action.error)) return "error: " + textOf(action.error.selector);
     if (!action.conditions.every(holds)) return "pending";
+    if (action.requireImage === "drawn") return drawnDone(); // no picture drawn: the runner reads the frames
     if (action.requireImage === "either") {
-      return shownImagePaint() || document.querySelector(config.output + " canvas") ? "done" : "pending";
+      if (shownImagePaint()) return "done";
+      return document.querySelector(config.output + " canvas") ? drawnDone() : "pending";
     }
     if (shownIsEnough && action.requireImage === true) return newImageShown() ? "shown" : "pending";
     return !action.requireImage || shownImagePaint() ? "done" : "pending";
@@ -281,17 +455,18 @@
   // another action's final excepted.
   function recordOf(a, final) {
     const click = a ? a.click : null;
-    const mine = (p) => click !== null && p.t >= click && (final === null || p.t <= final.t) &&
+    const mine = (p) => click !== null && p.t !== null && p.t >= click && (final === null || p.t <= final.t) &&
       (p.finalOf === null || p === final);
     return {
       name: a ? a.name : null,
       click,
       boxes: a ? a.boxes : [],
-      final: final ? { t: final.t, method: final.method, paintTime: final.paintTime, url: final.url, content: final.content } : null,
+      final: final ? { t: final.t, method: final.method, paintTime: final.paintTime, url: final.url, content: final.content,
+                       ...(final.method === "draw-call" ? { api: final.api, size: final.size, rect: final.rect } : {}) } : null,
       // `old`: content the region showed before the click (the audit counts no such paint).
       paints: paints.filter(mine)
         .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200), content: p.content,
-                       role: p.role, old: shownBefore(p.content, click) })),
+                       role: p.role, old: shownBefore(p.content, click), ...(p.api ? { api: p.api, size: p.size } : {}) })),
     };
   }
 
@@ -301,7 +476,7 @@
     if (!a || a.click === null || !final) return [];
     const kept = new Set([final.content]);
     const previews = paints.filter((p) => {
-      if (!(p.t >= a.click && p.t < final.t && p.src && p.finalOf === null && ofAction(a, p))) return false;
+      if (!(p.t !== null && p.t >= a.click && p.t < final.t && (p.src || p.copy) && p.finalOf === null && ofAction(a, p))) return false;
       if (p.content === null) return true;
       if (kept.has(p.content)) return false; // the final shown early, or one preview painted twice
       kept.add(p.content);
@@ -310,7 +485,7 @@
     const step = Math.max(1, previews.length / cap);
     const picked = [];
     for (let i = 0; i < previews.length && picked.length < cap; i += step) picked.push(previews[Math.floor(i)]);
-    return picked.map((p) => ({ t: p.t, src: p.src }));
+    return picked.map((p) => ({ t: p.t, src: sourceOf(p, "image/jpeg") })).filter((p) => p.src);
   }
 
   // Unsettled actions whose final has painted since, oldest first: {id, record, previews}; one
@@ -394,8 +569,8 @@
       const settled = await this.whenSettled(settleFirst, cap);
       const watch = paint !== "auto" ? paint
         : document.querySelector(config.output + " img") ? "element-timing"
-        : document.querySelector(config.output + " canvas") ? "screencast" : "both";
-      const needs = requireImage ?? { "element-timing": true, screencast: false, both: "either" }[watch];
+        : document.querySelector(config.output + " canvas") ? "draw-calls" : "both";
+      const needs = requireImage ?? { "element-timing": true, screencast: false, "draw-calls": "drawn", both: "either" }[watch];
       begin(name, control, conditions, error, needs, id);
       return { watch, point: clickPoint(control), settled };
     },
@@ -440,12 +615,12 @@
     // After the action, in one round trip: the record, the shown image's URL, the previews'
     // sources (at most `cap`) and performance.timeOrigin.
     finish(cap) {
-      return { record: this.collect(), shown: this.shownImageUrl(), previews: this.previewSources(cap),
-               timeOrigin: performance.timeOrigin };
+      const final = finalOf(action);
+      return { record: recordOf(action, final), previews: previewsOf(action, final, cap), timeOrigin: performance.timeOrigin,
+               shown: final && final.method === "draw-call" ? sourceOf(final, "image/png") : this.shownImageUrl() };
     },
     // Everything the runner keeps about the current action, serialisable.
-    collect: () => recordOf(action, shownImagePaint()),
-    previewSources: (cap) => previewsOf(action, shownImagePaint(), cap),
+    collect: () => recordOf(action, finalOf(action)),
     // The done conditions hold (whether or not a new final has painted).
     conditionsHold: () => action !== null && action.click !== null && action.conditions.every(holds),
     clickTime: () => (action ? action.click : null),

@@ -44,7 +44,7 @@ class UIProfile:
 
 PROFILE_FIELDS = ("name", "path", "ready", "open", "fields", "controls", "output", "final_image", "preview_image", "done",
                   "error", "cancel", "login", "server_timings", "about", "paint", "keep_query")
-PAINT_METHODS = ("auto", "element-timing", "screencast")
+PAINT_METHODS = ("auto", "element-timing", "draw-calls", "screencast")
 PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", "mask", *SETTINGS)
 DONE_KINDS = {
     "text": ("selector", "text_matches"),  # an element's text matches (and changed since the click)

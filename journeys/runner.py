@@ -463,8 +463,11 @@ class JourneyRunner:
             self.last_generated = (index, seed)
 
     def frames_action(self, index: int, action: str, prepared: Prepared, extra: dict) -> int | None:
-        """An image action timed from screencast frames of the output region ("screencast"), or
-        either way ("both"): recorded when done, since the frames are read then."""
+        """An image action on a canvas output, timed by its draw calls ("draw-calls"), or from
+        screencast frames of the output region ("screencast"), or any of those ("both": an empty
+        region at the click): recorded when done, since the frames are read then. The frames are
+        recorded beside the draw calls: a canvas that drew no image source (pixels made by a
+        shader) is timed from them, and its method says so."""
         frames = OutputRegionFrames(self.page)
         frames.start()
         try:
@@ -549,7 +552,7 @@ class JourneyRunner:
         if not watched_frames and canvas_only:
             raise ActionStalled(
                 f"the output region '{self.profile.output}' shows a <canvas>, which Element Timing cannot see; "
-                "set `paint: screencast` in the UI profile"
+                "set `paint: auto` (its draw calls) or `paint: screencast` in the UI profile"
             )
         if self.probe("conditionsHold"):
             raise ActionStalled(

@@ -287,7 +287,7 @@ def check_budgets(budgets: dict, stats: list[dict], ttui: dict) -> list[dict]:
     return results
 
 
-PRIMARY_METHODS = ("element-timing", "download-saved")
+PRIMARY_METHODS = ("element-timing", "draw-call", "download-saved")
 
 
 def fallback_paints(steps: pd.DataFrame) -> list[dict]:
@@ -295,7 +295,7 @@ def fallback_paints(steps: pd.DataFrame) -> list[dict]:
     that were timed while screencast frames were also taken (an empty output region at the
     click): those frames cost CPU during the action."""
     ok = steps[(steps["status"] == "ok") & steps["paint_method"].notna()]
-    fallen = ok[~ok["paint_method"].isin(PRIMARY_METHODS) | (ok["watch"] == "both")]
+    fallen = ok[~ok["paint_method"].isin(PRIMARY_METHODS) | ok["watch"].isin(("both", "draw-calls"))]
     return fallen[["prompt_id", "step_index", "action", "paint_method", "watch"]].to_dict("records")
 
 

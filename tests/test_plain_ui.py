@@ -1,7 +1,9 @@
 """A UI not built with Gradio (tests/plain_ui) driven through a UI profile alone."""
 
+import base64
 import csv
 import datetime
+import io
 import json
 import os
 import shutil
@@ -13,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from journeys.pack import load_pack
 from journeys.profile import load_profile
@@ -30,12 +33,16 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.mark.parametrize("mode, method", [("new-img", "element-timing"), ("swap-data", "element-timing"),
-                                          ("canvas", "screencast"), ("canvas-dim", "screencast"),
-                                          ("canvas-veil", "screencast"), ("canvas-spinner", "screencast"),
-                                          ("canvas-late", "screencast")])
+                                          ("canvas", "draw-call"), ("canvas-dim", "draw-call"),
+                                          ("canvas-veil", "draw-call"), ("canvas-spinner", "draw-call"),
+                                          ("canvas-late", "draw-call"), ("graph", "draw-call"), ("webgl", "draw-call"),
+                                          ("canvas-paint", "screencast")])
 def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, mode, method):
     """Every way of showing an image is timed, with the method recorded: new <img> with blob:
-    URLs, src swapped to data: URLs (Element Timing), and a <canvas> (screencast frames)."""
+    URLs, src swapped to data: URLs (Element Timing); a <canvas> by its draw calls, whether it
+    dims, is veiled, spins, appears late, is a node graph redrawn every frame with highlights,
+    a progress bar and a cursor trail, or a WebGL texture; and a canvas whose pixels are painted
+    with no image source by screencast frames. The finals kept are the pictures the page drew."""
     profile = tmp_path / "profile.yaml"
     text = (PLAIN / "profile.yaml").read_text().replace("path: /index.html", f"path: /index.html?mode={mode}")
     if mode != "new-img":  # the final is not told apart by a class there: the last paint is the final
@@ -61,6 +68,11 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
         # The page waits 150 ms before each of its 4 images.
         assert 4 * 150 <= float(row["click_to_final_ms"]) < 10_000
         assert (run.path / row["image"]).is_file()
+        if method == "draw-call":  # the picture drawn, at its own size: not a screenshot of the canvas
+            drawn = page.evaluate("window.drawnPictures")[3 if action == "generate" else 7]
+            kept = Image.open(run.path / row["image"]).convert("RGBA")
+            assert kept.size == (96, 96)
+            assert kept.tobytes() == Image.open(io.BytesIO(base64.b64decode(drawn.split(",")[1]))).convert("RGBA").tobytes()
     assert rows["reroll"]["seed"] == 4
     assert rows["export"]["status"] == "ok" and (run.path / rows["export"]["image"]).is_file()
 

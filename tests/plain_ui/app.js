@@ -9,6 +9,11 @@
 //   canvas-veil        a translucent veil over the canvas from the click until after the final
 //   canvas-spinner     a small spinner turning over the canvas while it works
 //   canvas-late        no canvas until the first preview is drawn
+//   canvas-paint       a canvas whose pixels are painted with fillRect, no image source (as a shader would)
+//   graph              one 480×320 canvas redrawn every frame, as a node graph is: node boxes, a highlight
+//                      around the running node, a progress bar and a moving cursor trail, and the current
+//                      picture drawn (drawImage) inside the output node
+//   webgl              a WebGL canvas: each picture uploaded as a texture (texImage2D) and drawn as a quad
 //   final-off-view     new-img, but the final is put far below the viewport, where it is never painted
 //   final-svg          new-img, but the final is an SVG, which the runner cannot keep as a PNG
 //   final-revoked      new-img, but the UI says done as the final comes, and the final's blob: URL is
@@ -67,14 +72,71 @@ async function redrawStrip(extra = null) {
   $("strip").replaceChildren(...(await Promise.all(shown.map((c) => blobImage(c, "thumb")))));
 }
 
-const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late"];
+const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "graph", "webgl"];
+let current = null; // graph: the picture the output node shows
+let progress = 0; // graph: the running node's progress bar, 0–1
+window.drawnPictures = []; // every picture shown, as PNG data URLs: what the kept images must equal
+
+function drawGraph(t) {
+  const ctx = $("gallery").querySelector("canvas").getContext("2d");
+  ctx.fillStyle = "#202020";
+  ctx.fillRect(0, 0, 480, 320);
+  for (const [x, y] of [[20, 40], [20, 180], [180, 110]]) {
+    ctx.fillStyle = "#353535";
+    ctx.fillRect(x, y, 130, 90);
+  }
+  if (!$("busy").hidden) {  // the running node: highlighted, with its progress bar
+    ctx.strokeStyle = "#7fff7f";
+    ctx.lineWidth = 3;
+    ctx.strokeRect(178, 108, 134, 94);
+    ctx.fillStyle = "#4caf50";
+    ctx.fillRect(180, 196, 130 * progress, 6);
+  }
+  ctx.fillStyle = "#353535";
+  ctx.fillRect(340, 100, 120, 120);
+  if (current) ctx.drawImage(current, 352, 112);  // the output node's picture, every frame
+  ctx.fillStyle = "rgba(255,255,255,0.5)";  // a cursor trail that never stops moving
+  for (let i = 0; i < 5; i++) ctx.fillRect(200 + 100 * Math.sin(t / 300 - i / 5), 20 + i * 3, 6, 6);
+  requestAnimationFrame(drawGraph);
+}
+
+function webglShow(canvas) {
+  const gl = $("gallery").querySelector("canvas").getContext("webgl", { preserveDrawingBuffer: true });
+  if (!gl.program) {
+    const shader = (type, source) => {
+      const s = gl.createShader(type);
+      gl.shaderSource(s, source);
+      gl.compileShader(s);
+      return s;
+    };
+    const program = gl.createProgram();
+    gl.attachShader(program, shader(gl.VERTEX_SHADER, "attribute vec2 p; varying vec2 uv; void main() { uv = (p + 1.0) / 2.0; uv.y = 1.0 - uv.y; gl_Position = vec4(p, 0, 1); }"));
+    gl.attachShader(program, shader(gl.FRAGMENT_SHADER, "precision mediump float; varying vec2 uv; uniform sampler2D t; void main() { gl_FragColor = texture2D(t, uv); }"));
+    gl.linkProgram(program);
+    gl.useProgram(program);
+    gl.bindBuffer(gl.ARRAY_BUFFER, gl.createBuffer());
+    gl.bufferData(gl.ARRAY_BUFFER, new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]), gl.STATIC_DRAW);
+    gl.enableVertexAttribArray(0);
+    gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+    gl.bindTexture(gl.TEXTURE_2D, gl.createTexture());
+    for (const [k, v] of [[gl.TEXTURE_MIN_FILTER, gl.NEAREST], [gl.TEXTURE_MAG_FILTER, gl.NEAREST],
+                          [gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE], [gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE]]) gl.texParameteri(gl.TEXTURE_2D, k, v);
+    gl.program = program;
+  }
+  gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, canvas);
+  gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+}
 
 async function show(canvas, kind) {
   if (CANVAS_MODES.includes(MODE)) {
     if (!$("gallery").querySelector("canvas")) $("gallery").replaceChildren(screenCanvas());
     const screen = $("gallery").querySelector("canvas");
     screen.style.filter = "";  // canvas-dim: the dimming ends as the picture arrives
-    screen.getContext("2d").drawImage(canvas, 0, 0);
+    window.drawnPictures.push(canvas.toDataURL("image/png"));
+    if (MODE === "graph") current = canvas;  // drawn with the next frame
+    else if (MODE === "webgl") webglShow(canvas);
+    else if (MODE === "canvas-paint") paintDirectly(screen.getContext("2d"), canvas);
+    else screen.getContext("2d").drawImage(canvas, 0, 0);
     record(kind, "");
     return canvas;
   }
@@ -96,14 +158,30 @@ async function show(canvas, kind) {
 
 function screenCanvas() {
   const screen = document.createElement("canvas");
-  screen.width = screen.height = 96;
+  screen.width = MODE === "graph" ? 480 : 96;
+  screen.height = MODE === "graph" ? 320 : 96;
   return screen;
+}
+
+function paintDirectly(ctx, canvas) {  // the picture's pixels, painted block by block: no image source
+  const pixels = canvas.getContext("2d").getImageData(0, 0, 96, 96).data;
+  for (let y = 0; y < 96; y += 12) {
+    for (let x = 0; x < 96; x += 12) {
+      const i = (y * 96 + x) * 4;
+      ctx.fillStyle = `rgb(${pixels[i]}, ${pixels[i + 1]}, ${pixels[i + 2]})`;
+      ctx.fillRect(x, y, 12, 12);
+    }
+  }
 }
 
 if (CANVAS_MODES.includes(MODE) && MODE !== "canvas-late") {  // a canvas UI shows its canvas from the start
   $("gallery").style.position = "relative";
   $("gallery").replaceChildren(screenCanvas());
-  if (MODE !== "canvas") $("gallery").querySelector("canvas").getContext("2d").drawImage(draw(0, 0), 0, 0);  // a placeholder picture
+  if (MODE === "graph") {
+    current = draw(0, 0);  // a placeholder picture
+    requestAnimationFrame(drawGraph);
+  } else if (MODE === "webgl") webglShow(draw(0, 0));
+  else if (MODE !== "canvas") $("gallery").querySelector("canvas").getContext("2d").drawImage(draw(0, 0), 0, 0);  // a placeholder picture
 }
 
 function setWorking(on) {  // what the canvas modes show while they work
@@ -152,6 +230,7 @@ async function run(seed) {
   $("make").disabled = true;
   setWorking(true);
   for (let step = 1; step <= 3; step++) {
+    progress = step / 4;
     await sleep(150);
     await show(draw(seed, step), "preview");
   }
