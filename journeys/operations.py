@@ -5,7 +5,7 @@ a journey step under `before:` / `after:`. Each is one mapping:
 
     - click: SELECTOR
     - hover: SELECTOR
-    - press: KEY                      # on the page; `on: SELECTOR` presses it in that element
+    - press: KEY                      # on the page; `in: SELECTOR` presses it in that element
     - select: SELECTOR                # a menu item or option (clicked); `option: VALUE` for a <select>
     - check: SELECTOR                 # a checkbox or switch on (uncheck: off); visually hidden ones too
     - wait_for: SELECTOR              # `state: visible | hidden | attached | detached` (default visible)
@@ -25,7 +25,7 @@ from playwright.sync_api import Page
 from .yaml_reader import Reader, plain
 
 KINDS = ("click", "hover", "press", "select", "check", "uncheck", "wait_for", "dismiss_if_present")
-OPTIONS = {"press": ("on",), "select": ("option",), "wait_for": ("state",)}
+OPTIONS = {"press": ("in",), "select": ("option",), "wait_for": ("state",)}  # (YAML reads a bare `on` as true)
 WAIT_STATES = ("visible", "hidden", "attached", "detached")
 DEFAULT_TIMEOUT_MS = {"dismiss_if_present": 2_000}
 DONE = {"click": "clicked", "hover": "hovered", "press": "pressed in", "select": "selected", "check": "checked",
@@ -70,7 +70,7 @@ def read_operation(r: Reader, item, what: str, parent, key: str) -> Operation:
     timeout = r.get(item, "timeout_ms", int, what, DEFAULT_TIMEOUT_MS.get(kind, 10_000))
     if timeout <= 0:
         raise r.error(item, "timeout_ms", f"timeout_ms in {what} must be a positive number of ms")
-    return Operation(kind, r.get(item, kind, str, what), on=r.get(item, "on", str, what, None),
+    return Operation(kind, r.get(item, kind, str, what), on=r.get(item, "in", str, what, None),
                      option=plain(r.get(item, "option", (str, int, float), what, None)), state=state, timeout_ms=timeout)
 
 

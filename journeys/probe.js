@@ -418,12 +418,17 @@
 
   // `shownIsEnough`: an image action timed by Element Timing is done ("shown") once its new
   // final is shown; its paint is collected later (takeSettled).
-  // A canvas output is done a moment after its done conditions hold (a picture drawn in the
-  // same frame as the signal is seen), once every picture drawn has its frame.
-  const DRAW_GRACE_MS = 50;
+  // A canvas output is done once its done conditions hold and no new picture has been drawn for
+  // DRAW_QUIET_MS (a UI that says "done" and then loads and draws the final, as node graphs do),
+  // with every picture drawn given its frame. The wait is the harness's: each paint's time is
+  // its own frame's.
+  const DRAW_QUIET_MS = 300;
   function drawnDone() {
-    if (action.heldAt === undefined) action.heldAt = performance.now();
-    return performance.now() - action.heldAt >= DRAW_GRACE_MS && !drawPending(action) ? "done" : "pending";
+    const now = performance.now();
+    if (action.heldAt === undefined) action.heldAt = now;
+    const lastDraw = paints.filter((p) => p.method === "draw-call" && p.drawnAt >= action.click).pop();
+    const quietSince = Math.max(action.heldAt, lastDraw ? lastDraw.drawnAt : 0);
+    return now - quietSince >= DRAW_QUIET_MS && !drawPending(action) ? "done" : "pending";
   }
 
   function state(shownIsEnough = false) {

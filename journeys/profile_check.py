@@ -112,12 +112,11 @@ def check_profile(page: Page, base_url: str, profile: UIProfile, timeout_ms: int
         page.goto(url)
     except PlaywrightError as exc:
         raise StepFailed(f"could not open {url}: {str(exc).splitlines()[0]}") from None
+    try:  # a UI that builds itself after load (ComfyUI's took 2 s) is checked once it is ready
+        page.wait_for_selector(profile.ready, state="attached", timeout=timeout_ms)
+    except PlaywrightError:
+        pass  # said below: the ready selector matches nothing, or is not a selector
     checks = [check_selector(page, "ready", profile.ready, "control", probe=False)]
-    if checks[0].status == "ok":
-        try:
-            page.wait_for_selector(profile.ready, state="attached", timeout=timeout_ms)
-        except PlaywrightError:
-            pass
     for operation in profile.open:
         checks.append(operate(page, "open", operation))
     for name, selector in profile.fields.items():

@@ -70,8 +70,10 @@ class StepFailed(Exception):
 
 
 class ActionStalled(StepFailed):
-    """The action was not done in time, or the UI said it failed: the page may still be busy
-    with it (a Gradio tab ignores clicks while an event is pending), so the runner recovers."""
+    """The action was clicked but not done in time, or the UI said it failed: the page may still
+    be busy with it (a Gradio tab ignores clicks while an event is pending), so the runner
+    recovers. (A control that could not be clicked started nothing: no recovery, the page keeps
+    what it shows.)"""
 
 
 class RecoveryFailed(StepFailed):
@@ -441,7 +443,7 @@ class JourneyRunner:
             else:
                 self.page.click(prepared.control, timeout=self.timeout_ms)
         except PlaywrightTimeout:
-            raise ActionStalled(f"the {action} control '{prepared.control}' could not be clicked within "
+            raise StepFailed(f"the {action} control '{prepared.control}' could not be clicked within "
                              f"{self.pack.action_timeout_s:g} s (it stayed hidden, disabled or covered)") from None
         finally:
             self.record_settled(prepared.settled)

@@ -383,7 +383,10 @@ LIVE_CSS = """
 """
 
 
-def build_ui(app: ReferenceApp) -> gr.Blocks:
+def build_ui(app: ReferenceApp, output: str = "image") -> gr.Blocks:
+    """The app's page; `output` "canvas" also draws the output on a canvas (canvas_output.py)."""
+    from .canvas_output import CANVAS_HTML
+
     s = app.defaults
     with gr.Blocks(title="imagejourney reference app") as demo:
         gr.Markdown(
@@ -414,6 +417,8 @@ def build_ui(app: ReferenceApp) -> gr.Blocks:
                     edit = gr.Button("Edit", elem_id="edit")
                     upload = gr.UploadButton("Upload image to edit", type="filepath", elem_id="upload")
             with gr.Column():
+                if output == "canvas":
+                    gr.HTML(CANVAS_HTML, elem_id="canvas-area")
                 with gr.Column(elem_id="output-area"):  # live previews show over the output image
                     gr.HTML('<img alt="live preview" style="display: none">', elem_id="live-preview")
                     output = gr.Image(label="Output", type="pil", format="png", interactive=False, elem_id="output")

@@ -25,7 +25,9 @@ class AppCannotStart(Exception):
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--model", default="tiny", help="'tiny' (random weights) or a local diffusers directory")
+    parser.add_argument("--model", default="portrait-world",
+                        help="'portrait-world' (trained here, the default), 'portrait-world-early' (an early checkpoint "
+                             "of it), 'tiny' (random weights) or a local diffusers directory")
     parser.add_argument("--device", default="auto", help="auto (CUDA in fp16 when available), cpu or cuda")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--size", type=int, default=128)
@@ -36,6 +38,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="jobs running or waiting at once; past this a new one is answered 'busy, try again'")
     parser.add_argument("--previews", choices=("live", "gradio"), default="live",
                         help="how previews reach the page: live (JPEG over server-sent events) or gradio (image streaming)")
+    parser.add_argument("--output", choices=("image", "canvas"), default="image",
+                        help="show the output as an image (default) or drawn on a canvas redrawn every frame, as a "
+                             "node-graph UI draws it")
     parser.add_argument("--taesd", help="a local AutoencoderTiny (TAESD) directory for previews (default: linear)")
     parser.add_argument("--hold-preview-ms", type=int, default=0,
                         help="test mode: hold each preview this long before showing it")
@@ -76,6 +81,7 @@ def serve(args, scratch: Path) -> None:
         from fastapi.responses import StreamingResponse
 
         from .app import LIVE_CSS, UPLOAD_MAX_BYTES, Faults, Holds, ReferenceApp, Settings, build_ui
+        from .canvas_output import CANVAS_CSS, CANVAS_JS
         from .live import LIVE_JS, LiveChannels
         from .pipeline import ModelNotAvailable, load_model, warm_up
     except ImportError as exc:
@@ -144,7 +150,10 @@ def serve(args, scratch: Path) -> None:
                 raise HTTPException(status_code=409, detail="this session's previews are already being watched")
             return StreamingResponse(channels.stream(session), media_type="text/event-stream")
 
-    app = gr.mount_gradio_app(api, build_ui(reference), path="/", css=LIVE_CSS, js=LIVE_JS if channels else None,
+    scripts = ([LIVE_JS] if channels else []) + ([CANVAS_JS] if args.output == "canvas" else [])
+    app = gr.mount_gradio_app(api, build_ui(reference, args.output), path="/",
+                              css=LIVE_CSS + (CANVAS_CSS if args.output == "canvas" else ""),
+                              js=f"() => {{ {' '.join(f'({script})();' for script in scripts)} }}" if scripts else None,
                               max_file_size=f"{UPLOAD_MAX_BYTES // 2**20}mb")  # refused by the server, not only the app
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"reference app: warning: listening on {args.host}, not loopback: anyone who can reach this host can "

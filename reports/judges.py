@@ -93,15 +93,23 @@ class LPIPS:
             chunk = pairs[start:start + batch]
             by_size: dict[tuple[int, int], list[int]] = {}
             for i, (a, _) in enumerate(chunk):
-                by_size.setdefault(a.size, []).append(i)
+                by_size.setdefault(lpips_size(a.size), []).append(i)
             values = [0.0] * len(chunk)
             for size, indices in by_size.items():
-                left = torch.stack([as_tensor(chunk[i][0]) for i in indices])
+                left = torch.stack([as_tensor(chunk[i][0].resize(size)) for i in indices])
                 right = torch.stack([as_tensor(chunk[i][1].resize(size)) for i in indices])
                 for i, d in zip(indices, self.model(left, right).flatten().tolist()):
                     values[i] = float(d)
             out += values
         return out
+
+
+LPIPS_MIN_SIDE = 64  # AlexNet's pooling needs this much: a smaller picture (an 8×8 latent preview) is enlarged
+
+
+def lpips_size(size: tuple[int, int]) -> tuple[int, int]:
+    scale = max(1.0, LPIPS_MIN_SIDE / min(size))
+    return round(size[0] * scale), round(size[1] * scale)
 
 
 def as_tensor(image: Image.Image) -> torch.Tensor:

@@ -456,3 +456,22 @@ def test_shard_out_of_range_is_one_sentence():
     proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", "--shard", "3/2"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--shard 3/2 must read I/N with 1 ≤ I ≤ N, e.g. --shard 1/2" in proc.stderr
+
+
+def test_the_reference_app_drawn_on_a_canvas_is_timed_by_its_draw_calls(tmp_path):
+    """--output canvas draws the app's output on a canvas redrawn every frame, with a highlight,
+    a progress bar and a cursor trail, as a node-graph UI does: each action is timed by the
+    pictures drawn, not by those, and the finals kept are the pictures drawn (the app's own
+    PNGs, as the export downloads them), not the canvas."""
+    proc, runs = run_e2e(tmp_path, "--ui-profile", "reference-canvas", "--app-args", "--output canvas --model tiny")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    steps = {r["action"]: r for r in rows(runs[0])}
+    for action in ("generate", "reroll", "edit"):
+        row = steps[action]
+        assert row["status"] == "ok" and row["paint_method"] == "draw-call", row
+        assert int(row["previews_painted"]) <= int(row["previews_produced"])
+        assert float(row["click_to_final_ms"]) >= float(row["server_final_ts_ms"]) - float(row["click_ts_ms"])
+    final = Image.open(runs[0] / steps["edit"]["image"])
+    exported = Image.open(runs[0] / steps["export"]["image"])
+    assert final.size == exported.size == (64, 64)  # the picture at its own size, not the 480×360 canvas
+    assert final.convert("RGB").tobytes() == exported.convert("RGB").tobytes()
