@@ -259,7 +259,7 @@ def test_ctrl_c_stops_the_reference_app_quietly_and_cleans_up(tmp_path):
     from journeys.target import fetch_info, free_port
 
     port = free_port()
-    app = subprocess.Popen([sys.executable, "-m", "reference_app", "--port", str(port)], cwd=ROOT, text=True,
+    app = subprocess.Popen([sys.executable, "-m", "reference_app", "--port", str(port), "--model", "tiny"], cwd=ROOT, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(tmp_path)})
     deadline = time.monotonic() + 120
     while fetch_info(f"http://127.0.0.1:{port}/") is None and time.monotonic() < deadline:
