@@ -200,6 +200,7 @@ class JourneyRunner:
         a `recovered` event with how long it took; no action's time includes it."""
         started = time.monotonic()
         how = "cancel" if self.profile.cancel else "reload"
+        restored = None
         try:
             if self.profile.cancel:
                 self.page.locator(self.profile.cancel).first.click(timeout=10_000)
@@ -207,11 +208,31 @@ class JourneyRunner:
             else:
                 self.open(again=True)
                 self.enter_prompt()
+                restored = self.restore_image(index)
         except (StepFailed, PlaywrightError) as exc:
             raise RecoveryFailed(f"the journey run ended after step {index} failed: recovering by {how} did not work "
                                  f"({first_line(exc)})") from None
-        self.run_dir.event("recovered", prompt_id=self.journey_run, step_index=index, how=how,
+        self.run_dir.event("recovered", prompt_id=self.journey_run, step_index=index, how=how, restored_seed=restored,
                            ms=round((time.monotonic() - started) * 1000, 1))
+
+    def restore_image(self, index: int) -> int | None:
+        """After a reload the product no longer shows the journey's current image. When a later
+        edit or export needs it, make it again as a creator would: the last generate's or reroll's
+        seed, through the generate control, waited for and not recorded as an action. Returns
+        the seed, or None when nothing needed restoring."""
+        later = [s.kind for s in self.pack.steps[index + 1:]]
+        needs_image = next((k for k in later if k in ("generate", "reroll", "edit", "export", "repeat")), None)
+        if self.last_generated is None or needs_image not in ("edit", "export"):
+            return None
+        seed = self.last_generated[1]
+        if seed is not None and "seed" in self.profile.fields:
+            self.set_field("seed", str(seed))
+        prepared = self.begin(index, "restore", "generate", self.profile.paint, require_image=None)
+        self.click("restore", prepared)
+        done = self.probe("whenDone", self.timeout_ms, 0)
+        if done["state"] != "done":
+            raise StepFailed(f"making the journey's current image again after the reload ended in '{done['state']}'")
+        return seed
 
     def wait_until_enabled(self, selector: str) -> None:
         deadline = time.monotonic() + self.pack.action_timeout_s

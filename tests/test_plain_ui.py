@@ -550,6 +550,18 @@ def test_after_a_stalled_step_the_runner_recovers_and_the_next_step_is_timed(pag
         assert len([e for e in events if e["event"] == "prompt_entered"]) == 2
 
 
+def test_after_a_reload_the_current_image_is_made_again_for_the_export(page, plain_ui_url, tmp_path):
+    """The reroll stalls; the reload loses the generate's image, which the export after it needs:
+    the runner makes it again with the generate's seed, untimed, and the export is ok."""
+    failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, "new-img&stall=second", action_timeout_s=2)
+    assert [(f.step_index, f.action) for f in failures] == [(2, "reroll")], failures
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    [recovered] = [e for e in events if e["event"] == "recovered"]
+    assert recovered["how"] == "reload" and recovered["restored_seed"] == 3
+    rows = load_run(run.path).steps
+    assert list(rows["action"]) == ["generate", "reroll", "export"] and list(rows["status"]) == ["ok", "failed", "ok"]
+
+
 def test_a_reload_that_lands_on_the_login_page_logs_in_again(page, plain_ui_url, tmp_path, monkeypatch):
     monkeypatch.setenv("PLAIN_USER", "creator")
     monkeypatch.setenv("PLAIN_PASSWORD", PASSWORD)

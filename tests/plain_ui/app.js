@@ -24,7 +24,7 @@
 //   history            new-img, and the region also keeps a strip of earlier finals (thumbnails),
 //                      drawn again as new <img>s after each click, as a queue sidebar does; the
 //                      new final's thumbnail joins the strip before the final itself is shown
-// With ?stall=once its first action never finishes (a stalled job: the spinner stays, Make stays
+// With ?stall=once its first action (stall=second: its second) never finishes (a stalled job: the spinner stays, Make stays
 // disabled) until the page is reloaded or Stop is clicked; with &logout that stall also ends the
 // session, so a reload lands on the login page.
 // It keeps its own record of when each image was put on the page, for tests to compare with.
@@ -207,6 +207,8 @@ function record(kind, url) {
   requestAnimationFrame((frame) => window.groundTruth.push({ kind, url: url.slice(0, 60), inserted, frame }));
 }
 
+let runs = 0;
+
 function stopWorking() {
   setWorking(false);
   $("busy").hidden = true;
@@ -216,7 +218,10 @@ function stopWorking() {
 $("stop").addEventListener("click", stopWorking);
 
 async function run(seed) {
-  if (PARAMS.get("stall") === "once" && !sessionStorage.getItem("stalled")) {
+  runs = (Number(sessionStorage.getItem("runs")) || 0) + 1;
+  sessionStorage.setItem("runs", runs);
+  const stallNow = { once: runs === 1, second: runs === 2 }[PARAMS.get("stall")];
+  if (stallNow && !sessionStorage.getItem("stalled")) {
     sessionStorage.setItem("stalled", "yes");
     if (PARAMS.has("logout")) document.cookie = "session=; max-age=0; path=/";
     $("busy").hidden = false;
