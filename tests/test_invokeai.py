@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -211,14 +212,17 @@ def test_server_times_from_invokeais_api(journey):
         click = float(row["click_ts_ms"])
         assert click <= received <= start <= final, row  # on the page's timeline, one clock here
         item = api(url, f"/api/v1/queue/default/i/{row['server_job']}")
-        for key, column in (("created_at", received), ("completed_at", final)):
-            assert item[key] and column > 0
+        origin = float(row["click_epoch_ms"]) - click  # the page's timeOrigin, epoch ms
+        for key, column in (("created_at", received), ("started_at", start), ("completed_at", final)):
+            # InvokeAI's own time (UTC, no zone), to the ms
+            told = datetime.fromisoformat(item[key]).replace(tzinfo=timezone.utc).timestamp() * 1000
+            assert abs(origin + column - told) <= 1.0, (key, item[key], origin + column)
         assert float(row["click_to_final_ms"]) >= final - click  # the final paints after InvokeAI finished it
         assert row["server_first_preview_ts_ms"]  # the first progress image's socket.io frame
 
 
 def test_export_is_the_png_invokeai_made(journey):
-    proc, runs = journey["proc"], journey["runs"]
+    runs = journey["runs"]
     rows = steps_of(journey)
     export = rows[-1]
     assert export["action"] == "export" and export["status"] == "ok"
