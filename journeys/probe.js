@@ -364,12 +364,17 @@
     ? shownImagePaint() || drawnFinal(a) : shownImagePaint());
 
   // A final-looking image is shown that was not shown at the click (another element or
-  // source), or has painted since the click. Its content may be a picture shown before (a
-  // `repeat` of the same seed, the same black image of a safety filter twice): the done
-  // conditions, which hold first, tell it from the old final re-mounted while the product works.
+  // source), or has painted since the click, and whose content the region did not show before
+  // the click: the old final re-mounted is no final, even when the done conditions already hold
+  // (InvokeAI disables Cancel before its new image is shown). A `repeat` of the same seed shows
+  // the same picture again by design; content that cannot be read is judged by element and source.
   function newImageShown() {
-    const target = targetOf(shownImage());
-    return target !== null && (!sameTarget(target, action.before) || paintOf(action, target) !== null);
+    const img = shownImage();
+    const target = targetOf(img);
+    if (target === null || (sameTarget(target, action.before) && paintOf(action, target) === null)) return false;
+    const content = action.sameContentExpected ? null : contentOf(img);
+    if (content !== null) noteSeen(content, performance.now());
+    return content === null || !shownBefore(content, action.click);
   }
 
   const textOf = (selector) => {
@@ -445,13 +450,13 @@
     return !action.requireImage || shownImagePaint() ? "done" : "pending";
   }
 
-  function begin(name, control, conditions, error, requireImage, id = null) {
+  function begin(name, control, conditions, error, requireImage, id = null, sameContentExpected = false) {
     const now = performance.now();
     for (const img of document.querySelectorAll(config.output + " img")) noteSeen(contentOf(img), now);
     const textBefore = {};
     for (const c of [...conditions, ...(error ? [error] : [])]) if (c.selector) textBefore[c.selector] = textOf(c.selector);
     action = { id, name, control, click: null, conditions: conditions.map((c) => ({ ...c, seen: false })), error, textBefore,
-               requireImage, boxes: [], before: targetOf(shownImage()) };
+               requireImage, sameContentExpected, boxes: [], before: targetOf(shownImage()) };
     noteOutputBox();
   }
 
@@ -568,7 +573,7 @@
     // from screencast frames; "either" when both watch (an <img> painted, or a <canvas> there).
     // First it waits until the actions `settleFirst` have settled, and hands them over: the next
     // click never comes before the last final's frame is on screen.
-    async prepare({ id, name, control, conditions, error, paint, requireImage, selectors, cap, settleFirst }) {
+    async prepare({ id, name, control, conditions, error, paint, requireImage, selectors, cap, settleFirst, sameContentExpected }) {
       const bad = this.notCss(selectors);
       if (bad.length) return { notCss: bad[0] };
       const settled = await this.whenSettled(settleFirst, cap);
@@ -576,7 +581,7 @@
         : document.querySelector(config.output + " img") ? "element-timing"
         : document.querySelector(config.output + " canvas") ? "draw-calls" : "both";
       const needs = requireImage ?? { "element-timing": true, screencast: false, "draw-calls": "drawn", both: "either" }[watch];
-      begin(name, control, conditions, error, needs, id);
+      begin(name, control, conditions, error, needs, id, sameContentExpected);
       return { watch, point: clickPoint(control), settled };
     },
     // "pending", "done" (every done condition holds and, for images, the shown final has

@@ -439,7 +439,8 @@ class JourneyRunner:
         prepared = self.probe("prepare", {
             "id": index, "name": action, "control": control, "conditions": self.profile.done, "error": self.profile.error,
             "paint": paint, "requireImage": require_image, "selectors": in_page, "cap": PREVIEWS_KEPT,
-            "settleFirst": [self.unsettled.index] if self.unsettled else []})
+            "settleFirst": [self.unsettled.index] if self.unsettled else [],
+            "sameContentExpected": action in ("repeat", "restore")})  # the same seed again: the same picture
         if "notCss" in prepared:
             raise StepFailed(
                 f"the UI profile selector '{prepared['notCss']}' is not plain CSS, which the in-page probe needs for "

@@ -77,7 +77,8 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
     assert rows["export"]["status"] == "ok" and (run.path / rows["export"]["image"]).is_file()
 
 
-@pytest.mark.parametrize("mode, preview_image", [("remount", None), ("history", None), ("history", "img.preview")])
+@pytest.mark.parametrize("mode, preview_image", [("remount", None), ("remount-done-early", None), ("history", None),
+                                                 ("history", "img.preview")])
 def test_only_the_paints_of_this_action_are_its_previews(page, plain_ui_url, tmp_path, mode, preview_image):
     """The old final re-mounted after the click (remount), and a history strip of earlier finals
     drawn again after the click with the new final's thumbnail (history), paint in the output

@@ -21,6 +21,8 @@
 //   reroll-covered     new-img, but a banner covers the reroll button once the first image is done
 //   remount            new-img, but 50 ms after each click the UI re-renders: the previous final is
 //                      removed and put back as a new <img> with a new blob: URL of the same picture
+//   remount-done-early remount, the previews shown over the old final, which stays, and the UI says done
+//                      (spinner hidden, Make enabled) before its new final is shown, as InvokeAI does
 //   history            new-img, and the region also keeps a strip of earlier finals (thumbnails),
 //                      drawn again as new <img>s after each click, as a queue sidebar does; the
 //                      new final's thumbnail joins the strip before the final itself is shown
@@ -143,14 +145,17 @@ async function show(canvas, kind) {
   const img = MODE === "swap-data" ? $("gallery").querySelector("img") || new Image() : new Image();
   if (SIGNATURE) img.src = `tile.png?n=${++served}&sig=${SIGNATURE}`;
   else if (MODE === "final-svg" && kind === "final") img.src = "data:image/svg+xml," + encodeURIComponent(
-    '<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96"><rect width="96" height="96" fill="teal"/></svg>');
+    `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96"><rect width="96" height="96" fill="hsl(${served++ * 47 % 360}, 60%, 40%)"/></svg>`);
   else img.src = MODE === "swap-data" ? canvas.toDataURL("image/png")
     : URL.createObjectURL(await new Promise((resolve) => canvas.toBlob(resolve, "image/png")));
   img.className = kind;
   img.alt = kind;
   if (MODE === "final-off-view" && kind === "final") img.style.cssText = "position: absolute; top: 30000px";
   await img.decode();
-  if (!img.isConnected) stage().replaceChildren(img);
+  if (MODE === "remount-done-early" && kind === "preview") {  // over the old final, which stays shown
+    stage().querySelectorAll("img.preview").forEach((shown) => shown.remove());
+    stage().append(img);
+  } else if (!img.isConnected) stage().replaceChildren(img);
   if (MODE === "final-revoked" && kind === "final") URL.revokeObjectURL(img.src);
   record(kind, img.src);
   return canvas;
@@ -229,7 +234,7 @@ async function run(seed) {
     $("stop").hidden = false;
     return;  // never finishes
   }
-  if (MODE === "remount") setTimeout(remountFinal, 50);
+  if (MODE === "remount" || MODE === "remount-done-early") setTimeout(remountFinal, 50);
   if (MODE === "history") redrawStrip();
   $("busy").hidden = false;
   $("make").disabled = true;
@@ -245,7 +250,7 @@ async function run(seed) {
     $("busy").hidden = true;
     $("make").disabled = false;
   };
-  if (MODE === "final-revoked") idle();  // done before the final comes: the final is shown before it paints
+  if (MODE === "final-revoked" || MODE === "remount-done-early") idle();  // done before the final comes
   if (MODE === "history") await redrawStrip(draw(seed, 99));
   const final = await show(draw(seed, 99), "final");
   finals.push(final);
