@@ -10,7 +10,7 @@ BROWSER: launch flags and page defaults for Chromium.
 TARGETS = {
     "reference": {
         "start": "reference_app",  # started by the fixtures on a free local port
-        "model": "tiny",  # or a local diffusers directory
+        "model": "portrait-world",  # trained here; or tiny (random weights), or a local diffusers directory
         "app_args": [],  # the app's own options, e.g. ["--fault-latency-ms", "200"] (also: pytest --app-args "…")
         "ui_profile": "reference",
         # "cost": {"gpu_hour_usd": 2.50},  # price per GPU-hour: reports show cost per usable image

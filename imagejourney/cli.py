@@ -437,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("soak", "the reference app under faults: actions done, errors, memory", "--actions", 200, "actions to try"),
         ("overhead", "what the harness adds per step; memory and CPU per creator at 1, 2, 4, 8", "--steps", 40,
          "steps per creator"),
+        ("model", "the portrait-world model's quality beside tiny: prompt match, rerolls, edits, previews", "--trials",
+         24, "prompts per model"),
     ):
         one = bench_commands.add_parser(name, help=about)
         one.add_argument(flag, dest="trials", type=int, default=default, help=f"{unit} (at least 20)")

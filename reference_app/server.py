@@ -26,9 +26,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     # The default stays tiny until the trained portrait-world weights are committed.
-    parser.add_argument("--model", default="tiny",
-                        help="'tiny' (random weights, the default), 'portrait-world' (trained here with "
-                             "`imagejourney train-reference`), 'portrait-world-early' (an early checkpoint of it) or a "
+    parser.add_argument("--model", default="portrait-world",
+                        help="'portrait-world' (trained here with `imagejourney train-reference`, the default), "
+                             "'portrait-world-early' (an early checkpoint of it), 'tiny' (random weights) or a "
                              "local diffusers directory")
     parser.add_argument("--device", default="auto", help="auto (CUDA in fp16 when available), cpu or cuda")
     parser.add_argument("--steps", type=int, default=4)

@@ -62,7 +62,7 @@ def test_journey_writes_run_directory_and_report(tmp_path):
 
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["journey"]["name"] == "one-prompt"
-    assert manifest["model"]["model"] == "tiny" and manifest["journey"]["settings"]["steps"] == 3
+    assert manifest["model"]["model"] == "portrait-world" and manifest["journey"]["settings"]["steps"] == 3
     assert manifest["browser"]["name"] == "chromium" and manifest["browser"]["version"]
     assert manifest["versions"]["gradio"] and manifest["config_hash"]
 
