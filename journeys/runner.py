@@ -206,9 +206,15 @@ class JourneyRunner:
                 self.page.locator(self.profile.cancel).first.click(timeout=10_000)
                 self.wait_until_enabled(self.profile.controls["generate"])
             else:
-                self.open(again=True)
-                self.enter_prompt()
-                restored = self.restore_image(index)
+                for attempt in (1, 2):  # making the image again may stall too: reload and try once more
+                    self.open(again=True)
+                    self.enter_prompt()
+                    try:
+                        restored = self.restore_image(index)
+                        break
+                    except StepFailed:
+                        if attempt == 2:
+                            raise
         except (StepFailed, PlaywrightError) as exc:
             raise RecoveryFailed(f"the journey run ended after step {index} failed: recovering by {how} did not work "
                                  f"({first_line(exc)})") from None
