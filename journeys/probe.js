@@ -364,18 +364,20 @@
     ? shownImagePaint() || drawnFinal(a) : shownImagePaint());
 
   // A final-looking image is shown that was not shown at the click (another element or
-  // source), or has painted since the click, and whose content the region did not show before
-  // the click: the old final re-mounted is no final, even when the done conditions already hold
-  // (InvokeAI disables Cancel before its new image is shown). A `repeat` of the same seed shows
-  // the same picture again by design; content that cannot be read is judged by element and source.
+  // source), or has painted since the click; and it is a picture the region did not show before
+  // the click, or one that comes under a URL not seen before the click (the same black image of
+  // a safety filter twice is two finals). The old final re-displayed under its own URL is no
+  // final, even when the done conditions already hold (InvokeAI disables Cancel before its new
+  // image is shown). A `repeat` of the same seed shows the same picture again by design.
   function newImageShown() {
     const img = shownImage();
     const target = targetOf(img);
     if (target === null || (sameTarget(target, action.before) && paintOf(action, target) === null)) return false;
     const content = action.sameContentExpected ? null : contentOf(img);
     if (content !== null) noteSeen(content, performance.now());
-    return content === null || !shownBefore(content, action.click);
+    return content === null || !shownBefore(content, action.click) || !urlShownBefore(target.url, action);
   }
+  const urlShownBefore = (url, a) => a.urlsBefore.has(url) || paints.some((p) => p.t < a.click && sameUrl(url, p.url));
 
   const textOf = (selector) => {
     const el = document.querySelector(selector);
@@ -456,7 +458,8 @@
     const textBefore = {};
     for (const c of [...conditions, ...(error ? [error] : [])]) if (c.selector) textBefore[c.selector] = textOf(c.selector);
     action = { id, name, control, click: null, conditions: conditions.map((c) => ({ ...c, seen: false })), error, textBefore,
-               requireImage, sameContentExpected, boxes: [], before: targetOf(shownImage()) };
+               requireImage, sameContentExpected, boxes: [], before: targetOf(shownImage()),
+               urlsBefore: new Set([...document.querySelectorAll(config.output + " img")].map((i) => i.currentSrc || i.src)) };
     noteOutputBox();
   }
 

@@ -64,9 +64,17 @@ async function blobImage(canvas, className) {
   return img;
 }
 
-async function remountFinal() { // the old final, as a new element under a new URL
+async function remountFinal() { // the old final, as a new element (remount: under a new URL; InvokeAI-like: its own)
   const old = stage().querySelector("img.final");
-  if (old) stage().replaceChildren(await blobImage(finals[finals.length - 1], "final"));
+  if (!old) return;
+  let again = await blobImage(finals[finals.length - 1], "final");
+  if (MODE === "remount-done-early") {
+    again = new Image();
+    again.className = "final";
+    again.src = old.src;
+    await again.decode();
+  }
+  stage().replaceChildren(again);
 }
 
 async function redrawStrip(extra = null) {
