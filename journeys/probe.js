@@ -75,12 +75,9 @@
   // JPEG, long side at most 256 px) is taken as its paint is seen, after the paint.
   function copyOf(img) {
     const scale = Math.min(1, 256 / Math.max(img.naturalWidth, img.naturalHeight));
-    const canvas = document.createElement("canvas");
-    canvas.width = Math.max(1, Math.round(img.naturalWidth * scale));
-    canvas.height = Math.max(1, Math.round(img.naturalHeight * scale));
     try {
-      drawForHash.call(canvas.getContext("2d"), img, 0, 0, canvas.width, canvas.height);
-      return canvas.toDataURL("image/jpeg", 0.85);
+      return copyOfSource(img, Math.max(1, Math.round(img.naturalWidth * scale)),
+                          Math.max(1, Math.round(img.naturalHeight * scale))).toDataURL("image/jpeg", 0.85);
     } catch (e) {
       return null;
     }
