@@ -18,23 +18,23 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from journeys.browser import (ONLY_CHROMIUM, NoBrowser, RemoteBrowser, chromium_launch_args, did_not_start,
+from imagejourney.journeys.browser import (ONLY_CHROMIUM, NoBrowser, RemoteBrowser, chromium_launch_args, did_not_start,
                               open_browser as open_one, video_recorder_missing)
-from journeys.config import load_config, resolve_target
-from journeys.manifest import build_manifest
-from journeys.pack import load_pack
-from journeys.plan import parse_creators, parse_shard, shard_of
-from journeys.product_api import fetch_about
-from journeys.profile import check_compatible, load_profile
-from journeys.yaml_reader import ConfigError
-from journeys.rundir import RunDirectory
-from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
-from reports.audit import RunDirError, load_run
-from reports.records import read_records
-from reports.compare import CompareError, resolve_side
-from reports.history import HistoryStore, StoreError
-from reports.judges import LPIPS_NETS, judge_run
-from reports.render import render_report
+from imagejourney.journeys.config import load_config, resolve_target
+from imagejourney.journeys.manifest import build_manifest
+from imagejourney.journeys.pack import load_pack
+from imagejourney.journeys.plan import parse_creators, parse_shard, shard_of
+from imagejourney.journeys.product_api import fetch_about
+from imagejourney.journeys.profile import check_compatible, load_profile
+from imagejourney.journeys.yaml_reader import ConfigError
+from imagejourney.journeys.rundir import RunDirectory
+from imagejourney.journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
+from imagejourney.reports.audit import RunDirError, load_run
+from imagejourney.reports.records import read_records
+from imagejourney.reports.compare import CompareError, resolve_side
+from imagejourney.reports.history import HistoryStore, StoreError
+from imagejourney.reports.judges import LPIPS_NETS, judge_run
+from imagejourney.reports.render import render_report
 
 ROOT = Path(__file__).resolve().parent.parent
 

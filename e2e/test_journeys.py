@@ -1,8 +1,8 @@
 """One test per (journey, prompt): `-k fisherman` and `--junitxml` work as usual. Under
 `--creators N`, one test per (journey, N) instead: N creators walk the pack at once."""
 
-from journeys.load import run_level
-from journeys.runner import describe_failures, install_probe, run_journey
+from imagejourney.journeys.load import run_level
+from imagejourney.journeys.runner import describe_failures, install_probe, run_journey
 
 
 def test_journey(page, target, run_dir, ui_profile, journey_case, pytestconfig, first_attempt):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 
 def cmd_report(args) -> int:
-    from reports.audit import RunDirError
-    from reports.compare import CompareError
-    from reports.render import render_report, write_bundle
+    from imagejourney.reports.audit import RunDirError
+    from imagejourney.reports.compare import CompareError
+    from imagejourney.reports.render import render_report, write_bundle
 
     try:
         report, breaches = render_report(Path(args.run_dir), args.gpu_hour_usd, args.baseline, args.store)
@@ -31,9 +31,9 @@ def cmd_judge(args) -> int:
     """Judge a run's saved images (no browser), write judgements.csv and re-render the report."""
     import json
 
-    from reports.audit import RunDirError, load_run, summarize
-    from reports.judges import LPIPS_NETS, CLIPScore, JudgeUnavailable, judge_run
-    from reports.render import render_report
+    from imagejourney.reports.audit import RunDirError, load_run, summarize
+    from imagejourney.reports.judges import LPIPS_NETS, CLIPScore, JudgeUnavailable, judge_run
+    from imagejourney.reports.render import render_report
 
     try:
         if args.lpips_net not in LPIPS_NETS:
@@ -64,8 +64,8 @@ def cmd_review(args) -> int:
     """Serve the run's contact sheet for human review until interrupted."""
     import time
 
-    from reports.audit import RunDirError
-    from reports.review import ReviewServer
+    from imagejourney.reports.audit import RunDirError
+    from imagejourney.reports.review import ReviewServer
 
     try:
         server = ReviewServer(Path(args.run_dir), args.port, args.host, reviewer=args.reviewer)
@@ -88,8 +88,8 @@ def cmd_compare(args) -> int:
     """Compare two runs metric by metric; exit 1 when any metric is slower beyond --min-effect."""
     import json
 
-    from reports.audit import RunDirError
-    from reports.compare import CompareError, compare, format_comparison, format_markdown, resolve_side
+    from imagejourney.reports.audit import RunDirError
+    from imagejourney.reports.compare import CompareError, compare, format_comparison, format_markdown, resolve_side
 
     if not 0 < args.alpha < 1 or args.min_effect < 0:
         print("imagejourney compare: --alpha must be between 0 and 1 and --min-effect at least 0 (percent)", file=sys.stderr)
@@ -116,8 +116,8 @@ def cmd_history(args) -> int:
     """add / list / show / baseline set, on the history store (SQLite or PostgreSQL)."""
     import json
 
-    from reports.audit import RunDirError
-    from reports.history import HistoryStore, StoreError
+    from imagejourney.reports.audit import RunDirError
+    from imagejourney.reports.history import HistoryStore, StoreError
 
     try:
         store = HistoryStore(args.store)
@@ -152,8 +152,8 @@ def cmd_dashboard(args) -> int:
     """Serve the history store's runs, trends and reports until interrupted."""
     import time
 
-    from reports.dashboard import Dashboard
-    from reports.history import StoreError
+    from imagejourney.reports.dashboard import Dashboard
+    from imagejourney.reports.history import StoreError
 
     try:
         dashboard = Dashboard(args.store, args.port, args.host)
@@ -173,9 +173,9 @@ def cmd_dashboard(args) -> int:
 
 def cmd_merge(args) -> int:
     """Join the run directories of shards into one, with one report."""
-    from reports.audit import RunDirError
-    from reports.merge import merge_runs
-    from reports.render import render_report
+    from imagejourney.reports.audit import RunDirError
+    from imagejourney.reports.merge import merge_runs
+    from imagejourney.reports.render import render_report
 
     try:
         merged = merge_runs([Path(d) for d in args.run_dirs], Path(args.out))
@@ -190,13 +190,13 @@ def cmd_merge(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from reference_app.server import run
+    from imagejourney.reference_app.server import run
 
     return run(args)
 
 
 def cmd_journeys(args) -> int:
-    from journeys.pack import available_packs, load_pack
+    from imagejourney.journeys.pack import available_packs, load_pack
 
     for name in available_packs():
         pack = load_pack(name)
@@ -210,7 +210,7 @@ def cmd_bench(args) -> int:
 
     import importlib
 
-    bench = importlib.import_module(f"imagejourney.bench_{args.bench_command}")
+    bench = importlib.import_module(f"imagejourney.bench.{args.bench_command}")
     if args.trials < 20:
         flag = {"report": "--steps", "soak": "--actions", "overhead": "--steps"}.get(args.bench_command, "--trials")
         print(f"imagejourney bench {args.bench_command}: {flag} must be at least 20 (percentiles on fewer mean little)",
@@ -220,12 +220,12 @@ def cmd_bench(args) -> int:
         print("imagejourney bench overhead: --walks must be at least 1 (one creator's walks, each in a fresh browser)",
               file=sys.stderr)
         return 2
-    from journeys.browser import NoBrowser
-    from journeys.config import ConfigError
-    from journeys.target import TargetUnavailable
+    from imagejourney.journeys.browser import NoBrowser
+    from imagejourney.journeys.config import ConfigError
+    from imagejourney.journeys.target import TargetUnavailable
 
-    from imagejourney import BenchFailed
-    from imagejourney.screen_truth import NoScreen
+    from imagejourney.bench import BenchFailed
+    from imagejourney.bench.screen_truth import NoScreen
 
     try:
         options = {"model": args.model} if args.bench_command == "app" else {}
@@ -250,13 +250,13 @@ def cmd_profile_check(args) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    from journeys.browser import NoBrowser, chromium_launch_args, launch_chromium
-    from journeys.config import load_config, resolve_target
-    from journeys.profile import load_profile
-    from journeys.yaml_reader import ConfigError
-    from journeys.profile_check import act_generate, check_profile, format_checks
-    from journeys.runner import StepFailed
-    from journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
+    from imagejourney.journeys.browser import NoBrowser, chromium_launch_args, launch_chromium
+    from imagejourney.journeys.config import load_config, resolve_target
+    from imagejourney.journeys.profile import load_profile
+    from imagejourney.journeys.yaml_reader import ConfigError
+    from imagejourney.journeys.profile_check import act_generate, check_profile, format_checks
+    from imagejourney.journeys.runner import StepFailed
+    from imagejourney.journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 
     app_log = Path(tempfile.mkdtemp(prefix="imagejourney-profile-check-")) / "reference-app.log"
     try:
@@ -292,7 +292,7 @@ def cmd_profile_check(args) -> int:
 
 def describe_generate(failures: list, run) -> list:
     """What one generate showed, from its run directory's audit: returns the failures."""
-    from reports.audit import load_run
+    from imagejourney.reports.audit import load_run
 
     for failure in failures:
         print(f"generate: FAILED at {failure.action}: {failure.error}")
@@ -312,7 +312,7 @@ def describe_generate(failures: list, run) -> list:
 
 def cmd_train_reference(args) -> int:
     """Train the portrait-world reference model (tokenizer, text encoder, VAE, UNet) into --out."""
-    from reference_app.train import DEFAULT_STEPS, IMAGES, TrainingError, train_reference
+    from imagejourney.reference_app.train import DEFAULT_STEPS, IMAGES, TrainingError, train_reference
 
     try:
         out = train_reference(Path(args.out), steps=args.steps or DEFAULT_STEPS, seed=args.seed, resume=args.resume,
@@ -331,7 +331,7 @@ def with_examples(*lines: str) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from reference_app.server import add_serve_arguments
+    from imagejourney.reference_app.server import add_serve_arguments
 
     parser = argparse.ArgumentParser(prog="imagejourney", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)

@@ -186,7 +186,7 @@ def read_acceptance(r: Reader, data) -> dict:
 def check_world_words(r: Reader, data) -> None:
     """prompt_match judges prompts in the portrait world's words: each prompt and edit prompt of
     the pack must parse, else one sentence with its file and line."""
-    from reference_app.portrait_world import UnknownWord, parse
+    from imagejourney.reference_app.portrait_world import UnknownWord, parse
 
     texts = [(item, "text") for item in r.get(data, "prompts", list, "the journey pack")
              if isinstance(item, dict) and isinstance(item.get("text"), str)]

@@ -1,6 +1,6 @@
 """Start and stop the bundled reference app as a subprocess on a free local port.
 
-It is started through the same entry as `imagejourney serve` (`python -m reference_app`), and
+It is started through the same entry as `imagejourney serve` (`python -m imagejourney.reference_app`), and
 is ready when `GET /imagejourney/info` answers.
 """
 
@@ -68,7 +68,7 @@ class ReferenceApp:
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}/"
         self.log_path = log_path
-        self.args = [sys.executable, "-m", "reference_app", "--host", host, "--port", str(self.port), "--model", model,
+        self.args = [sys.executable, "-m", "imagejourney.reference_app", "--host", host, "--port", str(self.port), "--model", model,
                      *extra_args]
         self.process: subprocess.Popen | None = None
         self.info: dict | None = None

@@ -1,4 +1,4 @@
-"""`imagejourney serve` / `python -m reference_app`: the reference app on one port.
+"""`imagejourney serve` / `python -m imagejourney.reference_app`: the reference app on one port.
 
 Gradio is mounted on a FastAPI app that also answers `GET /imagejourney/info` (model, device,
 settings) so a run can record what it measured against, and `GET /imagejourney/jobs/{job}`

@@ -283,7 +283,7 @@ def edit_source(finals: pd.DataFrame, edit) -> str | None:
 def masked_change(source: Image.Image, edited: Image.Image, region: str) -> tuple[float, float]:
     """(largest change outside the mask, mean change inside it), grey levels 0–255, with the
     mask regions the packs' `mask:` names (the reference app's geometry)."""
-    from reference_app.pipeline import MASK_REGIONS, region_mask
+    from imagejourney.reference_app.pipeline import MASK_REGIONS, region_mask
 
     if region not in MASK_REGIONS:
         return float("nan"), float("nan")

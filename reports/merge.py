@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from journeys.rundir import RECORD_FORMAT, RunDirectory
+from imagejourney.journeys.rundir import RECORD_FORMAT, RunDirectory
 
 from .audit import planned_journey_runs
 from .records import RunDirError, read_records

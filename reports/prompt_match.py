@@ -8,7 +8,7 @@ on any other target every image is "not judged: out of domain", never a pass.
 
 Its weights and held-out accuracy live beside each other:
 reference_app/models/prompt-match/judge.safetensors and judge.json. Retrain with
-`python -m reports.prompt_match` (a few minutes on a CPU).
+`python -m imagejourney.reports.prompt_match` (a few minutes on a CPU).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageFilter
 from torch import nn
 
-from reference_app import portrait_world as world
+from imagejourney.reference_app import portrait_world as world
 
 JUDGE_DIR = Path(__file__).resolve().parent.parent / "reference_app" / "models" / "prompt-match"
 SIZE = 64
@@ -161,7 +161,7 @@ class PromptMatch:
         from safetensors.torch import load_file
 
         weights, record = Path(directory) / "judge.safetensors", Path(directory) / "judge.json"
-        rebuild = "rebuild it with: python -m reports.prompt_match"
+        rebuild = "rebuild it with: python -m imagejourney.reports.prompt_match"
         for path in (weights, record):
             if not path.is_file():
                 raise JudgeMissing(f"prompt_match judge: {path} is missing; {rebuild}")
@@ -242,7 +242,7 @@ def judge_finals(manifest: dict, finals: list[dict], images: dict[str, Image.Ima
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports.prompt_match", description="train the prompt_match judge")
+    parser = argparse.ArgumentParser(prog="python -m imagejourney.reports.prompt_match", description="train the prompt_match judge")
     parser.add_argument("--out", default=str(JUDGE_DIR), help="directory for judge.safetensors and judge.json")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", type=int, default=8000, help="drawn portraits to train on (default 8000)")

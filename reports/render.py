@@ -48,7 +48,7 @@ def missing(value) -> bool:
 
 
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(loader=PackageLoader("imagejourney.reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["ms"] = fmt_ms
     env.filters["num"] = fmt_num
     env.filters["usd"] = fmt_usd

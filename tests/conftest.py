@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from journeys.browser import chromium_launch_args
-from journeys.config import load_config
+from imagejourney.journeys.browser import chromium_launch_args
+from imagejourney.journeys.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,9 +4,9 @@ not tests: `imagejourney bench fidelity` / `bench app`)."""
 import subprocess
 import sys
 
-from imagejourney.bench_app import format_table as app_table
-from imagejourney.bench_fidelity import format_table as fidelity_table
-from imagejourney.bench_fidelity import stats
+from imagejourney.bench.app import format_table as app_table
+from imagejourney.bench.fidelity import format_table as fidelity_table
+from imagejourney.bench.fidelity import stats
 
 
 def test_error_statistics():
@@ -36,7 +36,7 @@ def test_tables_show_methods_side_by_side_and_judge_targets():
 
 
 def test_app_bench_states_the_model_as_the_app_reports_it():
-    from imagejourney.bench_app import model_conditions
+    from imagejourney.bench.app import model_conditions
 
     gpu = {"model": "sd-turbo-random", "random_weights": True, "device": "cuda", "dtype": "float16",
            "gpu": "NVIDIA H100 80GB HBM3"}
@@ -57,7 +57,7 @@ def test_too_few_trials_is_one_sentence():
 
 
 def test_judges_table_judges_its_goals():
-    from imagejourney.bench_judges import format_table
+    from imagejourney.bench.judges import format_table
 
     result = {"lpips_weights": "uncalibrated", "lpips_model": "lpips-alex", "same_seed_lpips_max": 0.0,
               "outside_mask_max": 0.0, "reroll_diversity_p50": 0.09,
@@ -74,7 +74,7 @@ def test_judges_table_judges_its_goals():
 def test_compare_bench_rates_on_known_pools():
     import numpy as np
 
-    from imagejourney.bench_compare import format_table, verdict_rate
+    from imagejourney.bench.compare import format_table, verdict_rate
 
     rng = np.random.default_rng(1)
     same_a, same_b = rng.normal(300, 10, 200), rng.normal(300, 10, 200)
@@ -89,8 +89,8 @@ def test_compare_bench_rates_on_known_pools():
 
 
 def test_report_bench_run_directory_renders_and_the_table_judges_goals(tmp_path):
-    from imagejourney.bench_report import format_table, synthetic_run
-    from reports.render import render_report
+    from imagejourney.bench.report import format_table, synthetic_run
+    from imagejourney.reports.render import render_report
 
     run = synthetic_run(tmp_path, 52)  # 11 journey runs, the last cut short
     html = render_report(run)[0].read_text()
@@ -103,7 +103,7 @@ def test_report_bench_run_directory_renders_and_the_table_judges_goals(tmp_path)
 
 
 def test_soak_table_judges_memory_growth():
-    from imagejourney.bench_soak import format_table
+    from imagejourney.bench.soak import format_table
 
     result = {"actions_tried": 200, "actions_done": 170, "errors_seen": 30, "errors_injected": 27, "still_serving": True,
               "rss_start_mb": 1000.0, "rss_end_mb": 1050.0, "faults": "--fault-error-rate 0.1"}
@@ -118,10 +118,10 @@ def test_overhead_level_measures_the_harness_against_the_pages_own_record(tmp_pa
     their records, and their processes' memory and CPU are counted."""
     from pathlib import Path
 
-    from imagejourney.bench_fidelity import serve_fidelity_page
-    from imagejourney.bench_overhead import level, walk
-    from journeys.browser import chromium_launch_args
-    from journeys.config import load_config
+    from imagejourney.bench.fidelity import serve_fidelity_page
+    from imagejourney.bench.overhead import level, walk
+    from imagejourney.journeys.browser import chromium_launch_args
+    from imagejourney.journeys.config import load_config
 
     config = load_config(Path(__file__).resolve().parent.parent / "playwright.config.py")
     launch, _ = chromium_launch_args({"headless": True}, browser_type.executable_path, config["BROWSER"]["args"])
@@ -141,7 +141,7 @@ def test_overhead_level_measures_the_harness_against_the_pages_own_record(tmp_pa
 
 
 def test_overhead_table_judges_the_goal_and_estimates_1000_creators():
-    from imagejourney.bench_overhead import format_table, paper_estimate
+    from imagejourney.bench.overhead import format_table, paper_estimate
 
     estimate = paper_estimate(0.1, 300.0, {"cpu_count": 2, "memory_gb": 24.0})
     assert estimate == {"cores": 100.0, "memory_gb": 293.0, "machines_like_this_one": 50, "bound_by": "CPU"}

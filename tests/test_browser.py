@@ -1,7 +1,7 @@
 import pytest
 
-from journeys import browser
-from journeys.browser import NoBrowser, resolve_chromium
+from imagejourney.journeys import browser
+from imagejourney.journeys.browser import NoBrowser, resolve_chromium
 
 
 def test_managed_browser_is_preferred(tmp_path):

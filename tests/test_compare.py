@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from journeys.rundir import RunDirectory
-from reports.compare import CompareError, compare, format_comparison, side_from_path
+from imagejourney.journeys.rundir import RunDirectory
+from imagejourney.reports.compare import CompareError, compare, format_comparison, side_from_path
 
 
 def write_run(root, finals_ms, model="tiny", journey="portrait"):

@@ -1,6 +1,6 @@
 """The documentation cannot drift from the code: every ```yaml block in docs/*.md is loaded
-with the real loader (a UI profile with journeys.profile.load_profile, a journey pack with
-journeys.pack.load_pack), and the site builds with `mkdocs build --strict`.
+with the real loader (a UI profile with imagejourney.journeys.profile.load_profile, a journey pack with
+imagejourney.journeys.pack.load_pack), and the site builds with `mkdocs build --strict`.
 
 A block is a profile when it has `controls:`, a pack when it has `prompts:`. A block marked
 with an HTML comment on the line before it is a fragment:
@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from journeys.pack import load_pack
-from journeys.profile import load_profile
+from imagejourney.journeys.pack import load_pack
+from imagejourney.journeys.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -222,7 +222,7 @@ def test_reference_app_port_busy_is_one_line():
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "reference_app", "--port", str(port)], cwd=ROOT,
+        proc = subprocess.run([sys.executable, "-m", "imagejourney.reference_app", "--port", str(port)], cwd=ROOT,
                               capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert one_line_error(proc.stderr) == (
@@ -231,7 +231,7 @@ def test_reference_app_port_busy_is_one_line():
 
 
 def test_reference_app_missing_dependency_is_one_line():
-    code = "import sys; sys.modules['diffusers'] = None; from reference_app.server import main; sys.exit(main(['--port', '0']))"
+    code = "import sys; sys.modules['diffusers'] = None; from imagejourney.reference_app.server import main; sys.exit(main(['--port', '0']))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "needs the Python package 'diffusers'" in one_line_error(proc.stderr)
@@ -240,7 +240,7 @@ def test_reference_app_missing_dependency_is_one_line():
 def test_the_stopped_reference_app_leaves_no_exports_or_uploads_behind(tmp_path, monkeypatch):
     """Exports and Gradio's copies of uploads and outputs live in the app's own temporary
     directories, which are gone once the harness has stopped it (with SIGTERM)."""
-    from journeys.target import ReferenceApp
+    from imagejourney.journeys.target import ReferenceApp
 
     app_tmp = tmp_path / "app-tmp"
     app_tmp.mkdir()
@@ -257,10 +257,10 @@ def test_the_stopped_reference_app_leaves_no_exports_or_uploads_behind(tmp_path,
 
 
 def test_ctrl_c_stops_the_reference_app_quietly_and_cleans_up(tmp_path):
-    from journeys.target import fetch_info, free_port
+    from imagejourney.journeys.target import fetch_info, free_port
 
     port = free_port()
-    app = subprocess.Popen([sys.executable, "-m", "reference_app", "--port", str(port), "--model", "tiny"], cwd=ROOT, text=True,
+    app = subprocess.Popen([sys.executable, "-m", "imagejourney.reference_app", "--port", str(port), "--model", "tiny"], cwd=ROOT, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(tmp_path)})
     deadline = time.monotonic() + 120
     while fetch_info(f"http://127.0.0.1:{port}/") is None and time.monotonic() < deadline:
@@ -276,7 +276,7 @@ def test_fault_injection_is_visible_to_the_runner_and_the_report(tmp_path):
     """Against an app whose finals are all blank and whose jobs all fail after the first two:
     acceptance rejects the blanks (TTUI not reached), failures carry the injected error, and
     the report says fault injection was on."""
-    from journeys.target import ReferenceApp
+    from imagejourney.journeys.target import ReferenceApp
 
     faults = ("--fault-blank-rate", "1.0", "--fault-latency-ms", "50")
     with ReferenceApp("tiny", tmp_path / "app.log", extra_args=faults) as app:
@@ -300,7 +300,7 @@ def test_fault_injection_is_visible_to_the_runner_and_the_report(tmp_path):
 
 
 def test_a_stalled_action_fails_with_one_sentence_and_the_journey_goes_on(tmp_path, monkeypatch):
-    from journeys.target import ReferenceApp
+    from imagejourney.journeys.target import ReferenceApp
 
     pack = PACK.replace("action_timeout_s: 60", "action_timeout_s: 4")
     app_tmp = tmp_path / "app-tmp"
@@ -404,7 +404,7 @@ def test_resume_with_another_config_is_refused(tmp_path):
 
 def test_a_journey_that_passes_on_retry_is_flaky(tmp_path):
     """Half the app's jobs fail (seeded): the first attempt fails, the retry passes."""
-    from journeys.target import ReferenceApp
+    from imagejourney.journeys.target import ReferenceApp
 
     with ReferenceApp("tiny", tmp_path / "app.log", extra_args=("--fault-error-rate", "0.5", "--fault-seed", "3")) as app:
         proc, runs = run_e2e(tmp_path, "--base-url", app.url, "--ui-profile", "reference", "--retries", "3",

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from reports.audit import started_at
-from reports.compare import resolve_side
-from reports.history import HistoryStore, StoreError
+from imagejourney.reports.audit import started_at
+from imagejourney.reports.compare import resolve_side
+from imagejourney.reports.history import HistoryStore, StoreError
 
 FORMAT_1_RUN = Path(__file__).parent / "data" / "run-format-1"
 
@@ -166,8 +166,8 @@ def test_history_cli_and_its_one_sentence_errors(tmp_path):
 
 @pytest.mark.browser
 def test_dashboard_lists_stored_runs_draws_the_trend_and_links_each_report(tmp_path, page):
-    from reports.dashboard import Dashboard
-    from reports.render import render_report
+    from imagejourney.reports.dashboard import Dashboard
+    from imagejourney.reports.render import render_report
 
     url = f"sqlite:///{tmp_path / 'h.db'}"
     store = HistoryStore(url)
@@ -195,7 +195,7 @@ def test_dashboard_errors_are_one_sentence(tmp_path):
 
 
 def test_a_report_compared_through_the_store_shows_the_trend(tmp_path):
-    from reports.render import render_report
+    from imagejourney.reports.render import render_report
 
     url = f"sqlite:///{tmp_path / 'h.db'}"
     store = HistoryStore(url)

@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from journeys.rundir import RunDirectory
-from reports.audit import load_run, summarize
-from reports.judges import LPIPS, judge_run
-from reports.render import render_report
+from imagejourney.journeys.rundir import RunDirectory
+from imagejourney.reports.audit import load_run, summarize
+from imagejourney.reports.judges import LPIPS, judge_run
+from imagejourney.reports.render import render_report
 
 MANIFEST = {
     "journey": {"name": "judged", "prompts": [{"id": "cat"}], "steps": ["prompt", "generate", "reroll", "repeat", "edit"],
@@ -159,7 +159,7 @@ def tiny_clip(path):
     """A CLIP with random weights built in code, saved as a local model directory."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from reference_app.pipeline import tiny_clip_tokenizer
+    from imagejourney.reference_app.pipeline import tiny_clip_tokenizer
 
     tokenizer = tiny_clip_tokenizer()
     small = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
@@ -208,8 +208,8 @@ def test_judge_command_and_its_one_sentence_errors(tmp_path):
 
 @pytest.mark.browser
 def test_review_page_appends_labels_and_the_report_recomputes_ttui(tmp_path, page):
-    from reports.local_server import TOKEN_HEADER
-    from reports.review import ReviewServer
+    from imagejourney.reports.local_server import TOKEN_HEADER
+    from imagejourney.reports.review import ReviewServer
 
     run = write_run(tmp_path)
     before = json.loads((render_report(run)[0].parent / "summary.json").read_text())
@@ -249,7 +249,7 @@ def test_review_port_in_use_is_one_sentence(tmp_path):
 
 
 def test_visual_progress_arithmetic_on_known_distances():
-    from reports.judges import visual_progress
+    from imagejourney.reports.judges import visual_progress
 
     # click at 0, previews at 100 / 200 / 300 ms whose LPIPS to the final falls 0.8 → 0.4 → 0.2, final at 400.
     found = visual_progress(0.0, 400.0, [(100.0, 0.8), (200.0, 0.4), (300.0, 0.2)], recognisable=0.3)

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
-from reference_app.live import LiveChannels, preview_message
+from imagejourney.reference_app.live import LiveChannels, preview_message
 
 
 def test_previews_reach_only_their_session_and_in_order():

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from journeys.browser import resolve_chromium
+from imagejourney.journeys.browser import resolve_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 PACK = """

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from reports.dashboard import Dashboard
-from reports.history import HistoryStore
-from reports.local_server import TOKEN_HEADER
-from reports.review import ReviewServer
+from imagejourney.reports.dashboard import Dashboard
+from imagejourney.reports.history import HistoryStore
+from imagejourney.reports.local_server import TOKEN_HEADER
+from imagejourney.reports.review import ReviewServer
 
 FORMAT_1_RUN = Path(__file__).parent / "data" / "run-format-1"
 IMAGE = "images/fisherman-01-generate.png"

@@ -1,8 +1,8 @@
 from pathlib import Path
 
-from journeys.manifest import build_manifest, config_hash, degradations
-from journeys.pack import load_pack
-from journeys.profile import load_profile
+from imagejourney.journeys.manifest import build_manifest, config_hash, degradations
+from imagejourney.journeys.pack import load_pack
+from imagejourney.journeys.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 

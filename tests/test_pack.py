@@ -1,8 +1,8 @@
 import pytest
 
-from journeys.pack import available_packs, load_pack
-from journeys.profile import check_compatible, load_profile
-from journeys.yaml_reader import ConfigError
+from imagejourney.journeys.pack import available_packs, load_pack
+from imagejourney.journeys.profile import check_compatible, load_profile
+from imagejourney.journeys.yaml_reader import ConfigError
 
 GOOD = """name: p
 prompts:

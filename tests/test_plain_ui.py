@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from journeys.pack import available_packs, load_pack
-from journeys.profile import load_profile
-from journeys.rundir import RunDirectory
-from reports.audit import load_run
-from journeys.runner import JourneyRunner, Unsettled, install_probe
+from imagejourney.journeys.pack import available_packs, load_pack
+from imagejourney.journeys.profile import load_profile
+from imagejourney.journeys.rundir import RunDirectory
+from imagejourney.reports.audit import load_run
+from imagejourney.journeys.runner import JourneyRunner, Unsettled, install_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = Path(__file__).parent / "plain_ui"
@@ -342,7 +342,7 @@ def test_video_without_playwrights_ffmpeg_is_one_sentence(tmp_path):
 
 
 def test_profile_check_looks_for_any_choice_of_a_choice_field():
-    from journeys.profile_check import any_choice
+    from imagejourney.journeys.profile_check import any_choice
 
     assert any_choice("#mask input[value='{value}']") == "#mask input[value]"
     assert any_choice("[aria-label^='{value}']") == "[aria-label]"
@@ -499,8 +499,8 @@ def test_server_times_the_seed_and_the_version_come_from_the_products_api(page, 
     """The job id is in the JSON answer to the request the click sent; the job's own times (ISO
     8601 without a zone: UTC) and the seed that ran come from its URL; the version and device
     from the about: URLs."""
-    from journeys.manifest import degradations
-    from journeys.product_api import fetch_about
+    from imagejourney.journeys.manifest import degradations
+    from imagejourney.journeys.product_api import fetch_about
 
     failures, run = walk_operations(page, plain_ui_url, tmp_path, lambda text: text + API_PROFILE)
     assert failures == []
@@ -522,7 +522,7 @@ def test_server_times_the_seed_and_the_version_come_from_the_products_api(page, 
 
 
 def test_server_timings_that_do_not_parse_are_one_sentence(tmp_path):
-    from journeys.yaml_reader import ConfigError
+    from imagejourney.journeys.yaml_reader import ConfigError
 
     profile = tmp_path / "profile.yaml"
     profile.write_text((PLAIN / "operations-profile.yaml").read_text() + API_PROFILE.replace("item_ids[0]", "item_ids[0"))

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from reference_app import portrait_world as world
+from imagejourney.reference_app import portrait_world as world
 
 
 def test_the_world_is_big_enough():

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from reference_app import portrait_world as world
-from reports import prompt_match as pm
+from imagejourney.reference_app import portrait_world as world
+from imagejourney.reports import prompt_match as pm
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +93,12 @@ def test_missing_weights_are_one_sentence_naming_the_file_and_the_rebuild(tmp_pa
     with pytest.raises(pm.JudgeMissing) as caught:
         pm.PromptMatch(tmp_path)
     message = str(caught.value)
-    assert "judge.safetensors" in message and "python -m reports.prompt_match" in message and "\n" not in message
+    assert "judge.safetensors" in message and "python -m imagejourney.reports.prompt_match" in message and "\n" not in message
 
 
 def test_a_pack_judged_by_prompt_match_with_an_unknown_word_is_one_sentence_with_file_and_line(tmp_path):
-    from journeys.pack import load_pack
-    from journeys.yaml_reader import ConfigError
+    from imagejourney.journeys.pack import load_pack
+    from imagejourney.journeys.yaml_reader import ConfigError
 
     path = tmp_path / "pack.yaml"
     path.write_text("""name: odd
@@ -123,7 +123,7 @@ acceptance:
 
 
 def test_the_portrait_pack_is_in_the_worlds_words_and_judged_by_prompt_match():
-    from journeys.pack import load_pack
+    from imagejourney.journeys.pack import load_pack
 
     pack = load_pack("portrait")
     assert len(pack.prompts) >= 6

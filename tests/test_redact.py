@@ -1,7 +1,7 @@
 import json
 import zipfile
 
-from journeys.redact import redact_trace
+from imagejourney.journeys.redact import redact_trace
 
 
 def test_secret_headers_cookies_and_storage_state_are_redacted(tmp_path):
@@ -28,7 +28,7 @@ def test_secret_headers_cookies_and_storage_state_are_redacted(tmp_path):
 
 
 def test_recorded_urls_lose_userinfo_query_values_and_fragments():
-    from journeys.redact import redact_url
+    from imagejourney.journeys.redact import redact_url
 
     url = "https://user:hunter2@cdn.example.com:8443/img/a.png?X-Amz-Signature=abc123&mode=fast&token=t0k#access_token=zz"
     assert redact_url(url) == ("https://cdn.example.com:8443/img/a.png?X-Amz-Signature=redacted&mode=redacted"

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reference_app.app import UPLOAD_MAX_BYTES, ReferenceApp, Settings, read_upload, validate_prompt
-from reference_app.pipeline import latents_to_preview, load_model, region_mask, run_diffusion, tiny_clip_tokenizer
+from imagejourney.reference_app.app import UPLOAD_MAX_BYTES, ReferenceApp, Settings, read_upload, validate_prompt
+from imagejourney.reference_app.pipeline import latents_to_preview, load_model, region_mask, run_diffusion, tiny_clip_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_prompt_validation_messages():
 
 
 def test_holds_delay_previews_and_final_and_times_are_recorded(model):
-    from reference_app.app import Holds
+    from imagejourney.reference_app.app import Holds
 
     settings = Settings(steps=2, size=64, guidance=0.0)
     app = ReferenceApp(model, settings, Holds(preview_ms=50, final_ms=400))
@@ -87,7 +87,7 @@ def test_full_size_architectures_build_without_weights(name, cross_attention, te
     """Built on the meta device: the shapes and sizes are real, no memory is used."""
     import torch
 
-    from reference_app.pipeline import sd_models
+    from imagejourney.reference_app.pipeline import sd_models
 
     with torch.device("meta"):
         unet, text_encoder, vae = sd_models(name)
@@ -101,7 +101,7 @@ def test_taesd_previews_from_a_local_directory(tmp_path):
     """A random AutoencoderTiny saved to disk stands in for TAESD's weights (no download)."""
     from diffusers import AutoencoderTiny
 
-    from reference_app.pipeline import ModelNotAvailable
+    from imagejourney.reference_app.pipeline import ModelNotAvailable
 
     AutoencoderTiny(encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8)).save_pretrained(tmp_path / "taesd")
     model = load_model("tiny", "cpu", taesd=str(tmp_path / "taesd"))
@@ -189,7 +189,7 @@ def test_aspect_ratio_sets_the_short_side(model):
 
 
 def test_a_missing_model_is_one_sentence(monkeypatch, tmp_path):
-    from reference_app.pipeline import ModelNotAvailable
+    from imagejourney.reference_app.pipeline import ModelNotAvailable
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelNotAvailable, match=r"^model directory '.*nothing' does not exist; pass a local"):

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 from PIL import Image
 
-from journeys.target import ReferenceApp
+from imagejourney.journeys.target import ReferenceApp
 
 pytestmark = pytest.mark.browser
 

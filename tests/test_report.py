@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from journeys.rundir import RunDirectory
-from reports.audit import load_run, summarize
-from reports.render import render_report
+from imagejourney.journeys.rundir import RunDirectory
+from imagejourney.reports.audit import load_run, summarize
+from imagejourney.reports.render import render_report
 
 HOSTILE = '<script>alert("x")</script> portrait'
 
@@ -224,7 +224,7 @@ def test_a_run_directory_without_events_is_one_sentence(tmp_path):
 
 
 def test_one_percentile_definition():
-    from reports.stats import distribution, percentile
+    from imagejourney.reports.stats import distribution, percentile
 
     assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([], 50) is None
     assert percentile([10.0] * 19 + [110.0], 95) == pytest.approx(15.0)  # rank 18.05: 5 % of the way to 110

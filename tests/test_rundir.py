@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from journeys.rundir import RunDirectory, UnsafePath
+from imagejourney.journeys.rundir import RunDirectory, UnsafePath
 
 
 def manifest():

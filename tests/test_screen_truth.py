@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from imagejourney.bench_fidelity import add_truth, page_trials, serve_fidelity_page
-from imagejourney.screen_truth import NoScreen, VirtualScreen, headed_launch_args
-from journeys.config import load_config
-from journeys.runner import install_probe
+from imagejourney.bench.fidelity import add_truth, page_trials, serve_fidelity_page
+from imagejourney.bench.screen_truth import NoScreen, VirtualScreen, headed_launch_args
+from imagejourney.journeys.config import load_config
+from imagejourney.journeys.runner import install_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 import pytest
 
-from reports.timing import measure_action
+from imagejourney.reports.timing import measure_action
 
 
 def record(click, paints, final):
@@ -38,7 +38,7 @@ def test_missing_click_or_final_is_an_error():
 
 
 def test_screencast_record_makes_the_last_change_the_final():
-    from journeys.screencast import screencast_record
+    from imagejourney.journeys.screencast import screencast_record
 
     timing = measure_action(screencast_record(100.0, [50.0, 180.0, 260.0, 340.0]))
     assert timing.click_to_final_ms == 240.0 and timing.previews_painted == 2
@@ -49,7 +49,7 @@ def test_screencast_record_makes_the_last_change_the_final():
 def test_new_content_is_a_paint_a_dimming_veil_or_spinner_is_not():
     import numpy as np
 
-    from journeys.screencast import is_new_content
+    from imagejourney.journeys.screencast import is_new_content
 
     rng = np.random.default_rng(0)
     picture = rng.integers(0, 255, (100, 400)).astype(np.int16)

@@ -5,9 +5,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from reference_app import portrait_world as world
-from reference_app import train
-from reference_app.pipeline import ModelNotAvailable, load_trained
+from imagejourney.reference_app import portrait_world as world
+from imagejourney.reference_app import train
+from imagejourney.reference_app.pipeline import ModelNotAvailable, load_trained
 
 TINY = dict(steps=8, seed=3, images=32, batch=4)
 
@@ -58,7 +58,7 @@ def test_resume_without_a_checkpoint_or_with_other_steps_is_one_sentence(tmp_pat
 
 def test_missing_or_corrupt_weights_name_the_file_and_the_rebuild(tmp_path, monkeypatch):
     train.train_reference(tmp_path / "portrait-world", **TINY)
-    monkeypatch.setattr("reference_app.pipeline.MODELS_DIR", tmp_path)
+    monkeypatch.setattr("imagejourney.reference_app.pipeline.MODELS_DIR", tmp_path)
     assert load_trained("portrait-world", "cpu", torch.float32)[0].unet is not None
     weights = tmp_path / "portrait-world" / "vae" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 
-from journeys.browser import chromium_launch_args
+from imagejourney.journeys.browser import chromium_launch_args
 
 SCREEN = (1600, 1200)  # room for a 1280×900 viewport plus the browser's own toolbars
 WINDOW_FLAGS = ["--window-position=0,0", f"--window-size={SCREEN[0] - 100},{SCREEN[1] - 100}"]
@@ -130,7 +130,7 @@ def raise_priority() -> str:
 
 
 def watch(display: str, region: dict) -> None:
-    """The watching process (`python -m imagejourney.screen_truth DISPLAY REGION`): read
+    """The watching process (`python -m imagejourney.bench.screen_truth DISPLAY REGION`): read
     `region` about every millisecond until a line arrives on stdin, then print the changes as
     JSON, each [earliest, latest] in time.monotonic() ms."""
     import mss
@@ -158,7 +158,7 @@ class ScreenWatcher:
     afterwards `changes` holds when it changed: (time, ± uncertainty) in time.monotonic() ms."""
 
     def __init__(self, display: str, region: dict):
-        self.command = [sys.executable, "-m", "imagejourney.screen_truth", display, json.dumps(region)]
+        self.command = [sys.executable, "-m", "imagejourney.bench.screen_truth", display, json.dumps(region)]
         self.changes: list[tuple[float, float]] = []
         self.priority = ""  # the reader's scheduling: realtime, nice-10 or normal
 

@@ -6,7 +6,7 @@ Two methods on the same click, side by side:
          (time.perf_counter before the click, after the wait returns) — the common harness
 
 Ground truth, in every case, is when the final's pixels reached the screen, seen from outside
-the browser (imagejourney/screen_truth.py: Chromium headed on Xvfb, a separate process reading
+the browser (imagejourney/bench/screen_truth.py: Chromium headed on Xvfb, a separate process reading
 a patch at the centre of the output image about every millisecond). Each trial's truth is the
 last change of that patch after the click; its uncertainty (half the interval between the
 reads that bracket it) is reported beside the errors.
@@ -14,7 +14,7 @@ reads that bracket it) is reported beside the errors.
 Two kinds of case, each with several delays and at least 20 trials:
   reference-<D>ms  the reference app, holding the final until D ms after the request; each
                    trial has its own seed, so every final differs from the one before.
-  page-<D>ms       a plain HTML page (imagejourney/fidelity_page.html) that puts a decoded image
+  page-<D>ms       a plain HTML page (imagejourney/bench/fidelity_page.html) that puts a decoded image
                    on screen in the first animation frame at or after click + D ms, and records
                    that frame's timestamp: a check on the screen truth, which must come after it.
 
@@ -35,12 +35,12 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import launch_chromium
-from journeys.config import load_config
-from journeys.profile import load_profile
-from journeys.runner import install_probe
-from journeys.target import ReferenceApp
-from reports.stats import percentile, rounded
+from imagejourney.journeys.browser import launch_chromium
+from imagejourney.journeys.config import load_config
+from imagejourney.journeys.profile import load_profile
+from imagejourney.journeys.runner import install_probe
+from imagejourney.journeys.target import ReferenceApp
+from imagejourney.reports.stats import percentile, rounded
 
 from .screen_truth import (NoScreen, ScreenWatcher, VirtualScreen, headed_launch_args, page_clock_shift, screen_patch,
                            viewport_origin)

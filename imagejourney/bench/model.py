@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from journeys.pack import load_pack
-from reference_app import portrait_world as world
-from reference_app.pipeline import MODELS_DIR, load_model, run_diffusion
-from reports.judges import LPIPS
-from reports.prompt_match import PromptMatch
+from imagejourney.journeys.pack import load_pack
+from imagejourney.reference_app import portrait_world as world
+from imagejourney.reference_app.pipeline import MODELS_DIR, load_model, run_diffusion
+from imagejourney.reports.judges import LPIPS
+from imagejourney.reports.prompt_match import PromptMatch
 
 MODELS = ("portrait-world", "tiny")
 

@@ -22,16 +22,16 @@ import numpy as np
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args, launch_chromium
-from journeys.config import load_config
-from journeys.pack import JourneyPack, Prompt, Step
-from journeys.profile import load_profile
-from journeys.rundir import RunDirectory
-from journeys.runner import JourneyRunner, install_probe
-from journeys.target import ReferenceApp
-from reports.audit import load_run, summarize
-from reports.judges import LPIPS, judge_run
-from reports.stats import rounded
+from imagejourney.journeys.browser import chromium_launch_args, launch_chromium
+from imagejourney.journeys.config import load_config
+from imagejourney.journeys.pack import JourneyPack, Prompt, Step
+from imagejourney.journeys.profile import load_profile
+from imagejourney.journeys.rundir import RunDirectory
+from imagejourney.journeys.runner import JourneyRunner, install_probe
+from imagejourney.journeys.target import ReferenceApp
+from imagejourney.reports.audit import load_run, summarize
+from imagejourney.reports.judges import LPIPS, judge_run
+from imagejourney.reports.stats import rounded
 
 SIZES = (128, 256, 512)
 GOALS = {"same_seed_lpips_max": 0.01, "outside_mask_max": 0.0, "lpips_pairs_per_s_256": 20.0}

@@ -19,10 +19,10 @@ import pandas as pd
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args, launch_chromium
-from journeys.config import load_config
-from journeys.rundir import RunDirectory
-from reports.render import render_report
+from imagejourney.journeys.browser import chromium_launch_args, launch_chromium
+from imagejourney.journeys.config import load_config
+from imagejourney.journeys.rundir import RunDirectory
+from imagejourney.reports.render import render_report
 
 ACTIONS = ("generate", "reroll", "reroll", "edit", "export")
 GOALS = {"build_s": 5.0, "html_mb": 10.0, "chromium_first_render_ms": 2000.0}

@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args, launch_chromium
-from journeys.config import load_config
-from journeys.pack import JourneyPack, Prompt, Step
-from journeys.profile import load_profile
-from journeys.rundir import RunDirectory
-from journeys.runner import JourneyRunner, install_probe
-from journeys.target import ReferenceApp
-from reports.audit import load_run
-from reports.compare import compare_metric
+from imagejourney.journeys.browser import chromium_launch_args, launch_chromium
+from imagejourney.journeys.config import load_config
+from imagejourney.journeys.pack import JourneyPack, Prompt, Step
+from imagejourney.journeys.profile import load_profile
+from imagejourney.journeys.rundir import RunDirectory
+from imagejourney.journeys.runner import JourneyRunner, install_probe
+from imagejourney.journeys.target import ReferenceApp
+from imagejourney.reports.audit import load_run
+from imagejourney.reports.compare import compare_metric
 
 N_PER_SIDE = 30
 TRIALS = 400

@@ -1,6 +1,6 @@
 """`imagejourney bench overhead`: what the harness itself costs, per step and per creator.
 
-The page under test answers at once: imagejourney/fidelity_page.html with ?delay=0 puts a new,
+The page under test answers at once: imagejourney/bench/fidelity_page.html with ?delay=0 puts a new,
 already decoded image on screen in the first animation frame after the click and records
 that frame's timestamp (its own record, `window.truth`). Creators walk one journey run of a
 generate and `--steps` − 1 rerolls on it, through the same runner and load code as
@@ -34,19 +34,19 @@ from pathlib import Path
 import psutil
 from playwright.sync_api import sync_playwright
 
-from journeys.browser import chromium_launch_args, launch_chromium
-from journeys.config import load_config
-from journeys.load import run_level
-from journeys.pack import JourneyPack, Prompt, Step
-from journeys.plan import LoadPlan
-from journeys.profile import load_profile
-from journeys.rundir import RunDirectory
-from reports.audit import load_run
-from reports.stats import percentile, rounded
-from reports.stats import rounded_distribution as stats
+from imagejourney.journeys.browser import chromium_launch_args, launch_chromium
+from imagejourney.journeys.config import load_config
+from imagejourney.journeys.load import run_level
+from imagejourney.journeys.pack import JourneyPack, Prompt, Step
+from imagejourney.journeys.plan import LoadPlan
+from imagejourney.journeys.profile import load_profile
+from imagejourney.journeys.rundir import RunDirectory
+from imagejourney.reports.audit import load_run
+from imagejourney.reports.stats import percentile, rounded
+from imagejourney.reports.stats import rounded_distribution as stats
 
 from . import BenchFailed
-from .bench_fidelity import serve_fidelity_page
+from .fidelity import serve_fidelity_page
 
 LEVELS = (1, 2, 4, 8)
 GOAL_MS = 20.0  # p50 of overhead_ms with one creator, on the 2-core CI machine
