@@ -16,25 +16,33 @@ import sys
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
-
-from imagejourney.journeys.browser import (ONLY_CHROMIUM, NoBrowser, RemoteBrowser, chromium_launch_args, did_not_start,
-                              open_browser as open_one, video_recorder_missing)
+from imagejourney.journeys.browser import (
+    ONLY_CHROMIUM,
+    NoBrowser,
+    RemoteBrowser,
+    chromium_launch_args,
+    did_not_start,
+    video_recorder_missing,
+)
+from imagejourney.journeys.browser import (
+    open_browser as open_one,
+)
 from imagejourney.journeys.config import load_config, resolve_target
 from imagejourney.journeys.manifest import build_manifest
 from imagejourney.journeys.pack import load_pack
 from imagejourney.journeys.plan import parse_creators, parse_shard, shard_of
 from imagejourney.journeys.product_api import fetch_about
 from imagejourney.journeys.profile import check_compatible, load_profile
-from imagejourney.journeys.yaml_reader import ConfigError
 from imagejourney.journeys.rundir import RunDirectory
 from imagejourney.journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
+from imagejourney.journeys.yaml_reader import ConfigError
 from imagejourney.reports.audit import RunDirError, load_run
-from imagejourney.reports.records import read_records
 from imagejourney.reports.compare import CompareError, resolve_side
 from imagejourney.reports.history import HistoryStore, StoreError
 from imagejourney.reports.judges import LPIPS_NETS, judge_run
+from imagejourney.reports.records import read_records
 from imagejourney.reports.render import render_report
+from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,32 +51,66 @@ def pytest_addoption(parser):
     group = parser.getgroup("imagejourney")
     group.addoption("--journey", action="append", help="journey pack: a built-in name or a YAML path (repeatable)")
     group.addoption("--target", help="a target from playwright.config.py (default: reference)")
-    group.addoption("--ui-profile", help="UI profile (built-in name or YAML path) for --base-url or to override a target's")
+    group.addoption(
+        "--ui-profile", help="UI profile (built-in name or YAML path) for --base-url or to override a target's"
+    )
     group.addoption("--results-dir", help="where run directories go (default: journey-results/)")
     group.addoption("--lpips-net", default="alex", help="LPIPS network for the judges: alex (default), vgg, squeeze")
     group.addoption("--clip-model", help="CLIP model for the clip_score judge: a local directory or a cached id")
-    group.addoption("--gpu-hour-usd", type=float, help="GPU price per hour for cost per usable image (overrides the target's)")
-    group.addoption("--baseline", help="a baseline run directory, or a store reference (run id, last, last-passing, "
-                                       "pinned): compare with it; exit 1 when a metric is slower")
-    group.addoption("--app-args", help="options for the bundled reference app, e.g. \"--fault-latency-ms 200\"")
-    group.addoption("--retries", type=int, default=0, help="re-run a journey run with a failed step up to N times; "
-                                                             "one that then passes is reported flaky")
-    group.addoption("--resume", help="a run directory left by a stopped run: run only its journey runs that did not "
-                                     "finish, into the same directory")
-    group.addoption("--shard", help="I/N: run only this deterministic share of each pack's journey runs "
-                                    "(`imagejourney merge` joins the shards' run directories)")
-    group.addoption("--store", help="history store URL for a --baseline reference (default: IMAGEJOURNEY_STORE or "
-                                    "sqlite:///journey-results/history.db)")
-    group.addoption("--min-effect", type=float, default=5.0, help="smallest change in percent called slower (default 5)")
-    group.addoption("--creators", help="N, or N1,N2,… for a sweep: that many creators walk the pack at once, each in "
-                                       "its own browser context (the report gains a load section)")
-    group.addoption("--ramp-s", type=float, default=0.0, help="start the creators evenly over this many seconds (default 0)")
-    group.addoption("--load-time-limit-s", type=float, default=600.0,
-                    help="under --creators, start no journey run after this many seconds of a level (default 600)")
-    group.addoption("--browser-ws", help="connect to a Playwright browser server (ws://HOST:PORT/…) instead of "
-                                         "launching Chromium here")
-    group.addoption("--cdp", help="connect to a Chromium with remote debugging (http://HOST:PORT) instead of "
-                                  "launching one here")
+    group.addoption(
+        "--gpu-hour-usd", type=float, help="GPU price per hour for cost per usable image (overrides the target's)"
+    )
+    group.addoption(
+        "--baseline",
+        help="a baseline run directory, or a store reference (run id, last, last-passing, "
+        "pinned): compare with it; exit 1 when a metric is slower",
+    )
+    group.addoption("--app-args", help='options for the bundled reference app, e.g. "--fault-latency-ms 200"')
+    group.addoption(
+        "--retries",
+        type=int,
+        default=0,
+        help="re-run a journey run with a failed step up to N times; one that then passes is reported flaky",
+    )
+    group.addoption(
+        "--resume",
+        help="a run directory left by a stopped run: run only its journey runs that did not "
+        "finish, into the same directory",
+    )
+    group.addoption(
+        "--shard",
+        help="I/N: run only this deterministic share of each pack's journey runs "
+        "(`imagejourney merge` joins the shards' run directories)",
+    )
+    group.addoption(
+        "--store",
+        help="history store URL for a --baseline reference (default: IMAGEJOURNEY_STORE or "
+        "sqlite:///journey-results/history.db)",
+    )
+    group.addoption(
+        "--min-effect", type=float, default=5.0, help="smallest change in percent called slower (default 5)"
+    )
+    group.addoption(
+        "--creators",
+        help="N, or N1,N2,… for a sweep: that many creators walk the pack at once, each in "
+        "its own browser context (the report gains a load section)",
+    )
+    group.addoption(
+        "--ramp-s", type=float, default=0.0, help="start the creators evenly over this many seconds (default 0)"
+    )
+    group.addoption(
+        "--load-time-limit-s",
+        type=float,
+        default=600.0,
+        help="under --creators, start no journey run after this many seconds of a level (default 600)",
+    )
+    group.addoption(
+        "--browser-ws",
+        help="connect to a Playwright browser server (ws://HOST:PORT/…) instead of launching Chromium here",
+    )
+    group.addoption(
+        "--cdp", help="connect to a Chromium with remote debugging (http://HOST:PORT) instead of launching one here"
+    )
 
 
 def pytest_configure(config):
@@ -77,7 +119,9 @@ def pytest_configure(config):
         if any(name != "chromium" for name in config.getoption("--browser") or []):
             raise ConfigError(ONLY_CHROMIUM)
         if config.getoption("--lpips-net") not in LPIPS_NETS:
-            raise ConfigError(f"unknown LPIPS network '{config.getoption('--lpips-net')}'; use --lpips-net {'|'.join(LPIPS_NETS)}")
+            raise ConfigError(
+                f"unknown LPIPS network '{config.getoption('--lpips-net')}'; use --lpips-net {'|'.join(LPIPS_NETS)}"
+            )
         baseline = config.getoption("--baseline")
         if baseline:
             try:
@@ -92,17 +136,21 @@ def pytest_configure(config):
         config.ij_remote = RemoteBrowser.from_options(config.getoption("--browser-ws"), config.getoption("--cdp"))
         config.ij_load = None
         if config.getoption("--creators"):
-            config.ij_load = parse_creators(config.getoption("--creators"), config.getoption("--ramp-s"),
-                                            config.getoption("--load-time-limit-s"))
+            config.ij_load = parse_creators(
+                config.getoption("--creators"), config.getoption("--ramp-s"), config.getoption("--load-time-limit-s")
+            )
             if config.getoption("--resume"):
                 raise ConfigError("--resume continues a run of single journeys; a --creators run is started afresh")
         packs = [load_pack(name) for name in config.getoption("--journey") or ["portrait"]]
         if config.getoption("--shard"):
             index, count = parse_shard(config.getoption("--shard"))
             packs = [shard_of(pack, index, count) for pack in packs]
-        config.ij_resume = read_resume(Path(config.getoption("--resume")), packs) if config.getoption("--resume") else None
-        target = resolve_target(settings, config.getoption("--target"), config.getoption("base_url"),
-                                config.getoption("--ui-profile"))
+        config.ij_resume = (
+            read_resume(Path(config.getoption("--resume")), packs) if config.getoption("--resume") else None
+        )
+        target = resolve_target(
+            settings, config.getoption("--target"), config.getoption("base_url"), config.getoption("--ui-profile")
+        )
         if config.getoption("--app-args") and not target.started_here:
             raise ConfigError("--app-args sets options of the bundled reference app, which this target does not start")
         profile = load_profile(target.ui_profile)
@@ -144,9 +192,13 @@ def read_resume(path: Path, packs) -> dict:
     if [pack.name for pack in packs] != [name]:
         raise ConfigError(f"--resume {path} continues the journey '{name}'; pass --journey with that pack and no other")
     started = [e for e in records.events if e.get("event") == "journey_started"]
-    return {"run": RunDirectory(path), "manifest": records.manifest, "journey": name,
-            "finished": {str(e.get("prompt_id")) for e in records.events if e.get("event") == "journey_finished"},
-            "attempts": {str(e.get("prompt_id")): int(e.get("attempt") or 1) for e in started}}
+    return {
+        "run": RunDirectory(path),
+        "manifest": records.manifest,
+        "journey": name,
+        "finished": {str(e.get("prompt_id")) for e in records.events if e.get("event") == "journey_finished"},
+        "attempts": {str(e.get("prompt_id")): int(e.get("attempt") or 1) for e in started},
+    }
 
 
 def pytest_generate_tests(metafunc):
@@ -159,8 +211,12 @@ def pytest_generate_tests(metafunc):
             metafunc.parametrize("journey_case", [])
             return
         resume = metafunc.config.ij_resume
-        cases = [(pack, prompt) for pack in metafunc.config.ij_packs for prompt in pack.prompts
-                 if not (resume and pack.name == resume["journey"] and prompt.id in resume["finished"])]
+        cases = [
+            (pack, prompt)
+            for pack in metafunc.config.ij_packs
+            for prompt in pack.prompts
+            if not (resume and pack.name == resume["journey"] and prompt.id in resume["finished"])
+        ]
         metafunc.parametrize("journey_case", cases, ids=[f"{pack.name}-{prompt.id}" for pack, prompt in cases])
 
 
@@ -168,14 +224,20 @@ def pytest_collection_modifyitems(config, items):
     """Under --creators only the load tests run, otherwise only the single journeys: the other
     kind is deselected, not shown as skipped."""
     wanted = "load_case" if config.ij_load else "journey_case"
-    other = [item for item in items if "load_case" in getattr(item, "fixturenames", ()) or
-             "journey_case" in getattr(item, "fixturenames", ())]
+    other = [
+        item
+        for item in items
+        if "load_case" in getattr(item, "fixturenames", ()) or "journey_case" in getattr(item, "fixturenames", ())
+    ]
     dropped = [item for item in other if wanted not in item.fixturenames]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = [item for item in items if item not in dropped]
-        config.ij_deselected_why = ("the load test runs only with --creators" if not config.ij_load
-                                    else "single journeys do not run under --creators")
+        config.ij_deselected_why = (
+            "the load test runs only with --creators"
+            if not config.ij_load
+            else "single journeys do not run under --creators"
+        )
 
 
 def pytest_report_collectionfinish(config, items):
@@ -198,8 +260,10 @@ def browser_type_launch_args(browser_type_launch_args, browser_type, browser_cha
         return browser_type_launch_args
     if pytestconfig.ij_remote:
         pytestconfig.ij_browser_source = pytestconfig.ij_remote.source
-        return {**browser_type_launch_args, "args": [*browser_type_launch_args.get("args", []),
-                                                     *pytestconfig.ij_settings["BROWSER"]["args"]]}
+        return {
+            **browser_type_launch_args,
+            "args": [*browser_type_launch_args.get("args", []), *pytestconfig.ij_settings["BROWSER"]["args"]],
+        }
     try:
         args, pytestconfig.ij_browser_source = chromium_launch_args(
             browser_type_launch_args, browser_type.executable_path, pytestconfig.ij_settings["BROWSER"]["args"]
@@ -232,7 +296,11 @@ def open_browser(browser_type_launch_args, pytestconfig):
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args, pytestconfig, ui_profile):
-    args = {**browser_context_args, "viewport": pytestconfig.ij_settings["BROWSER"]["viewport"], "accept_downloads": True}
+    args = {
+        **browser_context_args,
+        "viewport": pytestconfig.ij_settings["BROWSER"]["viewport"],
+        "accept_downloads": True,
+    }
     if ui_profile.login and "storage_state" in ui_profile.login:
         args["storage_state"] = str(Path(ui_profile.source).parent / ui_profile.login["storage_state"])
     return args
@@ -247,7 +315,9 @@ def target(pytestconfig, tmp_path_factory):
             yield RemoteTarget.check(spec.url)
             return
         app_args = (*spec.app_args, *shlex.split(pytestconfig.getoption("--app-args") or ""))
-        with ReferenceApp(spec.model, tmp_path_factory.mktemp("reference-app") / "reference-app.log", extra_args=app_args) as app:
+        with ReferenceApp(
+            spec.model, tmp_path_factory.mktemp("reference-app") / "reference-app.log", extra_args=app_args
+        ) as app:
             yield app
     except TargetUnavailable as exc:
         pytest.exit(str(exc), returncode=3)
@@ -268,19 +338,30 @@ def run_dirs(pytestconfig, browser, target, ui_profile):
 
     def run_dir_for(pack) -> RunDirectory:
         if pack.name not in made:
-            manifest = build_manifest(pack=pack, profile=ui_profile, target_name=pytestconfig.ij_target.name,
-                                      target_url=target.url, app_info=target.info, browser=browser_info,
-                                      tracing=pytestconfig.ij_tracing, repo=ROOT, cost=pytestconfig.ij_target.cost,
-                                      started_here=pytestconfig.ij_target.started_here,
-                                      shard=pytestconfig.getoption("--shard"), load=pytestconfig.ij_load,
-                                      product=fetch_about(target.url, ui_profile.about))
+            manifest = build_manifest(
+                pack=pack,
+                profile=ui_profile,
+                target_name=pytestconfig.ij_target.name,
+                target_url=target.url,
+                app_info=target.info,
+                browser=browser_info,
+                tracing=pytestconfig.ij_tracing,
+                repo=ROOT,
+                cost=pytestconfig.ij_target.cost,
+                started_here=pytestconfig.ij_target.started_here,
+                shard=pytestconfig.getoption("--shard"),
+                load=pytestconfig.ij_load,
+                product=fetch_about(target.url, ui_profile.about),
+            )
             resume = pytestconfig.ij_resume
             if resume and resume["journey"] == pack.name:
                 if manifest["config_hash"] != resume["manifest"]["config_hash"]:
-                    pytest.exit(f"--resume: {resume['run'].path} was recorded with config hash "
-                                f"{resume['manifest']['config_hash']}, this session's is {manifest['config_hash']} (the "
-                                "journey, UI profile, target, model or browser differ); resume with the same settings",
-                                returncode=2)
+                    pytest.exit(
+                        f"--resume: {resume['run'].path} was recorded with config hash "
+                        f"{resume['manifest']['config_hash']}, this session's is {manifest['config_hash']} (the "
+                        "journey, UI profile, target, model or browser differ); resume with the same settings",
+                        returncode=2,
+                    )
                 made[pack.name] = resume["run"]
                 resume["run"].event("run_resumed", finished_before=sorted(resume["finished"]))
             else:
@@ -301,21 +382,31 @@ def finish_run(pytestconfig, run: RunDirectory, app_log: Path | None) -> None:
     if pytestconfig.getoption("--baseline"):
         manifest = json.loads((run.path / "manifest.json").read_text())
         try:
-            baseline = resolve_side(pytestconfig.getoption("--baseline"), pytestconfig.getoption("--store"),
-                                    journey=manifest["journey"]["name"], exclude=manifest["run_id"])
+            baseline = resolve_side(
+                pytestconfig.getoption("--baseline"),
+                pytestconfig.getoption("--store"),
+                journey=manifest["journey"]["name"],
+                exclude=manifest["run_id"],
+            )
         except CompareError as exc:  # the run is recorded and its report still written, without the comparison
             pytestconfig.ij_notes.append(f"not compared with the baseline: {exc}")
     # Judges run after the browser work, never inside a timed action.
-    judge_run(run.path, pytestconfig.getoption("--lpips-net"), pytestconfig.getoption("--clip-model"),
-              baseline.runs[-1].path if baseline else None)
-    report, breaches = render_report(run.path, pytestconfig.getoption("--gpu-hour-usd"), baseline,
-                                     min_effect=pytestconfig.getoption("--min-effect"))
+    judge_run(
+        run.path,
+        pytestconfig.getoption("--lpips-net"),
+        pytestconfig.getoption("--clip-model"),
+        baseline.runs[-1].path if baseline else None,
+    )
+    report, breaches = render_report(
+        run.path, pytestconfig.getoption("--gpu-hour-usd"), baseline, min_effect=pytestconfig.getoption("--min-effect")
+    )
     pytestconfig.ij_reports.append(report)
     pytestconfig.ij_breaches.extend(breaches)
     if baseline:
         comparison = json.loads((run.path / "summary.json").read_text())["comparison"]
-        pytestconfig.ij_regressions.extend(f"{metric} slower than baseline ({run.path.name})"
-                                           for metric in comparison["regressions"])
+        pytestconfig.ij_regressions.extend(
+            f"{metric} slower than baseline ({run.path.name})" for metric in comparison["regressions"]
+        )
 
 
 @pytest.fixture

@@ -43,8 +43,9 @@ def cmd_judge(args) -> int:
             load_run(Path(args.baseline))
         if args.clip_model:
             CLIPScore(args.clip_model)  # a missing model is one sentence, before anything is written
-        judgements = judge_run(Path(args.run_dir), args.lpips_net, args.clip_model,
-                               Path(args.baseline) if args.baseline else None)
+        judgements = judge_run(
+            Path(args.run_dir), args.lpips_net, args.clip_model, Path(args.baseline) if args.baseline else None
+        )
         report, _ = render_report(Path(args.run_dir), args.gpu_hour_usd)
     except (RunDirError, JudgeUnavailable) as exc:
         print(f"imagejourney judge: {exc}", file=sys.stderr)
@@ -74,8 +75,11 @@ def cmd_review(args) -> int:
         return 2
     with server:
         try:  # the line printed is inside: a Ctrl-C right after it still stops quietly
-            print(f"reviewing {len(server.candidates)} finals at {server.url} (Ctrl-C to stop; the URL carries this "
-                  f"session's token); labels go to {server.run.path / 'labels.csv'}", flush=True)
+            print(
+                f"reviewing {len(server.candidates)} finals at {server.url} (Ctrl-C to stop; the URL carries this "
+                f"session's token); labels go to {server.run.path / 'labels.csv'}",
+                flush=True,
+            )
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
@@ -92,12 +96,20 @@ def cmd_compare(args) -> int:
     from imagejourney.reports.compare import CompareError, compare, format_comparison, format_markdown, resolve_side
 
     if not 0 < args.alpha < 1 or args.min_effect < 0:
-        print("imagejourney compare: --alpha must be between 0 and 1 and --min-effect at least 0 (percent)", file=sys.stderr)
+        print(
+            "imagejourney compare: --alpha must be between 0 and 1 and --min-effect at least 0 (percent)",
+            file=sys.stderr,
+        )
         return 2
     try:
         new = resolve_side(args.new, args.store)
-        baseline = resolve_side(args.baseline, args.store, args.since, journey=new.manifest["journey"].get("name"),
-                                exclude=new.manifest.get("run_id"))
+        baseline = resolve_side(
+            args.baseline,
+            args.store,
+            args.since,
+            journey=new.manifest["journey"].get("name"),
+            exclude=new.manifest.get("run_id"),
+        )
         result = compare(baseline, new, args.alpha, args.min_effect)
     except (RunDirError, CompareError) as exc:
         print(f"imagejourney compare: {exc}", file=sys.stderr)
@@ -127,18 +139,42 @@ def cmd_history(args) -> int:
         elif args.history_command == "list":
             runs = store.runs(args.target, args.journey)
             if args.json:
-                print(json.dumps([{"run_id": r.run_id, "target": r.target, "journey": r.journey, "started_at": r.started_at,
-                                   "complete": r.complete, "passed": r.passed, "path": r.path,
-                                   "ttui_ms_p50": r.summary["ttui_ms"]["p50"]} for r in runs], indent=2))
+                print(
+                    json.dumps(
+                        [
+                            {
+                                "run_id": r.run_id,
+                                "target": r.target,
+                                "journey": r.journey,
+                                "started_at": r.started_at,
+                                "complete": r.complete,
+                                "passed": r.passed,
+                                "path": r.path,
+                                "ttui_ms_p50": r.summary["ttui_ms"]["p50"],
+                            }
+                            for r in runs
+                        ],
+                        indent=2,
+                    )
+                )
             elif not runs:
-                print(f"the history store {store.url} holds no run yet; add one with `imagejourney history add RUN_DIR`")
+                print(
+                    f"the history store {store.url} holds no run yet; add one with `imagejourney history add RUN_DIR`"
+                )
             for r in [] if args.json else runs:
                 ttui = r.summary["ttui_ms"]["p50"]
-                print(f"{r.run_id:48} {r.target:12} {r.journey:16} {'passed' if r.passed else 'FAILED':6} "
-                      f"TTUI p50 {'—' if ttui is None else f'{ttui:.0f} ms'}")
+                print(
+                    f"{r.run_id:48} {r.target:12} {r.journey:16} {'passed' if r.passed else 'FAILED':6} "
+                    f"TTUI p50 {'—' if ttui is None else f'{ttui:.0f} ms'}"
+                )
         elif args.history_command == "show":
             run = store.get(args.run_id)
-            print(json.dumps({**run.summary, "path": run.path, "passed": run.passed, "steps": len(store.steps(run.run_id))}, indent=2))
+            print(
+                json.dumps(
+                    {**run.summary, "path": run.path, "passed": run.passed, "steps": len(store.steps(run.run_id))},
+                    indent=2,
+                )
+            )
         else:
             store.set_baseline(args.run_id)
             print(f"pinned baseline: {args.run_id}")
@@ -206,26 +242,28 @@ def cmd_journeys(args) -> int:
 
 def cmd_bench(args) -> int:
     """Run one benchmark (at least 20 trials per case), print its table, optionally write JSON."""
-    import json
-
     import importlib
+    import json
 
     bench = importlib.import_module(f"imagejourney.bench.{args.bench_command}")
     if args.trials < 20:
         flag = {"report": "--steps", "soak": "--actions", "overhead": "--steps"}.get(args.bench_command, "--trials")
-        print(f"imagejourney bench {args.bench_command}: {flag} must be at least 20 (percentiles on fewer mean little)",
-              file=sys.stderr)
+        print(
+            f"imagejourney bench {args.bench_command}: {flag} must be at least 20 (percentiles on fewer mean little)",
+            file=sys.stderr,
+        )
         return 2
     if args.bench_command == "overhead" and args.walks < 1:
-        print("imagejourney bench overhead: --walks must be at least 1 (one creator's walks, each in a fresh browser)",
-              file=sys.stderr)
+        print(
+            "imagejourney bench overhead: --walks must be at least 1 (one creator's walks, each in a fresh browser)",
+            file=sys.stderr,
+        )
         return 2
+    from imagejourney.bench import BenchFailed
+    from imagejourney.bench.screen_truth import NoScreen
     from imagejourney.journeys.browser import NoBrowser
     from imagejourney.journeys.config import ConfigError
     from imagejourney.journeys.target import TargetUnavailable
-
-    from imagejourney.bench import BenchFailed
-    from imagejourney.bench.screen_truth import NoScreen
 
     try:
         options = {"model": args.model} if args.bench_command == "app" else {}
@@ -253,19 +291,25 @@ def cmd_profile_check(args) -> int:
     from imagejourney.journeys.browser import NoBrowser, chromium_launch_args, launch_chromium
     from imagejourney.journeys.config import load_config, resolve_target
     from imagejourney.journeys.profile import load_profile
-    from imagejourney.journeys.yaml_reader import ConfigError
     from imagejourney.journeys.profile_check import act_generate, check_profile, format_checks
     from imagejourney.journeys.runner import StepFailed
     from imagejourney.journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
+    from imagejourney.journeys.yaml_reader import ConfigError
 
     app_log = Path(tempfile.mkdtemp(prefix="imagejourney-profile-check-")) / "reference-app.log"
     try:
         config = load_config(Path(args.config))
         target = resolve_target(config, args.target, args.base_url, args.ui_profile)
         profile = load_profile(target.ui_profile)
-        with ReferenceApp(target.model, app_log) if target.started_here else nullcontext(RemoteTarget.check(target.url)) as running:
+        with (
+            ReferenceApp(target.model, app_log)
+            if target.started_here
+            else nullcontext(RemoteTarget.check(target.url)) as running
+        ):
             with sync_playwright() as p:
-                launch, _ = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
+                launch, _ = chromium_launch_args(
+                    {"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"]
+                )
                 browser = launch_chromium(p, launch)
                 storage = profile.login.get("storage_state") if profile.login else None
                 context = browser.new_context(
@@ -276,14 +320,19 @@ def cmd_profile_check(args) -> int:
                 acted = act_generate(context.new_page(), running.url, profile, app_log.parent) if args.act else None
                 browser.close()
     except (ConfigError, TargetUnavailable, NoBrowser, StepFailed) as exc:
-        if not (isinstance(exc, TargetUnavailable) and app_log.exists()):  # else the app's log says why it did not start
+        if not (
+            isinstance(exc, TargetUnavailable) and app_log.exists()
+        ):  # else the app's log says why it did not start
             shutil.rmtree(app_log.parent)
         print(f"imagejourney profile check: {exc}", file=sys.stderr)
         return 2
     print(f"UI profile '{profile.name}' ({profile.source}) on {running.url.rstrip('/')}{profile.path}")
     print("\n".join(format_checks(checks)))
     failed = [c for c in checks if c.failed]
-    print(f"{len(checks) - len(failed)} of {len(checks)} checks passed" + ("" if not failed else "; fix the ones in capitals"))
+    print(
+        f"{len(checks) - len(failed)} of {len(checks)} checks passed"
+        + ("" if not failed else "; fix the ones in capitals")
+    )
     if acted is not None:
         failed += describe_generate(*acted)
     shutil.rmtree(app_log.parent)
@@ -300,13 +349,21 @@ def describe_generate(failures: list, run) -> list:
     for row in rows[rows["action"] == "generate"].to_dict("records"):
         if row["status"] != "ok":
             continue
-        preview = "no preview" if row["click_to_preview_ms"] != row["click_to_preview_ms"] else \
-            f"first preview {row['click_to_preview_ms']:.0f} ms"
+        preview = (
+            "no preview"
+            if row["click_to_preview_ms"] != row["click_to_preview_ms"]
+            else f"first preview {row['click_to_preview_ms']:.0f} ms"
+        )
         seed = "seed not known" if row["seed"] is None or str(row["seed"]) == "<NA>" else f"seed {row['seed']}"
-        server = "no server times" if row["server_job"] is None or row["server_job"] != row["server_job"] else \
-            f"server job {row['server_job']}"
-        print(f"generate: paint {row['paint_method']}, {int(row['previews_painted'])} previews painted, {preview}, "
-              f"final {row['click_to_final_ms']:.0f} ms after the click, {seed}, {server}")
+        server = (
+            "no server times"
+            if row["server_job"] is None or row["server_job"] != row["server_job"]
+            else f"server job {row['server_job']}"
+        )
+        print(
+            f"generate: paint {row['paint_method']}, {int(row['previews_painted'])} previews painted, {preview}, "
+            f"final {row['click_to_final_ms']:.0f} ms after the click, {seed}, {server}"
+        )
     return failures
 
 
@@ -315,8 +372,13 @@ def cmd_train_reference(args) -> int:
     from imagejourney.reference_app.train import DEFAULT_STEPS, IMAGES, TrainingError, train_reference
 
     try:
-        out = train_reference(Path(args.out), steps=args.steps or DEFAULT_STEPS, seed=args.seed, resume=args.resume,
-                              images=args.images or IMAGES)
+        out = train_reference(
+            Path(args.out),
+            steps=args.steps or DEFAULT_STEPS,
+            seed=args.seed,
+            resume=args.resume,
+            images=args.images or IMAGES,
+        )
     except TrainingError as exc:
         print(f"imagejourney train-reference: {exc}", file=sys.stderr)
         return 2
@@ -326,8 +388,10 @@ def cmd_train_reference(args) -> int:
 
 def with_examples(*lines: str) -> dict:
     """add_parser keywords that end the command's --help with its examples."""
-    return {"epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
-            "formatter_class": argparse.RawDescriptionHelpFormatter}
+    return {
+        "epilog": "examples:\n" + "\n".join(f"  {line}" for line in lines),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,20 +400,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imagejourney", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    report = commands.add_parser("report", help="render report.html from a run directory",
-                                 **with_examples("imagejourney report journey-results/RUN_ID",
-                                                 "imagejourney report journey-results/RUN_ID --baseline last-passing --bundle"))
+    report = commands.add_parser(
+        "report",
+        help="render report.html from a run directory",
+        **with_examples(
+            "imagejourney report journey-results/RUN_ID",
+            "imagejourney report journey-results/RUN_ID --baseline last-passing --bundle",
+        ),
+    )
     report.add_argument("run_dir")
     report.add_argument("--gpu-hour-usd", type=float, help="GPU price per hour, for cost per (usable) image")
-    report.add_argument("--baseline", help="a baseline run directory or a store reference (run id, last, last-passing, "
-                                           "pinned): the report shows the comparison")
+    report.add_argument(
+        "--baseline",
+        help="a baseline run directory or a store reference (run id, last, last-passing, "
+        "pinned): the report shows the comparison",
+    )
     report.add_argument("--store", help="history store URL for a --baseline reference")
     report.add_argument("--bundle", action="store_true", help="also write one zip of the report and what it shows")
     report.add_argument("--with-traces", action="store_true", help="put the traces in the bundle too")
     report.set_defaults(func=cmd_report)
 
-    judge = commands.add_parser("judge", help="judge a run's saved images (LPIPS, CLIP, blank) and re-render its report",
-                                **with_examples("imagejourney judge journey-results/RUN_ID --json quality.json"))
+    judge = commands.add_parser(
+        "judge",
+        help="judge a run's saved images (LPIPS, CLIP, blank) and re-render its report",
+        **with_examples("imagejourney judge journey-results/RUN_ID --json quality.json"),
+    )
     judge.add_argument("run_dir")
     judge.add_argument("--lpips-net", default="alex", help="LPIPS network: alex (default), vgg or squeeze")
     judge.add_argument("--clip-model", help="CLIP model: a local directory or a Hugging Face id already in the cache")
@@ -358,22 +433,40 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("--json", help="also write the quality summary to this JSON file")
     judge.set_defaults(func=cmd_judge)
 
-    comparison = commands.add_parser("compare", help="compare a run with a baseline: medians, ratio CI, verdicts",
-                                     **with_examples("imagejourney compare journey-results/OLD journey-results/NEW --json out.json",
-                                                     "imagejourney compare last journey-results/NEW --since 7d --store sqlite:///h.db"))
-    comparison.add_argument("baseline", help="a run directory, or in the history store: a run id, last, last-passing, pinned")
+    comparison = commands.add_parser(
+        "compare",
+        help="compare a run with a baseline: medians, ratio CI, verdicts",
+        **with_examples(
+            "imagejourney compare journey-results/OLD journey-results/NEW --json out.json",
+            "imagejourney compare last journey-results/NEW --since 7d --store sqlite:///h.db",
+        ),
+    )
+    comparison.add_argument(
+        "baseline", help="a run directory, or in the history store: a run id, last, last-passing, pinned"
+    )
     comparison.add_argument("new", help="a run directory or a run id in the history store")
-    comparison.add_argument("--since", help="pool every stored baseline run of this window (7d, 36h) of the new run's journey")
-    comparison.add_argument("--store", help="history store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)")
+    comparison.add_argument(
+        "--since", help="pool every stored baseline run of this window (7d, 36h) of the new run's journey"
+    )
+    comparison.add_argument(
+        "--store", help="history store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)"
+    )
     comparison.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    comparison.add_argument("--min-effect", type=float, default=5.0, help="smallest change in percent called slower/faster (default 5)")
+    comparison.add_argument(
+        "--min-effect", type=float, default=5.0, help="smallest change in percent called slower/faster (default 5)"
+    )
     comparison.add_argument("--json", help="also write the comparison to this JSON file")
     comparison.set_defaults(func=cmd_compare)
 
-    history = commands.add_parser("history", help="the history store of runs (SQLite file or PostgreSQL)",
-                                  **with_examples("imagejourney history add journey-results/RUN_ID --store sqlite:///h.db",
-                                                  "imagejourney history list --journey portrait --json",
-                                                  "imagejourney history baseline set RUN_ID"))
+    history = commands.add_parser(
+        "history",
+        help="the history store of runs (SQLite file or PostgreSQL)",
+        **with_examples(
+            "imagejourney history add journey-results/RUN_ID --store sqlite:///h.db",
+            "imagejourney history list --journey portrait --json",
+            "imagejourney history baseline set RUN_ID",
+        ),
+    )
     store_help = "store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)"
     history.add_argument("--store", help=store_help)
     history_commands = history.add_subparsers(dest="history_command", required=True)
@@ -397,25 +490,42 @@ def build_parser() -> argparse.ArgumentParser:
     history_baseline.add_argument("run_id")
     history.set_defaults(func=cmd_history)
 
-    dashboard = commands.add_parser("dashboard", help="serve the history store's runs, trends and reports",
-                                    **with_examples("imagejourney dashboard --store sqlite:///h.db --port 0"))
-    dashboard.add_argument("--store", help="store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)")
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve the history store's runs, trends and reports",
+        **with_examples("imagejourney dashboard --store sqlite:///h.db --port 0"),
+    )
+    dashboard.add_argument(
+        "--store", help="store URL (default: IMAGEJOURNEY_STORE or sqlite:///journey-results/history.db)"
+    )
     dashboard.add_argument("--port", type=int, default=8766, help="port (default 8766; 0: any free port)")
-    dashboard.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, this machine "
-                           "only; beyond it every request needs the token in the URL printed at start)")
+    dashboard.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default 127.0.0.1, this machine "
+        "only; beyond it every request needs the token in the URL printed at start)",
+    )
     dashboard.set_defaults(func=cmd_dashboard)
 
-    merge = commands.add_parser("merge", help="join shards' run directories (pytest --shard I/N) into one, with one report",
-                                **with_examples("imagejourney merge shard-1/RUN_ID shard-2/RUN_ID --out merged"))
+    merge = commands.add_parser(
+        "merge",
+        help="join shards' run directories (pytest --shard I/N) into one, with one report",
+        **with_examples("imagejourney merge shard-1/RUN_ID shard-2/RUN_ID --out merged"),
+    )
     merge.add_argument("run_dirs", nargs="+")
     merge.add_argument("--out", required=True, help="the merged run directory to write")
     merge.set_defaults(func=cmd_merge)
 
-    review = commands.add_parser("review", help="label a run's finals useful / not useful in the browser (labels.csv)",
-                                 **with_examples("imagejourney review journey-results/RUN_ID --reviewer ana"))
+    review = commands.add_parser(
+        "review",
+        help="label a run's finals useful / not useful in the browser (labels.csv)",
+        **with_examples("imagejourney review journey-results/RUN_ID --reviewer ana"),
+    )
     review.add_argument("run_dir")
     review.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any free port)")
-    review.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, this machine only)")
+    review.add_argument(
+        "--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1, this machine only)"
+    )
     review.add_argument("--reviewer", help="name written with each label (default: the login name)")
     review.set_defaults(func=cmd_review)
 
@@ -432,49 +542,96 @@ def build_parser() -> argparse.ArgumentParser:
         ("fidelity", "probe vs naive stopwatch against ground truth", "--trials", 20, "trials per case"),
         ("app", "reference app speed: live previews vs stock Gradio streaming", "--trials", 20, "actions per case"),
         ("judges", "judges on the reference app; LPIPS pairs per second", "--trials", 64, "LPIPS pairs timed per size"),
-        ("compare", "false-positive and detection rates of compare's verdicts", "--trials", 60, "rerolls measured per pool"),
-        ("report", "report build time, size and first render at 10,000 steps", "--steps", 10_000, "steps in the synthetic run"),
+        (
+            "compare",
+            "false-positive and detection rates of compare's verdicts",
+            "--trials",
+            60,
+            "rerolls measured per pool",
+        ),
+        (
+            "report",
+            "report build time, size and first render at 10,000 steps",
+            "--steps",
+            10_000,
+            "steps in the synthetic run",
+        ),
         ("soak", "the reference app under faults: actions done, errors, memory", "--actions", 200, "actions to try"),
-        ("overhead", "what the harness adds per step; memory and CPU per creator at 1, 2, 4, 8", "--steps", 40,
-         "steps per creator"),
-        ("model", "the portrait-world model's quality beside tiny: prompt match, rerolls, edits, previews", "--trials",
-         24, "prompts per model"),
+        (
+            "overhead",
+            "what the harness adds per step; memory and CPU per creator at 1, 2, 4, 8",
+            "--steps",
+            40,
+            "steps per creator",
+        ),
+        (
+            "model",
+            "the portrait-world model's quality beside tiny: prompt match, rerolls, edits, previews",
+            "--trials",
+            24,
+            "prompts per model",
+        ),
     ):
         one = bench_commands.add_parser(name, help=about)
         one.add_argument(flag, dest="trials", type=int, default=default, help=f"{unit} (at least 20)")
         one.add_argument("--json", help="also write the figures to this JSON file")
         one.add_argument("--config", default="playwright.config.py")
         if name == "overhead":
-            one.add_argument("--walks", type=int, default=6,
-                             help="walks by one creator, and by the bare Playwright loop, each in a fresh browser (default 6)")
+            one.add_argument(
+                "--walks",
+                type=int,
+                default=6,
+                help="walks by one creator, and by the bare Playwright loop, each in a fresh browser (default 6)",
+            )
         if name == "app":
-            one.add_argument("--model", default="tiny",
-                             help="the app's --model: tiny, sd-turbo-random or a local diffusers directory (default tiny)")
+            one.add_argument(
+                "--model",
+                default="tiny",
+                help="the app's --model: tiny, sd-turbo-random or a local diffusers directory (default tiny)",
+            )
         one.set_defaults(func=cmd_bench)
 
     profile = commands.add_parser("profile", help="UI profile tools")
     profile_commands = profile.add_subparsers(dest="profile_command", required=True)
-    check = profile_commands.add_parser("check", help="open the page and check the profile's selectors",
-                                        **with_examples("imagejourney profile check",
-                                                        "imagejourney profile check --base-url http://127.0.0.1:9090 --ui-profile my-product.yaml"))
+    check = profile_commands.add_parser(
+        "check",
+        help="open the page and check the profile's selectors",
+        **with_examples(
+            "imagejourney profile check",
+            "imagejourney profile check --base-url http://127.0.0.1:9090 --ui-profile my-product.yaml",
+        ),
+    )
     check.add_argument("--target", help="a target from playwright.config.py (default: reference)")
     check.add_argument("--base-url", help="the UI's base URL (with --ui-profile)")
     check.add_argument("--ui-profile", help="a built-in profile name or a YAML path")
     check.add_argument("--config", default="playwright.config.py")
-    check.add_argument("--act", choices=["generate"], help="also run one generate and say what it saw: paint method, "
-                                                         "previews, final, seed, server times")
+    check.add_argument(
+        "--act",
+        choices=["generate"],
+        help="also run one generate and say what it saw: paint method, previews, final, seed, server times",
+    )
     check.set_defaults(func=cmd_profile_check)
 
     # Defaults live in reference_app/train.py, which imports diffusers: it is imported only when
     # the command runs, so building this parser (every `imagejourney` call) stays fast.
-    train = commands.add_parser("train-reference", help="train the portrait-world reference model on this machine",
-                                **with_examples("imagejourney train-reference",
-                                                "imagejourney train-reference --steps 50 --out /tmp/pw --resume"))
-    train.add_argument("--steps", type=int,
-                       help="optimiser steps in all: a quarter, at most 600, VAE; the rest text encoder + UNet "
-                            "(default: as for the committed model)")
-    train.add_argument("--out", default="reference_app/models/portrait-world",
-                       help="pipeline directory to write; the early copy goes to OUT-early (default: the committed one)")
+    train = commands.add_parser(
+        "train-reference",
+        help="train the portrait-world reference model on this machine",
+        **with_examples(
+            "imagejourney train-reference", "imagejourney train-reference --steps 50 --out /tmp/pw --resume"
+        ),
+    )
+    train.add_argument(
+        "--steps",
+        type=int,
+        help="optimiser steps in all: a quarter, at most 600, VAE; the rest text encoder + UNet "
+        "(default: as for the committed model)",
+    )
+    train.add_argument(
+        "--out",
+        default="reference_app/models/portrait-world",
+        help="pipeline directory to write; the early copy goes to OUT-early (default: the committed one)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from OUT.checkpoint/state.pt")
     train.add_argument("--seed", type=int, default=0, help="seed of the world drawn and of training (default 0)")
     train.add_argument("--images", type=int, help="portraits drawn to train on (default: as for the committed model)")

@@ -24,8 +24,8 @@ from pathlib import Path
 from playwright.sync_api import Browser, BrowserType, Playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from .yaml_reader import ConfigError
 from .redact import redact_url
+from .yaml_reader import ConfigError
 
 SYSTEM_CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 NO_CHROMIUM = (
@@ -46,8 +46,10 @@ def video_recorder_missing(browsers_path: Path) -> str | None:
     """Playwright records video with its own ffmpeg build; without it, one sentence."""
     if any(browsers_path.glob("ffmpeg-*/ffmpeg*")):
         return None
-    return ("--video needs Playwright's ffmpeg, which is not installed: run `python -m playwright install ffmpeg` "
-            "(it downloads from Playwright's CDN), or leave out --video")
+    return (
+        "--video needs Playwright's ffmpeg, which is not installed: run `python -m playwright install ffmpeg` "
+        "(it downloads from Playwright's CDN), or leave out --video"
+    )
 
 
 def resolve_chromium(managed_executable: str) -> tuple[str | None, str]:
@@ -76,14 +78,18 @@ class RemoteBrowser:
     cdp: str | None = None  # a Chromium's remote-debugging endpoint
 
     @classmethod
-    def from_options(cls, ws: str | None, cdp: str | None) -> "RemoteBrowser | None":
+    def from_options(cls, ws: str | None, cdp: str | None) -> RemoteBrowser | None:
         if ws and cdp:
             raise ConfigError("--browser-ws and --cdp both name a browser to connect to; give one of them")
         if ws and not ws.startswith(("ws://", "wss://")):
-            raise ConfigError(f"--browser-ws {redact_url(ws)} must be a WebSocket address such as ws://127.0.0.1:3000/ "
-                              "(what `playwright run-server` prints)")
+            raise ConfigError(
+                f"--browser-ws {redact_url(ws)} must be a WebSocket address such as ws://127.0.0.1:3000/ "
+                "(what `playwright run-server` prints)"
+            )
         if cdp and not cdp.startswith(("http://", "https://", "ws://", "wss://")):
-            raise ConfigError(f"--cdp {redact_url(cdp)} must be a remote-debugging address such as http://127.0.0.1:9222")
+            raise ConfigError(
+                f"--cdp {redact_url(cdp)} must be a remote-debugging address such as http://127.0.0.1:9222"
+            )
         return cls(ws, cdp) if ws or cdp else None
 
     @property
@@ -99,8 +105,9 @@ class RemoteBrowser:
         try:
             if self.ws:
                 options = {"headless": launch_args.get("headless", True), "args": launch_args.get("args", [])}
-                return browser_type.connect(self.ws, timeout=30_000,
-                                            headers={"x-playwright-launch-options": json.dumps(options)})
+                return browser_type.connect(
+                    self.ws, timeout=30_000, headers={"x-playwright-launch-options": json.dumps(options)}
+                )
             return browser_type.connect_over_cdp(self.cdp, timeout=30_000)
         except PlaywrightError as exc:
             reason = str(exc).split("Call log:")[0].strip().splitlines()[0].split(": ", 1)[-1][:300]
@@ -111,10 +118,15 @@ class RemoteBrowser:
                     "--unsafe and name its Chromium in the address: "
                     """ws://HOST:PORT/?launch-options={"executablePath":"/usr/bin/chromium"} (URL-encoded)"""
                 ) from None
-            how = ("start one with `python -m playwright run-server --host 127.0.0.1 --port N` (add --unsafe to let "
-                   "imagejourney pass executablePath and flags)" if self.ws else
-                   "start Chromium with --remote-debugging-port=N")
-            raise NoBrowser(f"could not connect to the browser at {where} ({reason}); check the address, or {how}") from None
+            how = (
+                "start one with `python -m playwright run-server --host 127.0.0.1 --port N` (add --unsafe to let "
+                "imagejourney pass executablePath and flags)"
+                if self.ws
+                else "start Chromium with --remote-debugging-port=N"
+            )
+            raise NoBrowser(
+                f"could not connect to the browser at {where} ({reason}); check the address, or {how}"
+            ) from None
 
 
 def did_not_start(exc: PlaywrightError, launch_args: dict) -> NoBrowser:

@@ -48,13 +48,21 @@ def resolve_target(config: dict, name: str | None, base_url: str | None, ui_prof
     spec = targets[name]
     profile = ui_profile or os.environ.get(spec.get("ui_profile_env", ""), "") or spec["ui_profile"]
     cost = spec.get("cost")
-    if cost is not None and not (isinstance(cost, dict) and set(cost) == {"gpu_hour_usd"}
-                                 and isinstance(cost["gpu_hour_usd"], (int, float)) and cost["gpu_hour_usd"] > 0):
-        raise ConfigError(f"target '{name}': cost must read {{'gpu_hour_usd': PRICE}} with a positive price per GPU-hour")
+    if cost is not None and not (
+        isinstance(cost, dict)
+        and set(cost) == {"gpu_hour_usd"}
+        and isinstance(cost["gpu_hour_usd"], (int, float))
+        and cost["gpu_hour_usd"] > 0
+    ):
+        raise ConfigError(
+            f"target '{name}': cost must read {{'gpu_hour_usd': PRICE}} with a positive price per GPU-hour"
+        )
     if "start" in spec:
         app_args = spec.get("app_args", [])
         if not (isinstance(app_args, list) and all(isinstance(a, str) for a in app_args)):
-            raise ConfigError(f"target '{name}': app_args must be a list of strings, e.g. ['--fault-latency-ms', '200']")
+            raise ConfigError(
+                f"target '{name}': app_args must be a list of strings, e.g. ['--fault-latency-ms', '200']"
+            )
         return Target(name, None, profile, spec.get("model", "tiny"), cost, tuple(app_args))
     url = base_url or spec.get("url") or os.environ.get(spec.get("url_env", ""), "")
     if not url:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
@@ -29,10 +29,21 @@ from .runner import first_line, install_probe, run_journey
 SETUP_TIMEOUT_S = 180  # for every creator's browser to open before the level starts
 
 
-def run_level(creators: int, *, plan: LoadPlan, pack: JourneyPack, profile: UIProfile, base_url: str,
-              run: RunDirectory, open_browser: Callable[[Playwright], Browser], context_args: dict,
-              tracing: str = "off", retries: int = 0, on_start: Callable[[], None] | None = None,
-              on_walked: Callable[[Page, Creator], None] | None = None) -> list[str]:
+def run_level(
+    creators: int,
+    *,
+    plan: LoadPlan,
+    pack: JourneyPack,
+    profile: UIProfile,
+    base_url: str,
+    run: RunDirectory,
+    open_browser: Callable[[Playwright], Browser],
+    context_args: dict,
+    tracing: str = "off",
+    retries: int = 0,
+    on_start: Callable[[], None] | None = None,
+    on_walked: Callable[[Page, Creator], None] | None = None,
+) -> list[str]:
     """Walk the pack with `creators` creators at once; returns one line per failed step.
     `on_start` runs once every browser is open, `on_walked` with each creator's page after its
     walk (`imagejourney bench overhead` reads the page's own record there)."""
@@ -73,8 +84,9 @@ def run_level(creators: int, *, plan: LoadPlan, pack: JourneyPack, profile: UIPr
             ready.wait()
             return True
         except threading.BrokenBarrierError:
-            failures.append(f"creator {index} of {creators}: the creators' browsers did not all open within "
-                            f"{SETUP_TIMEOUT_S} s")
+            failures.append(
+                f"creator {index} of {creators}: the creators' browsers did not all open within {SETUP_TIMEOUT_S} s"
+            )
             return False
 
     def walk(index: int, creator: Creator, page: Page) -> None:
@@ -84,11 +96,25 @@ def run_level(creators: int, *, plan: LoadPlan, pack: JourneyPack, profile: UIPr
             for prompt in pack.prompts:
                 name = journey_run_id(prompt.id, creator)
                 if time.monotonic() - started["at"] > plan.time_limit_s:
-                    run.event("journey_skipped", prompt_id=name, creators=creators, creator=index,
-                              reason=f"the load time limit ({plan.time_limit_s:g} s) had passed")
+                    run.event(
+                        "journey_skipped",
+                        prompt_id=name,
+                        creators=creators,
+                        creator=index,
+                        reason=f"the load time limit ({plan.time_limit_s:g} s) had passed",
+                    )
                     continue
-                for f in run_journey(page, base_url=base_url, profile=profile, pack=pack, prompt=prompt, run=run,
-                                     tracing=tracing, retries=retries, creator=creator):
+                for f in run_journey(
+                    page,
+                    base_url=base_url,
+                    profile=profile,
+                    pack=pack,
+                    prompt=prompt,
+                    run=run,
+                    tracing=tracing,
+                    retries=retries,
+                    creator=creator,
+                ):
                     failures.append(f"creator {index}: {name} step {f.step_index} ({f.action}): {f.error}")
             if on_walked:
                 on_walked(page, creator)
@@ -97,8 +123,10 @@ def run_level(creators: int, *, plan: LoadPlan, pack: JourneyPack, profile: UIPr
         run.event("creator_finished", creators=creators, creator=index)
         page.context.browser.close()
 
-    threads = [threading.Thread(target=creator_thread, args=(index,), name=f"creator-{index}")
-               for index in range(1, creators + 1)]
+    threads = [
+        threading.Thread(target=creator_thread, args=(index,), name=f"creator-{index}")
+        for index in range(1, creators + 1)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

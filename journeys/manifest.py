@@ -50,17 +50,22 @@ def cpu_model() -> str:
 
 def git_commit(repo: Path) -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def degradations(app_info: dict | None, browser_source: str, pack: JourneyPack | None = None,
-                 profile: UIProfile | None = None, tracing: str = "off", load: LoadPlan | None = None,
-                 started_here: bool = False, product: dict | None = None) -> list[str]:
+def degradations(
+    app_info: dict | None,
+    browser_source: str,
+    pack: JourneyPack | None = None,
+    profile: UIProfile | None = None,
+    tracing: str = "off",
+    load: LoadPlan | None = None,
+    started_here: bool = False,
+    product: dict | None = None,
+) -> list[str]:
     """Ways this run's conditions fall short of a real measurement, shown in the report."""
     found = []
     if load and started_here:
@@ -85,17 +90,23 @@ def degradations(app_info: dict | None, browser_source: str, pack: JourneyPack |
         if app_info.get("device") == "cpu":
             found.append("the reference app ran on the CPU, not a GPU: generation times are not GPU times")
         if app_info.get("faults"):
-            found.append(f"fault injection was on in the reference app ({app_info['faults']}): failures and blank "
-                         "or stalled images were made on purpose")
+            found.append(
+                f"fault injection was on in the reference app ({app_info['faults']}): failures and blank "
+                "or stalled images were made on purpose"
+            )
         holds = app_info.get("holds") or {}
         if any(holds.values()):
-            found.append(f"the reference app ran in test mode, holding previews and finals ({holds}): times include the holds")
+            found.append(
+                f"the reference app ran in test mode, holding previews and finals ({holds}): times include the holds"
+            )
         if app_info.get("random_weights"):
             found.append("the model has random weights (tiny): images are noise, timings exercise the real code path")
     if product:
         said = ", ".join(f"{key} {product[key]}" for key in ("version", "model", "device") if key in product)
-        found.append(f"measured on {profile.name if profile else 'the product'} as its API reports it: "
-                     f"{said or 'nothing'}" + (f" ({'; '.join(product['problems'])})" if product.get("problems") else ""))
+        found.append(
+            f"measured on {profile.name if profile else 'the product'} as its API reports it: "
+            f"{said or 'nothing'}" + (f" ({'; '.join(product['problems'])})" if product.get("problems") else "")
+        )
         if str(product.get("device", "")).lower() == "cpu":
             found.append("the product ran on the CPU, not a GPU: generation times are not GPU times")
     if browser_source == "system":
@@ -154,5 +165,7 @@ def build_manifest(
         "tracing": tracing,
         "cost": cost,  # the target's GPU price ({gpu_hour_usd}), for cost per usable image
         "git_commit": git_commit(repo),
-        "degraded": degradations(app_info, browser.get("source", ""), pack, profile, tracing, load, started_here, product),
+        "degraded": degradations(
+            app_info, browser.get("source", ""), pack, profile, tracing, load, started_here, product
+        ),
     }

@@ -28,9 +28,15 @@ KINDS = ("click", "hover", "press", "select", "check", "uncheck", "wait_for", "d
 OPTIONS = {"press": ("in",), "select": ("option",), "wait_for": ("state",)}  # (YAML reads a bare `on` as true)
 WAIT_STATES = ("visible", "hidden", "attached", "detached")
 DEFAULT_TIMEOUT_MS = {"dismiss_if_present": 2_000}
-DONE = {"click": "clicked", "hover": "hovered", "press": "pressed in", "select": "selected", "check": "checked",
-        "uncheck": "unchecked",
-        "dismiss_if_present": "clicked"}
+DONE = {
+    "click": "clicked",
+    "hover": "hovered",
+    "press": "pressed in",
+    "select": "selected",
+    "check": "checked",
+    "uncheck": "unchecked",
+    "dismiss_if_present": "clicked",
+}
 
 
 class OperationFailed(Exception):
@@ -70,8 +76,14 @@ def read_operation(r: Reader, item, what: str, parent, key: str) -> Operation:
     timeout = r.get(item, "timeout_ms", int, what, DEFAULT_TIMEOUT_MS.get(kind, 10_000))
     if timeout <= 0:
         raise r.error(item, "timeout_ms", f"timeout_ms in {what} must be a positive number of ms")
-    return Operation(kind, r.get(item, kind, str, what), on=r.get(item, "in", str, what, None),
-                     option=plain(r.get(item, "option", (str, int, float), what, None)), state=state, timeout_ms=timeout)
+    return Operation(
+        kind,
+        r.get(item, kind, str, what),
+        on=r.get(item, "in", str, what, None),
+        option=plain(r.get(item, "option", (str, int, float), what, None)),
+        state=state,
+        timeout_ms=timeout,
+    )
 
 
 def perform(page: Page, operation: Operation, where: str) -> bool:
@@ -108,7 +120,10 @@ def perform(page: Page, operation: Operation, where: str) -> bool:
     except PlaywrightError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if "Timeout" in reason:
-            reason = (f"it was not {op.state} within {op.timeout_ms} ms" if op.kind == "wait_for" else
-                      f"nothing it matches could be {DONE[op.kind]} within {op.timeout_ms} ms")
+            reason = (
+                f"it was not {op.state} within {op.timeout_ms} ms"
+                if op.kind == "wait_for"
+                else f"nothing it matches could be {DONE[op.kind]} within {op.timeout_ms} ms"
+            )
         raise OperationFailed(f"the {where} step {op.describe()} failed: {reason.split(': ', 1)[-1]}") from None
     return True

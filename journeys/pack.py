@@ -56,9 +56,19 @@ class JourneyPack:
     recognisable_lpips: float = 0.3  # a preview this close to its final (LPIPS) is recognisable
 
 
-PACK_FIELDS = ("name", "description", "cohort", "settings", "think_time_ms", "action_timeout_s", "recognisable_lpips",
-               "prompts", "steps",
-               "acceptance", "budgets")
+PACK_FIELDS = (
+    "name",
+    "description",
+    "cohort",
+    "settings",
+    "think_time_ms",
+    "action_timeout_s",
+    "recognisable_lpips",
+    "prompts",
+    "steps",
+    "acceptance",
+    "budgets",
+)
 PROMPT_FIELDS = ("id", "text", "negative", "seed", "seeds", "settings", "cohort")
 # Acceptance rules and their threshold field; `all:` / `any:` compose them.
 ACCEPTANCE_RULES = {"not_blank": "min_pixel_std", "clip_score": "min", "prompt_match": "min"}
@@ -72,26 +82,36 @@ def available_packs() -> list[str]:
 
 
 def load_pack(name_or_path: str) -> JourneyPack:
-    r = Reader(find_yaml(name_or_path, PACKS_DIR, "journey pack", "unknown journey '{name}'; available journeys: "
-                         "{known} (or pass the path of a journey pack YAML file)"))
+    r = Reader(
+        find_yaml(
+            name_or_path,
+            PACKS_DIR,
+            "journey pack",
+            "unknown journey '{name}'; available journeys: {known} (or pass the path of a journey pack YAML file)",
+        )
+    )
     data = r.data
     r.only(data, PACK_FIELDS, "the journey pack")
     settings = r.get(data, "settings", dict, "the journey pack", {})
     r.only(settings, SETTINGS, "settings")
-    prompts = [p for i, item in enumerate(r.get(data, "prompts", list, "the journey pack"))
-               for p in read_prompts(r, item, f"prompts[{i}]")]
+    prompts = [
+        p
+        for i, item in enumerate(r.get(data, "prompts", list, "the journey pack"))
+        for p in read_prompts(r, item, f"prompts[{i}]")
+    ]
     if not prompts:
         raise r.error(data, "prompts", "'prompts' is empty; add at least one prompt with id, text and seed")
     ids = [p.id for p in prompts]
     if len(set(ids)) != len(ids):
         raise r.error(data, "prompts", "prompt ids must be unique (with 'seeds', each seed becomes id-seed)")
-    steps = [s for i, item in enumerate(r.get(data, "steps", list, "the journey pack"))
-             for s in read_steps(r, i, item)]
+    steps = [s for i, item in enumerate(r.get(data, "steps", list, "the journey pack")) for s in read_steps(r, i, item)]
     if not any(s.kind in ACTIONS for s in steps):
         raise r.error(data, "steps", "the journey has no action; add generate, reroll, edit or export steps")
     kinds = [s.kind for s in steps]
     if "repeat" in kinds and not {"generate", "reroll"} & set(kinds[: kinds.index("repeat")]):
-        raise r.error(data, "steps", "a repeat step repeats the last generate or reroll with its seed; put one before it")
+        raise r.error(
+            data, "steps", "a repeat step repeats the last generate or reroll with its seed; put one before it"
+        )
     return JourneyPack(
         name=safe_name(r, data, "name", r.get(data, "name", str, "the journey pack"), "the pack name"),
         description=r.get(data, "description", str, "the journey pack", ""),
@@ -132,8 +152,12 @@ def safe_name(r: Reader, mapping, key: str, value: str, what: str) -> str:
     """A name that becomes part of a file name: letters, digits, '-', '_', '.', no leading dot."""
     if not SAFE_NAME.fullmatch(value):
         suggestion = re.sub(r"[^A-Za-z0-9_-]+", "-", value).strip("-") or "name"
-        raise r.error(mapping, key, f"{what} '{value}' may hold only letters, digits, '-', '_' and '.' and may not "
-                                    f"start with a dot (it names files in the run directory); use e.g. '{suggestion}'")
+        raise r.error(
+            mapping,
+            key,
+            f"{what} '{value}' may hold only letters, digits, '-', '_' and '.' and may not "
+            f"start with a dot (it names files in the run directory); use e.g. '{suggestion}'",
+        )
     return value
 
 
@@ -152,7 +176,10 @@ def read_steps(r: Reader, index: int, item) -> list[Step]:
     else:
         raise r.error(r.data, "steps", f"{what} must be an action name or a mapping of one action to its options")
     where = f"{what} ({kind})"
-    around = {"before": read_operations(r, options, "before", where), "after": read_operations(r, options, "after", where)}
+    around = {
+        "before": read_operations(r, options, "before", where),
+        "after": read_operations(r, options, "after", where),
+    }
     if kind == "edit":
         r.only(options, ("prompt", "strength", "mask", *AROUND), where)
         strength = float(r.get(options, "strength", (int, float), where, 0.6))
@@ -170,8 +197,11 @@ def read_steps(r: Reader, index: int, item) -> list[Step]:
         r.only(options, AROUND, where)
         return [Step(kind, **around)]
     line_of = item if isinstance(item, dict) else r.data
-    raise r.error(line_of, kind if isinstance(item, dict) else "steps",
-                  f"{what}: unknown step '{kind}'; use prompt, think, repeat, {', '.join(ACTIONS)}")
+    raise r.error(
+        line_of,
+        kind if isinstance(item, dict) else "steps",
+        f"{what}: unknown step '{kind}'; use prompt, think, repeat, {', '.join(ACTIONS)}",
+    )
 
 
 def read_acceptance(r: Reader, data) -> dict:
@@ -188,21 +218,30 @@ def check_world_words(r: Reader, data) -> None:
     the pack must parse, else one sentence with its file and line."""
     from imagejourney.reference_app.portrait_world import UnknownWord, parse
 
-    texts = [(item, "text") for item in r.get(data, "prompts", list, "the journey pack")
-             if isinstance(item, dict) and isinstance(item.get("text"), str)]
-    texts += [(step["edit"], "prompt") for step in r.get(data, "steps", list, "the journey pack")
-              if isinstance(step, dict) and isinstance(step.get("edit"), dict) and isinstance(step["edit"].get("prompt"), str)]
+    texts = [
+        (item, "text")
+        for item in r.get(data, "prompts", list, "the journey pack")
+        if isinstance(item, dict) and isinstance(item.get("text"), str)
+    ]
+    texts += [
+        (step["edit"], "prompt")
+        for step in r.get(data, "steps", list, "the journey pack")
+        if isinstance(step, dict) and isinstance(step.get("edit"), dict) and isinstance(step["edit"].get("prompt"), str)
+    ]
     for mapping, key in texts:
         try:
             parse(mapping[key])
         except UnknownWord as exc:
-            raise r.error(mapping, key, f"{exc} (the acceptance rule prompt_match needs prompts in the portrait "
-                                        "world's words)") from None
+            raise r.error(
+                mapping, key, f"{exc} (the acceptance rule prompt_match needs prompts in the portrait world's words)"
+            ) from None
 
 
 def read_rule(r: Reader, node, what: str) -> dict:
     if not isinstance(node, dict):
-        raise r.error(r.data, "acceptance", f"{what} must be a mapping: {{rule: NAME, …}} or {{all: [...]}} / {{any: [...]}}")
+        raise r.error(
+            r.data, "acceptance", f"{what} must be a mapping: {{rule: NAME, …}} or {{all: [...]}} / {{any: [...]}}"
+        )
     for combinator in ("all", "any"):
         if combinator in node:
             r.only(node, (combinator,), what)
@@ -212,8 +251,12 @@ def read_rule(r: Reader, node, what: str) -> dict:
             return {combinator: [read_rule(r, rule, f"{what}.{combinator}[{i}]") for i, rule in enumerate(rules)]}
     rule = r.get(node, "rule", str, what)
     if rule not in ACCEPTANCE_RULES:
-        raise r.error(node, "rule", f"unknown acceptance rule '{rule}' in {what}; known: {', '.join(ACCEPTANCE_RULES)} "
-                                    "(combine them with all: or any:)")
+        raise r.error(
+            node,
+            "rule",
+            f"unknown acceptance rule '{rule}' in {what}; known: {', '.join(ACCEPTANCE_RULES)} "
+            "(combine them with all: or any:)",
+        )
     threshold = ACCEPTANCE_RULES[rule]
     r.only(node, ("rule", threshold), f"{what} ({rule})")
     r.get(node, threshold, (int, float), f"{what} ({rule})")
@@ -225,7 +268,9 @@ def read_recognisable(r: Reader, data) -> float:
     LPIPS to the action's final is at most this."""
     value = float(r.get(data, "recognisable_lpips", (int, float), "the journey pack", 0.3))
     if not 0 < value <= 1:
-        raise r.error(data, "recognisable_lpips", "recognisable_lpips must be above 0 and at most 1 (an LPIPS distance)")
+        raise r.error(
+            data, "recognisable_lpips", "recognisable_lpips must be above 0 and at most 1 (an LPIPS distance)"
+        )
     return value
 
 
@@ -235,9 +280,14 @@ def read_budgets(r: Reader, data) -> dict:
     for key, limit in budgets.items():
         parts = str(key).split(".")
         ok = (len(parts) == 3 and parts[0] in ACTIONS and parts[1] in BUDGET_METRICS[:3]) or (
-            len(parts) == 2 and parts[0] == "ttui_ms")
+            len(parts) == 2 and parts[0] == "ttui_ms"
+        )
         if not ok or parts[-1] not in ("p50", "p95"):
-            raise r.error(budgets, key, f"budget '{key}' must read ACTION.METRIC.p50|p95 (e.g. generate.click_to_final_ms.p95) or ttui_ms.p50|p95")
+            raise r.error(
+                budgets,
+                key,
+                f"budget '{key}' must read ACTION.METRIC.p50|p95 (e.g. generate.click_to_final_ms.p95) or ttui_ms.p50|p95",
+            )
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit <= 0:
             raise r.error(budgets, key, f"budget '{key}' must be a positive number of ms")
     return plain(budgets)

@@ -21,7 +21,7 @@ def shard_of(pack: JourneyPack, index: int, count: int) -> JourneyPack:
     """The pack's share of journey runs for shard `index` of `count`: every count-th prompt (one
     journey run per prompt and seed), in the pack's order, starting at the index-th. The pack's
     raw text, and so its config hash, stays whole, so shards of one run can be merged."""
-    return replace(pack, prompts=pack.prompts[index - 1::count])
+    return replace(pack, prompts=pack.prompts[index - 1 :: count])
 
 
 MAX_CREATORS = 64  # one browser each, on one machine; past this, shard over machines (README, "Load")
@@ -30,6 +30,7 @@ MAX_CREATORS = 64  # one browser each, on one machine; past this, shard over mac
 @dataclass(frozen=True)
 class Creator:
     """One simulated person: creator `index` (1-based) of `creators` walking at once."""
+
     creators: int
     index: int
 
@@ -39,6 +40,7 @@ class LoadPlan:
     """`--creators 1,2,4,8 --ramp-s 10`: one level per count, run one after another; at each
     level every creator walks all the pack's journey runs once, starting evenly over the ramp,
     and no journey run starts after the time limit."""
+
     levels: tuple[int, ...]
     ramp_s: float
     time_limit_s: float
@@ -57,14 +59,17 @@ def parse_creators(text: str, ramp_s: float, time_limit_s: float) -> LoadPlan:
     """`--creators 4` or `--creators 1,2,4,8` (a sweep), with its ramp and time limit."""
     parts = [part.strip() for part in text.split(",")]
     if not all(part.isdigit() and 1 <= int(part) <= MAX_CREATORS for part in parts):
-        raise ConfigError(f"--creators {text} must be a whole number from 1 to {MAX_CREATORS}, or a list of them for a "
-                          "sweep, e.g. --creators 4 or --creators 1,2,4,8")
+        raise ConfigError(
+            f"--creators {text} must be a whole number from 1 to {MAX_CREATORS}, or a list of them for a "
+            "sweep, e.g. --creators 4 or --creators 1,2,4,8"
+        )
     levels = tuple(int(part) for part in parts)
     if len(set(levels)) != len(levels):
         raise ConfigError(f"--creators {text} names a count twice; list each once, e.g. --creators 1,2,4,8")
     if ramp_s < 0 or time_limit_s <= 0:
-        raise ConfigError(f"--ramp-s must be 0 or more and --load-time-limit-s more than 0 (got {ramp_s:g} and "
-                          f"{time_limit_s:g})")
+        raise ConfigError(
+            f"--ramp-s must be 0 or more and --load-time-limit-s more than 0 (got {ramp_s:g} and {time_limit_s:g})"
+        )
     return LoadPlan(levels, ramp_s, time_limit_s)
 
 
@@ -72,5 +77,9 @@ def journey_run_plan(pack: JourneyPack, load: LoadPlan | None) -> list[tuple[str
     """(journey run id, prompt) for every journey run the session will walk, in order."""
     if load is None:
         return [(prompt.id, prompt) for prompt in pack.prompts]
-    return [(journey_run_id(prompt.id, Creator(level, index)), prompt)
-            for level in load.levels for index in range(1, level + 1) for prompt in pack.prompts]
+    return [
+        (journey_run_id(prompt.id, Creator(level, index)), prompt)
+        for level in load.levels
+        for index in range(1, level + 1)
+        for prompt in pack.prompts
+    ]

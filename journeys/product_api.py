@@ -15,7 +15,7 @@ import re
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -24,8 +24,12 @@ from playwright.sync_api import Page
 
 CLOCKS = ("epoch_ms", "epoch_s", "iso")
 # A profile's names for the server's moments → the keys the audit reads (the reference app's own).
-TIME_KEYS = {"received": "request_received", "inference_start": "inference_start", "first_preview": "previews_produced",
-             "final": "final_produced"}
+TIME_KEYS = {
+    "received": "request_received",
+    "inference_start": "inference_start",
+    "first_preview": "previews_produced",
+    "final": "final_produced",
+}
 
 
 def search(path: str, data):
@@ -46,7 +50,7 @@ def epoch_ms(value, clock: str) -> float | None:
         except ValueError:
             return None
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return round(moment.timestamp() * 1000, 1)
     try:
         number = float(value)
@@ -74,8 +78,18 @@ class ServerWatch:
 
     def on_websocket(self, socket) -> None:
         if any(rule["url"] in socket.url for rule in self.spec["websocket"].values()):
-            socket.on("framereceived", lambda payload: self.watching and self.frames.append(
-                (time.time() * 1000, payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))))
+            socket.on(
+                "framereceived",
+                lambda payload: (
+                    self.watching
+                    and self.frames.append(
+                        (
+                            time.time() * 1000,
+                            payload if isinstance(payload, str) else payload.decode("utf-8", "replace"),
+                        )
+                    )
+                ),
+            )
 
     def begin(self) -> None:
         """Start watching, just before the action's click."""
@@ -90,8 +104,14 @@ class ServerWatch:
             return None
         job = self.job_id(page)
         if job is None:
-            return {"missing": "no job id: " + ("the page shows none" if "selector" in self.spec["job"]
-                                                else f"no answer to {self.spec['job']['request']} named one")}
+            return {
+                "missing": "no job id: "
+                + (
+                    "the page shows none"
+                    if "selector" in self.spec["job"]
+                    else f"no answer to {self.spec['job']['request']} named one"
+                )
+            }
         try:
             response = page.request.get(base_url.rstrip("/") + self.spec["url"].format(job=job))
         except PlaywrightError as exc:
@@ -112,7 +132,11 @@ class ServerWatch:
         if "previews_produced" in found:
             found["previews_produced"] = [found["previews_produced"]] if found["previews_produced"] is not None else []
         seed = search(self.spec["seed"], answer) if "seed" in self.spec else None
-        return {"job": job, "times": found, "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None}
+        return {
+            "job": job,
+            "times": found,
+            "seed": seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        }
 
     def job_id(self, page: Page) -> str | None:
         spec = self.spec["job"]

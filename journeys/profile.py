@@ -42,8 +42,25 @@ class UIProfile:
     cancel: str | None = None  # a control that cancels a running job: how the runner recovers from a stall
 
 
-PROFILE_FIELDS = ("name", "path", "ready", "open", "fields", "controls", "output", "final_image", "preview_image", "done",
-                  "error", "cancel", "login", "server_timings", "about", "paint", "keep_query")
+PROFILE_FIELDS = (
+    "name",
+    "path",
+    "ready",
+    "open",
+    "fields",
+    "controls",
+    "output",
+    "final_image",
+    "preview_image",
+    "done",
+    "error",
+    "cancel",
+    "login",
+    "server_timings",
+    "about",
+    "paint",
+    "keep_query",
+)
 PAINT_METHODS = ("auto", "element-timing", "draw-calls", "screencast")
 PROFILE_INPUTS = ("prompt", "negative_prompt", "seed", "edit_prompt", "strength", "mask", *SETTINGS)
 DONE_KINDS = {
@@ -58,8 +75,14 @@ LOGIN_FIELDS = ("storage_state", "url", "fill", "submit", "success")
 
 
 def load_profile(name_or_path: str) -> UIProfile:
-    r = Reader(find_yaml(name_or_path, PROFILES_DIR, "UI profile",
-                         "unknown UI profile '{name}'; built-in profiles: {known} (or pass a YAML path)"))
+    r = Reader(
+        find_yaml(
+            name_or_path,
+            PROFILES_DIR,
+            "UI profile",
+            "unknown UI profile '{name}'; built-in profiles: {known} (or pass a YAML path)",
+        )
+    )
     data = r.data
     r.only(data, PROFILE_FIELDS, "the UI profile")
     fields = read_fields(r, data)
@@ -76,8 +99,12 @@ def load_profile(name_or_path: str) -> UIProfile:
             after[action] = read_operations(r, control, "after", what)
             controls[action] = r.get(control, "control", str, what)
         elif not isinstance(control, str):
-            raise r.error(controls, action, f"controls.{action} must be a selector, or a mapping {{control: SELECTOR, "
-                                            "before: [...], after: [...]}}")
+            raise r.error(
+                controls,
+                action,
+                f"controls.{action} must be a selector, or a mapping {{control: SELECTOR, "
+                "before: [...], after: [...]}}",
+            )
     done = r.get(data, "done", (dict, list), "the UI profile")
     conditions = [read_condition(r, c, "done") for c in (done if isinstance(done, list) else [done])]
     error = r.get(data, "error", dict, "the UI profile", None)
@@ -124,8 +151,12 @@ def read_fields(r: Reader, data) -> dict:
                 raise r.error(fields, name, "fields.size must be a selector or {width: SELECTOR, height: SELECTOR}")
         elif not isinstance(selector, str):
             kind = "a list" if isinstance(selector, list) else type(selector).__name__
-            raise r.error(fields, name, f"fields.{name} must be one selector (a string), not {kind}; steps such as "
-                                        "opening a panel first go under open: or a control's before:")
+            raise r.error(
+                fields,
+                name,
+                f"fields.{name} must be one selector (a string), not {kind}; steps such as "
+                "opening a panel first go under open: or a control's before:",
+            )
     return fields
 
 
@@ -138,8 +169,12 @@ def read_condition(r: Reader, condition, what: str) -> dict:
             for key in keys:
                 r.get(condition, key, int if key == "output_stable_ms" else str, what)
             return {"kind": kind, **plain(condition)}
-    raise r.error(condition, None, f"a {what} condition needs one of: selector + text_matches, hidden, visible, enabled, "
-                                   "disabled, output_stable_ms")
+    raise r.error(
+        condition,
+        None,
+        f"a {what} condition needs one of: selector + text_matches, hidden, visible, enabled, "
+        "disabled, output_stable_ms",
+    )
 
 
 def read_server_timings(r: Reader, data) -> dict | None:
@@ -153,18 +188,31 @@ def read_server_timings(r: Reader, data) -> dict | None:
     what = "server_timings"
     if "job_selector" in timings:  # the old form
         r.only(timings, ("job_selector", "job_pattern", "url"), what)
-        spec = {"job": {"selector": r.get(timings, "job_selector", str, what),
-                        "pattern": r.get(timings, "job_pattern", str, what)}}
+        spec = {
+            "job": {
+                "selector": r.get(timings, "job_selector", str, what),
+                "pattern": r.get(timings, "job_pattern", str, what),
+            }
+        }
     else:
         r.only(timings, ("job", "url", "times", "clock", "seed", "websocket"), what)
         job = r.get(timings, "job", dict, what)
         if "request" in job:
             r.only(job, ("request", "id"), f"{what}.job")
-            spec = {"job": {"request": r.get(job, "request", str, f"{what}.job"), "id": jmespath_of(r, job, "id", f"{what}.job")}}
+            spec = {
+                "job": {
+                    "request": r.get(job, "request", str, f"{what}.job"),
+                    "id": jmespath_of(r, job, "id", f"{what}.job"),
+                }
+            }
         else:
             r.only(job, ("selector", "pattern"), f"{what}.job")
-            spec = {"job": {"selector": r.get(job, "selector", str, f"{what}.job"),
-                            "pattern": r.get(job, "pattern", str, f"{what}.job")}}
+            spec = {
+                "job": {
+                    "selector": r.get(job, "selector", str, f"{what}.job"),
+                    "pattern": r.get(job, "pattern", str, f"{what}.job"),
+                }
+            }
         times = r.get(timings, "times", dict, what, None)
         if times is not None:
             r.only(times, TIME_KEYS, f"{what}.times")
@@ -180,7 +228,10 @@ def read_server_timings(r: Reader, data) -> dict | None:
             if not isinstance(rule, dict):
                 raise r.error(sockets, moment, f"{what}.websocket.{moment} must be {{url: PART, contains: TEXT}}")
             r.only(rule, ("url", "contains"), f"{what}.websocket.{moment}")
-            spec.setdefault("websocket", {})[moment] = {"url": r.get(rule, "url", str, what), "contains": r.get(rule, "contains", str, what)}
+            spec.setdefault("websocket", {})[moment] = {
+                "url": r.get(rule, "url", str, what),
+                "contains": r.get(rule, "contains", str, what),
+            }
     spec["url"] = r.get(timings, "url", str, what)
     if "{job}" not in spec["url"]:
         raise r.error(timings, "url", "server_timings url must contain {job}, e.g. /imagejourney/jobs/{job}")
@@ -242,7 +293,9 @@ def read_login(r: Reader, data) -> dict | None:
     fill = r.get(login, "fill", dict, "login")
     for selector, source in fill.items():
         if not (isinstance(source, str) and source.startswith("$")):
-            raise r.error(fill, selector, "login values must name an environment variable ($VAR), never the secret itself")
+            raise r.error(
+                fill, selector, "login values must name an environment variable ($VAR), never the secret itself"
+            )
     r.get(login, "submit", str, "login")
     r.get(login, "success", str, "login")
     return plain(login)

@@ -76,7 +76,9 @@ def check_selector(page: Page, role: str, selector: str, kind: str, absent_ok: s
     if matches is None:
         return Check(role, selector, "INVALID", note=reason)
     if probe and not page.evaluate(IS_CSS_JS, selector):
-        return Check(role, selector, "NOT CSS", matches, "the in-page probe needs plain CSS here (no :has-text, text=, >>)")
+        return Check(
+            role, selector, "NOT CSS", matches, "the in-page probe needs plain CSS here (no :has-text, text=, >>)"
+        )
     if matches:
         return Check(role, selector, "ok", matches)
     if absent_ok:
@@ -149,8 +151,13 @@ def operate(page: Page, where: str, operation) -> Check:
         acted = perform(page, operation, where)
     except OperationFailed as exc:
         return Check(f"{where} {operation.kind}", operation.target, "FAILED", None, str(exc))
-    return Check(f"{where} {operation.kind}", operation.target, "ok" if acted else "absent", None,
-                 "done" if acted else "not shown: nothing to dismiss")
+    return Check(
+        f"{where} {operation.kind}",
+        operation.target,
+        "ok" if acted else "absent",
+        None,
+        "done" if acted else "not shown: nothing to dismiss",
+    )
 
 
 NOTES = {"later": "appears with the first image", "absent": "absent now (fine: shown only while working)"}
@@ -159,11 +166,14 @@ NOTES = {"later": "appears with the first image", "absent": "absent now (fine: s
 def format_checks(checks: list[Check]) -> list[str]:
     lines = []
     for c in checks:
-        found = f"{c.matches} match{'es' if c.matches != 1 else ''}" \
-            if c.matches is not None and c.status in ("ok", "HIDDEN", "DISABLED", "NOT TAKEN") else ""
+        found = (
+            f"{c.matches} match{'es' if c.matches != 1 else ''}"
+            if c.matches is not None and c.status in ("ok", "HIDDEN", "DISABLED", "NOT TAKEN")
+            else ""
+        )
         note = c.note or NOTES.get(c.status, "")
         line = f"  {c.status:9} {c.role:24} {c.selector:34} {found}"
-        line += (f"; {note}" if found and note else note)
+        line += f"; {note}" if found and note else note
         if c.page_has:
             line += f"the page has: {', '.join(c.page_has)}"
         lines.append(line.rstrip())
@@ -178,10 +188,19 @@ def act_generate(page: Page, base_url: str, profile: UIProfile, results_root) ->
     from .runner import JourneyRunner, install_probe
 
     pack = JourneyPack(
-        name="profile-check", description="one generate", cohort=[], settings={},
-        prompts=[Prompt("check", "a lighthouse on a cliff at dusk", 1)], steps=[Step("prompt"), Step("generate")],
-        acceptance={"rule": "not_blank", "min_pixel_std": 0.0}, budgets={}, think_time_ms=0, action_timeout_s=240,
-        source="imagejourney profile check --act generate", raw={"name": "profile-check"})
+        name="profile-check",
+        description="one generate",
+        cohort=[],
+        settings={},
+        prompts=[Prompt("check", "a lighthouse on a cliff at dusk", 1)],
+        steps=[Step("prompt"), Step("generate")],
+        acceptance={"rule": "not_blank", "min_pixel_std": 0.0},
+        budgets={},
+        think_time_ms=0,
+        action_timeout_s=240,
+        source="imagejourney profile check --act generate",
+        raw={"name": "profile-check"},
+    )
     run = RunDirectory.create(results_root, {"journey": {"name": pack.name}, "config_hash": "check"})
     install_probe(page, profile.output, profile.final_image, profile.preview_image)
     failures = JourneyRunner(page, base_url=base_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()

@@ -34,8 +34,12 @@ def redact_url(url: str, keep_query: tuple[str, ...] = ()) -> str:
         netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
     except ValueError:
         return "[unparseable URL redacted]"
-    query = urlencode([(name, value if name in keep_query else "redacted")
-                       for name, value in parse_qsl(parts.query, keep_blank_values=True)])
+    query = urlencode(
+        [
+            (name, value if name in keep_query else "redacted")
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, "redacted" if parts.fragment else ""))
 
 
@@ -45,9 +49,16 @@ def redact(value, keep_query: tuple[str, ...] = ()):
     if isinstance(value, dict):
         if isinstance(value.get("name"), str) and value["name"].lower() in SECRET_HEADERS and "value" in value:
             return {**value, "value": REDACTED}
-        return {k: (REDACTED if k in SECRET_KEYS and v else
-                    [redact_parameter(q, keep_query) for q in v] if k == "queryString" and isinstance(v, list) else
-                    redact(v, keep_query)) for k, v in value.items()}
+        return {
+            k: (
+                REDACTED
+                if k in SECRET_KEYS and v
+                else [redact_parameter(q, keep_query) for q in v]
+                if k == "queryString" and isinstance(v, list)
+                else redact(v, keep_query)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [redact(v, keep_query) for v in value]
     return value

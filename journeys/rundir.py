@@ -19,7 +19,7 @@ import json
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 RECORD_FORMAT = 2  # 1: metrics frozen into steps.csv by the runner; 2: raw records in events.jsonl only
@@ -30,7 +30,7 @@ class UnsafePath(Exception):
 
 
 def new_run_id(journey: str, config_hash: str) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{journey}-{config_hash}"
 
 
@@ -42,7 +42,7 @@ class RunDirectory:
         self.traces = self.path / "traces"
 
     @classmethod
-    def create(cls, results_root: Path, manifest: dict) -> "RunDirectory":
+    def create(cls, results_root: Path, manifest: dict) -> RunDirectory:
         run_id = new_run_id(manifest["journey"]["name"], manifest["config_hash"])
         path = Path(results_root) / run_id
         suffix = 1

@@ -92,6 +92,7 @@ class Failure:
 class Unsettled:
     """An image action whose final is shown and saved, waiting for the final's paint: its
     `action` event, less the probe's record and the previews, which come with the paint."""
+
     index: int
     action: str
     event: dict
@@ -101,6 +102,7 @@ class Unsettled:
 class Prepared:
     """What the probe's prepare said about an action about to start: its control, how its
     paints are watched, where a click on the control lands, and what settled meanwhile."""
+
     control: str
     watch: str
     point: dict
@@ -116,8 +118,19 @@ def install_probe(page: Page, output: str, final_image: str = "img", preview_ima
 
 
 class JourneyRunner:
-    def __init__(self, page: Page, *, base_url: str, profile: UIProfile, pack: JourneyPack, prompt: Prompt,
-                 run: RunDirectory, tracing: str = "off", attempt: int = 1, creator: Creator | None = None):
+    def __init__(
+        self,
+        page: Page,
+        *,
+        base_url: str,
+        profile: UIProfile,
+        pack: JourneyPack,
+        prompt: Prompt,
+        run: RunDirectory,
+        tracing: str = "off",
+        attempt: int = 1,
+        creator: Creator | None = None,
+    ):
         self.page = page
         self.base_url = base_url.rstrip("/")
         self.url = self.base_url + profile.path
@@ -136,8 +149,13 @@ class JourneyRunner:
         self.server_watch = ServerWatch(page, profile.server_timings)  # the job's answer and frames, per action
 
     def run(self) -> list[Failure]:
-        self.run_dir.event("journey_started", journey=self.pack.name, prompt_id=self.journey_run, attempt=self.attempt,
-                           url=self.redact(self.url))
+        self.run_dir.event(
+            "journey_started",
+            journey=self.pack.name,
+            prompt_id=self.journey_run,
+            attempt=self.attempt,
+            url=self.redact(self.url),
+        )
         try:
             self.log_in()  # before tracing starts: typed credentials never reach a trace
         except (StepFailed, PlaywrightError) as exc:
@@ -147,7 +165,9 @@ class JourneyRunner:
         if self.tracing != "off":
             # DOM snapshots only: the screencast behind trace screenshots competes with the page
             # for CPU and slowed click-to-final by 190–250 ms on a 2-core machine (snapshots: 40–85 ms).
-            self.page.context.tracing.start(title=f"{self.pack.name} · {self.journey_run}", screenshots=False, snapshots=True)
+            self.page.context.tracing.start(
+                title=f"{self.pack.name} · {self.journey_run}", screenshots=False, snapshots=True
+            )
         try:
             self.open()
             for index, step in enumerate(self.pack.steps):
@@ -170,7 +190,9 @@ class JourneyRunner:
         finally:
             self.settle()
             self.finish_trace()
-        self.run_dir.event("journey_finished", prompt_id=self.journey_run, attempt=self.attempt, failures=len(self.failures))
+        self.run_dir.event(
+            "journey_finished", prompt_id=self.journey_run, attempt=self.attempt, failures=len(self.failures)
+        )
         return self.failures
 
     def log_in(self) -> None:
@@ -216,17 +238,24 @@ class JourneyRunner:
                         if attempt == 2:
                             raise
         except (StepFailed, PlaywrightError) as exc:
-            raise RecoveryFailed(f"the journey run ended after step {index} failed: recovering by {how} did not work "
-                                 f"({first_line(exc)})") from None
-        self.run_dir.event("recovered", prompt_id=self.journey_run, step_index=index, how=how, restored_seed=restored,
-                           ms=round((time.monotonic() - started) * 1000, 1))
+            raise RecoveryFailed(
+                f"the journey run ended after step {index} failed: recovering by {how} did not work ({first_line(exc)})"
+            ) from None
+        self.run_dir.event(
+            "recovered",
+            prompt_id=self.journey_run,
+            step_index=index,
+            how=how,
+            restored_seed=restored,
+            ms=round((time.monotonic() - started) * 1000, 1),
+        )
 
     def restore_image(self, index: int) -> int | None:
         """After a reload the product no longer shows the journey's current image. When a later
         edit or export needs it, make it again as a creator would: the last generate's or reroll's
         seed, through the generate control, waited for and not recorded as an action. Returns
         the seed, or None when nothing needed restoring."""
-        later = [s.kind for s in self.pack.steps[index + 1:]]
+        later = [s.kind for s in self.pack.steps[index + 1 :]]
         needs_image = next((k for k in later if k in ("generate", "reroll", "edit", "export", "repeat")), None)
         if self.last_generated is None or needs_image not in ("edit", "export"):
             return None
@@ -256,8 +285,10 @@ class JourneyRunner:
             raise StepFailed(f"could not open {self.url}: {first_line(exc)}") from None
         if again and self.login_asked():
             if not self.profile.login.get("fill"):
-                raise StepFailed("the page asked to log in again, and the stored state (login: storage_state) no "
-                                 "longer lets it in; save a fresh one")
+                raise StepFailed(
+                    "the page asked to log in again, and the stored state (login: storage_state) no "
+                    "longer lets it in; save a fresh one"
+                )
             self.log_in()
             self.page.goto(self.url)
         try:
@@ -295,8 +326,15 @@ class JourneyRunner:
                 acted = perform(self.page, operation, where)
             except OperationFailed as exc:
                 raise StepFailed(str(exc)) from None
-            self.run_dir.event("operation", prompt_id=self.journey_run, step_index=index, where=where,
-                               operation=operation.kind, target=operation.target, acted=acted)
+            self.run_dir.event(
+                "operation",
+                prompt_id=self.journey_run,
+                step_index=index,
+                where=where,
+                operation=operation.kind,
+                target=operation.target,
+                acted=acted,
+            )
 
     def require(self, role: str, selector: str) -> None:
         """Fail with one sentence when a profile selector matches nothing (after a short wait)."""
@@ -378,8 +416,13 @@ class JourneyRunner:
             if name in fields:
                 accepted[name] = self.set_field(name, str(value))
         # What the UI accepted, read back from it; the seed the pack asked for only as asked.
-        self.run_dir.event("prompt_entered", prompt_id=self.journey_run, seed_requested=self.prompt.seed,
-                           seed=parse_seed(accepted.get("seed")), accepted=accepted)
+        self.run_dir.event(
+            "prompt_entered",
+            prompt_id=self.journey_run,
+            seed_requested=self.prompt.seed,
+            seed=parse_seed(accepted.get("seed")),
+            accepted=accepted,
+        )
 
     def set_field(self, name: str, value: str) -> str | dict | None:
         """Enter `value` in a field and return what the UI shows there afterwards. A field whose
@@ -403,11 +446,15 @@ class JourneyRunner:
         field = self.page.locator(selector).first
         self.require(f"{name} field", selector)
         if not field.is_visible():
-            raise StepFailed(f"the {name} field '{selector}' is hidden (inside a collapsed panel?); open it with an "
-                             "`open:` or `before:` step in the UI profile")
+            raise StepFailed(
+                f"the {name} field '{selector}' is hidden (inside a collapsed panel?); open it with an "
+                "`open:` or `before:` step in the UI profile"
+            )
         if not field.is_editable():
-            raise StepFailed(f"the {name} field '{selector}' is disabled or read-only (is a 'random' toggle on?); turn "
-                             "that off with an `open:` or `before:` step in the UI profile")
+            raise StepFailed(
+                f"the {name} field '{selector}' is disabled or read-only (is a 'random' toggle on?); turn "
+                "that off with an `open:` or `before:` step in the UI profile"
+            )
         field.fill(value, timeout=self.timeout_ms)
         field.blur()  # as leaving the box does: a widget that commits (or undoes) a value on blur has done so
         if same_value(shown := shown_value(field), value):
@@ -418,19 +465,30 @@ class JourneyRunner:
         field.press("Tab")
         if same_value(shown := shown_value(field), value):
             return shown
-        raise StepFailed(f"the {name} field '{selector}' shows {shown!r} after {value!r} was entered; the UI did not "
-                         "take the value (out of its range, or rounded?)")
+        raise StepFailed(
+            f"the {name} field '{selector}' shows {shown!r} after {value!r} was entered; the UI did not "
+            "take the value (out of its range, or rounded?)"
+        )
 
     def probe(self, method: str, *args):
         """Call the in-page probe's `method` and await its answer, which crosses as one JSON
         string: Playwright's own value serialisation took about 0.5 ms longer per answer on the
         2-core machine, on the path from a final's paint to the next click."""
-        return json.loads(self.page.evaluate(
-            "([method, args]) => Promise.resolve(window.__imagejourney[method](...args)).then((answer) => JSON.stringify(answer))",
-            [method, list(args)]))
+        return json.loads(
+            self.page.evaluate(
+                "([method, args]) => Promise.resolve(window.__imagejourney[method](...args)).then((answer) => JSON.stringify(answer))",
+                [method, list(args)],
+            )
+        )
 
-    def begin(self, index: int, action: str, control_action: str | None = None, paint: str = "element-timing",
-              require_image: bool | None = True) -> Prepared:
+    def begin(
+        self,
+        index: int,
+        action: str,
+        control_action: str | None = None,
+        paint: str = "element-timing",
+        require_image: bool | None = True,
+    ) -> Prepared:
         """Start watching one action, in one round trip to the page (the probe's prepare):
         returns the control, how paints are watched and where a click on the control lands.
         The page first waits for the unsettled action's paint: `click` records it.
@@ -439,14 +497,34 @@ class JourneyRunner:
         <img>, which Element Timing cannot see), or "both" (auto, and the region holds no image
         at all at the click: a canvas may appear with the first image)."""
         control = self.profile.controls[control_action or action]
-        in_page = [control, self.profile.output, self.profile.final_image, self.profile.preview_image,
-                   *[c[k] for c in [*self.profile.done, *([self.profile.error] if self.profile.error else [])]
-                     for k in ("selector", "hidden", "enabled", "disabled", "visible") if k in c]]
-        prepared = self.probe("prepare", {
-            "id": index, "name": action, "control": control, "conditions": self.profile.done, "error": self.profile.error,
-            "paint": paint, "requireImage": require_image, "selectors": in_page, "cap": PREVIEWS_KEPT,
-            "settleFirst": [self.unsettled.index] if self.unsettled else [],
-            "sameContentExpected": action in ("repeat", "restore")})  # the same seed again: the same picture
+        in_page = [
+            control,
+            self.profile.output,
+            self.profile.final_image,
+            self.profile.preview_image,
+            *[
+                c[k]
+                for c in [*self.profile.done, *([self.profile.error] if self.profile.error else [])]
+                for k in ("selector", "hidden", "enabled", "disabled", "visible")
+                if k in c
+            ],
+        ]
+        prepared = self.probe(
+            "prepare",
+            {
+                "id": index,
+                "name": action,
+                "control": control,
+                "conditions": self.profile.done,
+                "error": self.profile.error,
+                "paint": paint,
+                "requireImage": require_image,
+                "selectors": in_page,
+                "cap": PREVIEWS_KEPT,
+                "settleFirst": [self.unsettled.index] if self.unsettled else [],
+                "sameContentExpected": action in ("repeat", "restore"),
+            },
+        )  # the same seed again: the same picture
         if "notCss" in prepared:
             raise StepFailed(
                 f"the UI profile selector '{prepared['notCss']}' is not plain CSS, which the in-page probe needs for "
@@ -471,8 +549,10 @@ class JourneyRunner:
             else:
                 self.page.click(prepared.control, timeout=self.timeout_ms)
         except PlaywrightTimeout:
-            raise StepFailed(f"the {action} control '{prepared.control}' could not be clicked within "
-                             f"{self.pack.action_timeout_s:g} s (it stayed hidden, disabled or covered)") from None
+            raise StepFailed(
+                f"the {action} control '{prepared.control}' could not be clicked within "
+                f"{self.pack.action_timeout_s:g} s (it stayed hidden, disabled or covered)"
+            ) from None
         finally:
             self.record_settled(prepared.settled)
             self.lose_unsettled(PAGE_RELOADED)
@@ -519,16 +599,25 @@ class JourneyRunner:
         self.run_dir.event("action", **event, previews=previews, probe=self.redact_record(record))
         return event["seed_shown"]
 
-    def shown_event(self, index: int, action: str, watch: str, extra: dict, url: str | None, time_origin: float) -> dict:
+    def shown_event(
+        self, index: int, action: str, watch: str, extra: dict, url: str | None, time_origin: float
+    ) -> dict:
         """The `action` event but for the probe's record and the previews: the final shown
         (saved), the seed that ran (from the product's API where the profile says so, else as the
         page shows it) and the server's times."""
         server = self.server_watch.collect(self.page, self.base_url)
         api_seed = (server or {}).get("seed")
         seed, source = (api_seed, "api") if api_seed is not None else (self.seed_shown(), "page")
-        return {**self.step_record(index, action), "seed_shown": seed, "seed_source": source if seed is not None else None,
-                "watch": watch, **extra, "image": self.save_shown_image(f"{self.file_stem(index)}-{action}.png", url),
-                "time_origin": time_origin, "server": server}
+        return {
+            **self.step_record(index, action),
+            "seed_shown": seed,
+            "seed_source": source if seed is not None else None,
+            "watch": watch,
+            **extra,
+            "image": self.save_shown_image(f"{self.file_stem(index)}-{action}.png", url),
+            "time_origin": time_origin,
+            "server": server,
+        }
 
     def check_done(self, state: str, action: str, watched_frames: bool) -> None:
         if state == "timeout":
@@ -546,9 +635,14 @@ class JourneyRunner:
             return
         self.unsettled = None
         if item.get("expired"):
-            self.record_failure(pending.index, pending.action, (
-                f"the {pending.action} showed a new final image in '{self.profile.output}', but Element Timing saw "
-                f"no paint of it within {self.pack.action_timeout_s:g} s (is the output region out of view?)"))
+            self.record_failure(
+                pending.index,
+                pending.action,
+                (
+                    f"the {pending.action} showed a new final image in '{self.profile.output}', but Element Timing saw "
+                    f"no paint of it within {self.pack.action_timeout_s:g} s (is the output region out of view?)"
+                ),
+            )
             return
         previews = self.save_previews(pending.index, pending.action, item["previews"])
         self.run_dir.event("action", **pending.event, previews=previews, probe=self.redact_record(item["record"]))
@@ -578,7 +672,8 @@ class JourneyRunner:
                 f"'{self.profile.output}' matches nothing on {self.page.url}; run `imagejourney profile check`"
             )
         canvas_only = self.page.evaluate(
-            "(o) => !document.querySelector(o + ' img') && !!document.querySelector(o + ' canvas')", self.profile.output)
+            "(o) => !document.querySelector(o + ' img') && !!document.querySelector(o + ' canvas')", self.profile.output
+        )
         if not watched_frames and canvas_only:
             raise ActionStalled(
                 f"the output region '{self.profile.output}' shows a <canvas>, which Element Timing cannot see; "
@@ -596,8 +691,10 @@ class JourneyRunner:
 
     def redact_record(self, record: dict) -> dict:
         """The probe's record with every image URL redacted (signed storage URLs)."""
+
         def paint(p):
             return {**p, "url": self.redact(p.get("url") or "")}
+
         return {**record, "final": paint(record["final"]), "paints": [paint(p) for p in record["paints"]]}
 
     def export(self, index: int) -> None:
@@ -619,9 +716,14 @@ class JourneyRunner:
         if click is None:
             raise StepFailed("the probe saw no trusted click on the export control")
         self.run_dir.event(
-            "export", **self.step_record(index, "export"), click=click, saved_at=saved_at,
+            "export",
+            **self.step_record(index, "export"),
+            click=click,
+            saved_at=saved_at,
             time_origin=self.page.evaluate("performance.timeOrigin"),
-            image=self.run_dir.relative(target), format=file_format, embedded_text=embedded,
+            image=self.run_dir.relative(target),
+            format=file_format,
+            embedded_text=embedded,
             suggested_filename=download_info.value.suggested_filename,
         )
 
@@ -635,8 +737,10 @@ class JourneyRunner:
             except ValueError as exc:  # a data: URL whose base64 is broken
                 raise StepFailed(f"the image the output region shows is not a readable image ({exc})") from None
             except PlaywrightError as exc:  # a revoked blob: URL, a source the page may no longer fetch
-                raise StepFailed(f"the image the output region shows could not be fetched by the page "
-                                 f"({first_line(exc).split(': ', 1)[-1]})") from None  # without "Page.evaluate: "
+                raise StepFailed(
+                    f"the image the output region shows could not be fetched by the page "
+                    f"({first_line(exc).split(': ', 1)[-1]})"
+                ) from None  # without "Page.evaluate: "
         else:
             encoded = self.page.evaluate(CANVAS_AS_BASE64, self.profile.output)
             data = base64.b64decode(encoded) if encoded else None
@@ -691,7 +795,11 @@ class JourneyRunner:
     def file_stem(self, index: int) -> str:
         """`fisherman-02`; a later attempt keeps its own files: `fisherman-a2-02`; creator 3 of 4:
         `fisherman.n4-c3-02`."""
-        return f"{self.journey_run}-{index:02d}" if self.attempt == 1 else f"{self.journey_run}-a{self.attempt}-{index:02d}"
+        return (
+            f"{self.journey_run}-{index:02d}"
+            if self.attempt == 1
+            else f"{self.journey_run}-a{self.attempt}-{index:02d}"
+        )
 
     def step_record(self, index: int, action: str) -> dict:
         """What every step's event says about which step it is."""
@@ -723,9 +831,19 @@ class JourneyRunner:
         self.run_dir.event("step_failed", **self.step_record(index, action), error=error, screenshot=screenshot)
 
 
-def run_journey(page: Page, *, base_url: str, profile: UIProfile, pack: JourneyPack, prompt: Prompt, run: RunDirectory,
-                tracing: str = "off", first_attempt: int = 1, retries: int = 0, creator: Creator | None = None
-                ) -> list[Failure]:
+def run_journey(
+    page: Page,
+    *,
+    base_url: str,
+    profile: UIProfile,
+    pack: JourneyPack,
+    prompt: Prompt,
+    run: RunDirectory,
+    tracing: str = "off",
+    first_attempt: int = 1,
+    retries: int = 0,
+    creator: Creator | None = None,
+) -> list[Failure]:
     """One journey run, tried again on a fresh page of the same context up to `retries` times
     while a step fails (every attempt is kept; one that then passes is reported flaky).
     Returns the last attempt's failures."""
@@ -733,8 +851,17 @@ def run_journey(page: Page, *, base_url: str, profile: UIProfile, pack: JourneyP
         if attempt > first_attempt:
             page = page.context.new_page()
             install_probe(page, profile.output, profile.final_image, profile.preview_image)
-        failures = JourneyRunner(page, base_url=base_url, profile=profile, pack=pack, prompt=prompt, run=run,
-                                 tracing=tracing, attempt=attempt, creator=creator).run()
+        failures = JourneyRunner(
+            page,
+            base_url=base_url,
+            profile=profile,
+            pack=pack,
+            prompt=prompt,
+            run=run,
+            tracing=tracing,
+            attempt=attempt,
+            creator=creator,
+        ).run()
         if not failures:
             break
     return failures
@@ -744,8 +871,11 @@ def describe_failures(failures: list[Failure], run: RunDirectory, journey_run: s
     """The failed steps of a journey run, each with its screenshot, and the trace where one was kept."""
     traces = sorted(run.traces.glob(f"{journey_run}.zip")) + sorted(run.traces.glob(f"{journey_run}-a*.zip"))
     trace = f"trace: {traces[-1]}" if traces else "no trace kept (--tracing on or retain-on-failure keeps one)"
-    return "; ".join(f"step {f.step_index} ({f.action}) failed: {f.error} [screenshot: "
-                     f"{run.path / f.screenshot if f.screenshot else 'none'}; {trace}]" for f in failures)
+    return "; ".join(
+        f"step {f.step_index} ({f.action}) failed: {f.error} [screenshot: "
+        f"{run.path / f.screenshot if f.screenshot else 'none'}; {trace}]"
+        for f in failures
+    )
 
 
 def log_in(page: Page, base_url: str, profile: UIProfile) -> bool:
@@ -768,7 +898,9 @@ def log_in(page: Page, base_url: str, profile: UIProfile) -> bool:
         page.wait_for_selector(login["success"], timeout=15_000)
     except PlaywrightError:
         names = ", ".join(v.removeprefix("$") for v in login["fill"].values())
-        raise StepFailed(f"login failed: '{login['success']}' did not appear within 15 s of submitting; check {names}") from None
+        raise StepFailed(
+            f"login failed: '{login['success']}' did not appear within 15 s of submitting; check {names}"
+        ) from None
     return True
 
 

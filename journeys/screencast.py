@@ -68,7 +68,9 @@ class OutputRegionFrames:
         for frame in sorted(self.frames, key=lambda f: f["timestamp"]):  # they can arrive out of order
             t = frame["timestamp"] - time_origin
             at = next((i for i in range(len(boxes) - 1, -1, -1) if boxes[i]["t"] <= t), 0)
-            near = [i for i in (at - 1, at + 1) if 0 <= i < len(boxes) and abs(boxes[max(i, at)]["t"] - t) <= SETTLING_MS]
+            near = [
+                i for i in (at - 1, at + 1) if 0 <= i < len(boxes) and abs(boxes[max(i, at)]["t"] - t) <= SETTLING_MS
+            ]
             regions = [crop(frame, boxes[i]) for i in (at, *near)]
             region = regions[0] if previous is None else max(regions, key=lambda r: likeness(previous, r))
             if previous is not None:
@@ -103,14 +105,20 @@ def is_new_content(old: np.ndarray, new: np.ndarray) -> bool:
         return True  # drawn onto an empty (flat) area: new content
     a, b = np.polyfit(before, after, 1)
     residual = after - (a * before + b)
-    return not (a >= MIN_KEPT_CONTRAST and np.sqrt(np.mean(residual ** 2)) < PIXEL_CHANGE / 2)
+    return not (a >= MIN_KEPT_CONTRAST and np.sqrt(np.mean(residual**2)) < PIXEL_CHANGE / 2)
 
 
 def crop(frame: dict, b: dict) -> np.ndarray:
     image = Image.open(io.BytesIO(frame["data"])).convert("L")
     scale = image.width / frame["viewportWidth"]
-    region = image.crop((round(b["x"] * scale), round(b["y"] * scale),
-                         round((b["x"] + b["width"]) * scale), round((b["y"] + b["height"]) * scale)))
+    region = image.crop(
+        (
+            round(b["x"] * scale),
+            round(b["y"] * scale),
+            round((b["x"] + b["width"]) * scale),
+            round((b["y"] + b["height"]) * scale),
+        )
+    )
     return np.asarray(region, dtype=np.int16)
 
 

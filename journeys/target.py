@@ -45,7 +45,7 @@ class RemoteTarget:
         self.log_path = None
 
     @classmethod
-    def check(cls, url: str) -> "RemoteTarget":
+    def check(cls, url: str) -> RemoteTarget:
         """Any HTTP answer (a 401 or 404 too) means reachable; no answer is one sentence."""
         try:
             urllib.request.urlopen(url, timeout=15).close()
@@ -62,18 +62,34 @@ class RemoteTarget:
 class ReferenceApp:
     """Context manager: `with ReferenceApp("tiny", log_path) as app: app.url, app.info`."""
 
-    def __init__(self, model: str, log_path: Path, host: str = "127.0.0.1", port: int | None = None,
-                 extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        model: str,
+        log_path: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+    ):
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}/"
         self.log_path = log_path
-        self.args = [sys.executable, "-m", "imagejourney.reference_app", "--host", host, "--port", str(self.port), "--model", model,
-                     *extra_args]
+        self.args = [
+            sys.executable,
+            "-m",
+            "imagejourney.reference_app",
+            "--host",
+            host,
+            "--port",
+            str(self.port),
+            "--model",
+            model,
+            *extra_args,
+        ]
         self.process: subprocess.Popen | None = None
         self.info: dict | None = None
 
-    def __enter__(self) -> "ReferenceApp":
+    def __enter__(self) -> ReferenceApp:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
@@ -87,9 +103,7 @@ class ReferenceApp:
                 return self
             time.sleep(0.25)
         self.close()
-        raise TargetUnavailable(
-            f"the reference app did not answer within {STARTUP_TIMEOUT_S} s; see {self.log_path}"
-        )
+        raise TargetUnavailable(f"the reference app did not answer within {STARTUP_TIMEOUT_S} s; see {self.log_path}")
 
     def __exit__(self, *exc) -> None:
         self.close()
@@ -105,5 +119,5 @@ class ReferenceApp:
         self.log.close()
 
     def last_log_line(self) -> str:
-        lines = [l for l in self.log_path.read_text().splitlines() if l.strip()]
+        lines = [line for line in self.log_path.read_text().splitlines() if line.strip()]
         return lines[-1].removeprefix("imagejourney serve: ") if lines else "it exited with no output"

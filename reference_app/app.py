@@ -64,7 +64,7 @@ class Settings:
         return max(32, round(self.size * ratio[index] / max(ratio) / 8) * 8)
 
     @classmethod
-    def from_ui(cls, steps, size, guidance, aspect="1:1") -> "Settings | str":
+    def from_ui(cls, steps, size, guidance, aspect="1:1") -> Settings | str:
         """The settings, or one sentence saying which value is out of bounds."""
         if steps is None or not STEPS_RANGE[0] <= steps <= STEPS_RANGE[1]:
             return f"steps must be between {STEPS_RANGE[0]} and {STEPS_RANGE[1]}"
@@ -118,9 +118,17 @@ class ReferenceApp:
 
     HISTORY = 12  # finals kept in the history gallery
 
-    def __init__(self, model: LoadedModel, defaults: Settings, holds: Holds | None = None, faults: Faults | None = None,
-                 concurrency: int = 1, live: LiveChannels | None = None, max_jobs: int = 16,
-                 export_dir: Path | None = None):
+    def __init__(
+        self,
+        model: LoadedModel,
+        defaults: Settings,
+        holds: Holds | None = None,
+        faults: Faults | None = None,
+        concurrency: int = 1,
+        live: LiveChannels | None = None,
+        max_jobs: int = 16,
+        export_dir: Path | None = None,
+    ):
         self.model = model
         self.defaults = defaults
         self.holds = holds or Holds()
@@ -152,17 +160,35 @@ class ReferenceApp:
         with self.counter_lock:
             self.job_counter += 1
             job = self.job_counter
-            times = {"job": job, "action": action, "request_received": epoch_ms(), "inference_start": None,
-                     "inference_end": None,
-                     "previews_produced": [], "final_produced": None, "export_written": None,
-                     "holds": {"preview_ms": self.holds.preview_ms, "final_ms": self.holds.final_ms}}
+            times = {
+                "job": job,
+                "action": action,
+                "request_received": epoch_ms(),
+                "inference_start": None,
+                "inference_end": None,
+                "previews_produced": [],
+                "final_produced": None,
+                "export_written": None,
+                "holds": {"preview_ms": self.holds.preview_ms, "final_ms": self.holds.final_ms},
+            }
             self.jobs[job] = times
             while len(self.jobs) > self.KEPT_JOBS:
                 self.jobs.popitem(last=False)
             return job, times
 
-    def stream(self, action: str, prompt: str, seed: int, settings: Settings, negative: str = "", history=(),
-               init_image=None, strength=0.6, mask_region=None, session: str | None = None):
+    def stream(
+        self,
+        action: str,
+        prompt: str,
+        seed: int,
+        settings: Settings,
+        negative: str = "",
+        history=(),
+        init_image=None,
+        strength=0.6,
+        mask_region=None,
+        session: str | None = None,
+    ):
         """Yield (image, status, export_path, current, seed) tuples: previews, then the final.
         A job past the bounded queue is answered "busy" at once instead of waiting unboundedly."""
         with self.counter_lock:
@@ -170,11 +196,14 @@ class ReferenceApp:
             if not busy:
                 self.jobs_in_flight += 1
         if busy:
-            yield error_frame(action, f"busy: {self.max_jobs} jobs are already running or waiting; try again in a moment")
+            yield error_frame(
+                action, f"busy: {self.max_jobs} jobs are already running or waiting; try again in a moment"
+            )
             return
         try:
-            yield from self.run_job(action, prompt, seed, settings, negative, history, init_image, strength, mask_region,
-                                    session)
+            yield from self.run_job(
+                action, prompt, seed, settings, negative, history, init_image, strength, mask_region, session
+            )
         finally:
             with self.counter_lock:
                 self.jobs_in_flight -= 1
@@ -182,8 +211,10 @@ class ReferenceApp:
     def run_job(self, action, prompt, seed, settings, negative, history, init_image, strength, mask_region, session):
         job, times = self.next_job(action)
         with self.counter_lock:  # one draw per fault per job, in job order
-            error, blank, stall = (self.fault_rng.random() < rate for rate in
-                                   (self.faults.error_rate, self.faults.blank_rate, self.faults.stall_rate))
+            error, blank, stall = (
+                self.fault_rng.random() < rate
+                for rate in (self.faults.error_rate, self.faults.blank_rate, self.faults.stall_rate)
+            )
         times["faults"] = {"error": error, "blank": blank, "stall": stall, "latency_ms": self.faults.latency_ms}
         times["mask"] = mask_region
         if self.faults.latency_ms:
@@ -225,7 +256,9 @@ class ReferenceApp:
             step += 1
             if self.holds.preview_ms:
                 time.sleep(self.holds.preview_ms / 1000)
-            live = self.live is not None and self.live.publish(session, preview_message(job, step, preview, settings.width))
+            live = self.live is not None and self.live.publish(
+                session, preview_message(job, step, preview, settings.width)
+            )
             times["previews_produced"].append(epoch_ms())
             status = f"Working · {action} · step {step}/{settings.steps} · job {job}"
             shown = gr.skip() if live else preview.resize((settings.width, settings.height), Image.NEAREST)
@@ -257,8 +290,12 @@ class ReferenceApp:
         export_path = self.write_export(image, params, job)
         times["export_written"] = epoch_ms()
         caption = f"{action} · seed {seed}"
-        current = {"image": image, "prompt": prompt, "seed": seed,
-                   "history": [(image, caption), *history][: self.HISTORY]}
+        current = {
+            "image": image,
+            "prompt": prompt,
+            "seed": seed,
+            "history": [(image, caption), *history][: self.HISTORY],
+        }
         hold_until = times["request_received"] + self.holds.final_ms
         if epoch_ms() < hold_until:
             time.sleep((hold_until - epoch_ms()) / 1000)
@@ -282,15 +319,24 @@ class ReferenceApp:
     # Event handlers ------------------------------------------------------------------------
 
     def on_generate(self, prompt, negative, seed, steps, size, guidance, aspect, current, request: gr.Request):
-        yield from self.checked("generate", prompt, negative, seed, (steps, size, guidance, aspect), current,
-                                session=request.session_hash)
+        yield from self.checked(
+            "generate", prompt, negative, seed, (steps, size, guidance, aspect), current, session=request.session_hash
+        )
 
     def on_reroll(self, prompt, negative, seed, steps, size, guidance, aspect, current, request: gr.Request):
-        yield from self.checked("reroll", prompt, negative, (seed or 0) + 1, (steps, size, guidance, aspect), current,
-                                session=request.session_hash)
+        yield from self.checked(
+            "reroll",
+            prompt,
+            negative,
+            (seed or 0) + 1,
+            (steps, size, guidance, aspect),
+            current,
+            session=request.session_hash,
+        )
 
-    def on_edit(self, edit_prompt, strength, mask, negative, seed, steps, size, guidance, aspect, current,
-                request: gr.Request):
+    def on_edit(
+        self, edit_prompt, strength, mask, negative, seed, steps, size, guidance, aspect, current, request: gr.Request
+    ):
         """Image-to-image of the current image, or inpainting of one region of it (mask)."""
         if not current:
             yield error_frame("edit", "generate or upload an image first, then edit it")
@@ -301,9 +347,18 @@ class ReferenceApp:
         if mask != NO_MASK and mask not in MASK_REGIONS:
             yield error_frame("edit", f"unknown mask '{mask}'; choose {NO_MASK} or one of {', '.join(MASK_REGIONS)}")
             return
-        yield from self.checked("edit", edit_prompt, negative, seed, (steps, size, guidance, aspect), current,
-                                init_image=current["image"], strength=float(strength),
-                                mask_region=None if mask == NO_MASK else mask, session=request.session_hash)
+        yield from self.checked(
+            "edit",
+            edit_prompt,
+            negative,
+            seed,
+            (steps, size, guidance, aspect),
+            current,
+            init_image=current["image"],
+            strength=float(strength),
+            mask_region=None if mask == NO_MASK else mask,
+            session=request.session_hash,
+        )
 
     def on_upload(self, path, current):
         """Make an uploaded image the current one, to edit it; bad files get one sentence."""
@@ -311,8 +366,12 @@ class ReferenceApp:
         if isinstance(image, str):
             return error_frame("upload", image)
         job, times = self.next_job("upload")
-        params = {"action": "upload", "source": Path(path).name, "size": f"{image.width}x{image.height}",
-                  "job": str(job)}
+        params = {
+            "action": "upload",
+            "source": Path(path).name,
+            "size": f"{image.width}x{image.height}",
+            "job": str(job),
+        }
         export_path = self.write_export(image, params, job)
         times["export_written"] = times["final_produced"] = epoch_ms()
         history = [(image, "upload"), *(current or {}).get("history", [])][: self.HISTORY]
@@ -323,8 +382,9 @@ class ReferenceApp:
     def checked(self, action, prompt, negative, seed, ui_settings, current, **edit):
         """Validate the inputs; show one sentence in the status line when one is wrong."""
         settings = Settings.from_ui(*ui_settings)
-        problem = (validate_prompt(prompt) or (settings if isinstance(settings, str) else None)
-                   or validate_negative(negative))
+        problem = (
+            validate_prompt(prompt) or (settings if isinstance(settings, str) else None) or validate_negative(negative)
+        )
         if problem:
             yield error_frame(action, problem)
             return
@@ -332,7 +392,9 @@ class ReferenceApp:
             yield error_frame(action, f"seed must be a whole number from 0 to {MAX_SEED - 1}, not {seed:g}")
             return
         history = (current or {}).get("history", [])
-        yield from self.stream(action, prompt.strip(), int(seed or 0), settings, (negative or "").strip(), history, **edit)
+        yield from self.stream(
+            action, prompt.strip(), int(seed or 0), settings, (negative or "").strip(), history, **edit
+        )
 
 
 def error_frame(action: str, problem: str):
@@ -404,15 +466,23 @@ def build_ui(app: ReferenceApp, output: str = "image") -> gr.Blocks:
                     steps = gr.Number(label="Steps", value=s.steps, precision=0, elem_id="steps")
                     size = gr.Number(label="Size (px)", value=s.size, precision=0, elem_id="size")
                     guidance = gr.Number(label="Guidance", value=s.guidance, elem_id="guidance")
-                aspect = gr.Radio(list(ASPECTS), value="1:1", label="Aspect ratio (width:height; size is the long side)",
-                                  elem_id="aspect")
+                aspect = gr.Radio(
+                    list(ASPECTS),
+                    value="1:1",
+                    label="Aspect ratio (width:height; size is the long side)",
+                    elem_id="aspect",
+                )
                 with gr.Row():
                     generate = gr.Button("Generate", variant="primary", elem_id="generate")
                     reroll = gr.Button("Reroll", elem_id="reroll")
                 edit_prompt = gr.Textbox(label="Edit prompt", elem_id="edit-prompt")
                 strength = gr.Slider(0.1, 1.0, value=0.6, step=0.05, label="Edit strength", elem_id="strength")
-                mask = gr.Radio([NO_MASK, *MASK_REGIONS], value=NO_MASK, elem_id="mask",
-                                label="Edit only this region (inpainting); none edits the whole image")
+                mask = gr.Radio(
+                    [NO_MASK, *MASK_REGIONS],
+                    value=NO_MASK,
+                    elem_id="mask",
+                    label="Edit only this region (inpainting); none edits the whole image",
+                )
                 with gr.Row():
                     edit = gr.Button("Edit", elem_id="edit")
                     upload = gr.UploadButton("Upload image to edit", type="filepath", elem_id="upload")

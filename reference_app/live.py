@@ -52,7 +52,7 @@ class LiveChannels:
                 try:
                     message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
                     yield f"data: {json.dumps(message)}\n\n"
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     yield ": keepalive\n\n"
         finally:
             with self.lock:
@@ -65,8 +65,12 @@ def preview_message(job: int, step: int, image: Image.Image, width: int) -> dict
     """The preview as it is (a linear preview is latent-sized) and the width to show it at."""
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="JPEG", quality=85)
-    return {"job": job, "step": step, "width": width,
-            "src": "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()}
+    return {
+        "job": job,
+        "step": step,
+        "width": width,
+        "src": "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode(),
+    }
 
 
 # Shows live previews over the output image until the next final replaces the output image.

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import string
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from diffusers import (
@@ -46,9 +46,14 @@ LATENT_RGB_FACTORS = torch.tensor(
 MODELS_DIR = Path(__file__).parent / "models"
 # The models trained here, by name: committed pipeline directories (see reference_app/train.py).
 TRAINED_MODELS = ("portrait-world", "portrait-world-early")
-TRAINED_FILES = ("model_index.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer.json",
-                 "text_encoder/model.safetensors", "vae/diffusion_pytorch_model.safetensors",
-                 "unet/diffusion_pytorch_model.safetensors")
+TRAINED_FILES = (
+    "model_index.json",
+    "scheduler/scheduler_config.json",
+    "tokenizer/tokenizer.json",
+    "text_encoder/model.safetensors",
+    "vae/diffusion_pytorch_model.safetensors",
+    "unet/diffusion_pytorch_model.safetensors",
+)
 
 
 class ModelNotAvailable(Exception):
@@ -97,8 +102,9 @@ def sd_vae(block_out_channels, layers_per_block: int, norm_num_groups: int, samp
 
 def euler_scheduler(**spacing) -> EulerDiscreteScheduler:
     """SD's noise schedule with the Euler sampler; `spacing` picks how timesteps are spaced."""
-    return EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                  num_train_timesteps=1000, **spacing)
+    return EulerDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000, **spacing
+    )
 
 
 def build_tiny_pipeline(device: str = "cpu"):
@@ -151,14 +157,20 @@ def build_tiny_pipeline(device: str = "cpu"):
 ARCHITECTURES = {
     "sd15-random": {
         "unet": dict(cross_attention_dim=768, attention_head_dim=8),
-        "text": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                     hidden_act="quick_gelu"),
+        "text": dict(
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            hidden_act="quick_gelu",
+        ),
         "scheduler": dict(timestep_spacing="leading", steps_offset=1),
     },
     "sd-turbo-random": {
         "unet": dict(cross_attention_dim=1024, attention_head_dim=(5, 10, 20, 20), use_linear_projection=True),
-        "text": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=23, num_attention_heads=16,
-                     hidden_act="gelu"),
+        "text": dict(
+            hidden_size=1024, intermediate_size=4096, num_hidden_layers=23, num_attention_heads=16, hidden_act="gelu"
+        ),
         "scheduler": dict(timestep_spacing="trailing"),
     },
 }
@@ -180,9 +192,16 @@ def build_sd_architecture(name: str, device: str = "cpu", dtype=torch.float32):
     arch = ARCHITECTURES[name]
     unet, text_encoder, vae = sd_models(name)
     scheduler = euler_scheduler(**arch["scheduler"])
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tiny_clip_tokenizer(), unet=unet,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tiny_clip_tokenizer(),
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     return pipe.to(device, dtype)
 
 
@@ -202,14 +221,19 @@ def load_trained(name: str, device: str, dtype) -> tuple[StableDiffusionPipeline
                 with safe_open(str(path), "pt") as weights:
                     weights.keys()
             except Exception as exc:  # truncated or not safetensors at all
-                raise ModelNotAvailable(f"model '{name}': {path} is corrupt ({str(exc).splitlines()[0]}); {rebuild}") from None
+                raise ModelNotAvailable(
+                    f"model '{name}': {path} is corrupt ({str(exc).splitlines()[0]}); {rebuild}"
+                ) from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pipe = StableDiffusionPipeline.from_pretrained(directory, torch_dtype=dtype, local_files_only=True,
-                                                           safety_checker=None, requires_safety_checker=False)
+            pipe = StableDiffusionPipeline.from_pretrained(
+                directory, torch_dtype=dtype, local_files_only=True, safety_checker=None, requires_safety_checker=False
+            )
     except Exception as exc:  # a config or tensor that does not fit: the folder is not what train-reference wrote
-        raise ModelNotAvailable(f"model '{name}': {directory} does not load ({str(exc).splitlines()[0]}); {rebuild}") from None
+        raise ModelNotAvailable(
+            f"model '{name}': {directory} does not load ({str(exc).splitlines()[0]}); {rebuild}"
+        ) from None
     try:
         latent_rgb = json.loads((directory / "training.json").read_text())["latent_rgb"]
         factors = (torch.tensor(latent_rgb["factors"]), torch.tensor(latent_rgb["bias"]))
@@ -237,8 +261,10 @@ def load_model(model: str = "portrait-world", device: str = "auto", taesd: str |
         text2img = build_sd_architecture(model, device, dtype)
         random_weights = True
     elif model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
-        raise ModelNotAvailable(f"model directory '{model}' does not exist; pass a local diffusers directory "
-                                "(one with model_index.json) with --model, or --model tiny")
+        raise ModelNotAvailable(
+            f"model directory '{model}' does not exist; pass a local diffusers directory "
+            "(one with model_index.json) with --model, or --model tiny"
+        )
     else:
         try:
             with warnings.catch_warnings():  # huggingface_hub's deprecation notes are not for our users
@@ -366,8 +392,9 @@ def run_diffusion(
         if mask_region is None:
             return model.img2img(image=source, strength=strength, **common).images[0]
         mask = region_mask(mask_region, width, height)
-        painted = model.inpaint(image=source, mask_image=mask, height=height, width=width, strength=strength,
-                                **common).images[0]
+        painted = model.inpaint(
+            image=source, mask_image=mask, height=height, width=width, strength=strength, **common
+        ).images[0]
     # Like real inpainting UIs, paste the repainted region over the source: the VAE round trip
     # would otherwise change the pixels the creator asked to keep.
     return Image.composite(painted, source, mask)

@@ -46,17 +46,37 @@ NOUNS = {
 }
 # Words that carry no attribute: the frame of every prompt, and of an edit's ("… now with glasses").
 FILLER = ("portrait", "of", "a", "an", "the", "same", "now", "with", "and")
-VOCABULARY = tuple(sorted({word for values in ATTRIBUTES.values() for value in values for word in value.split()}
-                          | set(NOUNS) | set(FILLER)))
+VOCABULARY = tuple(
+    sorted(
+        {word for values in ATTRIBUTES.values() for value in values for word in value.split()}
+        | set(NOUNS)
+        | set(FILLER)
+    )
+)
 
 COLOURS = {
-    "hair_colour": {"black": (32, 26, 24), "brown": (110, 66, 34), "blond": (228, 196, 112),
-                    "red": (186, 64, 30), "grey": (165, 165, 168)},
+    "hair_colour": {
+        "black": (32, 26, 24),
+        "brown": (110, 66, 34),
+        "blond": (228, 196, 112),
+        "red": (186, 64, 30),
+        "grey": (165, 165, 168),
+    },
     "skin_tone": {"pale": (242, 212, 192), "tan": (202, 150, 108), "dark": (112, 74, 52)},
-    "shirt_colour": {"red": (200, 38, 42), "blue": (38, 72, 196), "green": (40, 152, 64),
-                     "yellow": (236, 204, 40), "white": (238, 238, 236)},
-    "background": {"blue": (92, 142, 224), "green": (112, 184, 108), "grey": (128, 128, 130),
-                   "orange": (238, 150, 58), "purple": (142, 88, 172)},
+    "shirt_colour": {
+        "red": (200, 38, 42),
+        "blue": (38, 72, 196),
+        "green": (40, 152, 64),
+        "yellow": (236, 204, 40),
+        "white": (238, 238, 236),
+    },
+    "background": {
+        "blue": (92, 142, 224),
+        "green": (112, 184, 108),
+        "grey": (128, 128, 130),
+        "orange": (238, 150, 58),
+        "purple": (142, 88, 172),
+    },
 }
 LIGHT_TINT = {"warm": (1.10, 0.96, 0.78), "cool": (0.80, 0.94, 1.10)}
 SUPERSAMPLE = 4  # drawn at 4× and downsampled: smooth edges at 64 px
@@ -69,8 +89,9 @@ class UnknownWord(ValueError):
 def sample_attributes(rng: np.random.Generator, named: dict[str, str] | None = None) -> dict[str, str]:
     """A complete set of attributes: the named ones as given, the others sampled."""
     named = named or {}
-    return {name: named[name] if name in named else values[rng.integers(len(values))]
-            for name, values in ATTRIBUTES.items()}
+    return {
+        name: named[name] if name in named else values[rng.integers(len(values))] for name, values in ATTRIBUTES.items()
+    }
 
 
 def portrait(seed: int, named: dict[str, str] | None = None, size: int = 64) -> tuple[Image.Image, dict[str, str]]:
@@ -94,7 +115,10 @@ def draw(attrs: dict[str, str], seed: int, size: int = 64) -> Image.Image:
     scale = side * rng.uniform(0.9, 1.1)
     cx = side * (0.5 + rng.uniform(-0.06, 0.06))
     cy = side * (0.46 + rng.uniform(-0.04, 0.04))
-    hair, skin = jitter(rng, COLOURS["hair_colour"][attrs["hair_colour"]]), jitter(rng, COLOURS["skin_tone"][attrs["skin_tone"]])
+    hair, skin = (
+        jitter(rng, COLOURS["hair_colour"][attrs["hair_colour"]]),
+        jitter(rng, COLOURS["skin_tone"][attrs["skin_tone"]]),
+    )
     shirt = jitter(rng, COLOURS["shirt_colour"][attrs["shirt_colour"]])
 
     image = Image.new("RGB", (side, side), jitter(rng, COLOURS["background"][attrs["background"]]))
@@ -103,8 +127,11 @@ def draw(attrs: dict[str, str], seed: int, size: int = 64) -> Image.Image:
     head_w, head_h = 0.18 * scale * rng.uniform(0.95, 1.05), 0.23 * scale * rng.uniform(0.95, 1.05)
     top, bottom = cy - head_h, cy + head_h
     if attrs["hair_length"] == "long":  # falls behind the head onto the shoulders
-        pen.rounded_rectangle((cx - head_w * 1.25, cy - head_h * 0.6, cx + head_w * 1.25, cy + head_h * 1.9),
-                              radius=head_w * 0.5, fill=hair)
+        pen.rounded_rectangle(
+            (cx - head_w * 1.25, cy - head_h * 0.6, cx + head_w * 1.25, cy + head_h * 1.9),
+            radius=head_w * 0.5,
+            fill=hair,
+        )
     pen.rectangle((cx - head_w * 0.35, bottom - head_h * 0.3, cx + head_w * 0.35, bottom + head_h * 0.5), fill=skin)
     pen.ellipse((cx - head_w * 2.3, bottom + head_h * 0.35, cx + head_w * 2.3, bottom + head_h * 3.2), fill=shirt)
     pen.ellipse((cx - head_w * 1.12, top - head_h * 0.14, cx + head_w * 1.12, bottom - head_h * 0.5), fill=hair)
@@ -120,11 +147,15 @@ def draw(attrs: dict[str, str], seed: int, size: int = 64) -> Image.Image:
         pen.line((cx - eye_dx + ring, eye_y, cx + eye_dx - ring, eye_y), fill=(15, 15, 15), width=width)
     mouth_y, mouth_w = cy + head_h * 0.5, head_w * 0.5
     if attrs["smile"] == "smiling":  # an open smile: the lower half of a disc
-        pen.chord((cx - mouth_w, mouth_y - mouth_w * 0.75, cx + mouth_w, mouth_y + mouth_w * 0.75), 0, 180,
-                  fill=(150, 30, 40))
+        pen.chord(
+            (cx - mouth_w, mouth_y - mouth_w * 0.75, cx + mouth_w, mouth_y + mouth_w * 0.75), 0, 180, fill=(150, 30, 40)
+        )
     else:
-        pen.line((cx - mouth_w * 0.6, mouth_y, cx + mouth_w * 0.6, mouth_y), fill=(120, 40, 40),
-                 width=max(2, round(head_w * 0.07)))
+        pen.line(
+            (cx - mouth_w * 0.6, mouth_y, cx + mouth_w * 0.6, mouth_y),
+            fill=(120, 40, 40),
+            width=max(2, round(head_w * 0.07)),
+        )
 
     tilt = rng.uniform(-8, 8)
     figure = figure.rotate(tilt, resample=Image.BICUBIC, center=(cx, bottom + head_h))
@@ -140,8 +171,7 @@ def describe(attrs: dict[str, str]) -> str:
     """The prompt that names exactly `attrs` (any subset of ATTRIBUTES), in the grammar's order."""
     unknown = [f"{name}={value}" for name, value in attrs.items() if value not in ATTRIBUTES.get(name, ())]
     if unknown:
-        raise UnknownWord(f"describe: unknown attribute value {', '.join(unknown)}; "
-                          f"known: {KNOWN_VALUES}")
+        raise UnknownWord(f"describe: unknown attribute value {', '.join(unknown)}; known: {KNOWN_VALUES}")
     subject = f"portrait of a {attrs['smile']} person" if "smile" in attrs else "portrait of a person"
     features = []
     if "skin_tone" in attrs:
@@ -153,8 +183,11 @@ def describe(attrs: dict[str, str]) -> str:
         features.append(attrs["glasses"])
     if features:
         subject += " with " + (", ".join(features[:-1]) + " and " + features[-1] if len(features) > 1 else features[0])
-    rest = [f"{attrs[name]} {noun}" for name, noun in
-            (("shirt_colour", "shirt"), ("background", "background"), ("light", "light")) if name in attrs]
+    rest = [
+        f"{attrs[name]} {noun}"
+        for name, noun in (("shirt_colour", "shirt"), ("background", "background"), ("light", "light"))
+        if name in attrs
+    ]
     return ", ".join([subject, *rest])
 
 

@@ -26,28 +26,52 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
     # The default stays tiny until the trained portrait-world weights are committed.
-    parser.add_argument("--model", default="portrait-world",
-                        help="'portrait-world' (trained here with `imagejourney train-reference`, the default), "
-                             "'portrait-world-early' (an early checkpoint of it), 'tiny' (random weights) or a "
-                             "local diffusers directory")
+    parser.add_argument(
+        "--model",
+        default="portrait-world",
+        help="'portrait-world' (trained here with `imagejourney train-reference`, the default), "
+        "'portrait-world-early' (an early checkpoint of it), 'tiny' (random weights) or a "
+        "local diffusers directory",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA in fp16 when available), cpu or cuda")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--guidance", type=float, default=0.0)
-    parser.add_argument("--concurrency", type=int, default=1,
-                        help="jobs on the model at once (each a copy of the pipelines); the rest queue")
-    parser.add_argument("--max-jobs", type=int, default=16,
-                        help="jobs running or waiting at once; past this a new one is answered 'busy, try again'")
-    parser.add_argument("--previews", choices=("live", "gradio"), default="live",
-                        help="how previews reach the page: live (JPEG over server-sent events) or gradio (image streaming)")
-    parser.add_argument("--output", choices=("image", "canvas"), default="image",
-                        help="show the output as an image (default) or drawn on a canvas redrawn every frame, as a "
-                             "node-graph UI draws it")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        help="jobs on the model at once (each a copy of the pipelines); the rest queue",
+    )
+    parser.add_argument(
+        "--max-jobs",
+        type=int,
+        default=16,
+        help="jobs running or waiting at once; past this a new one is answered 'busy, try again'",
+    )
+    parser.add_argument(
+        "--previews",
+        choices=("live", "gradio"),
+        default="live",
+        help="how previews reach the page: live (JPEG over server-sent events) or gradio (image streaming)",
+    )
+    parser.add_argument(
+        "--output",
+        choices=("image", "canvas"),
+        default="image",
+        help="show the output as an image (default) or drawn on a canvas redrawn every frame, as a "
+        "node-graph UI draws it",
+    )
     parser.add_argument("--taesd", help="a local AutoencoderTiny (TAESD) directory for previews (default: linear)")
-    parser.add_argument("--hold-preview-ms", type=int, default=0,
-                        help="test mode: hold each preview this long before showing it")
-    parser.add_argument("--hold-final-ms", type=int, default=0,
-                        help="test mode: show the final no earlier than this long after the request")
+    parser.add_argument(
+        "--hold-preview-ms", type=int, default=0, help="test mode: hold each preview this long before showing it"
+    )
+    parser.add_argument(
+        "--hold-final-ms",
+        type=int,
+        default=0,
+        help="test mode: show the final no earlier than this long after the request",
+    )
     faults = parser.add_argument_group("fault injection (off by default; recorded in /imagejourney/info)")
     faults.add_argument("--fault-latency-ms", type=int, default=0, help="added before inference starts")
     faults.add_argument("--fault-error-rate", type=float, default=0.0, help="share of jobs that fail visibly")
@@ -79,7 +103,6 @@ def serve(args, scratch: Path) -> None:
         import torch
         import uvicorn
         from fastapi import FastAPI, HTTPException
-
         from fastapi.responses import StreamingResponse
 
         from .app import LIVE_CSS, UPLOAD_MAX_BYTES, Faults, Holds, ReferenceApp, Settings, build_ui
@@ -101,19 +124,37 @@ def serve(args, scratch: Path) -> None:
     if not 1 <= args.concurrency <= 16:
         raise AppCannotStart(f"--concurrency {args.concurrency} is out of range; use 1 to 16")
     if not args.concurrency <= args.max_jobs <= 1024:
-        raise AppCannotStart(f"--max-jobs {args.max_jobs} is out of range; use --concurrency ({args.concurrency}) to 1024")
-    rates = {"--fault-error-rate": args.fault_error_rate, "--fault-blank-rate": args.fault_blank_rate,
-             "--fault-stall-rate": args.fault_stall_rate}
+        raise AppCannotStart(
+            f"--max-jobs {args.max_jobs} is out of range; use --concurrency ({args.concurrency}) to 1024"
+        )
+    rates = {
+        "--fault-error-rate": args.fault_error_rate,
+        "--fault-blank-rate": args.fault_blank_rate,
+        "--fault-stall-rate": args.fault_stall_rate,
+    }
     for flag, rate in rates.items():
         if not 0.0 <= rate <= 1.0:
             raise AppCannotStart(f"{flag} {rate} is not a share of jobs; use a number from 0 to 1")
     warm_up(model, defaults.size)
     holds = Holds(preview_ms=args.hold_preview_ms, final_ms=args.hold_final_ms)
-    faults = Faults(latency_ms=args.fault_latency_ms, error_rate=args.fault_error_rate,
-                    blank_rate=args.fault_blank_rate, stall_rate=args.fault_stall_rate, seed=args.fault_seed)
+    faults = Faults(
+        latency_ms=args.fault_latency_ms,
+        error_rate=args.fault_error_rate,
+        blank_rate=args.fault_blank_rate,
+        stall_rate=args.fault_stall_rate,
+        seed=args.fault_seed,
+    )
     channels = LiveChannels() if args.previews == "live" else None
-    reference = ReferenceApp(model, defaults, holds, faults, concurrency=args.concurrency, live=channels,
-                             max_jobs=args.max_jobs, export_dir=scratch / "exports")
+    reference = ReferenceApp(
+        model,
+        defaults,
+        holds,
+        faults,
+        concurrency=args.concurrency,
+        live=channels,
+        max_jobs=args.max_jobs,
+        export_dir=scratch / "exports",
+    )
 
     api = FastAPI()
 
@@ -144,6 +185,7 @@ def serve(args, scratch: Path) -> None:
         return reference.jobs[job]
 
     if channels:
+
         @api.get("/imagejourney/live")
         async def live(session: str):
             """Live previews for one Gradio session, as server-sent events, to one watcher: the
@@ -153,13 +195,21 @@ def serve(args, scratch: Path) -> None:
             return StreamingResponse(channels.stream(session), media_type="text/event-stream")
 
     scripts = ([LIVE_JS] if channels else []) + ([CANVAS_JS] if args.output == "canvas" else [])
-    app = gr.mount_gradio_app(api, build_ui(reference, args.output), path="/",
-                              css=LIVE_CSS + (CANVAS_CSS if args.output == "canvas" else ""),
-                              js=f"() => {{ {' '.join(f'({script})();' for script in scripts)} }}" if scripts else None,
-                              max_file_size=f"{UPLOAD_MAX_BYTES // 2**20}mb")  # refused by the server, not only the app
+    app = gr.mount_gradio_app(
+        api,
+        build_ui(reference, args.output),
+        path="/",
+        css=LIVE_CSS + (CANVAS_CSS if args.output == "canvas" else ""),
+        js=f"() => {{ {' '.join(f'({script})();' for script in scripts)} }}" if scripts else None,
+        max_file_size=f"{UPLOAD_MAX_BYTES // 2**20}mb",
+    )  # refused by the server, not only the app
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"reference app: warning: listening on {args.host}, not loopback: anyone who can reach this host can "
-              "use the app, its uploads and its exports", file=sys.stderr, flush=True)
+        print(
+            f"reference app: warning: listening on {args.host}, not loopback: anyone who can reach this host can "
+            "use the app, its uploads and its exports",
+            file=sys.stderr,
+            flush=True,
+        )
     print(f"reference app: http://{args.host}:{args.port}/ (model {model.name} on {model.device})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
 

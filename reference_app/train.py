@@ -90,20 +90,41 @@ def word_tokenizer() -> CLIPTokenizer:
 
 def build_models(vocab_size: int):
     """The three trained parts, at the shapes the time budget allows (parameters: see train log)."""
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=vocab_size, hidden_size=64, intermediate_size=256, num_attention_heads=4,
-        num_hidden_layers=3, max_position_embeddings=MAX_TOKENS, bos_token_id=0, eos_token_id=1, pad_token_id=1,
-    ))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=64,
+            intermediate_size=256,
+            num_attention_heads=4,
+            num_hidden_layers=3,
+            max_position_embeddings=MAX_TOKENS,
+            bos_token_id=0,
+            eos_token_id=1,
+            pad_token_id=1,
+        )
+    )
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 64, 64),
-        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
-        layers_per_block=1, norm_num_groups=16, sample_size=SIZE,
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(32, 64, 64),
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        layers_per_block=1,
+        norm_num_groups=16,
+        sample_size=SIZE,
     )
     unet = UNet2DConditionModel(
-        sample_size=SIZE // 4, in_channels=4, out_channels=4, block_out_channels=(32, 64, 128),
-        layers_per_block=1, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        sample_size=SIZE // 4,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64, 128),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=64, attention_head_dim=8, norm_num_groups=16,
+        cross_attention_dim=64,
+        attention_head_dim=8,
+        norm_num_groups=16,
     )
     return text_encoder, vae, unet
 
@@ -116,8 +137,14 @@ def noise_schedule() -> DDPMScheduler:
 def sampler() -> EulerDiscreteScheduler:
     """The saved sampler: Euler from the last training timestep (trailing spacing), which few
     steps need."""
-    return EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                  num_train_timesteps=1000, timestep_spacing="trailing", steps_offset=1)
+    return EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        timestep_spacing="trailing",
+        steps_offset=1,
+    )
 
 
 def draw_world(seed: int, count: int) -> tuple[torch.Tensor, list[dict]]:
@@ -192,12 +219,22 @@ class Trainer:
 
     def state(self) -> dict:
         return {
-            "seed": self.seed, "vae_steps": self.vae_steps, "denoiser_steps": self.denoiser_steps,
-            "vae_done": self.vae_done, "denoiser_done": self.denoiser_done, "losses": self.losses,
-            "seconds": self.elapsed(), "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state(),
-            "vae": self.vae.state_dict(), "unet": self.unet.state_dict(), "text_encoder": self.text_encoder.state_dict(),
-            "vae_optimizer": self.vae_optimizer.state_dict(), "denoiser_optimizer": self.denoiser_optimizer.state_dict(),
-            "ema_unet": self.ema_unet.shadow, "ema_text": self.ema_text.shadow,
+            "seed": self.seed,
+            "vae_steps": self.vae_steps,
+            "denoiser_steps": self.denoiser_steps,
+            "vae_done": self.vae_done,
+            "denoiser_done": self.denoiser_done,
+            "losses": self.losses,
+            "seconds": self.elapsed(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "vae": self.vae.state_dict(),
+            "unet": self.unet.state_dict(),
+            "text_encoder": self.text_encoder.state_dict(),
+            "vae_optimizer": self.vae_optimizer.state_dict(),
+            "denoiser_optimizer": self.denoiser_optimizer.state_dict(),
+            "ema_unet": self.ema_unet.shadow,
+            "ema_text": self.ema_text.shadow,
             "scaling_factor": self.vae.config.scaling_factor,
         }
 
@@ -213,14 +250,20 @@ class Trainer:
         try:
             state = torch.load(self.checkpoint, map_location=self.device, weights_only=False)
         except Exception as exc:  # a truncated or foreign file: say which and what to do
-            raise TrainingError(f"--resume: {self.checkpoint} is unreadable ({exc}); delete it and start again") from None
+            raise TrainingError(
+                f"--resume: {self.checkpoint} is unreadable ({exc}); delete it and start again"
+            ) from None
         # The plan of a stage not yet started may change: the run then equals a fresh one with
         # the new --steps (a stage's steps only draw from the generator once it runs).
         started = state["denoiser_done"] > 0 and (state["vae_steps"], state["denoiser_steps"]) != (
-            self.vae_steps, self.denoiser_steps)
+            self.vae_steps,
+            self.denoiser_steps,
+        )
         if state["seed"] != self.seed or started or state["vae_done"] > self.vae_steps:
-            raise TrainingError(f"--resume: {self.checkpoint} was started with another --seed or --steps "
-                                f"(seed {state['seed']}, steps {state['vae_steps'] + state['denoiser_steps']})")
+            raise TrainingError(
+                f"--resume: {self.checkpoint} was started with another --seed or --steps "
+                f"(seed {state['seed']}, steps {state['vae_steps'] + state['denoiser_steps']})"
+            )
         for name in ("vae", "unet", "text_encoder", "vae_optimizer", "denoiser_optimizer"):
             getattr(self, name).load_state_dict(state[name])
         self.ema_unet.shadow, self.ema_text.shadow = state["ema_unet"], state["ema_text"]
@@ -242,7 +285,7 @@ class Trainer:
         window = []
         while self.vae_done < self.vae_steps:
             top, left = torch.randint(0, SIZE - VAE_CROP + 1, (2,), generator=self.generator).tolist()
-            crop = images[self.batch_indices(), :, top:top + VAE_CROP, left:left + VAE_CROP]
+            crop = images[self.batch_indices(), :, top : top + VAE_CROP, left : left + VAE_CROP]
             pixels = as_pixels(crop).to(self.device)
             flip = torch.rand(len(pixels), generator=self.generator) < 0.5
             pixels[flip] = pixels[flip].flip(-1)
@@ -263,8 +306,12 @@ class Trainer:
         scaled latents have unit standard deviation, as SD's 0.18215 does for its VAE."""
         self.vae.eval()
         with torch.inference_mode():
-            latents = torch.cat([self.vae.encode(as_pixels(chunk).to(self.device)).latent_dist.mean.cpu()
-                                 for chunk in tqdm(images.split(256), desc="encoding", unit="batch", mininterval=2)])
+            latents = torch.cat(
+                [
+                    self.vae.encode(as_pixels(chunk).to(self.device)).latent_dist.mean.cpu()
+                    for chunk in tqdm(images.split(256), desc="encoding", unit="batch", mininterval=2)
+                ]
+            )
         self.vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
         return latents * self.vae.config.scaling_factor
 
@@ -273,15 +320,21 @@ class Trainer:
         self.text_encoder.train()
         alphas = self.schedule.alphas_cumprod
         snr = alphas / (1 - alphas)
-        bar = tqdm(total=self.denoiser_steps, initial=self.denoiser_done, desc="UNet + text encoder", unit="step",
-                   mininterval=2)
+        bar = tqdm(
+            total=self.denoiser_steps,
+            initial=self.denoiser_done,
+            desc="UNet + text encoder",
+            unit="step",
+            mininterval=2,
+        )
         window = []
         while self.denoiser_done < self.denoiser_steps:
             indices = self.batch_indices()
             clean = latents[indices].to(self.device)
             prompts = prompts_for([attrs[i] for i in indices], self.generator)
-            ids = self.tokenizer(prompts, padding="max_length", max_length=MAX_TOKENS, truncation=True,
-                                 return_tensors="pt").input_ids.to(self.device)
+            ids = self.tokenizer(
+                prompts, padding="max_length", max_length=MAX_TOKENS, truncation=True, return_tensors="pt"
+            ).input_ids.to(self.device)
             noise = torch.randn(clean.shape, generator=self.generator)
             noise += OFFSET_NOISE * torch.randn(clean.shape[:2] + (1, 1), generator=self.generator)
             noise = noise.to(self.device)
@@ -331,18 +384,31 @@ class Trainer:
         self.ema_text.copy_to(text_encoder)
         self.ema_unet.copy_to(unet)
         return StableDiffusionPipeline(
-            vae=copy.deepcopy(self.vae), text_encoder=text_encoder.eval(), tokenizer=self.tokenizer, unet=unet.eval(),
-            scheduler=sampler(), safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+            vae=copy.deepcopy(self.vae),
+            text_encoder=text_encoder.eval(),
+            tokenizer=self.tokenizer,
+            unet=unet.eval(),
+            scheduler=sampler(),
+            safety_checker=None,
+            feature_extractor=None,
+            requires_safety_checker=False,
         )
 
     def save_pipeline(self, directory: Path) -> None:
         """`save_pretrained` in float16 (half the bytes; loading casts back), plus the training record."""
         pipe = self.pipeline().to(torch.float16)
         pipe.save_pretrained(directory, safe_serialization=True)
-        record = {"seed": self.seed, "steps": {"vae": self.vae_done, "denoiser": self.denoiser_done},
-                  "planned_steps": {"vae": self.vae_steps, "denoiser": self.denoiser_steps}, "batch": self.batch,
-                  "images": self.images_count, "size": SIZE, "device": self.device,
-                  "train_minutes": round(self.elapsed() / 60, 1), "losses": self.losses}
+        record = {
+            "seed": self.seed,
+            "steps": {"vae": self.vae_done, "denoiser": self.denoiser_done},
+            "planned_steps": {"vae": self.vae_steps, "denoiser": self.denoiser_steps},
+            "batch": self.batch,
+            "images": self.images_count,
+            "size": SIZE,
+            "device": self.device,
+            "train_minutes": round(self.elapsed() / 60, 1),
+            "losses": self.losses,
+        }
         if self.latents is not None:
             record["latent_rgb"] = latent_rgb_factors(self.latents, self.images)
         (directory / "training.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -374,8 +440,15 @@ def latent_rgb_factors(latents: torch.Tensor, images: torch.Tensor) -> dict:
     return {"factors": solution[:4].tolist(), "bias": solution[4].tolist()}
 
 
-def train_reference(out: Path, steps: int = DEFAULT_STEPS, seed: int = 0, resume: bool = False,
-                    device: str = "auto", batch: int = 64, images: int = IMAGES) -> Path:
+def train_reference(
+    out: Path,
+    steps: int = DEFAULT_STEPS,
+    seed: int = 0,
+    resume: bool = False,
+    device: str = "auto",
+    batch: int = 64,
+    images: int = IMAGES,
+) -> Path:
     """Train (or with `resume`, continue) and save the pipeline into `out`; returns `out`."""
     if steps < 2:
         raise TrainingError(f"--steps must be at least 2 (one VAE step and one denoiser step), not {steps}")

@@ -10,16 +10,16 @@ import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .load import load_summary
 from .records import RunDirError, read_judgements, read_labels, read_records, safe_link
 from .stats import FEW_SAMPLES, distribution, percentile
-from .load import load_summary
 from .steps import failure_reason, step_table
 from .timing import previews_of_this_action
 
@@ -45,8 +45,16 @@ def load_run(path: Path) -> Run:
     """The raw record of a run directory and the step table the audit computes from it."""
     records = read_records(Path(path))
     steps = step_table(records)
-    return Run(records.path, records.manifest, records.events, steps, records.problems, records.complete,
-               read_judgements(records.path, records.problems), read_labels(records.path))
+    return Run(
+        records.path,
+        records.manifest,
+        records.events,
+        steps,
+        records.problems,
+        records.complete,
+        read_judgements(records.path, records.problems),
+        read_labels(records.path),
+    )
 
 
 VISUAL_PROGRESS_METRICS = ("time_to_recognisable_preview_ms", "generation_speed_index_ms")
@@ -74,7 +82,9 @@ def action_stats(steps: pd.DataFrame, judged: dict[str, dict[str, float]] | None
                 values = [judged.get(image, {}).get(metric) for image in of_action["image"]]
                 if any(v is not None for v in values):
                     metrics[metric] = distribution(values)
-        rows.append({"action": action, "metrics": metrics, "paint_methods": sorted(of_action["paint_method"].dropna().unique())})
+        rows.append(
+            {"action": action, "metrics": metrics, "paint_methods": sorted(of_action["paint_method"].dropna().unique())}
+        )
     return rows
 
 
@@ -92,12 +102,14 @@ def server_breakdown(steps: pd.DataFrame) -> list[dict]:
             "inference to final produced": of_action["server_final_ts_ms"] - of_action["server_inference_start_ts_ms"],
             "delivery (final produced to painted)": of_action["delivery_ms"],
         }
-        rows.append({
-            "action": action,
-            "parts": {name: distribution(values) for name, values in parts.items()},
-            "previews_produced": distribution(of_action["previews_produced"]),
-            "previews_painted": distribution(of_action["previews_painted"]),
-        })
+        rows.append(
+            {
+                "action": action,
+                "parts": {name: distribution(values) for name, values in parts.items()},
+                "previews_produced": distribution(of_action["previews_produced"]),
+                "previews_painted": distribution(of_action["previews_painted"]),
+            }
+        )
     return rows
 
 
@@ -111,8 +123,11 @@ def server_times_missing(run: Run) -> int:
 
 
 BLANK_PIXEL_STD = 2.0  # grey levels (0–255): below this a final is one flat colour
-RULE_JUDGES = {"not_blank": ("pixel_std", "min_pixel_std"), "clip_score": ("clip_score", "min"),
-               "prompt_match": ("prompt_match", "min")}
+RULE_JUDGES = {
+    "not_blank": ("pixel_std", "min_pixel_std"),
+    "clip_score": ("clip_score", "min"),
+    "prompt_match": ("prompt_match", "min"),
+}
 
 
 def pixel_std(image: Image.Image) -> float:
@@ -132,8 +147,12 @@ def image_facts(run_path: Path, images: list[str], need_std: set[str] | None = N
         cache = {}
     need_std = need_std or set()
     stamps = {image: os.stat(run_path / image).st_mtime_ns for image in images}
-    stale = [image for image in images if cache.get(image, {}).get("mtime_ns") != stamps[image]
-             or (image in need_std and "pixel_std" not in cache[image])]
+    stale = [
+        image
+        for image in images
+        if cache.get(image, {}).get("mtime_ns") != stamps[image]
+        or (image in need_std and "pixel_std" not in cache[image])
+    ]
 
     def measure(image: str) -> dict:
         with Image.open(run_path / image) as opened:  # the header only, unless the pixels are needed
@@ -174,7 +193,9 @@ def rule_verdict(rule: dict, values: dict) -> bool | None:
             return decisive
         return None if None in verdicts else not decisive
     if rule.get("rule") not in RULE_JUDGES:
-        raise RunDirError(f"unknown acceptance rule '{rule.get('rule')}' in manifest.json; known: {', '.join(RULE_JUDGES)}")
+        raise RunDirError(
+            f"unknown acceptance rule '{rule.get('rule')}' in manifest.json; known: {', '.join(RULE_JUDGES)}"
+        )
     judge, threshold = RULE_JUDGES[rule["rule"]]
     value = values.get(judge)
     return None if value is None else value >= float(rule[threshold])
@@ -244,7 +265,9 @@ def journey_runs(run: Run, candidates: pd.DataFrame) -> list[dict]:
     A journey run that never reaches an accepted image counts as a failure, never dropped; one
     that never started (the run was killed first) counts as not reached too."""
     recorded = list(dict.fromkeys(run.steps["prompt_id"].dropna()))
-    prompts = {str(p.get("id")): p.get("text") for p in run.manifest["journey"].get("prompts", []) if isinstance(p, dict)}
+    prompts = {
+        str(p.get("id")): p.get("text") for p in run.manifest["journey"].get("prompts", []) if isinstance(p, dict)
+    }
     steps_of: dict[str, list[dict]] = {}
     for step in run.steps.to_dict("records"):  # plain records: one pass, not a filter per journey run
         steps_of.setdefault(step["prompt_id"], []).append(step)
@@ -254,8 +277,15 @@ def journey_runs(run: Run, candidates: pd.DataFrame) -> list[dict]:
     rows = []
     for prompt_id in list(dict.fromkeys(planned_journey_runs(run.manifest) + recorded)):
         steps = steps_of.get(prompt_id, [])
-        row = {"prompt_id": prompt_id, "prompt": None, "started": bool(steps), "candidates": 0,
-               "failed_steps": 0, "ttui_ms": None, "iterations_to_useful": None}
+        row = {
+            "prompt_id": prompt_id,
+            "prompt": None,
+            "started": bool(steps),
+            "candidates": 0,
+            "failed_steps": 0,
+            "ttui_ms": None,
+            "iterations_to_useful": None,
+        }
         if not steps:
             row["prompt"] = prompts.get(prompt_id) or prompts.get(prompt_id.rsplit("-", 1)[0])
             rows.append(row)
@@ -263,7 +293,9 @@ def journey_runs(run: Run, candidates: pd.DataFrame) -> list[dict]:
         generates = [s for s in steps if s["action"] == "generate" and pd.notna(s["click_ts_ms"])]
         mine = candidates_of.get(prompt_id, [])
         accepted = [c for c in mine if c["accepted"]]
-        row.update(prompt=steps[0]["prompt"], candidates=len(mine), failed_steps=sum(s["status"] != "ok" for s in steps))
+        row.update(
+            prompt=steps[0]["prompt"], candidates=len(mine), failed_steps=sum(s["status"] != "ok" for s in steps)
+        )
         if generates and accepted:
             first = accepted[0]
             row["ttui_ms"] = float(first["final_paint_ts_ms"] - generates[0]["click_ts_ms"])
@@ -282,8 +314,15 @@ def check_budgets(budgets: dict, stats: list[dict], ttui: dict) -> list[dict]:
         parts = key.split(".")
         summary = ttui if parts[0] == "ttui_ms" else by_action.get(parts[0], {}).get(parts[1], {"n": 0})
         value = summary.get(parts[-1]) if summary.get("n") else None
-        results.append({"budget": key, "limit_ms": float(limit), "value_ms": value, "n": summary.get("n", 0),
-                        "ok": value is not None and value <= limit})
+        results.append(
+            {
+                "budget": key,
+                "limit_ms": float(limit),
+                "value_ms": value,
+                "n": summary.get("n", 0),
+                "ok": value is not None and value <= limit,
+            }
+        )
     return results
 
 
@@ -317,33 +356,49 @@ def quality(run: Run, journeys: list[dict]) -> dict | None:
     lpips_rows = j[j["judge"].isin(LPIPS_JUDGES)]
     per_journey = j.assign(prompt_id=j["image"].map(journey_of)).groupby(["prompt_id", "judge"])["value"].mean()
     for journey in journeys:
-        journey["quality"] = {judge: (None if pd.isna(v := per_journey.get((journey["prompt_id"], judge), float("nan")))
-                                      else float(v)) for judge in (*LPIPS_JUDGES, "clip_score", "edit_outside_mask_max")}
-    diversity = [q["quality"]["reroll_diversity"] for q in journeys if q.get("quality", {}).get("reroll_diversity") is not None]
+        journey["quality"] = {
+            judge: (None if pd.isna(v := per_journey.get((journey["prompt_id"], judge), float("nan"))) else float(v))
+            for judge in (*LPIPS_JUDGES, "clip_score", "edit_outside_mask_max")
+        }
+    diversity = [
+        q["quality"]["reroll_diversity"] for q in journeys if q.get("quality", {}).get("reroll_diversity") is not None
+    ]
     same_seed = of("same_seed_lpips")["value"]
     clip = j[j["judge"] == "clip_score"]
     return {
-        "lpips_weights": None if lpips_rows.empty else "pretrained" if (lpips_rows["calibrated"] == "yes").all() else "uncalibrated",
+        "lpips_weights": None
+        if lpips_rows.empty
+        else "pretrained"
+        if (lpips_rows["calibrated"] == "yes").all()
+        else "uncalibrated",
         "lpips_model": None if lpips_rows.empty else lpips_rows["model"].iloc[0],
         "reroll_diversity_p50": percentile(diversity, 50),
         "edit_consistency_p50": percentile(of("edit_consistency")["value"], 50),
-        "edit_outside_mask_max": float(of("edit_outside_mask_max")["value"].max()) if len(of("edit_outside_mask_max")) else None,
+        "edit_outside_mask_max": float(of("edit_outside_mask_max")["value"].max())
+        if len(of("edit_outside_mask_max"))
+        else None,
         "same_seed_lpips_max": float(same_seed.max()) if len(same_seed) else None,
         "same_seed_flagged": int((same_seed > SAME_SEED_LIMIT).sum()),
         "drift_vs_baseline_p50": percentile(of("drift_vs_baseline")["value"], 50),
-        "clip": None if clip.empty else {
-            "p50": percentile(clip["value"], 50), "n": int(clip["value"].notna().sum()), "model": clip["model"].iloc[0],
-            "calibrated": bool((clip["calibrated"] == "yes").all()) and clip["value"].notna().all()},
+        "clip": None
+        if clip.empty
+        else {
+            "p50": percentile(clip["value"], 50),
+            "n": int(clip["value"].notna().sum()),
+            "model": clip["model"].iloc[0],
+            "calibrated": bool((clip["calibrated"] == "yes").all()) and clip["value"].notna().all(),
+        },
     }
 
 
 def acceptance_by_cohort(run: Run, candidates: pd.DataFrame) -> dict[str, dict]:
     """Acceptance per cohort tag (the pack's tags and each prompt's own), with N candidates."""
-    cohorts = run.manifest.get("cohorts") or {pid: run.manifest["journey"].get("cohort", [])
-                                             for pid in planned_journey_runs(run.manifest)}
+    cohorts = run.manifest.get("cohorts") or {
+        pid: run.manifest["journey"].get("cohort", []) for pid in planned_journey_runs(run.manifest)
+    }
     found = {}
     for tag in sorted({t for tags in cohorts.values() for t in tags}):
-        mine = candidates[candidates["prompt_id"].map(lambda pid: tag in cohorts.get(pid, []))]
+        mine = candidates[candidates["prompt_id"].map(lambda pid, tag=tag: tag in cohorts.get(pid, []))]
         found[tag] = {"n": len(mine), "acceptance_rate": float(mine["accepted"].mean()) if len(mine) else None}
     return found
 
@@ -368,7 +423,9 @@ def segments(run: Run, candidates: pd.DataFrame) -> dict[str, list[dict]]:
     keyed = {
         "cohort tag": lambda pid: cohorts.get(pid) or run.manifest["journey"].get("cohort", []),
         "prompt": lambda pid: [pid],
-        "aspect": lambda pid: [aspects.get(pid, str((run.manifest["journey"].get("settings") or {}).get("aspect", "1:1")))],
+        "aspect": lambda pid: [
+            aspects.get(pid, str((run.manifest["journey"].get("settings") or {}).get("aspect", "1:1")))
+        ],
     }
     found = {}
     for name, keys_of in keyed.items():
@@ -376,9 +433,15 @@ def segments(run: Run, candidates: pd.DataFrame) -> dict[str, list[dict]]:
         for position, prompt_id in enumerate(candidates["prompt_id"]):
             for key in keys_of(prompt_id):
                 groups.setdefault(str(key), []).append(position)
-        found[name] = [{"segment": key, "n": len(rows), "acceptance_rate": float(candidates["accepted"].iloc[rows].mean()),
-                        "click_to_final_ms": distribution(candidates["click_to_final_ms"].iloc[rows])}
-                       for key, rows in sorted(groups.items())]
+        found[name] = [
+            {
+                "segment": key,
+                "n": len(rows),
+                "acceptance_rate": float(candidates["accepted"].iloc[rows].mean()),
+                "click_to_final_ms": distribution(candidates["click_to_final_ms"].iloc[rows]),
+            }
+            for key, rows in sorted(groups.items())
+        ]
     return found
 
 
@@ -389,12 +452,18 @@ def failures_by_reason(failures: list[dict], traces: dict) -> list[dict]:
     for failure in failures:
         reason = failure_reason(failure.get("error"))
         groups.setdefault(reason, []).append(failure)
-    return [{"reason": reason, "count": len(group), "example": group[0]["error"],
-             "screenshot": next((f["screenshot"] for f in group if isinstance(f.get("screenshot"), str)), None),
-             "trace": next((traces[f["prompt_id"]] for f in group if f["prompt_id"] in traces), None),
-             "where": ", ".join(f"{f['prompt_id']} step {f['step_index']}" for f in group[:5])
-             + (f" and {len(group) - 5} more" if len(group) > 5 else "")}
-            for reason, group in sorted(groups.items(), key=lambda item: -len(item[1]))]
+    return [
+        {
+            "reason": reason,
+            "count": len(group),
+            "example": group[0]["error"],
+            "screenshot": next((f["screenshot"] for f in group if isinstance(f.get("screenshot"), str)), None),
+            "trace": next((traces[f["prompt_id"]] for f in group if f["prompt_id"] in traces), None),
+            "where": ", ".join(f"{f['prompt_id']} step {f['step_index']}" for f in group[:5])
+            + (f" and {len(group) - 5} more" if len(group) > 5 else ""),
+        }
+        for reason, group in sorted(groups.items(), key=lambda item: -len(item[1]))
+    ]
 
 
 def judge_conditions(found: dict | None) -> list[str]:
@@ -403,7 +472,9 @@ def judge_conditions(found: dict | None) -> list[str]:
         return []
     conditions = []
     if found["lpips_weights"] == "uncalibrated":
-        conditions.append("LPIPS uncalibrated (backbone weights not available): LPIPS values are plumbing, not perceptual distances")
+        conditions.append(
+            "LPIPS uncalibrated (backbone weights not available): LPIPS values are plumbing, not perceptual distances"
+        )
     clip = found["clip"]
     if clip and not clip["n"]:
         conditions.append(f"CLIP score not judged: {clip['model'].removeprefix('unavailable: ')}")
@@ -426,8 +497,12 @@ def cost(run: Run, candidates: pd.DataFrame, gpu_hour_usd: float | None) -> dict
         basis, ms = "click_to_final", candidates["click_to_final_ms"]
     total_usd = float(ms.sum()) / 1000 / 3600 * float(price)
     accepted = int(candidates["accepted"].sum())
-    return {"basis": basis, "gpu_hour_usd": float(price), "per_image_usd": total_usd / len(candidates),
-            "per_usable_image_usd": total_usd / accepted if accepted else None}
+    return {
+        "basis": basis,
+        "gpu_hour_usd": float(price),
+        "per_image_usd": total_usd / len(candidates),
+        "per_usable_image_usd": total_usd / accepted if accepted else None,
+    }
 
 
 def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
@@ -459,14 +534,15 @@ def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
         "budgets": check_budgets(run.manifest["journey"].get("budgets", {}), stats, ttui_summary),
         "ttui": ttui_summary,
         "ttui_reached": int(ttui.notna().sum()),
-        "iterations_to_useful": {"p50": percentile(iterations, 50),
-                                 "max": max(iterations) if iterations else None},
+        "iterations_to_useful": {"p50": percentile(iterations, 50), "max": max(iterations) if iterations else None},
         "acceptance_rule": describe_rule(run.manifest["journey"]["acceptance"]),
         "acceptance_rate": float(candidates["accepted"].mean()) if len(candidates) else None,
         "acceptance_by_cohort": acceptance_by_cohort(run, candidates),
-        "labels": {"labelled": int(candidates["labelled"].sum()),
-                   "useful": int((candidates["verdict"] == "useful (label)").sum()),
-                   "not_useful": int((candidates["verdict"] == "not useful (label)").sum())},
+        "labels": {
+            "labelled": int(candidates["labelled"].sum()),
+            "useful": int((candidates["verdict"] == "useful (label)").sum()),
+            "not_useful": int((candidates["verdict"] == "not useful (label)").sum()),
+        },
         "not_judged": int(candidates["verdict"].str.startswith("not judged").sum()) if len(candidates) else 0,
         "blank": int((candidates["verdict"] == "blank").sum()) if len(candidates) else 0,
         "quality": quality_found,
@@ -476,8 +552,11 @@ def summarize(run: Run, gpu_hour_usd: float | None = None) -> dict:
         "failures": steps[steps["status"] != "ok"].to_dict("records"),
         "flaky": flaky_journey_runs(run.events),
         # After a stalled or failed step the runner cancelled it or reloaded the page (not timed).
-        "recoveries": [{key: e.get(key) for key in ("prompt_id", "step_index", "how", "ms")}
-                       for e in run.events if e.get("event") == "recovered"],
+        "recoveries": [
+            {key: e.get(key) for key in ("prompt_id", "step_index", "how", "ms")}
+            for e in run.events
+            if e.get("event") == "recovered"
+        ],
         "segments": segments(run, candidates) if len(candidates) else {},
         "failures_by_reason": failures_by_reason(steps[steps["status"] != "ok"].to_dict("records"), traces),
         "fallback_paints": fallback_paints(steps),
@@ -495,7 +574,9 @@ def flaky_journey_runs(events: list[dict]) -> list[str]:
     finished: dict[str, list[tuple[int, int]]] = {}
     for e in events:
         if e.get("event") == "journey_finished":
-            finished.setdefault(str(e.get("prompt_id")), []).append((int(e.get("attempt") or 1), int(e.get("failures") or 0)))
+            finished.setdefault(str(e.get("prompt_id")), []).append(
+                (int(e.get("attempt") or 1), int(e.get("failures") or 0))
+            )
     flaky = []
     for prompt_id, attempts in finished.items():
         attempts.sort()
@@ -508,31 +589,46 @@ def filmstrips(run: Run, limit: int | None = None) -> list[dict]:
     """Per image action of the counted attempts: the previews the creator saw (kept by the
     runner) with their paint times after the click, then the final — WebPageTest's filmstrip
     for one generation."""
-    counted = {(r.prompt_id, int(r.step_index), int(r.attempt)) for r in run.steps.itertuples()
-               if r.status == "ok" and not pd.isna(r.step_index)}
+    counted = {
+        (r.prompt_id, int(r.step_index), int(r.attempt))
+        for r in run.steps.itertuples()
+        if r.status == "ok" and not pd.isna(r.step_index)
+    }
     strips = []
     for e in run.events:
-        if e.get("event") != "action" or (str(e.get("prompt_id")), e.get("step_index"), int(e.get("attempt") or 1)) not in counted:
+        if (
+            e.get("event") != "action"
+            or (str(e.get("prompt_id")), e.get("step_index"), int(e.get("attempt") or 1)) not in counted
+        ):
             continue
         probe = e.get("probe") or {}
         click, final = probe.get("click"), (probe.get("final") or {}).get("t")
         if click is None or final is None:
             continue
         said: list[str] = []  # unsafe or missing paths are already reported with the step table
-        frames = [{"image": link, "after_ms": p["t"] - click} for p in e.get("previews") or []
-                  if (link := safe_link(run.path, p.get("image"), said, "preview"))]
+        frames = [
+            {"image": link, "after_ms": p["t"] - click}
+            for p in e.get("previews") or []
+            if (link := safe_link(run.path, p.get("image"), said, "preview"))
+        ]
         if limit is not None and len(strips) == limit:
             break
-        strips.append({"prompt_id": e["prompt_id"], "step_index": e["step_index"], "action": e["action"],
-                       "frames": frames, "final": {"image": safe_link(run.path, e.get("image"), said, "image"),
-                                                   "after_ms": final - click},
-                       "previews_painted": len(previews_of_this_action(probe.get("paints", []), click, probe["final"])),
-                       "previews_not_kept": sum(1 for p in e.get("previews") or [] if p.get("not_kept"))})
+        strips.append(
+            {
+                "prompt_id": e["prompt_id"],
+                "step_index": e["step_index"],
+                "action": e["action"],
+                "frames": frames,
+                "final": {"image": safe_link(run.path, e.get("image"), said, "image"), "after_ms": final - click},
+                "previews_painted": len(previews_of_this_action(probe.get("paints", []), click, probe["final"])),
+                "previews_not_kept": sum(1 for p in e.get("previews") or [] if p.get("not_kept")),
+            }
+        )
     return strips
 
 
 def iso_time(wall_time) -> str | None:
-    return None if wall_time is None else datetime.fromtimestamp(wall_time, timezone.utc).isoformat(timespec="seconds")
+    return None if wall_time is None else datetime.fromtimestamp(wall_time, UTC).isoformat(timespec="seconds")
 
 
 def started_at(events: list[dict]) -> str | None:
@@ -562,8 +658,14 @@ def summary_json(summary: dict) -> dict:
         "finished_at": summary["finished_at"],
         "complete": summary["complete"],
         "conditions": summary["conditions"],
-        "actions": {row["action"]: {name: dist(d) for name, d in row["metrics"].items()} for row in summary["action_stats"]},
-        "ttui_ms": {**dist(summary["ttui"]), "reached": summary["ttui_reached"], "journey_runs": len(summary["journeys"])},
+        "actions": {
+            row["action"]: {name: dist(d) for name, d in row["metrics"].items()} for row in summary["action_stats"]
+        },
+        "ttui_ms": {
+            **dist(summary["ttui"]),
+            "reached": summary["ttui_reached"],
+            "journey_runs": len(summary["journeys"]),
+        },
         "iterations_to_useful": summary["iterations_to_useful"],
         "acceptance_rate": summary["acceptance_rate"],
         "acceptance_rule": summary["acceptance_rule"],
@@ -571,8 +673,10 @@ def summary_json(summary: dict) -> dict:
         "labels": summary["labels"],
         "cost": summary["cost"],
         "quality": summary["quality"],
-        "budgets": [{"name": b["budget"], "limit": b["limit_ms"], "value": b["value_ms"], "held": b["ok"]}
-                    for b in summary["budgets"]],
+        "budgets": [
+            {"name": b["budget"], "limit": b["limit_ms"], "value": b["value_ms"], "held": b["ok"]}
+            for b in summary["budgets"]
+        ],
         "failed_steps": len(summary["failures"]),
         "flaky_journey_runs": summary["flaky"],
         "recoveries": summary["recoveries"],

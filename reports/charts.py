@@ -19,8 +19,15 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "imagejourney", "font.size": 9,
-                     "axes.spines.top": False, "axes.spines.right": False})
+plt.rcParams.update(
+    {
+        "svg.fonttype": "none",
+        "svg.hashsalt": "imagejourney",
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    }
+)
 ACTIONS = ("generate", "reroll", "edit", "repeat")
 COLOURS = {"click_to_preview_ms": "#1a5fb4", "click_to_final_ms": "#c64600"}
 MARKERS = {"click_to_preview_ms": "o", "click_to_final_ms": "s"}
@@ -39,37 +46,61 @@ def to_svg(figure) -> str:
     plt.close(figure)
     text = buffer.getvalue()
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF about the file, not the chart
-    return text[text.index("<svg"):]  # inline: no XML prolog or doctype
+    return text[text.index("<svg") :]  # inline: no XML prolog or doctype
 
 
 def distributions(steps: pd.DataFrame) -> Chart | None:
     """Click to preview and click to final per action: each action a strip of every sample
     over a box (median, quartiles), N in the label."""
     ok = steps[(steps["status"] == "ok") & steps["action"].isin(ACTIONS)]
-    rows = [(action, metric, ok.loc[ok["action"] == action, metric].dropna().to_numpy(float))
-            for action in ACTIONS for metric in ("click_to_preview_ms", "click_to_final_ms")]
+    rows = [
+        (action, metric, ok.loc[ok["action"] == action, metric].dropna().to_numpy(float))
+        for action in ACTIONS
+        for metric in ("click_to_preview_ms", "click_to_final_ms")
+    ]
     rows = [r for r in rows if len(r[2])]
     if not rows:
         return None
     figure, axes = plt.subplots(figsize=(7.5, 0.45 * len(rows) + 1.0))
     rng = np.random.default_rng(0)
-    for y, (action, metric, values) in enumerate(rows):
-        axes.boxplot(values, positions=[y], orientation="horizontal", widths=0.5, showfliers=False,
-                     medianprops={"color": "#1d1d1f"}, boxprops={"color": "#888"}, whiskerprops={"color": "#888"},
-                     capprops={"color": "#888"})
+    for y, (_action, metric, values) in enumerate(rows):
+        axes.boxplot(
+            values,
+            positions=[y],
+            orientation="horizontal",
+            widths=0.5,
+            showfliers=False,
+            medianprops={"color": "#1d1d1f"},
+            boxprops={"color": "#888"},
+            whiskerprops={"color": "#888"},
+            capprops={"color": "#888"},
+        )
         shown = values if len(values) <= STRIP_POINTS else rng.choice(values, STRIP_POINTS, replace=False)
-        axes.scatter(shown, y + rng.uniform(-0.15, 0.15, len(shown)), s=14, alpha=0.75, color=COLOURS[metric],
-                     marker=MARKERS[metric], zorder=3)
-    axes.set_yticks(range(len(rows)), [f"{a} · {m.removeprefix('click_to_').removesuffix('_ms')} (N={len(v)})"
-                                       for a, m, v in rows])
+        axes.scatter(
+            shown,
+            y + rng.uniform(-0.15, 0.15, len(shown)),
+            s=14,
+            alpha=0.75,
+            color=COLOURS[metric],
+            marker=MARKERS[metric],
+            zorder=3,
+        )
+    axes.set_yticks(
+        range(len(rows)), [f"{a} · {m.removeprefix('click_to_').removesuffix('_ms')} (N={len(v)})" for a, m, v in rows]
+    )
     axes.invert_yaxis()
     axes.set_xlabel("ms after the click (page timeline)")
     axes.set_title("Click to preview (circles) and click to final (squares), per action")
     axes.set_xlim(left=0)
-    medians = "; ".join(f"{a} {m.removeprefix('click_to_').removesuffix('_ms')} median {np.median(v):.0f} ms (N={len(v)})"
-                        for a, m, v in rows)
-    sampled = " Each strip shows at most 300 samples, drawn at random; the boxes use every sample." if any(
-        len(v) > STRIP_POINTS for _, _, v in rows) else ""
+    medians = "; ".join(
+        f"{a} {m.removeprefix('click_to_').removesuffix('_ms')} median {np.median(v):.0f} ms (N={len(v)})"
+        for a, m, v in rows
+    )
+    sampled = (
+        " Each strip shows at most 300 samples, drawn at random; the boxes use every sample."
+        if any(len(v) > STRIP_POINTS for _, _, v in rows)
+        else ""
+    )
     return Chart(to_svg(figure), f"Distribution of click-to-preview and click-to-final per action: {medians}.{sampled}")
 
 
@@ -102,38 +133,75 @@ def waterfall(steps: pd.DataFrame, prompt_id: str) -> Chart | None:
             ends.append(step["click_ts_ms"] - origin + step["click_to_export_ms"])
         if step["status"] != "ok":
             x = (step["click_ts_ms"] - origin) if not pd.isna(step["click_ts_ms"]) else reached
-            axes.scatter([x], [y], marker="x", color="#c01c28", s=50, zorder=4, label="failed step" if "failed" not in used else None)
+            axes.scatter(
+                [x],
+                [y],
+                marker="x",
+                color="#c01c28",
+                s=50,
+                zorder=4,
+                label="failed step" if "failed" not in used else None,
+            )
             used.add("failed")
             reached = max([reached, *ends])
             continue
         reached = max([reached, *ends])
         if step["action"] == "export":
-            axes.barh(y, step["click_to_export_ms"], left=step["click_ts_ms"] - origin, color="#613583", height=0.5,
-                      label="export (click → file saved)" if "export" not in used else None)
+            axes.barh(
+                y,
+                step["click_to_export_ms"],
+                left=step["click_ts_ms"] - origin,
+                color="#613583",
+                height=0.5,
+                label="export (click → file saved)" if "export" not in used else None,
+            )
             used.add("export")
             continue
-        parts = [(name, step[a], step[b], colour, hatch) for name, a, b, colour, hatch in WATERFALL_PARTS
-                 if not pd.isna(step[a]) and not pd.isna(step[b])]
+        parts = [
+            (name, step[a], step[b], colour, hatch)
+            for name, a, b, colour, hatch in WATERFALL_PARTS
+            if not pd.isna(step[a]) and not pd.isna(step[b])
+        ]
         if not parts:
             parts = [("click → final paint", step["click_ts_ms"], step["final_paint_ts_ms"], "#5e5c64", "")]
         for name, start, end, colour, hatch in parts:
-            axes.barh(y, end - start, left=start - origin, color=colour, hatch=hatch, height=0.5, edgecolor="white",
-                      label=name if name not in used else None)
+            axes.barh(
+                y,
+                end - start,
+                left=start - origin,
+                color=colour,
+                hatch=hatch,
+                height=0.5,
+                edgecolor="white",
+                label=name if name not in used else None,
+            )
             used.add(name)
         if not pd.isna(step["first_preview_paint_ts_ms"]):
-            axes.scatter([step["first_preview_paint_ts_ms"] - origin], [y], marker="|", s=160, color="#1d1d1f", zorder=4,
-                         label="first preview painted" if "preview" not in used else None)
+            axes.scatter(
+                [step["first_preview_paint_ts_ms"] - origin],
+                [y],
+                marker="|",
+                s=160,
+                color="#1d1d1f",
+                zorder=4,
+                label="first preview painted" if "preview" not in used else None,
+            )
             used.add("preview")
     axes.set_yticks(range(len(labels)), labels)
     axes.invert_yaxis()
     axes.set_xlabel("ms since the journey run's first click")
     axes.set_title(f"Waterfall of journey run {prompt_id}")
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.5 / max(len(mine), 2) - 0.12), ncol=4, fontsize=7, frameon=False)
+    axes.legend(
+        loc="upper center", bbox_to_anchor=(0.5, -0.5 / max(len(mine), 2) - 0.12), ncol=4, fontsize=7, frameon=False
+    )
     total = float(timed[["final_paint_ts_ms", "click_ts_ms"]].max().max()) - origin
     failed = int((mine["status"] != "ok").sum())
-    return Chart(to_svg(figure), f"Waterfall of journey run {prompt_id}: {len(mine)} steps over {total:.0f} ms"
-                                 f"{f', {failed} failed' if failed else ''}; bars split the time after each click into "
-                                 "the way to the server, queue, inference and delivery where the server reports them.")
+    return Chart(
+        to_svg(figure),
+        f"Waterfall of journey run {prompt_id}: {len(mine)} steps over {total:.0f} ms"
+        f"{f', {failed} failed' if failed else ''}; bars split the time after each click into "
+        "the way to the server, queue, inference and delivery where the server reports them.",
+    )
 
 
 def comparison(result: dict) -> Chart | None:
@@ -146,8 +214,15 @@ def comparison(result: dict) -> Chart | None:
     used = set()
     for y, m in enumerate(rows):
         colour, marker = style[m["verdict"]]
-        axes.errorbar([m["ratio"]], [y], xerr=[[m["ratio"] - m["ci_low"]], [m["ci_high"] - m["ratio"]]], fmt=marker,
-                      color=colour, capsize=3, label=m["verdict"] if m["verdict"] not in used else None)
+        axes.errorbar(
+            [m["ratio"]],
+            [y],
+            xerr=[[m["ratio"] - m["ci_low"]], [m["ci_high"] - m["ratio"]]],
+            fmt=marker,
+            color=colour,
+            capsize=3,
+            label=m["verdict"] if m["verdict"] not in used else None,
+        )
         used.add(m["verdict"])
     axes.axvline(1.0, color="#1d1d1f", linewidth=0.8)
     axes.set_yticks(range(len(rows)), [m["metric"] for m in rows])
@@ -156,8 +231,11 @@ def comparison(result: dict) -> Chart | None:
     axes.set_title("Compared with the baseline")
     axes.legend(loc="lower right", fontsize=7, frameon=False)
     slower = [m["metric"] for m in rows if m["verdict"] == "slower"]
-    return Chart(to_svg(figure), f"Ratios of medians against the baseline for {len(rows)} metrics; "
-                                 f"{len(slower)} slower{': ' + ', '.join(slower) if slower else ''}.")
+    return Chart(
+        to_svg(figure),
+        f"Ratios of medians against the baseline for {len(rows)} metrics; "
+        f"{len(slower)} slower{': ' + ', '.join(slower) if slower else ''}.",
+    )
 
 
 def trend(points: list[dict], this_run: str, baseline: str | None) -> Chart | None:
@@ -167,7 +245,10 @@ def trend(points: list[dict], this_run: str, baseline: str | None) -> Chart | No
         return None
     figure, axes = plt.subplots(figsize=(7.5, 2.8))
     x = np.arange(len(points))
-    for key, label, marker in (("ttui_p50", "TTUI p50", "o"), ("generate_final_p50", "generate click-to-final p50", "s")):
+    for key, label, marker in (
+        ("ttui_p50", "TTUI p50", "o"),
+        ("generate_final_p50", "generate click-to-final p50", "s"),
+    ):
         values = [np.nan if p[key] is None else p[key] for p in points]
         axes.plot(x, values, marker=marker, label=label)
     for i, p in enumerate(points):
@@ -193,9 +274,11 @@ def load_curve(load: dict) -> Chart | None:
         return None
     x = [level["creators"] for level in levels]
     figure, (times, rate) = plt.subplots(1, 2, figsize=(7.5, 2.8))
-    for key, part, label, marker in (("click_to_final_ms", "p50", "click-to-final p50", "s"),
-                                     ("click_to_final_ms", "p95", "click-to-final p95", "^"),
-                                     ("queue_wait_ms", "p50", "queue wait p50", "o")):
+    for key, part, label, marker in (
+        ("click_to_final_ms", "p50", "click-to-final p50", "s"),
+        ("click_to_final_ms", "p95", "click-to-final p95", "^"),
+        ("queue_wait_ms", "p50", "queue wait p50", "o"),
+    ):
         values = [np.nan if level[key][part] is None else level[key][part] for level in levels]
         times.plot(x, values, marker=marker, label=label)
     times.set_xlabel("creators at once")
@@ -210,7 +293,9 @@ def load_curve(load: dict) -> Chart | None:
     rate.set_title("Throughput")
     for axes in (times, rate):
         axes.set_xticks(x)
-    points = "; ".join(f"{level['creators']} creators: click-to-final p50 {level['click_to_final_ms']['p50']:.0f} ms, "
-                       f"p95 {level['click_to_final_ms']['p95']:.0f} ms, {level['throughput_finals_per_min'] or 0:.1f} finals/min"
-                       for level in levels)
+    points = "; ".join(
+        f"{level['creators']} creators: click-to-final p50 {level['click_to_final_ms']['p50']:.0f} ms, "
+        f"p95 {level['click_to_final_ms']['p95']:.0f} ms, {level['throughput_finals_per_min'] or 0:.1f} finals/min"
+        for level in levels
+    )
     return Chart(to_svg(figure), f"Click-to-final and throughput against the number of creators at once: {points}.")

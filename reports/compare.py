@@ -18,19 +18,31 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from .audit import CANDIDATE_ACTIONS, Run, judge_candidates, journey_runs, load_run
+from .audit import CANDIDATE_ACTIONS, Run, journey_runs, judge_candidates, load_run
 
 MIN_SAMPLES = 6  # per side: fewer give no usable confidence interval (benchstat's rule too)
 BOOTSTRAP_RESAMPLES = 2000
-ACTION_METRICS = {"generate": ("click_to_preview_ms", "click_to_final_ms"), "reroll": ("click_to_preview_ms", "click_to_final_ms"),
-                  "edit": ("click_to_preview_ms", "click_to_final_ms"), "repeat": ("click_to_final_ms",),
-                  "export": ("click_to_export_ms",)}
+ACTION_METRICS = {
+    "generate": ("click_to_preview_ms", "click_to_final_ms"),
+    "reroll": ("click_to_preview_ms", "click_to_final_ms"),
+    "edit": ("click_to_preview_ms", "click_to_final_ms"),
+    "repeat": ("click_to_final_ms",),
+    "export": ("click_to_export_ms",),
+}
 # The conditions that must match for two runs to be comparable, and where the manifest keeps them.
 COMPARABLE = {
-    "journey pack": ("journey", "name"), "journey settings": ("journey", "settings"), "steps": ("journey", "steps"),
-    "UI profile": ("ui_profile", "name"), "model": ("model", "model"), "device": ("model", "device"),
-    "dtype": ("model", "dtype"), "sampler": ("model", "sampler"), "app defaults (steps, size)": ("model", "defaults"),
-    "fault injection": ("model", "faults"), "browser version": ("browser", "version"), "CPU": ("hardware", "cpu"),
+    "journey pack": ("journey", "name"),
+    "journey settings": ("journey", "settings"),
+    "steps": ("journey", "steps"),
+    "UI profile": ("ui_profile", "name"),
+    "model": ("model", "model"),
+    "device": ("model", "device"),
+    "dtype": ("model", "dtype"),
+    "sampler": ("model", "sampler"),
+    "app defaults (steps, size)": ("model", "defaults"),
+    "fault injection": ("model", "faults"),
+    "browser version": ("browser", "version"),
+    "CPU": ("hardware", "cpu"),
     "GPU": ("hardware", "gpu"),
 }
 
@@ -60,9 +72,11 @@ def samples(side: Side) -> dict[str, np.ndarray]:
                 found.setdefault(f"{action}.{metric}", []).extend(rows[metric].dropna().tolist())
         images = ok[ok["action"].isin(CANDIDATE_ACTIONS) & ok["server_final_ts_ms"].notna()]
         for action, rows in images.groupby("action"):
-            parts = {"queue_wait_ms": rows["server_inference_start_ts_ms"] - rows["server_received_ts_ms"],
-                     "inference_ms": rows["server_final_ts_ms"] - rows["server_inference_start_ts_ms"],
-                     "delivery_ms": rows["delivery_ms"]}
+            parts = {
+                "queue_wait_ms": rows["server_inference_start_ts_ms"] - rows["server_received_ts_ms"],
+                "inference_ms": rows["server_final_ts_ms"] - rows["server_inference_start_ts_ms"],
+                "delivery_ms": rows["delivery_ms"],
+            }
             for part, values in parts.items():
                 found.setdefault(f"{action}.{part}", []).extend(values.dropna().tolist())
         ttui = [j["ttui_ms"] for j in journey_runs(run, judge_candidates(run)) if j["ttui_ms"] is not None]
@@ -81,9 +95,16 @@ def bootstrap_ratio_ci(base: np.ndarray, new: np.ndarray, seed: int = 0) -> tupl
 
 
 def compare_metric(metric: str, base: np.ndarray, new: np.ndarray, alpha: float, min_effect: float) -> dict:
-    row = {"metric": metric, "baseline": {"n": len(base), "median": float(np.median(base))},
-           "new": {"n": len(new), "median": float(np.median(new))},
-           "ratio": None, "ci_low": None, "ci_high": None, "p_value": None, "verdict": "too few samples"}
+    row = {
+        "metric": metric,
+        "baseline": {"n": len(base), "median": float(np.median(base))},
+        "new": {"n": len(new), "median": float(np.median(new))},
+        "ratio": None,
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        "verdict": "too few samples",
+    }
     if row["baseline"]["median"] > 0:
         row["ratio"] = row["new"]["median"] / row["baseline"]["median"]
     if min(len(base), len(new)) < MIN_SAMPLES or row["ratio"] is None:
@@ -103,7 +124,14 @@ def metric_order(metric: str) -> tuple:
     """TTUI first, then per action (in journey order) the creator's metrics before the server's parts."""
     action, _, name = metric.partition(".")
     actions = ["ttui_ms", *ACTION_METRICS]
-    names = ["click_to_preview_ms", "click_to_final_ms", "click_to_export_ms", "queue_wait_ms", "inference_ms", "delivery_ms"]
+    names = [
+        "click_to_preview_ms",
+        "click_to_final_ms",
+        "click_to_export_ms",
+        "queue_wait_ms",
+        "inference_ms",
+        "delivery_ms",
+    ]
     return (actions.index(action) if action in actions else 99, names.index(name) if name in names else 99)
 
 
@@ -127,8 +155,10 @@ def compare(baseline: Side, new: Side, alpha: float = 0.05, min_effect: float = 
     common = sorted((m for m in base_samples if m in new_samples), key=metric_order)
     metrics = [compare_metric(m, base_samples[m], new_samples[m], alpha, min_effect) for m in common]
     if not metrics:
-        raise CompareError(f"{baseline.name} and {new.name} share no measured metric (different journeys, or nothing "
-                           "succeeded on one side); compare runs of the same journey pack")
+        raise CompareError(
+            f"{baseline.name} and {new.name} share no measured metric (different journeys, or nothing "
+            "succeeded on one side); compare runs of the same journey pack"
+        )
     only = sorted(set(base_samples) ^ set(new_samples))
     warnings = incomparable(baseline.manifest, new.manifest)
     if only:
@@ -154,16 +184,27 @@ def drift(side: Side) -> dict | None:
     rows = rows[(rows["judge"] == "drift_vs_baseline") & rows["value"].notna()]
     if rows.empty:
         return None
-    return {"n": len(rows), "p50": float(np.median(rows["value"])), "max": float(rows["value"].max()),
-            "model": rows["model"].iloc[0], "calibrated": bool((rows["calibrated"] == "yes").all())}
+    return {
+        "n": len(rows),
+        "p50": float(np.median(rows["value"])),
+        "max": float(rows["value"].max()),
+        "model": rows["model"].iloc[0],
+        "calibrated": bool((rows["calibrated"] == "yes").all()),
+    }
 
 
 def side_from_path(path: Path) -> Side:
     return Side(str(path), [load_run(path)])
 
 
-def resolve_side(ref: str, store: str | None = None, since: str | None = None, journey: str | None = None,
-                 exclude: str | None = None, now: datetime | None = None) -> Side:
+def resolve_side(
+    ref: str,
+    store: str | None = None,
+    since: str | None = None,
+    journey: str | None = None,
+    exclude: str | None = None,
+    now: datetime | None = None,
+) -> Side:
     """A run directory, or a reference into the history store: a run id, `last`,
     `last-passing`, `pinned`; with `since` (7d), every stored run of that window, pooled.
     `journey` limits the store to that journey; `exclude` leaves out the new run itself;
@@ -179,9 +220,15 @@ def resolve_side(ref: str, store: str | None = None, since: str | None = None, j
         raise CompareError(str(exc)) from None
     missing = [r.path for r in stored if not Path(r.path).is_dir()]
     if missing:
-        raise CompareError(f"the stored run directory {missing[0]} is gone; the store keeps summaries, the comparison "
-                           "needs the run directory")
-    name = stored[0].run_id if len(stored) == 1 else f"{len(stored)} runs since {since} ({stored[0].run_id} … {stored[-1].run_id})"
+        raise CompareError(
+            f"the stored run directory {missing[0]} is gone; the store keeps summaries, the comparison "
+            "needs the run directory"
+        )
+    name = (
+        stored[0].run_id
+        if len(stored) == 1
+        else f"{len(stored)} runs since {since} ({stored[0].run_id} … {stored[-1].run_id})"
+    )
     return Side(name, [load_run(Path(r.path)) for r in stored])
 
 
@@ -197,20 +244,27 @@ def format_comparison(result: dict) -> str:
         elif m["verdict"] == "no change":
             change = f"~ (p={m['p_value']:.3f} n={base['n']}+{new['n']})"
         else:
-            change = (f"{(m['ratio'] - 1) * 100:+.1f}% [{(m['ci_low'] - 1) * 100:+.1f}%, {(m['ci_high'] - 1) * 100:+.1f}%] "
-                      f"(p={m['p_value']:.3f})")
+            change = (
+                f"{(m['ratio'] - 1) * 100:+.1f}% [{(m['ci_low'] - 1) * 100:+.1f}%, {(m['ci_high'] - 1) * 100:+.1f}%] "
+                f"(p={m['p_value']:.3f})"
+            )
         lines.append(f"{m['metric']:34} {fmt(base):>12} {fmt(new):>12}  {change:<34} {m['verdict']}")
     if footnote:
         lines.append(f"¹ need >= {result['min_samples']} samples per side for a confidence interval and a verdict")
-    lines.append(f"verdicts: slower / faster only when p < {result['alpha']} and the change is at least "
-                 f"{result['min_effect_percent']:g}%; medians in ms (N)")
+    lines.append(
+        f"verdicts: slower / faster only when p < {result['alpha']} and the change is at least "
+        f"{result['min_effect_percent']:g}%; medians in ms (N)"
+    )
     if result.get("drift_vs_baseline"):
         d = result["drift_vs_baseline"]
         lines.append(f"LPIPS drift vs baseline: p50 {d['p50']:.4f}, max {d['max']:.4f} (N={d['n']}; {d['model']})")
     for warning in result["warnings"]:
         lines.append(f"warning: {warning}")
     slower = result["regressions"]
-    lines.append(f"{len(slower)} of {len(result['metrics'])} metrics slower than baseline" + (f": {', '.join(slower)}" if slower else ""))
+    lines.append(
+        f"{len(slower)} of {len(result['metrics'])} metrics slower than baseline"
+        + (f": {', '.join(slower)}" if slower else "")
+    )
     return "\n".join(lines)
 
 
@@ -218,19 +272,28 @@ def fmt(side: dict) -> str:
     return f"{side['median']:.1f} ({side['n']})"
 
 
-
 def format_markdown(result: dict) -> str:
     """The comparison as a Markdown table (for $GITHUB_STEP_SUMMARY)."""
     slower = result["regressions"]
-    lines = [f"### imagejourney: {len(slower)} of {len(result['metrics'])} metrics slower than baseline",
-             "", f"baseline `{result['baseline']}` · new `{result['new']}`", "",
-             "| metric | baseline median (N) | new median (N) | change [95% CI] | p | verdict |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        f"### imagejourney: {len(slower)} of {len(result['metrics'])} metrics slower than baseline",
+        "",
+        f"baseline `{result['baseline']}` · new `{result['new']}`",
+        "",
+        "| metric | baseline median (N) | new median (N) | change [95% CI] | p | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
     for m in result["metrics"]:
-        change = "± ∞" if m["ci_low"] is None else (f"{(m['ratio'] - 1) * 100:+.1f}% [{(m['ci_low'] - 1) * 100:+.1f}%, "
-                                                   f"{(m['ci_high'] - 1) * 100:+.1f}%]")
+        change = (
+            "± ∞"
+            if m["ci_low"] is None
+            else (f"{(m['ratio'] - 1) * 100:+.1f}% [{(m['ci_low'] - 1) * 100:+.1f}%, {(m['ci_high'] - 1) * 100:+.1f}%]")
+        )
         p_value = "" if m["p_value"] is None else f"{m['p_value']:.3f}"
         verdict = f"**{m['verdict']}**" if m["verdict"] == "slower" else m["verdict"]
-        lines.append(f"| `{m['metric']}` | {m['baseline']['median']:.1f} ({m['baseline']['n']}) | "
-                     f"{m['new']['median']:.1f} ({m['new']['n']}) | {change} | {p_value} | {verdict} |")
+        lines.append(
+            f"| `{m['metric']}` | {m['baseline']['median']:.1f} ({m['baseline']['n']}) | "
+            f"{m['new']['median']:.1f} ({m['new']['n']}) | {change} | {p_value} | {verdict} |"
+        )
     lines += [f"> warning: {w}" for w in result["warnings"]]
     return "\n".join(lines) + "\n"

@@ -30,11 +30,26 @@ class Dashboard(LocalServer):
             groups.setdefault((run.target, run.journey), []).append(run)
         sections = []
         for (target, journey), runs in sorted(groups.items()):
-            points = [{"run_id": r.run_id, "started_at": r.started_at, "ttui_p50": r.summary["ttui_ms"]["p50"],
-                       "generate_final_p50": r.summary["actions"].get("generate", {}).get("click_to_final_ms", {}).get("p50")}
-                      for r in runs]
-            sections.append({"target": target, "journey": journey, "runs": list(reversed(runs)),
-                             "trend": charts.trend(points, runs[-1].run_id, self.store.pinned_baseline())})
+            points = [
+                {
+                    "run_id": r.run_id,
+                    "started_at": r.started_at,
+                    "ttui_p50": r.summary["ttui_ms"]["p50"],
+                    "generate_final_p50": r.summary["actions"]
+                    .get("generate", {})
+                    .get("click_to_final_ms", {})
+                    .get("p50"),
+                }
+                for r in runs
+            ]
+            sections.append(
+                {
+                    "target": target,
+                    "journey": journey,
+                    "runs": list(reversed(runs)),
+                    "trend": charts.trend(points, runs[-1].run_id, self.store.pinned_baseline()),
+                }
+            )
         html = environment().get_template("dashboard.html.j2").render(store=self.store.url, sections=sections)
         return html.encode()
 

@@ -12,11 +12,26 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import (BigInteger, Boolean, Column, Float, ForeignKey, Integer, MetaData, String, Table, Text,
-                        create_engine, insert, select, text, update)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -24,13 +39,23 @@ from .audit import load_run, summarize, summary_json
 
 SCHEMA_VERSION = 2  # 2: steps.seed is a 64-bit integer (products draw seeds up to 2**53 and beyond)
 DEFAULT_STORE = "sqlite:///journey-results/history.db"
-STEP_FIELDS = ("prompt_id", "step_index", "action", "status", "seed", "click_to_preview_ms", "click_to_final_ms",
-               "click_to_export_ms", "image")
+STEP_FIELDS = (
+    "prompt_id",
+    "step_index",
+    "action",
+    "status",
+    "seed",
+    "click_to_preview_ms",
+    "click_to_final_ms",
+    "click_to_export_ms",
+    "image",
+)
 
 metadata = MetaData()
 schema_table = Table("imagejourney_schema", metadata, Column("version", Integer, nullable=False))
 runs_table = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("run_id", String(200), primary_key=True),
     Column("target", String(200)),
     Column("journey", String(200)),
@@ -44,15 +69,26 @@ runs_table = Table(
     Column("summary", Text),  # summary.json as written by the audit
 )
 steps_table = Table(
-    "steps", metadata,
+    "steps",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(200), ForeignKey("runs.run_id"), nullable=False, index=True),
-    Column("prompt_id", String(200)), Column("step_index", Integer), Column("action", String(40)),
-    Column("status", String(20)), Column("seed", BigInteger), Column("click_to_preview_ms", Float),
-    Column("click_to_final_ms", Float), Column("click_to_export_ms", Float), Column("image", Text),
+    Column("prompt_id", String(200)),
+    Column("step_index", Integer),
+    Column("action", String(40)),
+    Column("status", String(20)),
+    Column("seed", BigInteger),
+    Column("click_to_preview_ms", Float),
+    Column("click_to_final_ms", Float),
+    Column("click_to_export_ms", Float),
+    Column("image", Text),
 )
-baseline_table = Table("baseline", metadata, Column("name", String(40), primary_key=True),
-                       Column("run_id", String(200), ForeignKey("runs.run_id")))
+baseline_table = Table(
+    "baseline",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("run_id", String(200), ForeignKey("runs.run_id")),
+)
 
 
 class StoreError(Exception):
@@ -93,10 +129,14 @@ class HistoryStore:
                 elif version == 1:
                     migrate_to_2(db)
                 elif version > SCHEMA_VERSION:
-                    raise StoreError(f"the history store {shown(self.url)} has schema version {version}, newer than this "
-                                     f"imagejourney's ({SCHEMA_VERSION}); upgrade imagejourney to use it")
+                    raise StoreError(
+                        f"the history store {shown(self.url)} has schema version {version}, newer than this "
+                        f"imagejourney's ({SCHEMA_VERSION}); upgrade imagejourney to use it"
+                    )
         except (ArgumentError, NoSuchModuleError):
-            raise StoreError(f"'{shown(self.url)}' is not a store URL; use sqlite:///PATH or postgresql://USER@HOST/DB") from None
+            raise StoreError(
+                f"'{shown(self.url)}' is not a store URL; use sqlite:///PATH or postgresql://USER@HOST/DB"
+            ) from None
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "no answer"
             raise StoreError(f"the history store {shown(self.url)} cannot be reached ({reason})") from None
@@ -111,17 +151,29 @@ class HistoryStore:
         with self.engine.begin() as db:
             if db.execute(select(runs_table.c.run_id).where(runs_table.c.run_id == run_id)).first():
                 return run_id, False
-            db.execute(insert(runs_table).values(
-                run_id=run_id, target=summary["target"]["name"], journey=summary["journey"],
-                config_hash=summary["config_hash"], started_at=summary["started_at"], finished_at=summary["finished_at"],
-                complete=summary["complete"], passed=passed(summary), path=str(run.path.resolve()),
-                summary_schema=summary["schema"], summary=json.dumps(summary)))
+            db.execute(
+                insert(runs_table).values(
+                    run_id=run_id,
+                    target=summary["target"]["name"],
+                    journey=summary["journey"],
+                    config_hash=summary["config_hash"],
+                    started_at=summary["started_at"],
+                    finished_at=summary["finished_at"],
+                    complete=summary["complete"],
+                    passed=passed(summary),
+                    path=str(run.path.resolve()),
+                    summary_schema=summary["schema"],
+                    summary=json.dumps(summary),
+                )
+            )
             rows = run.steps[list(STEP_FIELDS)].astype(object).where(run.steps[list(STEP_FIELDS)].notna(), None)
             if len(rows):
                 db.execute(insert(steps_table), [{"run_id": run_id, **row} for row in rows.to_dict("records")])
         return run_id, True
 
-    def runs(self, target: str | None = None, journey: str | None = None, since: datetime | None = None) -> list[StoredRun]:
+    def runs(
+        self, target: str | None = None, journey: str | None = None, since: datetime | None = None
+    ) -> list[StoredRun]:
         """Stored runs, oldest first."""
         query = select(runs_table).order_by(runs_table.c.started_at, runs_table.c.run_id)
         if target:
@@ -129,8 +181,12 @@ class HistoryStore:
         if journey:
             query = query.where(runs_table.c.journey == journey)
         with self.engine.connect() as db:
-            found = [StoredRun(r.run_id, r.target, r.journey, r.started_at, r.complete, r.passed, r.path, json.loads(r.summary))
-                     for r in db.execute(query)]
+            found = [
+                StoredRun(
+                    r.run_id, r.target, r.journey, r.started_at, r.complete, r.passed, r.path, json.loads(r.summary)
+                )
+                for r in db.execute(query)
+            ]
         if since is not None:
             found = [r for r in found if r.started_at and datetime.fromisoformat(r.started_at) >= since]
         return found
@@ -139,7 +195,9 @@ class HistoryStore:
         for run in self.runs():
             if run.run_id == run_id:
                 return run
-        raise StoreError(f"no run '{run_id}' in the history store {shown(self.url)}; `imagejourney history list` shows them")
+        raise StoreError(
+            f"no run '{run_id}' in the history store {shown(self.url)}; `imagejourney history list` shows them"
+        )
 
     def steps(self, run_id: str) -> list[dict]:
         with self.engine.connect() as db:
@@ -157,15 +215,23 @@ class HistoryStore:
         with self.engine.connect() as db:
             return db.execute(select(baseline_table.c.run_id).where(baseline_table.c.name == "pinned")).scalar()
 
-    def resolve(self, ref: str, journey: str | None = None, target: str | None = None,
-                since: datetime | None = None, before: str | None = None) -> list[StoredRun]:
+    def resolve(
+        self,
+        ref: str,
+        journey: str | None = None,
+        target: str | None = None,
+        since: datetime | None = None,
+        before: str | None = None,
+    ) -> list[StoredRun]:
         """A baseline reference → the stored runs it names: a run id, `last`, `last-passing`,
         `pinned`, or (with `since`) every run of the window, pooled."""
         runs = [r for r in self.runs(target, journey, since) if r.run_id != before]
         if not runs:
             where = " ".join(x for x in (journey and f"journey {journey}", target and f"target {target}") if x)
-            raise StoreError(f"the history store {shown(self.url)} holds no run{' for ' + where if where else ''}"
-                             f"{' in that window' if since else ''}; add one with `imagejourney history add RUN_DIR`")
+            raise StoreError(
+                f"the history store {shown(self.url)} holds no run{' for ' + where if where else ''}"
+                f"{' in that window' if since else ''}; add one with `imagejourney history add RUN_DIR`"
+            )
         if since is not None and ref in ("last", "window"):
             return runs
         if ref == "last":
@@ -193,8 +259,12 @@ def migrate_to_2(db) -> None:
 
 def passed(summary: dict) -> bool:
     comparison = summary.get("comparison") or {}
-    return (summary["complete"] and summary["failed_steps"] == 0 and all(b["held"] for b in summary["budgets"])
-            and not comparison.get("regressions"))
+    return (
+        summary["complete"]
+        and summary["failed_steps"] == 0
+        and all(b["held"] for b in summary["budgets"])
+        and not comparison.get("regressions")
+    )
 
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
@@ -202,7 +272,7 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     units = {"d": "days", "h": "hours"}
     if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit():
         raise StoreError(f"--since '{text}' must read like 7d or 36h")
-    return (now or datetime.now(timezone.utc)) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    return (now or datetime.now(UTC)) - timedelta(**{units[text[-1]]: int(text[:-1])})
 
 
 def shown(url: str) -> str:
@@ -212,4 +282,3 @@ def shown(url: str) -> str:
         credentials, host = rest.rsplit("@", 1)
         return f"{scheme}://{credentials.split(':')[0]}@{host}"
     return url
-

@@ -90,7 +90,7 @@ class LPIPS:
         """LPIPS of each (a, b) pair; b is resized to a's size when they differ."""
         out = []
         for start in range(0, len(pairs), batch):
-            chunk = pairs[start:start + batch]
+            chunk = pairs[start : start + batch]
             by_size: dict[tuple[int, int], list[int]] = {}
             for i, (a, _) in enumerate(chunk):
                 by_size.setdefault(lpips_size(a.size), []).append(i)
@@ -135,15 +135,22 @@ class CLIPScore:
             self.model = CLIPModel.from_pretrained(model, local_files_only=True).eval()
             self.processor = CLIPProcessor.from_pretrained(model, local_files_only=True)
         except (OSError, ValueError):
-            raise JudgeUnavailable(f"no CLIP model '{model}' on this machine (a local directory or the Hugging Face "
-                                   "cache is needed; nothing is downloaded)") from None
+            raise JudgeUnavailable(
+                f"no CLIP model '{model}' on this machine (a local directory or the Hugging Face "
+                "cache is needed; nothing is downloaded)"
+            ) from None
         self.calibrated = not getattr(self.model.config, "random_weights", False)
         self.name = f"clip {Path(model).name or model}" + ("" if self.calibrated else " (random weights)")
 
     @torch.inference_mode()
     def scores(self, images: list[Image.Image], texts: list[str]) -> list[float]:
-        inputs = self.processor(text=texts, images=[i.convert("RGB") for i in images], return_tensors="pt",
-                                padding="max_length", truncation=True)
+        inputs = self.processor(
+            text=texts,
+            images=[i.convert("RGB") for i in images],
+            return_tensors="pt",
+            padding="max_length",
+            truncation=True,
+        )
         out = self.model(**inputs)  # image_embeds and text_embeds come out normalised
         return (out.image_embeds * out.text_embeds).sum(dim=-1).tolist()
 
@@ -151,27 +158,43 @@ class CLIPScore:
 # The judging of one run ----------------------------------------------------------------------
 
 
-def judge_run(run_dir: Path, lpips_net: str = "alex", clip_model: str | None = None,
-              baseline: Path | None = None) -> pd.DataFrame:
+def judge_run(
+    run_dir: Path, lpips_net: str = "alex", clip_model: str | None = None, baseline: Path | None = None
+) -> pd.DataFrame:
     """Compute every judge over the run's finals and write judgements.csv; return its rows."""
     run = load_run(run_dir)
     steps = run.steps
-    finals = steps[(steps["status"] == "ok") & steps["action"].isin((*CANDIDATE_ACTIONS, "repeat"))
-                   & steps["image"].notna()]
+    finals = steps[
+        (steps["status"] == "ok") & steps["action"].isin((*CANDIDATE_ACTIONS, "repeat")) & steps["image"].notna()
+    ]
     images = {path: load_image(run.path / path) for path in finals["image"]}
     rows: list[dict] = []
 
     def add(image, judge, value, model, calibrated):
-        rows.append({"image": image, "judge": judge, "value": None if value is None else round(float(value), 6),
-                     "model": model, "calibrated": "yes" if calibrated else "no"})
+        rows.append(
+            {
+                "image": image,
+                "judge": judge,
+                "value": None if value is None else round(float(value), 6),
+                "model": model,
+                "calibrated": "yes" if calibrated else "no",
+            }
+        )
 
     for path, image in images.items():
         add(path, "pixel_std", pixel_std(image), "grey-level standard deviation", True)
 
     lpips_model = LPIPS(lpips_net)
     pairs, owners = lpips_pairs(finals, baseline)
-    distances = lpips_model.distances([(images[a] if a in images else load_image(run.path / a),
-                                        load_image(b) if isinstance(b, Path) else images[b]) for a, b in pairs])
+    distances = lpips_model.distances(
+        [
+            (
+                images[a] if a in images else load_image(run.path / a),
+                load_image(b) if isinstance(b, Path) else images[b],
+            )
+            for a, b in pairs
+        ]
+    )
     by_owner: dict[tuple[str, str], list[float]] = {}
     for owner, distance in zip(owners, distances):
         by_owner.setdefault(owner, []).append(distance)
@@ -218,7 +241,11 @@ def visual_progress(click: float, final: float, previews: list[tuple[float, floa
     remaining = [1.0, *(1 - v for v in progress)]
     speed_index = sum((edges[i + 1] - edges[i]) * remaining[i] for i in range(len(remaining)))
     seen = next((t for t, d in previews if d <= recognisable), final)
-    return {"progress": progress, "time_to_recognisable_preview_ms": seen - click, "generation_speed_index_ms": speed_index}
+    return {
+        "progress": progress,
+        "time_to_recognisable_preview_ms": seen - click,
+        "generation_speed_index_ms": speed_index,
+    }
 
 
 def lpips_pairs(finals: pd.DataFrame, baseline: Path | None) -> tuple[list[tuple], list[tuple[str, str]]]:
@@ -266,8 +293,12 @@ def judge_previews(run, finals: pd.DataFrame, images: dict, lpips_model: LPIPS, 
             continue  # previews were painted but none kept (a canvas UI): nothing honest to say
         final = images[step["image"]]
         distances = lpips_model.distances([(final, load_image(run.path / p["image"])) for p in previews])
-        found = visual_progress(step["click_ts_ms"], step["final_paint_ts_ms"],
-                                [(p["t"], d) for p, d in zip(previews, distances)], recognisable)
+        found = visual_progress(
+            step["click_ts_ms"],
+            step["final_paint_ts_ms"],
+            [(p["t"], d) for p, d in zip(previews, distances)],
+            recognisable,
+        )
         for preview, value in zip(previews, found["progress"]):
             add(preview["image"], "visual_progress", value, lpips_model.name, lpips_model.calibrated)
         for judge in ("time_to_recognisable_preview_ms", "generation_speed_index_ms"):

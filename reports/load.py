@@ -83,12 +83,20 @@ def by_active_creators(steps: pd.DataFrame, events: list[dict]) -> list[dict]:
     """click_to_final_ms grouped by how many creators (of the same level) were active at the click."""
     windows = creator_windows(events)
     finals = steps[steps["action"].isin(IMAGE_ACTIONS) & (steps["status"] == "ok") & steps["click_epoch_ms"].notna()]
-    active = [sum(1 for (level, _), (start, end) in windows.items()
-                  if level == row.creators and start <= row.click_epoch_ms <= end)
-              for row in finals.itertuples()]
+    active = [
+        sum(
+            1
+            for (level, _), (start, end) in windows.items()
+            if level == row.creators and start <= row.click_epoch_ms <= end
+        )
+        for row in finals.itertuples()
+    ]
     finals = finals.assign(active=active)
-    return [{"active_creators": int(n), "click_to_final_ms": dist(group["click_to_final_ms"])}
-            for n, group in finals.groupby("active") if n > 0]
+    return [
+        {"active_creators": int(n), "click_to_final_ms": dist(group["click_to_final_ms"])}
+        for n, group in finals.groupby("active")
+        if n > 0
+    ]
 
 
 def load_summary(manifest: dict, events: list[dict], steps: pd.DataFrame) -> dict | None:

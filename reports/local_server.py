@@ -57,9 +57,16 @@ class HostCheck:
         self.app, self.hosts = app, hosts
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and self.hosts is not None and Headers(scope=scope).get("host", "").lower() not in self.hosts:
-            refusal = PlainTextResponse("this server answers only to 127.0.0.1, localhost or [::1] at its port, "
-                                        "not to another Host header (as DNS rebinding sends)", 400)
+        if (
+            scope["type"] == "http"
+            and self.hosts is not None
+            and Headers(scope=scope).get("host", "").lower() not in self.hosts
+        ):
+            refusal = PlainTextResponse(
+                "this server answers only to 127.0.0.1, localhost or [::1] at its port, "
+                "not to another Host header (as DNS rebinding sends)",
+                400,
+            )
             await refusal(scope, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -106,12 +113,25 @@ class LocalServer:
         self.origin = f"http://{name}:{self.port}"
         self.url = f"{self.origin}/" + (f"?token={self.token}" if self.guard_pages else "")
         self.cookie = f"imagejourney-{self.port}"  # cookies ignore the port: one name per server
-        hosts = ({f"{n}:{self.port}" for n in LOOPBACK_NAMES} | (set(LOOPBACK_NAMES) if self.port == 80 else set())
-                 if is_loopback(host) else None)
-        app = Starlette(routes=[Route("/{path:path}", self.answer, methods=["GET", "POST"])],
-                        middleware=[Middleware(HostCheck, hosts=hosts)])
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                                    proxy_headers=False, timeout_graceful_shutdown=2))
+        hosts = (
+            {f"{n}:{self.port}" for n in LOOPBACK_NAMES} | (set(LOOPBACK_NAMES) if self.port == 80 else set())
+            if is_loopback(host)
+            else None
+        )
+        app = Starlette(
+            routes=[Route("/{path:path}", self.answer, methods=["GET", "POST"])],
+            middleware=[Middleware(HostCheck, hosts=hosts)],
+        )
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                proxy_headers=False,
+                timeout_graceful_shutdown=2,
+            )
+        )
 
     def __enter__(self):
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
@@ -139,10 +159,15 @@ class LocalServer:
             else:
                 same_origin = headers.get("sec-fetch-site") == "same-origin"
             if not (same_origin and self.has_token(headers.get(TOKEN_HEADER))):
-                return PlainTextResponse("a POST is taken only from this server's own page (same origin, with its token)", 403)
-        elif self.guard_pages and not (self.has_token(request.query_params.get("token"))
-                                       or self.has_token(request.cookies.get(self.cookie))):
-            return PlainTextResponse("this server needs its token: open the URL printed at start, with its ?token=", 403)
+                return PlainTextResponse(
+                    "a POST is taken only from this server's own page (same origin, with its token)", 403
+                )
+        elif self.guard_pages and not (
+            self.has_token(request.query_params.get("token")) or self.has_token(request.cookies.get(self.cookie))
+        ):
+            return PlainTextResponse(
+                "this server needs its token: open the URL printed at start, with its ?token=", 403
+            )
         return None
 
     async def answer(self, request: Request) -> Response:

@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from imagejourney.reference_app import portrait_world as world
 from PIL import Image, ImageFilter
 from torch import nn
-
-from imagejourney.reference_app import portrait_world as world
 
 JUDGE_DIR = Path(__file__).resolve().parent.parent / "reference_app" / "models" / "prompt-match"
 SIZE = 64
@@ -61,7 +60,9 @@ class JudgeNet(nn.Module):
 
 def to_pixels(images: list[Image.Image]) -> torch.Tensor:
     """Images of any size as a N×3×64×64 batch in [-1, 1]."""
-    arrays = [np.asarray(image.convert("RGB").resize((SIZE, SIZE), Image.BILINEAR), dtype=np.float32) for image in images]
+    arrays = [
+        np.asarray(image.convert("RGB").resize((SIZE, SIZE), Image.BILINEAR), dtype=np.float32) for image in images
+    ]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
 
 
@@ -86,12 +87,15 @@ def accuracy(model: JudgeNet, pixels: torch.Tensor, labels: dict[str, torch.Tens
     model.eval()
     with torch.inference_mode():
         logits = [model(chunk) for chunk in pixels.split(256)]
-    return {name: float((torch.cat([l[name] for l in logits]).argmax(1) == labels[name]).float().mean())
-            for name in NAMES}
+    return {
+        name: float((torch.cat([logit[name] for logit in logits]).argmax(1) == labels[name]).float().mean())
+        for name in NAMES
+    }
 
 
-def train_judge(out: Path = JUDGE_DIR, seed: int = 0, images: int = 8000, heldout: int = 2000, epochs: int = 4,
-                batch: int = 64) -> dict:
+def train_judge(
+    out: Path = JUDGE_DIR, seed: int = 0, images: int = 8000, heldout: int = 2000, epochs: int = 4, batch: int = 64
+) -> dict:
     """Train on drawn portraits, measure per-attribute accuracy on `heldout` portraits of other
     seeds, print it and save it beside the weights (judge.json). Returns that record."""
     from safetensors.torch import save_file
@@ -121,12 +125,21 @@ def train_judge(out: Path = JUDGE_DIR, seed: int = 0, images: int = 8000, heldou
     heldout_accuracy = accuracy(model, test_pixels, test_labels)
     out.mkdir(parents=True, exist_ok=True)
     save_file({key: value.contiguous() for key, value in model.state_dict().items()}, out / "judge.safetensors")
-    record = {"attributes": world.ATTRIBUTES, "size": SIZE, "seed": seed, "train_images": images,
-              "heldout_images": heldout, "steps": steps, "train_minutes": round((time.perf_counter() - started) / 60, 1),
-              "heldout_accuracy": {name: round(value, 4) for name, value in heldout_accuracy.items()}}
+    record = {
+        "attributes": world.ATTRIBUTES,
+        "size": SIZE,
+        "seed": seed,
+        "train_images": images,
+        "heldout_images": heldout,
+        "steps": steps,
+        "train_minutes": round((time.perf_counter() - started) / 60, 1),
+        "heldout_accuracy": {name: round(value, 4) for name, value in heldout_accuracy.items()},
+    }
     (out / "judge.json").write_text(json.dumps(record, indent=1) + "\n")
-    print("held-out accuracy per attribute (drawn, blurred and noised portraits, "
-          f"N={heldout}):\n" + "\n".join(f"  {name:13} {value:.2%}" for name, value in heldout_accuracy.items()))
+    print(
+        "held-out accuracy per attribute (drawn, blurred and noised portraits, "
+        f"N={heldout}):\n" + "\n".join(f"  {name:13} {value:.2%}" for name, value in heldout_accuracy.items())
+    )
     return record
 
 
@@ -145,13 +158,23 @@ class Match:
         return float(np.mean(list(self.probability.values()))) if self.probability else None
 
     def summary(self) -> str:
-        """"asked red hair · saw blond" for each attribute missed; "all seen" when none is."""
-        missed = [f"asked {self.asked[n]}{NOUN[n]} · saw {self.seen[n]}" for n in self.asked if self.seen[n] != self.asked[n]]
+        """ "asked red hair · saw blond" for each attribute missed; "all seen" when none is."""
+        missed = [
+            f"asked {self.asked[n]}{NOUN[n]} · saw {self.seen[n]}" for n in self.asked if self.seen[n] != self.asked[n]
+        ]
         return "; ".join(missed) or "all seen"
 
 
-NOUN = {"hair_colour": " hair", "hair_length": " hair", "skin_tone": " skin", "shirt_colour": " shirt",
-        "background": " background", "light": " light", "smile": "", "glasses": ""}
+NOUN = {
+    "hair_colour": " hair",
+    "hair_length": " hair",
+    "skin_tone": " skin",
+    "shirt_colour": " shirt",
+    "background": " background",
+    "light": " light",
+    "smile": "",
+    "glasses": "",
+}
 
 
 class PromptMatch:
@@ -170,7 +193,9 @@ class PromptMatch:
             self.model = JudgeNet()
             self.model.load_state_dict(load_file(weights))
         except Exception as exc:  # truncated, foreign or stale weights
-            raise JudgeMissing(f"prompt_match judge: {weights} is unreadable ({str(exc).splitlines()[0]}); {rebuild}") from None
+            raise JudgeMissing(
+                f"prompt_match judge: {weights} is unreadable ({str(exc).splitlines()[0]}); {rebuild}"
+            ) from None
         self.model.eval()
         self.name = f"prompt-match CNN (held-out accuracy ≥ {min(self.record['heldout_accuracy'].values()):.1%})"
 
@@ -214,7 +239,13 @@ def judge_finals(manifest: dict, finals: list[dict], images: dict[str, Image.Ima
     if not in_domain(manifest.get("model")):
         model = (manifest.get("model") or {}).get("model", "unknown")
         for final in finals:
-            add(final["image"], "prompt_match", None, f"{OUT_OF_DOMAIN} (model {model} is not a portrait-world model)", False)
+            add(
+                final["image"],
+                "prompt_match",
+                None,
+                f"{OUT_OF_DOMAIN} (model {model} is not a portrait-world model)",
+                False,
+            )
         return
     try:
         judge = PromptMatch()
@@ -227,22 +258,41 @@ def judge_finals(manifest: dict, finals: list[dict], images: dict[str, Image.Ima
         try:
             judged.append((final, asked_of(manifest, final)))
         except world.UnknownWord as exc:
-            add(final["image"], "prompt_match", None, f"not judged: the prompt is not in the portrait world's words ({exc})", False)
+            add(
+                final["image"],
+                "prompt_match",
+                None,
+                f"not judged: the prompt is not in the portrait world's words ({exc})",
+                False,
+            )
     if not judged:
         return
     matches = judge.judge([images[final["image"]] for final, _ in judged], [asked for _, asked in judged])
     for (final, _), match in zip(judged, matches):
         if match.score is None:
-            add(final["image"], "prompt_match", None, "not judged: the prompt names no attribute of the portrait world", False)
+            add(
+                final["image"],
+                "prompt_match",
+                None,
+                "not judged: the prompt names no attribute of the portrait world",
+                False,
+            )
             continue
         add(final["image"], "prompt_match", match.score, f"{judge.name}: {match.summary()}", True)
         for name, probability in match.probability.items():
-            add(final["image"], f"prompt_match:{name}", probability,
-                f"{judge.name}: asked {match.asked[name]} · saw {match.seen[name]}", True)
+            add(
+                final["image"],
+                f"prompt_match:{name}",
+                probability,
+                f"{judge.name}: asked {match.asked[name]} · saw {match.seen[name]}",
+                True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m imagejourney.reports.prompt_match", description="train the prompt_match judge")
+    parser = argparse.ArgumentParser(
+        prog="python -m imagejourney.reports.prompt_match", description="train the prompt_match judge"
+    )
     parser.add_argument("--out", default=str(JUDGE_DIR), help="directory for judge.safetensors and judge.json")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--images", type=int, default=8000, help="drawn portraits to train on (default 8000)")

@@ -33,7 +33,9 @@ class Records:
     def complete(self) -> bool:
         """False when the run never finished (killed, crashed): no run_finished was recorded
         after it started or was last resumed."""
-        lifecycle = [e["event"] for e in self.events if e.get("event") in ("run_started", "run_resumed", "run_finished")]
+        lifecycle = [
+            e["event"] for e in self.events if e.get("event") in ("run_started", "run_resumed", "run_finished")
+        ]
         return bool(lifecycle) and lifecycle[-1] == "run_finished"
 
 
@@ -45,7 +47,9 @@ def read_records(path: Path) -> Records:
     try:
         manifest = json.loads(manifest_path.read_text())
     except ValueError:
-        raise RunDirError(f"{manifest_path} is not valid JSON; the run directory is damaged and cannot be audited") from None
+        raise RunDirError(
+            f"{manifest_path} is not valid JSON; the run directory is damaged and cannot be audited"
+        ) from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("journey"), dict):
         raise RunDirError(f"{manifest_path} names no journey; it is not an imagejourney manifest")
     events_path = path / "events.jsonl"
@@ -72,7 +76,9 @@ def read_jsonl(path: Path, problems: list[str]) -> list[dict]:
             except ValueError:
                 event = None
             if not isinstance(event, dict) or "event" not in event:
-                problems.append(f"{path.name} line {number} is not a complete record (cut off when the run stopped?); skipped")
+                problems.append(
+                    f"{path.name} line {number} is not a complete record (cut off when the run stopped?); skipped"
+                )
                 continue
             events.append(event)
     return events
@@ -102,7 +108,9 @@ def read_recorded_steps(path: Path, problems: list[str]) -> list[dict]:
     rows = []
     for row in reader:
         if len(row) != len(header):
-            problems.append(f"{source.name} line {reader.line_num}: {len(row)} cells where the header has {len(header)}; skipped")
+            problems.append(
+                f"{source.name} line {reader.line_num}: {len(row)} cells where the header has {len(header)}; skipped"
+            )
             continue
         rows.append({name: (cell if cell != "" else None) for name, cell in zip(header, row)})
     return rows
@@ -150,8 +158,10 @@ def read_labels(path: Path) -> dict[str, str]:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) != len(LABEL_COLUMNS):
-                raise RunDirError(f"{source} line {reader.line_num}: {len(row)} cells where the header has "
-                                  f"{len(LABEL_COLUMNS)} (quote a note that holds a comma)")
+                raise RunDirError(
+                    f"{source} line {reader.line_num}: {len(row)} cells where the header has "
+                    f"{len(LABEL_COLUMNS)} (quote a note that holds a comma)"
+                )
             image, useful = row[0].strip(), row[1].strip().lower()
             if useful not in ("yes", "no"):
                 raise RunDirError(f"{source} line {reader.line_num}: useful must be yes or no, not {row[1]!r}")
@@ -170,7 +180,9 @@ def read_judgements(path: Path, problems: list[str]):
     try:
         table = pd.read_csv(source, dtype=str, keep_default_na=False, on_bad_lines="skip")
     except (ValueError, pd.errors.ParserError):
-        problems.append(f"{source.name} could not be read; the judges' values are left out (run `imagejourney judge` again)")
+        problems.append(
+            f"{source.name} could not be read; the judges' values are left out (run `imagejourney judge` again)"
+        )
         return pd.DataFrame(columns=columns)
     if list(table.columns) != columns:
         problems.append(f"{source.name} does not have the columns {','.join(columns)}; left out")

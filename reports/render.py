@@ -43,12 +43,18 @@ def fmt_usd(value) -> str:
 
 def missing(value) -> bool:
     """None, NaN or pandas' NA (an empty cell) or a column that older run directories lack."""
-    return (value is None or value is pd.NA or isinstance(value, Undefined)
-            or (isinstance(value, float) and math.isnan(value)))
+    return (
+        value is None
+        or value is pd.NA
+        or isinstance(value, Undefined)
+        or (isinstance(value, float) and math.isnan(value))
+    )
 
 
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("imagejourney.reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env = Environment(
+        loader=PackageLoader("imagejourney.reports", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
     env.filters["ms"] = fmt_ms
     env.filters["num"] = fmt_num
     env.filters["usd"] = fmt_usd
@@ -74,26 +80,48 @@ def report_charts(run, summary: dict, store: str | None) -> dict:
     """The report's charts (inline SVG + text alternative): distributions, a waterfall per
     journey run, the comparison, and the trend when a history store holds earlier runs."""
     drawn = [j["prompt_id"] for j in summary["journeys"] if j["failed_steps"]][:WATERFALLS_DRAWN]
-    drawn += [j["prompt_id"] for j in summary["journeys"] if j["prompt_id"] not in drawn][:WATERFALLS_DRAWN - len(drawn)]
-    found = {"distributions": charts.distributions(run.steps),
-             "waterfalls": {prompt_id: charts.waterfall(run.steps, prompt_id) for prompt_id in drawn},
-             "waterfalls_left_out": len(summary["journeys"]) - len(drawn),
-             "comparison": charts.comparison(summary["comparison"]) if summary.get("comparison") else None,
-             "load": charts.load_curve(summary["load"]) if summary.get("load") else None,
-             "trend": None}
+    drawn += [j["prompt_id"] for j in summary["journeys"] if j["prompt_id"] not in drawn][
+        : WATERFALLS_DRAWN - len(drawn)
+    ]
+    found = {
+        "distributions": charts.distributions(run.steps),
+        "waterfalls": {prompt_id: charts.waterfall(run.steps, prompt_id) for prompt_id in drawn},
+        "waterfalls_left_out": len(summary["journeys"]) - len(drawn),
+        "comparison": charts.comparison(summary["comparison"]) if summary.get("comparison") else None,
+        "load": charts.load_curve(summary["load"]) if summary.get("load") else None,
+        "trend": None,
+    }
     if store or os.environ.get("IMAGEJOURNEY_STORE") or Path(DEFAULT_STORE.removeprefix("sqlite:///")).is_file():
         try:
             stored = HistoryStore(store).runs(journey=run.manifest["journey"].get("name"))
         except StoreError:
             stored = []
-        points = [{"run_id": r.run_id, "started_at": r.started_at, "ttui_p50": r.summary["ttui_ms"]["p50"],
-                   "generate_final_p50": r.summary["actions"].get("generate", {}).get("click_to_final_ms", {}).get("p50")}
-                  for r in stored]
+        points = [
+            {
+                "run_id": r.run_id,
+                "started_at": r.started_at,
+                "ttui_p50": r.summary["ttui_ms"]["p50"],
+                "generate_final_p50": r.summary["actions"].get("generate", {}).get("click_to_final_ms", {}).get("p50"),
+            }
+            for r in stored
+        ]
         this = run.manifest.get("run_id")
         if this not in {p["run_id"] for p in points}:
-            points.append({"run_id": this, "started_at": summary["started_at"], "ttui_p50": summary["ttui"]["p50"],
-                           "generate_final_p50": next((row["metrics"]["click_to_final_ms"]["p50"] for row in summary["action_stats"]
-                                                       if row["action"] == "generate"), None)})
+            points.append(
+                {
+                    "run_id": this,
+                    "started_at": summary["started_at"],
+                    "ttui_p50": summary["ttui"]["p50"],
+                    "generate_final_p50": next(
+                        (
+                            row["metrics"]["click_to_final_ms"]["p50"]
+                            for row in summary["action_stats"]
+                            if row["action"] == "generate"
+                        ),
+                        None,
+                    ),
+                }
+            )
         baseline = (summary.get("comparison") or {}).get("baseline")
         found["trend"] = charts.trend(points, this, baseline)
     return found
@@ -123,13 +151,18 @@ def contact_sheet(candidates: list[dict]) -> list[dict]:
     groups: dict[str, list[dict]] = {}
     for candidate in candidates:
         groups.setdefault(candidate["prompt_id"], []).append(candidate)
-    return [{"prompt_id": prompt_id, "candidates": group, "accepted": sum(c["accepted"] for c in group)}
-            for prompt_id, group in groups.items()]
+    return [
+        {"prompt_id": prompt_id, "candidates": group, "accepted": sum(c["accepted"] for c in group)}
+        for prompt_id, group in groups.items()
+    ]
 
 
-HEADLINE = [("TTUI p50", "ttui_ms", "p50"), ("TTUI p95", "ttui_ms", "p95"),
-            ("reroll click-to-final p50", "reroll.click_to_final_ms", "p50"),
-            ("edit click-to-final p50", "edit.click_to_final_ms", "p50")]
+HEADLINE = [
+    ("TTUI p50", "ttui_ms", "p50"),
+    ("TTUI p95", "ttui_ms", "p95"),
+    ("reroll click-to-final p50", "reroll.click_to_final_ms", "p50"),
+    ("edit click-to-final p50", "edit.click_to_final_ms", "p50"),
+]
 
 
 def headline(summary: dict) -> dict:
@@ -152,7 +185,9 @@ def headline(summary: dict) -> dict:
     breached = [b for b in budgets if not b["ok"]]
     if comparison:
         ttui = compared.get("ttui_ms", {}).get("verdict", "not compared")
-        ttui_words = {"no change": "TTUI unchanged", "slower": "TTUI slower", "faster": "TTUI faster"}.get(ttui, f"TTUI {ttui}")
+        ttui_words = {"no change": "TTUI unchanged", "slower": "TTUI slower", "faster": "TTUI faster"}.get(
+            ttui, f"TTUI {ttui}"
+        )
         sentence = f"{len(comparison['regressions'])} of {len(comparison['metrics'])} metrics slower than baseline, {ttui_words}"
     else:
         sentence = f"{summary['ttui_reached']} of {len(summary['journeys'])} journey runs reached a useful image; not compared with a baseline"
@@ -163,17 +198,27 @@ def headline(summary: dict) -> dict:
     return {"items": items, "sentence": sentence + "."}
 
 
-def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: "str | Side | None" = None,
-                  store: str | None = None,
-                  alpha: float = 0.05, min_effect: float = 5.0) -> tuple[Path, list[str]]:
+def render_report(
+    run_dir: Path,
+    gpu_hour_usd: float | None = None,
+    baseline: str | Side | None = None,
+    store: str | None = None,
+    alpha: float = 0.05,
+    min_effect: float = 5.0,
+) -> tuple[Path, list[str]]:
     """Audit the run directory (compared with `baseline` when given: a run directory or a
     history-store reference) and write steps.csv, summary.json and report.html into it;
     return the report's path and one sentence per breached budget."""
     run = load_run(run_dir)
     summary = summarize(run, gpu_hour_usd)
     if baseline is not None:
-        base = baseline if isinstance(baseline, Side) else resolve_side(
-            str(baseline), store, journey=run.manifest["journey"].get("name"), exclude=run.manifest.get("run_id"))
+        base = (
+            baseline
+            if isinstance(baseline, Side)
+            else resolve_side(
+                str(baseline), store, journey=run.manifest["journey"].get("name"), exclude=run.manifest.get("run_id")
+            )
+        )
         summary["comparison"] = compare(base, Side(str(run.path), [run]), alpha, min_effect)
     write_steps_csv(run)
     facts = image_facts(run.path, [c["image"] for c in summary["candidates"] if c["image"]])
@@ -181,15 +226,26 @@ def render_report(run_dir: Path, gpu_hour_usd: float | None = None, baseline: "s
         side = facts[candidate["image"]]["side"] if candidate["image"] else 0
         candidate["thumbnail"] = thumbnail(run.path, candidate["image"], side)
     (run.path / "summary.json").write_text(json.dumps(summary_json(summary), indent=2, allow_nan=False))
-    html = environment().get_template("report.html.j2").render(
-        summary=summary, run_dir=run.path.name, few=FEW_SAMPLES, charts=report_charts(run, summary, store),
-        filmstrips=filmstrips(run, FILMSTRIPS_SHOWN), headline=headline(summary), sheet_open=SHEET_OPEN,
-        sheet=contact_sheet(summary["candidates"]))
+    html = (
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            summary=summary,
+            run_dir=run.path.name,
+            few=FEW_SAMPLES,
+            charts=report_charts(run, summary, store),
+            filmstrips=filmstrips(run, FILMSTRIPS_SHOWN),
+            headline=headline(summary),
+            sheet_open=SHEET_OPEN,
+            sheet=contact_sheet(summary["candidates"]),
+        )
+    )
     out = run.path / "report.html"
     out.write_text(html)
     breaches = [
         f"{b['budget']} = {fmt_ms(b['value_ms'])} > {fmt_ms(b['limit_ms'])} (N={b['n']}, {run.manifest['journey']['name']})"
-        for b in summary["budgets"] if not b["ok"]
+        for b in summary["budgets"]
+        if not b["ok"]
     ]
     return out, breaches
 

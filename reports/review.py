@@ -15,7 +15,7 @@ import getpass
 import json
 import mimetypes
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .audit import load_run, summarize
@@ -37,9 +37,18 @@ class ReviewServer(LocalServer):
 
     def page(self) -> bytes:
         labels = read_labels(self.run.path)
-        html = environment().get_template("review.html.j2").render(
-            run_id=self.run.manifest.get("run_id", self.run.path.name), candidates=self.candidates, labels=labels,
-            reviewer=self.reviewer, token=self.token, token_header=TOKEN_HEADER)
+        html = (
+            environment()
+            .get_template("review.html.j2")
+            .render(
+                run_id=self.run.manifest.get("run_id", self.run.path.name),
+                candidates=self.candidates,
+                labels=labels,
+                reviewer=self.reviewer,
+                token=self.token,
+                token_header=TOKEN_HEADER,
+            )
+        )
         return html.encode()
 
     def append_label(self, image: str, useful: str, note: str) -> None:
@@ -50,8 +59,7 @@ class ReviewServer(LocalServer):
                 writer = csv.writer(f)
                 if new:
                     writer.writerow(LABEL_COLUMNS)
-                writer.writerow([image, useful, self.reviewer,
-                                 datetime.now(timezone.utc).isoformat(timespec="seconds"), note])
+                writer.writerow([image, useful, self.reviewer, datetime.now(UTC).isoformat(timespec="seconds"), note])
 
     def get(self, path: str) -> tuple[int, bytes, str]:
         path = path.lstrip("/")

@@ -30,7 +30,12 @@ def percentile(values: Iterable, q: float) -> float | None:
 def distribution(values: Iterable) -> dict:
     """{n, p50, p95, few}: N always beside the percentiles."""
     array = finite(values)
-    return {"n": int(len(array)), "p50": percentile(array, 50), "p95": percentile(array, 95), "few": len(array) < FEW_SAMPLES}
+    return {
+        "n": int(len(array)),
+        "p50": percentile(array, 50),
+        "p95": percentile(array, 95),
+        "few": len(array) < FEW_SAMPLES,
+    }
 
 
 def rounded_distribution(values: Iterable, digits: int = 1) -> dict:

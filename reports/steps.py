@@ -55,9 +55,31 @@ STEP_COLUMNS = [
     "image",
     "screenshot",
 ]
-TEXT_COLUMNS = ["journey", "prompt_id", "prompt", "action", "mask", "paint_method", "watch", "server_job", "status", "error",
-                "image", "screenshot"]
-WHOLE_NUMBER_COLUMNS = ["attempt", "creators", "creator", "seed", "seed_requested", "step_index", "repeats", "previews_painted", "previews_produced"]
+TEXT_COLUMNS = [
+    "journey",
+    "prompt_id",
+    "prompt",
+    "action",
+    "mask",
+    "paint_method",
+    "watch",
+    "server_job",
+    "status",
+    "error",
+    "image",
+    "screenshot",
+]
+WHOLE_NUMBER_COLUMNS = [
+    "attempt",
+    "creators",
+    "creator",
+    "seed",
+    "seed_requested",
+    "step_index",
+    "repeats",
+    "previews_painted",
+    "previews_produced",
+]
 NUMBER_COLUMNS = [c for c in STEP_COLUMNS if c not in TEXT_COLUMNS + WHOLE_NUMBER_COLUMNS]
 IDENTITY = ("attempt", "creators", "creator", "journey", "prompt_id", "prompt", "step_index", "action", "mask")
 
@@ -111,11 +133,22 @@ def row_of(event: dict) -> dict | None:
         return action_row(event)
     if kind == "export":
         click, saved = event.get("click"), event.get("saved_at")
-        return {**identity(event), "click_ts_ms": round(click, 1), "click_epoch_ms": on_epoch(event, click),
-                "click_to_export_ms": round(saved - click, 1),
-                "paint_method": "download-saved", "status": "ok", "image": event.get("image")}
+        return {
+            **identity(event),
+            "click_ts_ms": round(click, 1),
+            "click_epoch_ms": on_epoch(event, click),
+            "click_to_export_ms": round(saved - click, 1),
+            "paint_method": "download-saved",
+            "status": "ok",
+            "image": event.get("image"),
+        }
     if kind == "step_failed":
-        return {**identity(event), "status": "failed", "error": event.get("error"), "screenshot": event.get("screenshot")}
+        return {
+            **identity(event),
+            "status": "failed",
+            "error": event.get("error"),
+            "screenshot": event.get("screenshot"),
+        }
     return None
 
 
@@ -123,8 +156,11 @@ def identity(event: dict) -> dict:
     """Which step an event is. `seed` is the seed that ran, read back from the UI after an
     image action (`seed_shown`), or null: not known. The pack's seed is only what was asked
     (`seed_requested`; runs recorded before it had its own key keep it as `seed`)."""
-    return {**{key: event.get(key) for key in IDENTITY}, "seed": event.get("seed_shown"),
-            "seed_requested": event.get("seed_requested", event.get("seed"))}
+    return {
+        **{key: event.get(key) for key in IDENTITY},
+        "seed": event.get("seed_shown"),
+        "seed_requested": event.get("seed_requested", event.get("seed")),
+    }
 
 
 def action_row(event: dict) -> dict:
@@ -183,8 +219,11 @@ def server_columns(server: dict, time_origin: float, final_paint_ts_ms: float) -
 def recorded_rows(records: Records) -> list[dict]:
     """Format 1: the old runner's rows, with the probe-derived columns (and delivery, which
     depends on the final's paint) recomputed from the `action` events."""
-    probes = {(str(e.get("prompt_id")), str(e.get("step_index"))): e["probe"]
-              for e in records.events if e.get("event") == "action" and "probe" in e}
+    probes = {
+        (str(e.get("prompt_id")), str(e.get("step_index"))): e["probe"]
+        for e in records.events
+        if e.get("event") == "action" and "probe" in e
+    }
     rows = []
     for recorded in records.recorded_steps or []:
         row = {column: recorded.get(column) for column in STEP_COLUMNS}

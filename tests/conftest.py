@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from imagejourney.journeys.browser import chromium_launch_args
 from imagejourney.journeys.config import load_config
 

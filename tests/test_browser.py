@@ -1,5 +1,4 @@
 import pytest
-
 from imagejourney.journeys import browser
 from imagejourney.journeys.browser import NoBrowser, resolve_chromium
 

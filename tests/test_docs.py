@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from imagejourney.journeys.pack import load_pack
 from imagejourney.journeys.profile import load_profile
 
@@ -33,10 +32,20 @@ BLOCK = re.compile(r"(?:^<!--\s*(?P<mark>[a-z ]+?)\s*-->\n)?^```yaml\n(?P<body>.
 SNIPPET = re.compile(r'^--8<--\s+"(?P<path>[^"]+)"\s*$')
 MARKS = ("profile fragment", "pack fragment", "fragment")
 
-BASE_PROFILE = {"name": "fragment", "ready": "#generate", "fields": {"prompt": "#prompt"},
-                "controls": {"generate": "#generate"}, "output": "#output", "done": {"output_stable_ms": 500}}
-BASE_PACK = {"name": "fragment", "prompts": [{"id": "one", "text": "a portrait", "seed": 1}],
-             "steps": ["prompt", "generate"], "acceptance": {"rule": "not_blank", "min_pixel_std": 8}}
+BASE_PROFILE = {
+    "name": "fragment",
+    "ready": "#generate",
+    "fields": {"prompt": "#prompt"},
+    "controls": {"generate": "#generate"},
+    "output": "#output",
+    "done": {"output_stable_ms": 500},
+}
+BASE_PACK = {
+    "name": "fragment",
+    "prompts": [{"id": "one", "text": "a portrait", "seed": 1}],
+    "steps": ["prompt", "generate"],
+    "acceptance": {"rule": "not_blank", "min_pixel_std": 8},
+}
 
 
 def yaml_blocks() -> list[tuple[str, str | None, str]]:
@@ -83,8 +92,10 @@ def test_yaml_example_loads(where, mark, body, tmp_path):
     elif "prompts" in data:
         load_pack(str(path))
     else:
-        pytest.fail(f"{where}: neither a UI profile (controls:) nor a journey pack (prompts:); "
-                    "mark it <!-- profile fragment -->, <!-- pack fragment --> or <!-- fragment -->")
+        pytest.fail(
+            f"{where}: neither a UI profile (controls:) nor a journey pack (prompts:); "
+            "mark it <!-- profile fragment -->, <!-- pack fragment --> or <!-- fragment -->"
+        )
 
 
 def test_readme_points_at_docs_that_exist():
@@ -107,8 +118,13 @@ def test_mkdocs_build_strict(tmp_path):
         if os.environ.get("CI"):
             pytest.fail("mkdocs is not installed; setup.sh installs it (pip install -e '.[docs]')")
         pytest.skip("mkdocs is not installed (pip install -e '.[docs]'); under CI this fails")
-    result = subprocess.run([mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    result = subprocess.run(
+        [mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
     assert (tmp_path / "site" / "index.html").is_file()

@@ -16,7 +16,6 @@ import threading
 import time
 from pathlib import Path
 
-
 import numpy as np
 import psutil
 import pytest
@@ -37,13 +36,31 @@ acceptance: {{rule: not_blank, min_pixel_std: 1.0}}
 pytestmark = pytest.mark.browser
 
 
-def run_e2e(tmp_path, *args, steps="[prompt, generate, reroll, edit: {prompt: make it blue, strength: 0.7}, export]", env=None):
+def run_e2e(
+    tmp_path, *args, steps="[prompt, generate, reroll, edit: {prompt: make it blue, strength: 0.7}, export]", env=None
+):
     pack = tmp_path / "pack.yaml"
     pack.write_text(PACK.format(steps=steps))
     results = tmp_path / "results"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "e2e/", "--journey", str(pack), "--results-dir", str(results), "-p", "no:cacheprovider", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "e2e/",
+            "--journey",
+            str(pack),
+            "--results-dir",
+            str(results),
+            "-p",
+            "no:cacheprovider",
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     runs = sorted(results.glob("*")) if results.exists() else []
     return proc, runs
@@ -83,7 +100,11 @@ def test_journey_writes_run_directory_and_report(tmp_path):
         assert (run / row["image"]).is_file()
     for action in ("generate", "reroll", "edit"):  # the server's own times, on the page timeline
         row = steps[action]
-        click, received, final_produced = float(row["click_ts_ms"]), float(row["server_received_ts_ms"]), float(row["server_final_ts_ms"])
+        click, received, final_produced = (
+            float(row["click_ts_ms"]),
+            float(row["server_received_ts_ms"]),
+            float(row["server_final_ts_ms"]),
+        )
         assert click < received <= final_produced < float(row["final_paint_ts_ms"])
         assert 0 < float(row["delivery_ms"]) < float(row["click_to_final_ms"])
         assert int(row["previews_produced"]) >= int(row["previews_painted"])
@@ -104,11 +125,15 @@ def test_journey_writes_run_directory_and_report(tmp_path):
 
 
 def test_masked_edit_repaints_only_its_region(tmp_path):
-    proc, runs = run_e2e(tmp_path, steps="[prompt, generate, edit: {prompt: a red hat, strength: 1.0, mask: center}, export]")
+    proc, runs = run_e2e(
+        tmp_path, steps="[prompt, generate, edit: {prompt: a red hat, strength: 1.0, mask: center}, export]"
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     steps = {r["action"]: r for r in rows(runs[0])}
     assert steps["edit"]["status"] == "ok" and steps["edit"]["mask"] == "center" and steps["generate"]["mask"] == ""
-    source, edited = (np.asarray(Image.open(runs[0] / steps[a]["image"]).convert("RGB"), int) for a in ("generate", "edit"))
+    source, edited = (
+        np.asarray(Image.open(runs[0] / steps[a]["image"]).convert("RGB"), int) for a in ("generate", "edit")
+    )
     changed = np.abs(edited - source).max(axis=2) > 0
     assert not changed[:16].any() and not changed[48:].any()  # outside the centre (16–48 of 64 px) kept
     assert changed[16:48, 16:48].mean() > 0.5
@@ -120,7 +145,9 @@ def test_masked_edit_repaints_only_its_region(tmp_path):
 def test_judges_run_after_the_journey_on_the_real_app(tmp_path):
     """The same seed again gives the same picture; a masked edit keeps every pixel outside its
     mask; the report's Quality section and summary.json say so, labelled uncalibrated here."""
-    proc, runs = run_e2e(tmp_path, steps="[prompt, generate, reroll, repeat, edit: {prompt: a red hat, strength: 1.0, mask: center}]")
+    proc, runs = run_e2e(
+        tmp_path, steps="[prompt, generate, reroll, repeat, edit: {prompt: a red hat, strength: 1.0, mask: center}]"
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     judgements = list(csv.DictReader(open(runs[0] / "judgements.csv")))
     by_judge = {}
@@ -144,7 +171,9 @@ def test_injected_latency_is_called_slower_against_a_baseline_and_the_session_fa
     proc, runs = run_e2e(tmp_path / "base", steps=steps)
     assert proc.returncode == 0, proc.stdout[-3000:]
     baseline = runs[0]
-    proc, runs = run_e2e(tmp_path / "slow", "--baseline", str(baseline), "--app-args", "--fault-latency-ms 400", steps=steps)
+    proc, runs = run_e2e(
+        tmp_path / "slow", "--baseline", str(baseline), "--app-args", "--fault-latency-ms 400", steps=steps
+    )
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "regression: reroll.click_to_final_ms slower than baseline" in proc.stdout
     comparison = json.loads((runs[0] / "summary.json").read_text())["comparison"]
@@ -177,15 +206,24 @@ def one_line_error(text: str) -> str:
 
 
 def test_unknown_journey_names_the_available_ones():
-    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--journey", "nosuch"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "e2e/", "--journey", "nosuch"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     line = one_line_error(proc.stderr)
     assert "unknown journey 'nosuch'" in line and "portrait" in line
 
 
 def test_no_chromium_says_how_to_install_one(tmp_path):
-    env = {"PATH": str(Path(sys.executable).parent), "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "none"), "HOME": str(tmp_path)}
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "none"),
+        "HOME": str(tmp_path),
+    }
     proc, runs = run_e2e(tmp_path, env=env)
     assert proc.returncode == 4
     assert "no Chromium found" in proc.stdout and "apt-get install -y chromium" in proc.stdout
@@ -203,16 +241,35 @@ def test_a_chromium_that_does_not_start_is_one_sentence_naming_its_error(tmp_pat
     bin_dir.mkdir()
     (bin_dir / "chromium").write_text(FAILING_CHROMIUM)
     (bin_dir / "chromium").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{Path(sys.executable).parent}", "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "none")}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{Path(sys.executable).parent}",
+        "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path / "none"),
+    }
     said = f"Chromium ({bin_dir / 'chromium'}) did not start: Socket path too long: /t/SingletonSocket; fix what it names and run again"
     proc, runs = run_e2e(tmp_path, env=env)
     assert proc.returncode == 4 and said in proc.stdout, proc.stdout[-2000:]
     assert "Traceback" not in proc.stdout + proc.stderr
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # answers 501
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    check = subprocess.run([sys.executable, "-m", "imagejourney.cli", "profile", "check", "--ui-profile", "reference",
-                            "--base-url", f"http://127.0.0.1:{server.server_port}/"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imagejourney.cli",
+            "profile",
+            "check",
+            "--ui-profile",
+            "reference",
+            "--base-url",
+            f"http://127.0.0.1:{server.server_port}/",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     server.shutdown()
     assert check.returncode == 2 and one_line_error(check.stderr) == f"imagejourney profile check: {said}"
 
@@ -222,8 +279,13 @@ def test_reference_app_port_busy_is_one_line():
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "imagejourney.reference_app", "--port", str(port)], cwd=ROOT,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "imagejourney.reference_app", "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert proc.returncode == 2
     assert one_line_error(proc.stderr) == (
         f"imagejourney serve: port {port} on 127.0.0.1 is already in use; pass --port with a free port or stop what is using it"
@@ -260,8 +322,14 @@ def test_ctrl_c_stops_the_reference_app_quietly_and_cleans_up(tmp_path):
     from imagejourney.journeys.target import fetch_info, free_port
 
     port = free_port()
-    app = subprocess.Popen([sys.executable, "-m", "imagejourney.reference_app", "--port", str(port), "--model", "tiny"], cwd=ROOT, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(tmp_path)})
+    app = subprocess.Popen(
+        [sys.executable, "-m", "imagejourney.reference_app", "--port", str(port), "--model", "tiny"],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
     deadline = time.monotonic() + 120
     while fetch_info(f"http://127.0.0.1:{port}/") is None and time.monotonic() < deadline:
         time.sleep(0.25)
@@ -281,8 +349,9 @@ def test_fault_injection_is_visible_to_the_runner_and_the_report(tmp_path):
     faults = ("--fault-blank-rate", "1.0", "--fault-latency-ms", "50")
     with ReferenceApp("tiny", tmp_path / "app.log", extra_args=faults) as app:
         assert app.info["faults"]["blank_rate"] == 1.0
-        proc, runs = run_e2e(tmp_path, "--base-url", app.url, "--ui-profile", "reference",
-                             steps="[prompt, generate, reroll]")
+        proc, runs = run_e2e(
+            tmp_path, "--base-url", app.url, "--ui-profile", "reference", steps="[prompt, generate, reroll]"
+        )
     assert proc.returncode == 0, proc.stdout[-3000:]  # the UI worked; the images are useless
     html = (runs[0] / "report.html").read_text()
     assert "fault injection was on" in html and "not reached" in html
@@ -293,8 +362,9 @@ def test_fault_injection_is_visible_to_the_runner_and_the_report(tmp_path):
 
     with ReferenceApp("tiny", tmp_path / "app2.log", extra_args=("--fault-error-rate", "1.0")) as app:
         (tmp_path / "errors").mkdir()
-        proc, runs = run_e2e(tmp_path / "errors", "--base-url", app.url, "--ui-profile", "reference",
-                             steps="[prompt, generate]")
+        proc, runs = run_e2e(
+            tmp_path / "errors", "--base-url", app.url, "--ui-profile", "reference", steps="[prompt, generate]"
+        )
     assert proc.returncode == 1
     assert "injected fault: the server failed this job" in proc.stdout
 
@@ -309,9 +379,26 @@ def test_a_stalled_action_fails_with_one_sentence_and_the_journey_goes_on(tmp_pa
     with ReferenceApp("tiny", tmp_path / "app.log", extra_args=("--fault-stall-rate", "1.0")) as app:
         (tmp_path / "pack.yaml").write_text(pack.format(steps="[prompt, generate, reroll]"))
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "e2e/", "--journey", str(tmp_path / "pack.yaml"), "--base-url", app.url,
-             "--ui-profile", "reference", "--results-dir", str(tmp_path / "results"), "-p", "no:cacheprovider"],
-            cwd=ROOT, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "e2e/",
+                "--journey",
+                str(tmp_path / "pack.yaml"),
+                "--base-url",
+                app.url,
+                "--ui-profile",
+                "reference",
+                "--results-dir",
+                str(tmp_path / "results"),
+                "-p",
+                "no:cacheprovider",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
             env={name: value for name, value in os.environ.items() if name != "TMPDIR"},
         )
     assert proc.returncode == 1
@@ -323,14 +410,31 @@ def test_a_stalled_action_fails_with_one_sentence_and_the_journey_goes_on(tmp_pa
 
 
 def test_validation_messages_reach_the_runner_and_the_app_keeps_serving(tmp_path):
-    pack = PACK.replace('{{id: cat, text: "portrait of a cat", seed: 7}}',
-                        '{{id: empty, text: "", seed: 7}}\n  - {{id: cat, text: "portrait of a cat", seed: 7}}')
+    pack = PACK.replace(
+        '{{id: cat, text: "portrait of a cat", seed: 7}}',
+        '{{id: empty, text: "", seed: 7}}\n  - {{id: cat, text: "portrait of a cat", seed: 7}}',
+    )
     (tmp_path / "pack.yaml").write_text(pack.replace("size: 64", "size: 100").format(steps="[prompt, generate]"))
     (tmp_path / "ok.yaml").write_text(PACK.format(steps="[prompt, generate]"))
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "e2e/", "--journey", str(tmp_path / "pack.yaml"), "--journey", str(tmp_path / "ok.yaml"),
-         "--results-dir", str(tmp_path / "results"), "-p", "no:cacheprovider"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "e2e/",
+            "--journey",
+            str(tmp_path / "pack.yaml"),
+            "--journey",
+            str(tmp_path / "ok.yaml"),
+            "--results-dir",
+            str(tmp_path / "results"),
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 1
     assert "the UI reported an error: Error · generate · the prompt is empty: type what you want to see" in proc.stdout
@@ -358,10 +462,27 @@ def test_resume_after_kill_9_gives_a_clean_runs_steps(tmp_path, kill_at):
     pack = tmp_path / "pack.yaml"
     pack.write_text(RESUME_PACK)
     results = tmp_path / "results"
-    command = [sys.executable, "-m", "pytest", "e2e/", "--journey", str(pack), "--results-dir", str(results), "-p", "no:cacheprovider"]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "e2e/",
+        "--journey",
+        str(pack),
+        "--results-dir",
+        str(results),
+        "-p",
+        "no:cacheprovider",
+    ]
     crash_tmp = tempfile.mkdtemp(prefix="ij-")  # what SIGKILL leaves (app, browser); short for Chromium's socket path
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "TMPDIR": crash_tmp})
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "TMPDIR": crash_tmp},
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
         events = list(results.glob("*/events.jsonl"))
@@ -374,14 +495,18 @@ def test_resume_after_kill_9_gives_a_clean_runs_steps(tmp_path, kill_at):
         if any(crash_tmp in arg for arg in orphan.info["cmdline"] or ()):
             orphan.kill()
     run = next(results.glob("*"))
-    stopped = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run)], capture_output=True, text=True)
+    stopped = subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", "report", str(run)], capture_output=True, text=True
+    )
     assert stopped.returncode == 0 and json.loads((run / "summary.json").read_text())["complete"] is False
 
     resumed = subprocess.run([*command, "--resume", str(run)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
     assert sorted(results.glob("*")) == [run]  # the same run directory
     steps = [(r["prompt_id"], r["step_index"], r["action"]) for r in rows(run)]
-    expected = [(p, str(i), a) for p in ("cat", "dog", "owl") for i, a in ((1, "generate"), (2, "reroll"), (3, "export"))]
+    expected = [
+        (p, str(i), a) for p in ("cat", "dog", "owl") for i, a in ((1, "generate"), (2, "reroll"), (3, "export"))
+    ]
     assert sorted(steps) == sorted(expected)  # every step once: none lost, none twice
     assert all(r["status"] == "ok" for r in rows(run))
     summary = json.loads((run / "summary.json").read_text())
@@ -396,8 +521,24 @@ def test_resume_with_another_config_is_refused(tmp_path):
     (runs[0] / "events.jsonl").write_text("\n".join(events[:2]) + "\n")  # as if stopped right after it started
     changed = tmp_path / "changed.yaml"
     changed.write_text(PACK.format(steps="[prompt, generate]").replace("size: 64", "size: 128"))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--journey", str(changed), "--resume", str(runs[0]),
-                           "-p", "no:cacheprovider"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "e2e/",
+            "--journey",
+            str(changed),
+            "--resume",
+            str(runs[0]),
+            "-p",
+            "no:cacheprovider",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert "--resume: " in proc.stdout and "was recorded with config hash" in proc.stdout
 
@@ -406,9 +547,12 @@ def test_a_journey_that_passes_on_retry_is_flaky(tmp_path):
     """Half the app's jobs fail (seeded): the first attempt fails, the retry passes."""
     from imagejourney.journeys.target import ReferenceApp
 
-    with ReferenceApp("tiny", tmp_path / "app.log", extra_args=("--fault-error-rate", "0.5", "--fault-seed", "3")) as app:
-        proc, runs = run_e2e(tmp_path, "--base-url", app.url, "--ui-profile", "reference", "--retries", "3",
-                             steps="[prompt, generate]")
+    with ReferenceApp(
+        "tiny", tmp_path / "app.log", extra_args=("--fault-error-rate", "0.5", "--fault-seed", "3")
+    ) as app:
+        proc, runs = run_e2e(
+            tmp_path, "--base-url", app.url, "--ui-profile", "reference", "--retries", "3", steps="[prompt, generate]"
+        )
     summary = json.loads((runs[0] / "summary.json").read_text())
     events = [json.loads(line) for line in (runs[0] / "events.jsonl").read_text().splitlines()]
     attempts = [e["attempt"] for e in events if e["event"] == "journey_finished"]
@@ -422,8 +566,16 @@ def test_two_shards_in_two_processes_merge_into_the_unsharded_run(tmp_path):
     pack = tmp_path / "pack.yaml"
     pack.write_text(RESUME_PACK)
     command = [sys.executable, "-m", "pytest", "e2e/", "--journey", str(pack), "-p", "no:cacheprovider"]
-    shards = [subprocess.Popen([*command, "--shard", f"{i}/2", "--results-dir", str(tmp_path / f"shard{i}")], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for i in (1, 2)]
+    shards = [
+        subprocess.Popen(
+            [*command, "--shard", f"{i}/2", "--results-dir", str(tmp_path / f"shard{i}")],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in (1, 2)
+    ]
     for shard in shards:
         output = shard.communicate(timeout=300)[0]
         assert shard.returncode == 0, output[-3000:]
@@ -431,31 +583,52 @@ def test_two_shards_in_two_processes_merge_into_the_unsharded_run(tmp_path):
     assert json.loads((one / "manifest.json").read_text())["journey_runs"] == ["cat", "owl"]
     assert json.loads((two / "manifest.json").read_text())["journey_runs"] == ["dog"]
     merged = tmp_path / "merged"
-    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "merge", str(one), str(two), "--out", str(merged)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", "merge", str(one), str(two), "--out", str(merged)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(merged / "report.html")
     steps = sorted((r["prompt_id"], r["step_index"], r["action"]) for r in rows(merged))
-    assert steps == sorted((p, str(i), a) for p in ("cat", "dog", "owl") for i, a in ((1, "generate"), (2, "reroll"), (3, "export")))
+    assert steps == sorted(
+        (p, str(i), a) for p in ("cat", "dog", "owl") for i, a in ((1, "generate"), (2, "reroll"), (3, "export"))
+    )
     summary = json.loads((merged / "summary.json").read_text())
     assert summary["complete"] and summary["ttui_ms"]["journey_runs"] == 3 and summary["ttui_ms"]["reached"] == 3
     manifest = json.loads((merged / "manifest.json").read_text())
-    assert [s["shard"] for s in manifest["shards"]] == ["1/2", "2/2"] and manifest["journey_runs"] == ["cat", "dog", "owl"]
+    assert [s["shard"] for s in manifest["shards"]] == ["1/2", "2/2"] and manifest["journey_runs"] == [
+        "cat",
+        "dog",
+        "owl",
+    ]
     other = tmp_path / "other-config"
     shutil.copytree(two, other)
     changed = json.loads((other / "manifest.json").read_text())
     (other / "manifest.json").write_text(json.dumps({**changed, "config_hash": "0000000000"}))
-    for args, sentence in [((str(one), str(one)), "both hold the journey run 'cat': the shards overlap"),
-                           ((str(one), str(other)), "only shards of one configuration merge"),
-                           ((str(one), str(two)), "already exists and is not empty")]:
-        bad = subprocess.run([sys.executable, "-m", "imagejourney.cli", "merge", *args, "--out", str(merged)],
-                             capture_output=True, text=True)
+    for args, sentence in [
+        ((str(one), str(one)), "both hold the journey run 'cat': the shards overlap"),
+        ((str(one), str(other)), "only shards of one configuration merge"),
+        ((str(one), str(two)), "already exists and is not empty"),
+    ]:
+        bad = subprocess.run(
+            [sys.executable, "-m", "imagejourney.cli", "merge", *args, "--out", str(merged)],
+            capture_output=True,
+            text=True,
+        )
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and sentence in bad.stderr
 
 
 def test_shard_out_of_range_is_one_sentence():
-    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", "--shard", "3/2"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", "--shard", "3/2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "--shard 3/2 must read I/N with 1 ≤ I ≤ N, e.g. --shard 1/2" in proc.stderr
 
 

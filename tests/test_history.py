@@ -12,11 +12,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from imagejourney.reports.audit import started_at
 from imagejourney.reports.compare import resolve_side
 from imagejourney.reports.history import HistoryStore, StoreError
+from sqlalchemy import create_engine, text
 
 FORMAT_1_RUN = Path(__file__).parent / "data" / "run-format-1"
 
@@ -43,9 +42,25 @@ def postgres_url():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"], check=True, capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            *as_user,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
@@ -105,8 +120,9 @@ def test_compare_resolves_store_references(store_url, tmp_path):
     # The window ends a day after the stored runs started, whatever today's date is.
     events = [json.loads(line) for line in (FORMAT_1_RUN / "events.jsonl").read_text().splitlines()]
     runs_started = datetime.fromisoformat(started_at(events))
-    pooled = resolve_side("last", store_url, since="7d", journey="portrait", exclude="night-3",
-                          now=runs_started + timedelta(days=1))
+    pooled = resolve_side(
+        "last", store_url, since="7d", journey="portrait", exclude="night-3", now=runs_started + timedelta(days=1)
+    )
     assert len(pooled.runs) == 2 and pooled.name.startswith("2 runs since 7d")
     assert resolve_side("night-1", store_url).name == "night-1" and new.runs
 
@@ -138,8 +154,13 @@ def test_a_newer_schema_is_refused(tmp_path):
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "imagejourney.cli", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_history_cli_and_its_one_sentence_errors(tmp_path):

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -47,8 +47,11 @@ def free_port() -> int:
 
 
 def api(url: str, path: str, body: dict | None = None):
-    request = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url + path,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -60,19 +63,38 @@ def warm_up(url: str) -> None:
     the gallery."""
     main = next(m for m in api(url, "/api/v2/models/")["models"] if m["type"] == "main")
     nodes = {
-        "model": {"id": "model", "type": "main_model_loader", "model": {k: main[k] for k in ("key", "hash", "name", "base", "type")}},
+        "model": {
+            "id": "model",
+            "type": "main_model_loader",
+            "model": {k: main[k] for k in ("key", "hash", "name", "base", "type")},
+        },
         "pos": {"id": "pos", "type": "compel", "prompt": "warm up"},
         "neg": {"id": "neg", "type": "compel", "prompt": ""},
         "noise": {"id": "noise", "type": "noise", "seed": 1, "width": 256, "height": 256, "use_cpu": True},
-        "denoise": {"id": "denoise", "type": "denoise_latents", "steps": 1, "cfg_scale": 7.5, "scheduler": "euler",
-                    "denoising_start": 0, "denoising_end": 1},
+        "denoise": {
+            "id": "denoise",
+            "type": "denoise_latents",
+            "steps": 1,
+            "cfg_scale": 7.5,
+            "scheduler": "euler",
+            "denoising_start": 0,
+            "denoising_end": 1,
+        },
         "decode": {"id": "decode", "type": "l2i", "is_intermediate": True, "fp32": True},
     }
-    links = [("model", "unet", "denoise", "unet"), ("model", "clip", "pos", "clip"), ("model", "clip", "neg", "clip"),
-             ("model", "vae", "decode", "vae"), ("pos", "conditioning", "denoise", "positive_conditioning"),
-             ("neg", "conditioning", "denoise", "negative_conditioning"), ("noise", "noise", "denoise", "noise"),
-             ("denoise", "latents", "decode", "latents")]
-    edges = [{"source": {"node_id": a, "field": af}, "destination": {"node_id": b, "field": bf}} for a, af, b, bf in links]
+    links = [
+        ("model", "unet", "denoise", "unet"),
+        ("model", "clip", "pos", "clip"),
+        ("model", "clip", "neg", "clip"),
+        ("model", "vae", "decode", "vae"),
+        ("pos", "conditioning", "denoise", "positive_conditioning"),
+        ("neg", "conditioning", "denoise", "negative_conditioning"),
+        ("noise", "noise", "denoise", "noise"),
+        ("denoise", "latents", "decode", "latents"),
+    ]
+    edges = [
+        {"source": {"node_id": a, "field": af}, "destination": {"node_id": b, "field": bf}} for a, af, b, bf in links
+    ]
     batch = {"graph": {"id": "warm-up", "nodes": nodes, "edges": edges}, "runs": 1}
     item = api(url, "/api/v1/queue/default/enqueue_batch", {"prepend": False, "batch": batch})["item_ids"][0]
     deadline = time.monotonic() + 180
@@ -87,8 +109,9 @@ def invokeai_url():
     """InvokeAI started through scripts/invokeai.sh on a free loopback port, stopped afterwards."""
     if not (VENV / "bin" / "invokeai-web").exists():
         unavailable("InvokeAI is not installed in .invokeai/venv", "scripts/invokeai.sh install")
-    start = subprocess.run([str(SCRIPT), "start", str(free_port())], cwd=ROOT, capture_output=True, text=True,
-                           timeout=600)
+    start = subprocess.run(
+        [str(SCRIPT), "start", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     if start.returncode != 0:
         pytest.fail(f"scripts/invokeai.sh start failed:\n{start.stdout[-2000:]}\n{start.stderr[-3000:]}")
     url = start.stdout.strip().splitlines()[-1]
@@ -131,8 +154,9 @@ class ProgressListener:
 
 
 def seed_of_item(item: dict) -> int | None:
-    return next((f["value"] for f in item.get("field_values") or [] if str(f.get("node_path", "")).startswith("seed:")),
-                None)
+    return next(
+        (f["value"] for f in item.get("field_values") or [] if str(f.get("node_path", "")).startswith("seed:")), None
+    )
 
 
 def image_of_item(item: dict) -> str | None:
@@ -147,9 +171,26 @@ def journey(invokeai_url, tmp_path_factory):
     listener = ProgressListener(invokeai_url)
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "e2e/", "-p", "no:cacheprovider", "--base-url", invokeai_url,
-             "--ui-profile", "invokeai", "--journey", "invokeai", "--results-dir", str(results)],
-            cwd=ROOT, capture_output=True, text=True, timeout=600,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "e2e/",
+                "-p",
+                "no:cacheprovider",
+                "--base-url",
+                invokeai_url,
+                "--ui-profile",
+                "invokeai",
+                "--journey",
+                "invokeai",
+                "--results-dir",
+                str(results),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         time.sleep(0.5)  # the last events are in
     finally:
@@ -180,13 +221,24 @@ def test_every_step_ok_and_previews_timed_against_the_first_progress_image_sent(
     assert listener.order == jobs, (listener.order, jobs)
     assert all(int(row["previews_painted"]) >= 1 for row in image_steps(rows)), rows
     # click_epoch_ms + click_to_preview_ms: the first preview's paint, as epoch ms on this machine's clock.
-    gaps = {row["action"]: float(row["click_epoch_ms"]) + float(row["click_to_preview_ms"])
-            - listener.first_image[int(row["server_job"])] for row in image_steps(rows)}
+    gaps = {
+        row["action"]: float(row["click_epoch_ms"])
+        + float(row["click_to_preview_ms"])
+        - listener.first_image[int(row["server_job"])]
+        for row in image_steps(rows)
+    }
     # And when the harness saw that frame reach the page (server_first_preview_ts_ms, on the page's timeline).
-    frames = {row["action"]: float(row["click_epoch_ms"]) - float(row["click_ts_ms"]) + float(row["server_first_preview_ts_ms"])
-              - listener.first_image[int(row["server_job"])] for row in image_steps(rows)}
-    said = (f"first preview painted this long after the listener got InvokeAI's first progress image (ms): {gaps}; "
-            f"the page's socket frame with it came this long after the listener's (ms): {frames}")
+    frames = {
+        row["action"]: float(row["click_epoch_ms"])
+        - float(row["click_ts_ms"])
+        + float(row["server_first_preview_ts_ms"])
+        - listener.first_image[int(row["server_job"])]
+        for row in image_steps(rows)
+    }
+    said = (
+        f"first preview painted this long after the listener got InvokeAI's first progress image (ms): {gaps}; "
+        f"the page's socket frame with it came this long after the listener's (ms): {frames}"
+    )
     print(said)
     assert all(abs(gap) <= PREVIEW_TOLERANCE_MS for gap in gaps.values()), said
 
@@ -198,7 +250,11 @@ def test_seeds_are_those_invokeai_ran(journey):
         item = api(url, f"/api/v1/queue/default/i/{row['server_job']}")
         assert item["status"] == "completed"
         metadata = api(url, f"/api/v1/images/i/{image_of_item(item)}/metadata")
-        assert int(row["seed"]) == seed_of_item(item) == metadata["seed"], (row["seed"], seed_of_item(item), metadata["seed"])
+        assert int(row["seed"]) == seed_of_item(item) == metadata["seed"], (
+            row["seed"],
+            seed_of_item(item),
+            metadata["seed"],
+        )
     generate, reroll = rows
     assert int(generate["seed"]) == PACK_SEED  # the pack's seed, typed into the seed box
     assert int(reroll["seed"]) != PACK_SEED  # a random seed the page picked
@@ -215,7 +271,7 @@ def test_server_times_from_invokeais_api(journey):
         origin = float(row["click_epoch_ms"]) - click  # the page's timeOrigin, epoch ms
         for key, column in (("created_at", received), ("started_at", start), ("completed_at", final)):
             # InvokeAI's own time (UTC, no zone), to the ms
-            told = datetime.fromisoformat(item[key]).replace(tzinfo=timezone.utc).timestamp() * 1000
+            told = datetime.fromisoformat(item[key]).replace(tzinfo=UTC).timestamp() * 1000
             assert abs(origin + column - told) <= 1.0, (key, item[key], origin + column)
         assert float(row["click_to_final_ms"]) >= final - click  # the final paints after InvokeAI finished it
         assert row["server_first_preview_ts_ms"]  # the first progress image's socket.io frame

@@ -9,19 +9,26 @@ import sys
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from imagejourney.journeys.rundir import RunDirectory
 from imagejourney.reports.audit import load_run, summarize
 from imagejourney.reports.judges import LPIPS, judge_run
 from imagejourney.reports.render import render_report
+from PIL import Image
 
 MANIFEST = {
-    "journey": {"name": "judged", "prompts": [{"id": "cat"}], "steps": ["prompt", "generate", "reroll", "repeat", "edit"],
-                "acceptance": {"rule": "not_blank", "min_pixel_std": 8.0}},
-    "config_hash": "judge00000", "target": {"name": "t", "url": "http://127.0.0.1:1/"}, "ui_profile": {"name": "p"},
+    "journey": {
+        "name": "judged",
+        "prompts": [{"id": "cat"}],
+        "steps": ["prompt", "generate", "reroll", "repeat", "edit"],
+        "acceptance": {"rule": "not_blank", "min_pixel_std": 8.0},
+    },
+    "config_hash": "judge00000",
+    "target": {"name": "t", "url": "http://127.0.0.1:1/"},
+    "ui_profile": {"name": "p"},
     "browser": {"name": "chromium", "version": "1", "source": "system", "viewport": {"width": 1, "height": 1}},
-    "hardware": {"cpu": "c", "cpu_count": 2}, "versions": {}, "degraded": [],
+    "hardware": {"cpu": "c", "cpu_count": 2},
+    "versions": {},
+    "degraded": [],
 }
 
 
@@ -30,8 +37,11 @@ def noise(seed: int, size: int = 64) -> np.ndarray:
 
 
 def probe(click):
-    return {"click": click, "final": {"t": click + 100, "method": "element-timing", "url": ""},
-            "paints": [{"t": click + 100, "method": "element-timing", "url": ""}]}
+    return {
+        "click": click,
+        "final": {"t": click + 100, "method": "element-timing", "url": ""},
+        "paints": [{"t": click + 100, "method": "element-timing", "url": ""}],
+    }
 
 
 def write_run(tmp_path, manifest=MANIFEST, generate_pixels=None):
@@ -41,13 +51,27 @@ def write_run(tmp_path, manifest=MANIFEST, generate_pixels=None):
     first = noise(1) if generate_pixels is None else generate_pixels
     edited = first.copy()
     edited[16:48, 16:48] = noise(9)[16:48, 16:48]
-    images = [("generate", 1, first, None), ("reroll", 2, noise(2), None), ("repeat", 1, first.copy(), None),
-              ("edit", 2, edited, "center")]
+    images = [
+        ("generate", 1, first, None),
+        ("reroll", 2, noise(2), None),
+        ("repeat", 1, first.copy(), None),
+        ("edit", 2, edited, "center"),
+    ]
     for index, (action, seed, pixels, mask) in enumerate(images, start=1):
         Image.fromarray(pixels).save(run.images / f"cat-{index:02d}-{action}.png")
-        run.event("action", journey="judged", prompt_id="cat", prompt="a cat", seed=seed, step_index=index, action=action,
-                  mask=mask, image=f"images/cat-{index:02d}-{action}.png", probe=probe(1000.0 * index),
-                  **({"repeats": 1} if action == "repeat" else {}))
+        run.event(
+            "action",
+            journey="judged",
+            prompt_id="cat",
+            prompt="a cat",
+            seed=seed,
+            step_index=index,
+            action=action,
+            mask=mask,
+            image=f"images/cat-{index:02d}-{action}.png",
+            probe=probe(1000.0 * index),
+            **({"repeats": 1} if action == "repeat" else {}),
+        )
     run.event("run_finished")
     return run.path
 
@@ -107,7 +131,10 @@ def test_report_and_summary_show_the_judges(tmp_path):
 
 
 def test_a_blank_final_is_never_useful(tmp_path):
-    manifest = {**MANIFEST, "journey": {**MANIFEST["journey"], "acceptance": {"rule": "not_blank", "min_pixel_std": 0.0}}}
+    manifest = {
+        **MANIFEST,
+        "journey": {**MANIFEST["journey"], "acceptance": {"rule": "not_blank", "min_pixel_std": 0.0}},
+    }
     run = write_run(tmp_path, manifest, generate_pixels=np.zeros((64, 64, 3), np.uint8))
     candidates = {c["action"]: c for c in summarize(load_run(run))["candidates"]}
     assert candidates["generate"]["verdict"] == "blank" and not candidates["generate"]["accepted"]
@@ -124,7 +151,9 @@ def test_composed_rules_and_a_missing_judge_is_not_judged_not_passed(tmp_path):
     assert summary["ttui_reached"] == 0 and summary["not_judged"] == 3
     run.manifest["journey"]["acceptance"] = either
     assert {c["verdict"] for c in summarize(run)["candidates"]} == {"accepted"}
-    run.manifest["journey"]["acceptance"] = {"all": [{"rule": "not_blank", "min_pixel_std": 1000.0}, {"rule": "clip_score", "min": 0}]}
+    run.manifest["journey"]["acceptance"] = {
+        "all": [{"rule": "not_blank", "min_pixel_std": 1000.0}, {"rule": "clip_score", "min": 0}]
+    }
     assert {c["verdict"] for c in summarize(run)["candidates"]} == {"rejected"}  # one False decides `all`
 
 
@@ -143,29 +172,48 @@ def test_labels_are_the_final_word(tmp_path):
     assert summary["labels"] == {"labelled": 2, "useful": 1, "not_useful": 1}
 
 
-@pytest.mark.parametrize("content, sentence", [
-    ("image,useful\nimages/x.png,yes\n", "the header must be image,useful,reviewer,labelled_at,note"),
-    ("image,useful,reviewer,labelled_at,note\nimages/x.png,maybe,ana,t,\n", "line 2: useful must be yes or no, not 'maybe'"),
-    ("image,useful,reviewer,labelled_at,note\nimages/x.png,yes,ana,t,a note, with a comma\n", "line 2: 6 cells where the header has 5"),
-])
+@pytest.mark.parametrize(
+    "content, sentence",
+    [
+        ("image,useful\nimages/x.png,yes\n", "the header must be image,useful,reviewer,labelled_at,note"),
+        (
+            "image,useful,reviewer,labelled_at,note\nimages/x.png,maybe,ana,t,\n",
+            "line 2: useful must be yes or no, not 'maybe'",
+        ),
+        (
+            "image,useful,reviewer,labelled_at,note\nimages/x.png,yes,ana,t,a note, with a comma\n",
+            "line 2: 6 cells where the header has 5",
+        ),
+    ],
+)
 def test_malformed_labels_are_one_sentence(tmp_path, content, sentence):
     run = write_run(tmp_path)
     (run / "labels.csv").write_text(content)
-    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", "report", str(run)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and sentence in proc.stderr
 
 
 def tiny_clip(path):
     """A CLIP with random weights built in code, saved as a local model directory."""
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
-
     from imagejourney.reference_app.pipeline import tiny_clip_tokenizer
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
     tokenizer = tiny_clip_tokenizer()
     small = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4}
-    config = CLIPConfig(text_config={**small, "vocab_size": len(tokenizer), "max_position_embeddings": 77,
-                                     "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
-                        vision_config={**small, "image_size": 32, "patch_size": 8}, projection_dim=16)
+    config = CLIPConfig(
+        text_config={
+            **small,
+            "vocab_size": len(tokenizer),
+            "max_position_embeddings": 77,
+            "bos_token_id": 0,
+            "eos_token_id": 1,
+            "pad_token_id": 1,
+        },
+        vision_config={**small, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
     config.random_weights = True
     torch.manual_seed(0)
     CLIPModel(config).save_pretrained(path)
@@ -187,7 +235,9 @@ def test_clip_score_with_a_tiny_random_clip_is_labelled_uncalibrated(tmp_path):
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "imagejourney.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_judge_command_and_its_one_sentence_errors(tmp_path):
@@ -197,7 +247,10 @@ def test_judge_command_and_its_one_sentence_errors(tmp_path):
     assert ok.stdout.strip().endswith("report.html") and (run / "judgements.csv").is_file()
     assert json.loads((tmp_path / "q.json").read_text())["lpips_weights"] == "uncalibrated"
     for args, sentence in [
-        (("judge", str(run), "--lpips-net", "resnet"), "unknown LPIPS network 'resnet'; use --lpips-net alex|vgg|squeeze"),
+        (
+            ("judge", str(run), "--lpips-net", "resnet"),
+            "unknown LPIPS network 'resnet'; use --lpips-net alex|vgg|squeeze",
+        ),
         (("judge", str(run), "--clip-model", str(tmp_path / "no-clip")), "no CLIP model"),
         (("judge", str(tmp_path / "nowhere")), "is not a run directory"),
         (("judge", str(run), "--baseline", str(tmp_path / "nowhere")), "is not a run directory"),
@@ -223,12 +276,18 @@ def test_review_page_appends_labels_and_the_report_recomputes_ttui(tmp_path, pag
         page.keyboard.press("y")
         page.wait_for_function("document.getElementById('count').textContent === '2'")
         own_page = {"Origin": server.origin, TOKEN_HEADER: server.token}  # as the page's script sends it
-        assert page.request.post(server.origin + "/label", data={"image": "../manifest.json", "useful": "yes"},
-                                 headers=own_page).status == 400
+        assert (
+            page.request.post(
+                server.origin + "/label", data={"image": "../manifest.json", "useful": "yes"}, headers=own_page
+            ).status
+            == 400
+        )
         assert page.request.get(server.origin + "/manifest.json").status == 404  # only candidate images are served
     rows = list(csv.DictReader(open(run / "labels.csv")))
     assert [(r["image"], r["useful"], r["reviewer"]) for r in rows] == [
-        ("images/cat-01-generate.png", "no", "ana"), ("images/cat-02-reroll.png", "yes", "ana")]
+        ("images/cat-01-generate.png", "no", "ana"),
+        ("images/cat-02-reroll.png", "yes", "ana"),
+    ]
     after = json.loads((render_report(run)[0].parent / "summary.json").read_text())
     assert after["ttui_ms"]["p50"] == 1100.0 and after["iterations_to_useful"]["max"] == 2
     assert after["labels"] == {"labelled": 2, "useful": 1, "not_useful": 1}
@@ -276,9 +335,20 @@ def test_previews_that_blend_towards_the_final_give_rising_progress(tmp_path):
         previews.append({"t": 1100.0 + 100 * k, "image": f"images/previews/p{k}.jpg"})
     Image.fromarray(final).save(run.images / "final.png")
     paints = [{"t": p["t"], "method": "element-timing", "url": ""} for p in previews] + [
-        {"t": 1400.0, "method": "element-timing", "url": ""}]
-    run.event("action", journey="judged", prompt_id="cat", prompt="a cat", seed=1, step_index=1, action="generate",
-              image="images/final.png", previews=previews, probe={"click": 1000.0, "final": paints[-1], "paints": paints})
+        {"t": 1400.0, "method": "element-timing", "url": ""}
+    ]
+    run.event(
+        "action",
+        journey="judged",
+        prompt_id="cat",
+        prompt="a cat",
+        seed=1,
+        step_index=1,
+        action="generate",
+        image="images/final.png",
+        previews=previews,
+        probe={"click": 1000.0, "final": paints[-1], "paints": paints},
+    )
     run.event("run_finished")
     judgements = judge_run(run.path)
     progress = [values(judgements, "visual_progress")[p["image"]] for p in previews]

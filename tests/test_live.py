@@ -3,9 +3,8 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from PIL import Image
-
 from imagejourney.reference_app.live import LiveChannels, preview_message
+from PIL import Image
 
 
 def test_previews_reach_only_their_session_and_in_order():
@@ -16,7 +15,9 @@ def test_previews_reach_only_their_session_and_in_order():
         assert await mine.__anext__() == ": connected\n\n"
         assert await other.__anext__() == ": connected\n\n"
         image = Image.new("RGB", (8, 8), "red")
-        worker = threading.Thread(target=lambda: [channels.publish("mine", preview_message(7, s, image, 128)) for s in (1, 2)])
+        worker = threading.Thread(
+            target=lambda: [channels.publish("mine", preview_message(7, s, image, 128)) for s in (1, 2)]
+        )
         worker.start()
         worker.join()
         first, second = [json.loads((await mine.__anext__()).removeprefix("data: ")) for _ in range(2)]

@@ -15,7 +15,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
 from imagejourney.journeys.browser import resolve_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,8 +37,25 @@ def run_e2e(tmp_path, *args):
     pack = tmp_path / "pack.yaml"
     pack.write_text(PACK)
     results = tmp_path / "results"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--journey", str(pack), "--results-dir", str(results),
-                           "-p", "no:cacheprovider", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "e2e/",
+            "--journey",
+            str(pack),
+            "--results-dir",
+            str(results),
+            "-p",
+            "no:cacheprovider",
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return proc, sorted(results.glob("*")) if results.exists() else []
 
 
@@ -73,8 +89,12 @@ def test_a_sweep_of_creators_records_each_creator_and_the_load_section(tmp_path)
     steps = rows(run)
     assert len(steps) == (1 + 3) * 2 * 2  # creators × journey runs × image actions
     assert {(r["creators"], r["creator"]) for r in steps} == {("1", "1"), ("3", "1"), ("3", "2"), ("3", "3")}
-    assert {r["prompt_id"] for r in steps if r["creators"] == "3"} == {f"{p}.n3-c{c}" for p in ("cat", "owl") for c in (1, 2, 3)}
-    assert all(r["status"] == "ok" and float(r["click_to_final_ms"]) > 0 and float(r["click_epoch_ms"]) > 1e12 for r in steps)
+    assert {r["prompt_id"] for r in steps if r["creators"] == "3"} == {
+        f"{p}.n3-c{c}" for p in ("cat", "owl") for c in (1, 2, 3)
+    }
+    assert all(
+        r["status"] == "ok" and float(r["click_to_final_ms"]) > 0 and float(r["click_epoch_ms"]) > 1e12 for r in steps
+    )
     # Each creator has its own context: its own images, and every journey run its own files.
     assert len({r["image"] for r in steps}) == len(steps)
 
@@ -115,14 +135,22 @@ def test_the_time_limit_stops_a_level_and_says_what_was_skipped(tmp_path):
     assert json.loads((runs[0] / "summary.json").read_text())["ttui_ms"]["reached"] == 1
 
 
-@pytest.mark.parametrize("value, sentence", [
-    ("0", "--creators 0 must be a whole number from 1 to 64"),
-    ("two", "--creators two must be a whole number from 1 to 64"),
-    ("2,2", "--creators 2,2 names a count twice"),
-])
+@pytest.mark.parametrize(
+    "value, sentence",
+    [
+        ("0", "--creators 0 must be a whole number from 1 to 64"),
+        ("two", "--creators two must be a whole number from 1 to 64"),
+        ("2,2", "--creators 2,2 names a count twice"),
+    ],
+)
 def test_bad_creators_is_one_sentence(value, sentence):
-    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", "--creators", value], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", "--creators", value],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and sentence in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
 
 
@@ -137,16 +165,24 @@ def test_a_journey_runs_through_a_playwright_browser_server(tmp_path, browser_ty
     port = free_port()
     # Its own process group: `python -m playwright` starts the node server as a child, which
     # must stop with it.
-    server = subprocess.Popen([sys.executable, "-m", "playwright", "run-server", "--host", "127.0.0.1", "--port", str(port),
-                               "--unsafe"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "playwright", "run-server", "--host", "127.0.0.1", "--port", str(port), "--unsafe"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         wait_for_port(port, server)
         if launch_options(browser_type):  # the server has no Playwright Chromium: the address must name one
             (tmp_path / "unnamed").mkdir()
             proc, _ = run_e2e(tmp_path / "unnamed", "--browser-ws", f"ws://127.0.0.1:{port}/")
-            assert proc.returncode == 4 and f"the browser server at ws://127.0.0.1:{port}/ has no Playwright Chromium (" \
-                in proc.stdout + proc.stderr and "start the server with --unsafe and name its Chromium" in proc.stdout + proc.stderr
+            assert (
+                proc.returncode == 4
+                and f"the browser server at ws://127.0.0.1:{port}/ has no Playwright Chromium ("
+                in proc.stdout + proc.stderr
+                and "start the server with --unsafe and name its Chromium" in proc.stdout + proc.stderr
+            )
         proc, runs = run_e2e(tmp_path, "--browser-ws", f"ws://127.0.0.1:{port}/{launch_options(browser_type)}")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -163,9 +199,20 @@ def test_a_journey_runs_in_a_chromium_reached_over_cdp(tmp_path, browser_type):
     executable = resolve_chromium(browser_type.executable_path)[0] or browser_type.executable_path
     port = free_port()
     profile = tempfile.mkdtemp(prefix="imagejourney-cdp-")
-    chromium = subprocess.Popen([executable, "--headless", "--no-sandbox", "--disable-gpu", f"--remote-debugging-port={port}",
-                                 f"--user-data-dir={profile}", "about:blank"], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+    chromium = subprocess.Popen(
+        [
+            executable,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--remote-debugging-port={port}",
+            f"--user-data-dir={profile}",
+            "about:blank",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for_port(port, chromium)
         proc, runs = run_e2e(tmp_path, "--cdp", f"http://127.0.0.1:{port}", "--creators", "2")
@@ -179,12 +226,15 @@ def test_a_journey_runs_in_a_chromium_reached_over_cdp(tmp_path, browser_type):
     assert json.loads((runs[0] / "manifest.json").read_text())["browser"]["source"] == f"CDP http://127.0.0.1:{port}"
 
 
-@pytest.mark.parametrize("args, code, sentence", [
-    (("--browser-ws", "ws://127.0.0.1:{port}/"), 4, "could not connect to the browser at ws://127.0.0.1:{port}/"),
-    (("--cdp", "http://127.0.0.1:{port}"), 4, "could not connect to the browser at http://127.0.0.1:{port}"),
-    (("--browser-ws", "http://127.0.0.1:{port}/"), 2, "must be a WebSocket address such as ws://127.0.0.1:3000/"),
-    (("--browser-ws", "ws://a:1/", "--cdp", "http://a:2"), 2, "--browser-ws and --cdp both name a browser"),
-])
+@pytest.mark.parametrize(
+    "args, code, sentence",
+    [
+        (("--browser-ws", "ws://127.0.0.1:{port}/"), 4, "could not connect to the browser at ws://127.0.0.1:{port}/"),
+        (("--cdp", "http://127.0.0.1:{port}"), 4, "could not connect to the browser at http://127.0.0.1:{port}"),
+        (("--browser-ws", "http://127.0.0.1:{port}/"), 2, "must be a WebSocket address such as ws://127.0.0.1:3000/"),
+        (("--browser-ws", "ws://a:1/", "--cdp", "http://a:2"), 2, "--browser-ws and --cdp both name a browser"),
+    ],
+)
 def test_an_unreachable_or_wrong_browser_address_is_one_sentence(tmp_path, args, code, sentence):
     port = free_port()  # nothing listens there
     proc, runs = run_e2e(tmp_path, *(a.format(port=port) for a in args))

@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from imagejourney.reports.dashboard import Dashboard
 from imagejourney.reports.history import HistoryStore
 from imagejourney.reports.local_server import TOKEN_HEADER
@@ -71,7 +70,9 @@ def test_a_page_of_another_origin_cannot_write_a_label(run, tmp_path, page):
           ];
           Promise.all(tries.map((t) => t.then((r) => r.type, () => "blocked"))).then((got) => {{ document.title = got.join(" "); }});
         </script>""")
-        site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(tmp_path / "site")))
+        site = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(tmp_path / "site"))
+        )
         threading.Thread(target=site.serve_forever, daemon=True).start()
         try:
             page.goto(f"http://127.0.0.1:{site.server_port}/")
@@ -94,8 +95,17 @@ def test_a_foreign_host_header_is_refused(run, tmp_path):
                 assert status == 400 and "not to another Host header" in text
             for host in (f"127.0.0.1:{server.port}", f"localhost:{server.port}", f"[::1]:{server.port}"):
                 assert ask(server, "GET", path, headers={"Host": host})[0] == 200
-        status, _, _ = ask(review, "POST", "/label", LABEL, {"Host": f"evil.example:{review.port}", TOKEN_HEADER: review.token,
-                                                            "Origin": f"http://evil.example:{review.port}"})
+        status, _, _ = ask(
+            review,
+            "POST",
+            "/label",
+            LABEL,
+            {
+                "Host": f"evil.example:{review.port}",
+                TOKEN_HEADER: review.token,
+                "Origin": f"http://evil.example:{review.port}",
+            },
+        )
         assert status == 400
     assert labels(run) == []
 
@@ -103,16 +113,30 @@ def test_a_foreign_host_header_is_refused(run, tmp_path):
 def test_a_post_needs_the_same_origin_and_the_token(run):
     with ReviewServer(run) as server:
         same, token = {"Origin": server.origin}, {TOKEN_HEADER: server.token}
-        for headers in ({**token}, {**same}, {**same, TOKEN_HEADER: "guessed"}, {"Origin": "null", **token},
-                        {"Origin": "http://127.0.0.1:1", **token}, {"Sec-Fetch-Site": "same-site", **token},
-                        {**same, "Cookie": f"{server.cookie}={server.token}"}):
+        for headers in (
+            {**token},
+            {**same},
+            {**same, TOKEN_HEADER: "guessed"},
+            {"Origin": "null", **token},
+            {"Origin": "http://127.0.0.1:1", **token},
+            {"Sec-Fetch-Site": "same-site", **token},
+            {**same, "Cookie": f"{server.cookie}={server.token}"},
+        ):
             status, text, _ = ask(server, "POST", "/label", LABEL, headers)
-            assert status == 403 and text == "a POST is taken only from this server's own page (same origin, with its token)"
+            assert (
+                status == 403
+                and text == "a POST is taken only from this server's own page (same origin, with its token)"
+            )
         assert ask(server, "POST", f"/label?token={server.token}", LABEL, same)[0] == 403  # the header, not the query
         assert labels(server.run.path) == []
         assert ask(server, "POST", "/label", LABEL, {**same, **token})[0] == 200
         assert ask(server, "POST", "/label", LABEL, {"Sec-Fetch-Site": "same-origin", **token})[0] == 200
-        assert ask(server, "POST", "/label", json.dumps({"image": "../manifest.json", "useful": "yes"}), {**same, **token})[0] == 400
+        assert (
+            ask(
+                server, "POST", "/label", json.dumps({"image": "../manifest.json", "useful": "yes"}), {**same, **token}
+            )[0]
+            == 400
+        )
     assert labels(run) == [(IMAGE, "no"), (IMAGE, "no")]
 
 
@@ -145,9 +169,11 @@ def test_an_oversized_body_is_refused_unread(run):
         connection.close()
         # No length announced (http.client sends an iterable chunked): refused once past the cap.
         padded = json.dumps({"image": IMAGE, "useful": "no", "note": "x" * (70 << 10)})
-        status, text, _ = ask(server, "POST", "/label", iter([padded[:40000].encode(), padded[40000:].encode()]), headers)
+        status, text, _ = ask(
+            server, "POST", "/label", iter([padded[:40000].encode(), padded[40000:].encode()]), headers
+        )
         assert (status, text) == (413, "a request body over 64 KiB is refused")
-        assert ask(server, "POST", "/label", padded[:(60 << 10)] + '"}', headers)[0] == 200  # under the cap: taken
+        assert ask(server, "POST", "/label", padded[: (60 << 10)] + '"}', headers)[0] == 200  # under the cap: taken
     assert labels(run) == [(IMAGE, "no")]
 
 
@@ -156,7 +182,9 @@ def test_the_review_page_labels_in_the_browser(run, page):
     with ReviewServer(run, reviewer="ana") as server:
         page.goto(server.url)
         first = page.locator("figure").nth(0)
-        assert first.locator("img").evaluate("(img) => img.decode().then(() => img.naturalWidth)") > 0  # the cookie lets images in
+        assert (
+            first.locator("img").evaluate("(img) => img.decode().then(() => img.naturalWidth)") > 0
+        )  # the cookie lets images in
         first.get_by_role("button", name="Useful (y)").click()
         page.wait_for_function("document.getElementById('count').textContent === '1'")
     assert labels(run) == [(IMAGE, "yes")]
@@ -174,7 +202,10 @@ def test_a_dashboard_beyond_loopback_needs_its_token_for_every_request(run, tmp_
         status, _, cookie = ask(dashboard, "GET", f"/?token={dashboard.token}")
         assert status == 200 and cookie.startswith(f"{dashboard.cookie}={dashboard.token};")
         with_cookie = {"Cookie": f"{dashboard.cookie}={dashboard.token}"}
-        assert ask(dashboard, "GET", "/runs/night-1/report.html", headers=with_cookie)[:2] == (200, "<title>report</title>")
+        assert ask(dashboard, "GET", "/runs/night-1/report.html", headers=with_cookie)[:2] == (
+            200,
+            "<title>report</title>",
+        )
         assert ask(dashboard, "GET", "/runs/night-1/../../etc/passwd", headers=with_cookie)[0] == 404
     with Dashboard(url) as on_loopback:  # the bookmark: no token needed on loopback
         assert not on_loopback.guard_pages and on_loopback.url == f"{on_loopback.origin}/"
@@ -185,9 +216,13 @@ def test_the_commands_print_the_token_url_and_the_servers_errors_are_one_sentenc
     command = [sys.executable, "-m", "imagejourney.cli"]
     url = f"sqlite:///{tmp_path / 'h.db'}"
     HistoryStore(url).add(run)
-    for args, said in ((["review", str(run), "--port", "0"], "the URL carries this session's token"),
-                       (["dashboard", "--store", url, "--port", "0", "--host", "0.0.0.0"],
-                        "bound beyond loopback, it needs this URL's token for every request")):
+    for args, said in (
+        (["review", str(run), "--port", "0"], "the URL carries this session's token"),
+        (
+            ["dashboard", "--store", url, "--port", "0", "--host", "0.0.0.0"],
+            "bound beyond loopback, it needs this URL's token for every request",
+        ),
+    ):
         proc = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             line = proc.stdout.readline()
@@ -199,8 +234,13 @@ def test_the_commands_print_the_token_url_and_the_servers_errors_are_one_sentenc
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(OSError, match=rf"^port {port} on 127\.0\.0\.1 is not free \(Address already in use\); "
-                                          "pass --port with a free port$"):
+        with pytest.raises(
+            OSError,
+            match=rf"^port {port} on 127\.0\.0\.1 is not free \(Address already in use\); "
+            "pass --port with a free port$",
+        ):
             Dashboard(url, port)
-    with pytest.raises(OSError, match=r"^192\.0\.2\.1 is not an address of this machine; pass --host with one of its addresses$"):
+    with pytest.raises(
+        OSError, match=r"^192\.0\.2\.1 is not an address of this machine; pass --host with one of its addresses$"
+    ):
         ReviewServer(run, 0, "192.0.2.1")

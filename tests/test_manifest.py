@@ -16,8 +16,16 @@ def test_config_hash_is_stable_and_sensitive():
 def test_manifest_records_conditions_and_degradations():
     app_info = {"model": "tiny", "random_weights": True, "device": "cpu", "steps": 4, "size": 128}
     browser = {"name": "chromium", "version": "156.0", "source": "system", "viewport": {"width": 1, "height": 1}}
-    m = build_manifest(pack=load_pack("portrait"), profile=load_profile("reference"), target_name="reference",
-                       target_url="http://127.0.0.1:1/", app_info=app_info, browser=browser, tracing="off", repo=ROOT)
+    m = build_manifest(
+        pack=load_pack("portrait"),
+        profile=load_profile("reference"),
+        target_name="reference",
+        target_url="http://127.0.0.1:1/",
+        app_info=app_info,
+        browser=browser,
+        tracing="off",
+        repo=ROOT,
+    )
     assert m["journey"]["name"] == "portrait" and len(m["journey"]["prompts"]) == 6
     assert m["target"]["url"] == "http://127.0.0.1:1/"
     assert m["browser"]["version"] == "156.0"
@@ -26,8 +34,16 @@ def test_manifest_records_conditions_and_degradations():
     assert m["hardware"]["cpu"]
     assert any("CPU" in d for d in m["degraded"]) and any("random weights" in d for d in m["degraded"])
     # The hash ignores versions and hardware but not the experiment.
-    other = build_manifest(pack=load_pack("portrait"), profile=load_profile("reference"), target_name="reference",
-                           target_url="http://127.0.0.1:2/", app_info=app_info, browser=browser, tracing="off", repo=ROOT)
+    other = build_manifest(
+        pack=load_pack("portrait"),
+        profile=load_profile("reference"),
+        target_name="reference",
+        target_url="http://127.0.0.1:2/",
+        app_info=app_info,
+        browser=browser,
+        tracing="off",
+        repo=ROOT,
+    )
     assert other["config_hash"] != m["config_hash"]
 
 

@@ -56,8 +56,9 @@ def test_every_imagejourney_command_in_the_workflow_exists():
 
 
 def test_every_pytest_option_in_the_workflow_exists():
-    help_text = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--help"], cwd=ROOT, capture_output=True,
-                               text=True, timeout=120).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "pytest", "e2e/", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    ).stdout
     lines = [line for script in run_scripts() for line in script.splitlines() if "bin/pytest e2e/" in line]
     assert lines
     for line in lines:

@@ -1,5 +1,4 @@
 import pytest
-
 from imagejourney.journeys.pack import available_packs, load_pack
 from imagejourney.journeys.profile import check_compatible, load_profile
 from imagejourney.journeys.yaml_reader import ConfigError
@@ -60,7 +59,10 @@ def test_unknown_field_names_file_line_and_the_allowed_ones(tmp_path):
 
 def test_unknown_field_in_a_prompt(tmp_path):
     path = write(tmp_path, GOOD.replace("{id: a, text: t, seed: 1}", "{id: a, text: t, sed: 1}"))
-    assert error_of(load_pack, path) == f"{path}:3: unknown field 'sed' in prompts[0]; allowed: id, text, negative, seed, seeds, settings, cohort"
+    assert (
+        error_of(load_pack, path)
+        == f"{path}:3: unknown field 'sed' in prompts[0]; allowed: id, text, negative, seed, seeds, settings, cohort"
+    )
 
 
 def test_missing_and_mistyped_fields(tmp_path):
@@ -78,11 +80,17 @@ def test_unknown_step_and_bad_strength(tmp_path):
 
 
 def test_seeds_reroll_times_think_and_budgets(tmp_path):
-    text = GOOD.replace("{id: a, text: t, seed: 1}", "{id: a, text: t, seeds: [5, 6], settings: {aspect: '9:16'}}").replace(
-        "[prompt, generate]", "[prompt, generate, think: {ms: 250}, reroll: {times: 3}, export]"
-    ) + "budgets: {generate.click_to_final_ms.p95: 5000, ttui_ms.p50: 2000}\n"
+    text = (
+        GOOD.replace(
+            "{id: a, text: t, seed: 1}", "{id: a, text: t, seeds: [5, 6], settings: {aspect: '9:16'}}"
+        ).replace("[prompt, generate]", "[prompt, generate, think: {ms: 250}, reroll: {times: 3}, export]")
+        + "budgets: {generate.click_to_final_ms.p95: 5000, ttui_ms.p50: 2000}\n"
+    )
     pack = load_pack(write(tmp_path, text))
-    assert [(p.id, p.seed, p.settings) for p in pack.prompts] == [("a-5", 5, {"aspect": "9:16"}), ("a-6", 6, {"aspect": "9:16"})]
+    assert [(p.id, p.seed, p.settings) for p in pack.prompts] == [
+        ("a-5", 5, {"aspect": "9:16"}),
+        ("a-6", 6, {"aspect": "9:16"}),
+    ]
     assert [s.kind for s in pack.steps] == ["prompt", "generate", "think", "reroll", "reroll", "reroll", "export"]
     assert pack.steps[2].ms == 250
     assert pack.budgets == {"generate.click_to_final_ms.p95": 5000, "ttui_ms.p50": 2000}
@@ -115,17 +123,28 @@ def test_profile_errors_name_file_and_line(tmp_path):
     path = write(tmp_path, PROFILE.replace("{hidden:", "{hiden:"), "x.yaml")
     assert "a done condition needs one of" in error_of(load_profile, path)
     path = write(tmp_path, PROFILE + 'login: {fill: {"#pw": hunter2}, submit: "#in", success: "#app"}\n', "x.yaml")
-    assert "login values must name an environment variable ($VAR), never the secret itself" in error_of(load_profile, path)
+    assert "login values must name an environment variable ($VAR), never the secret itself" in error_of(
+        load_profile, path
+    )
     assert "unknown UI profile 'nope'" in error_of(load_profile, "nope")
 
 
 def test_masked_edit_needs_a_mask_field_in_the_profile(tmp_path):
-    pack = load_pack(write(tmp_path, GOOD.replace("[prompt, generate]", "[prompt, generate, edit: {prompt: x, mask: center}, edit: {prompt: y}]")))
+    pack = load_pack(
+        write(
+            tmp_path,
+            GOOD.replace(
+                "[prompt, generate]", "[prompt, generate, edit: {prompt: x, mask: center}, edit: {prompt: y}]"
+            ),
+        )
+    )
     assert [(s.kind, s.mask) for s in pack.steps[2:]] == [("edit", "center"), ("edit", None)]
     check_compatible(pack, load_profile("reference"))  # the reference profile has a mask choice
     plain = load_profile("reference")
     plain.fields.pop("mask")
-    with pytest.raises(ConfigError, match="has edit steps with a mask but the UI profile 'reference' names no mask field"):
+    with pytest.raises(
+        ConfigError, match="has edit steps with a mask but the UI profile 'reference' names no mask field"
+    ):
         check_compatible(pack, plain)
 
 
@@ -144,8 +163,10 @@ def test_acceptance_rules_compose_and_unknown_ones_are_named(tmp_path):
     pack = load_pack(write(tmp_path, GOOD.replace("acceptance: {rule: not_blank, min_pixel_std: 1}", composed)))
     assert pack.acceptance["all"][1]["any"][0] == {"rule": "clip_score", "min": 0.25}
     path = write(tmp_path, GOOD.replace("{rule: not_blank, min_pixel_std: 1}", "{any: [{rule: aesthetic, min: 5}]}"))
-    assert error_of(load_pack, path) == (f"{path}:5: unknown acceptance rule 'aesthetic' in acceptance.any[0]; known: "
-                                         "not_blank, clip_score, prompt_match (combine them with all: or any:)")
+    assert error_of(load_pack, path) == (
+        f"{path}:5: unknown acceptance rule 'aesthetic' in acceptance.any[0]; known: "
+        "not_blank, clip_score, prompt_match (combine them with all: or any:)"
+    )
     path = write(tmp_path, GOOD.replace("{rule: not_blank, min_pixel_std: 1}", "{rule: clip_score, min_pixel_std: 1}"))
     assert "unknown field 'min_pixel_std' in acceptance (clip_score); allowed: rule, min" in error_of(load_pack, path)
     path = write(tmp_path, GOOD.replace("{rule: not_blank, min_pixel_std: 1}", "{all: []}"))
@@ -156,7 +177,9 @@ def test_repeat_needs_a_generate_before_it_and_a_seed_field(tmp_path):
     pack = load_pack(write(tmp_path, GOOD.replace("steps: [prompt, generate]", "steps: [prompt, generate, repeat]")))
     assert [s.kind for s in pack.steps] == ["prompt", "generate", "repeat"]
     path = write(tmp_path, GOOD.replace("steps: [prompt, generate]", "steps: [prompt, repeat, generate]"))
-    assert "a repeat step repeats the last generate or reroll with its seed; put one before it" in error_of(load_pack, path)
+    assert "a repeat step repeats the last generate or reroll with its seed; put one before it" in error_of(
+        load_pack, path
+    )
     plain = load_profile(str(__import__("pathlib").Path(__file__).parent / "plain_ui" / "profile.yaml"))
     no_seed = plain.__class__(**{**plain.__dict__, "fields": {"prompt": "#idea"}})
     with pytest.raises(ConfigError, match="has repeat steps .* names no seed field"):

@@ -15,13 +15,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from imagejourney.journeys.pack import available_packs, load_pack
 from imagejourney.journeys.profile import load_profile
 from imagejourney.journeys.rundir import RunDirectory
-from imagejourney.reports.audit import load_run
 from imagejourney.journeys.runner import JourneyRunner, Unsettled, install_probe
+from imagejourney.reports.audit import load_run
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = Path(__file__).parent / "plain_ui"
@@ -32,11 +31,21 @@ CANARIES = (PASSWORD, SESSION_TOKEN, URL_TOKEN, IMAGE_SIGNATURE)
 pytestmark = pytest.mark.browser
 
 
-@pytest.mark.parametrize("mode, method", [("new-img", "element-timing"), ("swap-data", "element-timing"),
-                                          ("canvas", "draw-call"), ("canvas-dim", "draw-call"),
-                                          ("canvas-veil", "draw-call"), ("canvas-spinner", "draw-call"),
-                                          ("canvas-late", "draw-call"), ("graph", "draw-call"), ("webgl", "draw-call"),
-                                          ("canvas-paint", "screencast")])
+@pytest.mark.parametrize(
+    "mode, method",
+    [
+        ("new-img", "element-timing"),
+        ("swap-data", "element-timing"),
+        ("canvas", "draw-call"),
+        ("canvas-dim", "draw-call"),
+        ("canvas-veil", "draw-call"),
+        ("canvas-spinner", "draw-call"),
+        ("canvas-late", "draw-call"),
+        ("graph", "draw-call"),
+        ("webgl", "draw-call"),
+        ("canvas-paint", "screencast"),
+    ],
+)
 def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, mode, method):
     """Every way of showing an image is timed, with the method recorded: new <img> with blob:
     URLs, src swapped to data: URLs (Element Timing); a <canvas> by its draw calls, whether it
@@ -51,7 +60,9 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
     profile, pack = load_profile(str(profile)), load_pack(str(PLAIN / "pack.yaml"))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
     install_probe(page, profile.output, profile.final_image, profile.preview_image)
-    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    failures = JourneyRunner(
+        page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run
+    ).run()
     assert failures == []
     rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
     truth = page.evaluate("window.groundTruth")
@@ -72,13 +83,18 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
             drawn = page.evaluate("window.drawnPictures")[3 if action == "generate" else 7]
             kept = Image.open(run.path / row["image"]).convert("RGBA")
             assert kept.size == (96, 96)
-            assert kept.tobytes() == Image.open(io.BytesIO(base64.b64decode(drawn.split(",")[1]))).convert("RGBA").tobytes()
+            assert (
+                kept.tobytes()
+                == Image.open(io.BytesIO(base64.b64decode(drawn.split(",")[1]))).convert("RGBA").tobytes()
+            )
     assert rows["reroll"]["seed"] == 4
     assert rows["export"]["status"] == "ok" and (run.path / rows["export"]["image"]).is_file()
 
 
-@pytest.mark.parametrize("mode, preview_image", [("remount", None), ("remount-done-early", None), ("history", None),
-                                                 ("history", "img.preview")])
+@pytest.mark.parametrize(
+    "mode, preview_image",
+    [("remount", None), ("remount-done-early", None), ("history", None), ("history", "img.preview")],
+)
 def test_only_the_paints_of_this_action_are_its_previews(page, plain_ui_url, tmp_path, mode, preview_image):
     """The old final re-mounted after the click (remount), and a history strip of earlier finals
     drawn again after the click with the new final's thumbnail (history), paint in the output
@@ -105,14 +121,21 @@ def walk_plain_mode(page, plain_ui_url, tmp_path, mode, action_timeout_s=20, ext
     """Walk the plain UI's pack with ?mode=`mode`, every action timed by Element Timing (the
     first too, though its region is empty at the click): (failures, run directory)."""
     profile = tmp_path / "profile.yaml"
-    profile.write_text((PLAIN / "profile.yaml").read_text().replace("path: /index.html", f"path: /index.html?mode={mode}")
-                       + "paint: element-timing\n" + extra_profile)
+    profile.write_text(
+        (PLAIN / "profile.yaml").read_text().replace("path: /index.html", f"path: /index.html?mode={mode}")
+        + "paint: element-timing\n"
+        + extra_profile
+    )
     pack_path = tmp_path / "pack.yaml"
-    pack_path.write_text((PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", f"action_timeout_s: {action_timeout_s}"))
+    pack_path.write_text(
+        (PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", f"action_timeout_s: {action_timeout_s}")
+    )
     profile, pack = load_profile(str(profile)), load_pack(str(pack_path))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
     install_probe(page, profile.output, profile.final_image, profile.preview_image)
-    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    failures = JourneyRunner(
+        page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run
+    ).run()
     return failures, run
 
 
@@ -122,11 +145,16 @@ def test_a_final_shown_but_never_painted_fails_its_step_and_steps_stay_in_order(
     in step order although the journey went on meanwhile."""
     failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, "final-off-view", action_timeout_s=2)
     assert [(f.step_index, f.action) for f in failures] == [(1, "generate"), (2, "reroll")]
-    assert failures[0].error == ("the generate showed a new final image in '#gallery', but Element Timing saw no paint "
-                                 "of it within 2 s (is the output region out of view?)")
+    assert failures[0].error == (
+        "the generate showed a new final image in '#gallery', but Element Timing saw no paint "
+        "of it within 2 s (is the output region out of view?)"
+    )
     events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
-    steps = [e["step_index"] for e in events if e["event"] in ("prompt_entered", "action", "export", "step_failed")
-             and "step_index" in e]
+    steps = [
+        e["step_index"]
+        for e in events
+        if e["event"] in ("prompt_entered", "action", "export", "step_failed") and "step_index" in e
+    ]
     assert steps == [1, 2, 3] and events[-1]["event"] == "journey_finished"
     rows = load_run(run.path).steps
     assert list(rows["status"]) == ["failed", "failed", "ok"]
@@ -137,17 +165,27 @@ def test_a_click_that_fails_after_an_unsettled_action_keeps_both_in_order(page, 
     (the reroll button is covered), the generate is still recorded, before the reroll's failure."""
     failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, "reroll-covered", action_timeout_s=2)
     assert [(f.step_index, f.error) for f in failures] == [
-        (2, "the reroll control '#again' could not be clicked within 2 s (it stayed hidden, disabled or covered)")]
+        (2, "the reroll control '#again' could not be clicked within 2 s (it stayed hidden, disabled or covered)")
+    ]
     events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
     assert [(e["event"], e["step_index"]) for e in events if e["event"] in ("action", "step_failed", "export")] == [
-        ("action", 1), ("step_failed", 2), ("export", 3)]
+        ("action", 1),
+        ("step_failed", 2),
+        ("export", 3),
+    ]
     assert list(load_run(run.path).steps["status"]) == ["ok", "failed", "ok"]
 
 
-@pytest.mark.parametrize("mode, error", [
-    ("final-svg", "the image the output region shows is not a readable image (cannot identify image file"),
-    ("final-revoked", "the image the output region shows could not be fetched by the page (TypeError: Failed to fetch)"),
-])
+@pytest.mark.parametrize(
+    "mode, error",
+    [
+        ("final-svg", "the image the output region shows is not a readable image (cannot identify image file"),
+        (
+            "final-revoked",
+            "the image the output region shows could not be fetched by the page (TypeError: Failed to fetch)",
+        ),
+    ],
+)
 def test_a_final_shown_but_not_kept_fails_its_step_once(page, plain_ui_url, tmp_path, mode, error):
     """The final is shown, and the probe settles it when it paints, but it cannot be kept (an
     SVG; a revoked blob: URL): the step fails once, in one sentence, and the probe's later record
@@ -173,15 +211,30 @@ def test_an_unsettled_action_the_page_lost_fails_in_one_sentence(page, plain_ui_
     runner.settle()
     assert [(f.step_index, f.error.split(" (")[0]) for f in runner.failures] == [
         (1, "the page was reloaded before the paint of its final image was seen"),
-        (2, "the page broke before the paint of its final image was seen")]
+        (2, "the page broke before the paint of its final image was seen"),
+    ]
     assert runner.unsettled is None and list(load_run(run.path).steps["status"]) == ["failed", "failed"]
 
 
 def run_e2e(tmp_path, *args, env_extra=None):
     env = {**os.environ, **(env_extra or {})}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "e2e/", "-p", "no:cacheprovider", "--results-dir", str(tmp_path / "results"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "e2e/",
+            "-p",
+            "no:cacheprovider",
+            "--results-dir",
+            str(tmp_path / "results"),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     runs = sorted((tmp_path / "results").glob("*")) if (tmp_path / "results").exists() else []
     return proc, runs
@@ -192,8 +245,13 @@ def plain_args(url, profile="members-profile.yaml"):
 
 
 def test_login_from_environment_traces_grouped_and_no_secret_kept(plain_ui_url, tmp_path):
-    proc, runs = run_e2e(tmp_path, *plain_args(plain_ui_url), "--tracing", "on",
-                         env_extra={"PLAIN_USER": "creator", "PLAIN_PASSWORD": PASSWORD})
+    proc, runs = run_e2e(
+        tmp_path,
+        *plain_args(plain_ui_url),
+        "--tracing",
+        "on",
+        env_extra={"PLAIN_USER": "creator", "PLAIN_PASSWORD": PASSWORD},
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     run = runs[0]
     trace = run / "traces" / "boat.zip"
@@ -217,9 +275,14 @@ def test_login_from_environment_traces_grouped_and_no_secret_kept(plain_ui_url, 
 
 
 def test_failed_login_is_one_sentence(plain_ui_url, tmp_path):
-    proc, _ = run_e2e(tmp_path, *plain_args(plain_ui_url), env_extra={"PLAIN_USER": "creator", "PLAIN_PASSWORD": "wrong"})
+    proc, _ = run_e2e(
+        tmp_path, *plain_args(plain_ui_url), env_extra={"PLAIN_USER": "creator", "PLAIN_PASSWORD": "wrong"}
+    )
     assert proc.returncode == 1
-    assert "step -1 (login) failed: login failed: '#make' did not appear within 15 s of submitting; check PLAIN_USER, PLAIN_PASSWORD" in proc.stdout
+    assert (
+        "step -1 (login) failed: login failed: '#make' did not appear within 15 s of submitting; check PLAIN_USER, PLAIN_PASSWORD"
+        in proc.stdout
+    )
 
 
 def test_missing_credential_variable_is_named(plain_ui_url, tmp_path):
@@ -233,7 +296,9 @@ def test_missing_credential_variable_is_named(plain_ui_url, tmp_path):
 def test_selector_matching_nothing_is_named(plain_ui_url, tmp_path):
     profile = tmp_path / "profile.yaml"
     profile.write_text((PLAIN / "profile.yaml").read_text().replace('output: "#gallery"', 'output: "#pictures"'))
-    proc, runs = run_e2e(tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(profile), "--journey", str(PLAIN / "pack.yaml"))
+    proc, runs = run_e2e(
+        tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(profile), "--journey", str(PLAIN / "pack.yaml")
+    )
     assert proc.returncode == 1
     assert "the output region selector '#pictures' matches nothing on" in proc.stdout
     assert "imagejourney profile check" in proc.stdout
@@ -266,16 +331,29 @@ def test_unreachable_url(tmp_path):
         (["--browser", "firefox"], "only Chromium has; use --browser chromium"),
         (["--journey", "tests/plain_ui/pack.yaml", "--ui-profile", "reference", "--journey", "failure-probes"], None),
         (["--journey", "nosuch"], f"unknown journey 'nosuch'; available journeys: {', '.join(available_packs())}"),
-        (["--journey", "tests/plain_ui/profile.yaml"], "tests/plain_ui/profile.yaml:3: unknown field 'path' in the journey pack"),
-        (["--ui-profile", "tests/plain_ui/profile.yaml"], "the journey 'portrait' has edit steps but the UI profile 'plain'"),
+        (
+            ["--journey", "tests/plain_ui/profile.yaml"],
+            "tests/plain_ui/profile.yaml:3: unknown field 'path' in the journey pack",
+        ),
+        (
+            ["--ui-profile", "tests/plain_ui/profile.yaml"],
+            "the journey 'portrait' has edit steps but the UI profile 'plain'",
+        ),
         (["--retries", "-1"], "--retries must be 0 or more, not -1"),
         (["--lpips-net", "resnet"], "unknown LPIPS network 'resnet'; use --lpips-net alex|vgg|squeeze"),
-        (["--base-url", "http://127.0.0.1:9/", "--ui-profile", "reference", "--app-args", "--fault-error-rate 1"],
-         "--app-args sets options of the bundled reference app, which this target does not start"),
-        (["--baseline", "journey-results/no-such-run"], "--baseline: journey-results/no-such-run is not a run directory"),
+        (
+            ["--base-url", "http://127.0.0.1:9/", "--ui-profile", "reference", "--app-args", "--fault-error-rate 1"],
+            "--app-args sets options of the bundled reference app, which this target does not start",
+        ),
+        (
+            ["--baseline", "journey-results/no-such-run"],
+            "--baseline: journey-results/no-such-run is not a run directory",
+        ),
         (["--resume", "journey-results/no-such-run"], "--resume: journey-results/no-such-run is not a run directory"),
-        (["--resume", "tests/data/run-format-1", "--journey", "stylized"],
-         "--resume tests/data/run-format-1 continues the journey 'portrait'; pass --journey with that pack and no other"),
+        (
+            ["--resume", "tests/data/run-format-1", "--journey", "stylized"],
+            "--resume tests/data/run-format-1 continues the journey 'portrait'; pass --journey with that pack and no other",
+        ),
     ],
 )
 def test_bad_input_is_one_sentence(tmp_path, args, message):
@@ -284,8 +362,14 @@ def test_bad_input_is_one_sentence(tmp_path, args, message):
         args = [str(tmp_path / "run-format-1") if a == "tests/data/run-format-1" else a for a in args]
         message = message.replace("tests/data/run-format-1", str(tmp_path / "run-format-1"))
     env = {k: v for k, v in os.environ.items() if k != "STAGING_URL"}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     if message is None:  # several packs at once is fine: one test per (journey, prompt)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "test_journey[plain-boat" in proc.stdout and "test_journey[failure-probes-hands" in proc.stdout
@@ -304,8 +388,9 @@ def test_profile_check_names_what_the_page_has_instead(plain_ui_url, tmp_path):
     assert bad.returncode == 1
     missing = [line for line in bad.stdout.splitlines() if line.strip().startswith("MISSING")]
     assert len(missing) == 1 and "#more" in missing[0] and '#again (button "Another one")' in missing[0]
-    good = subprocess.run([*check, str(PLAIN / "profile.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                          env=env)
+    good = subprocess.run(
+        [*check, str(PLAIN / "profile.yaml")], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
     assert good.returncode == 0 and "11 of 11 checks passed" in good.stdout, good.stdout
     assert "10 of 11 checks passed; fix the ones in capitals" in bad.stdout
     assert list(scratch.glob("imagejourney-*")) == []  # nothing left in the temporary directory
@@ -314,13 +399,28 @@ def test_profile_check_names_what_the_page_has_instead(plain_ui_url, tmp_path):
 
 def test_login_by_storage_state_file(plain_ui_url, tmp_path):
     host = plain_ui_url.split("//")[1].split(":")[0]
-    state = {"cookies": [{"name": "session", "value": SESSION_TOKEN, "domain": host, "path": "/", "expires": -1,
-                          "httpOnly": False, "secure": False, "sameSite": "Lax"}], "origins": []}
+    state = {
+        "cookies": [
+            {
+                "name": "session",
+                "value": SESSION_TOKEN,
+                "domain": host,
+                "path": "/",
+                "expires": -1,
+                "httpOnly": False,
+                "secure": False,
+                "sameSite": "Lax",
+            }
+        ],
+        "origins": [],
+    }
     (tmp_path / "auth.json").write_text(json.dumps(state))
     profile = tmp_path / "profile.yaml"
     text = (PLAIN / "members-profile.yaml").read_text()
     profile.write_text(text[: text.index("login:")] + "login:\n  storage_state: auth.json\n")
-    proc, runs = run_e2e(tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(profile), "--journey", str(PLAIN / "pack.yaml"))
+    proc, runs = run_e2e(
+        tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(profile), "--journey", str(PLAIN / "pack.yaml")
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     rows = {r["action"]: r for r in csv.DictReader(open(runs[0] / "steps.csv"))}
     assert rows["generate"]["status"] == "ok"
@@ -329,14 +429,22 @@ def test_login_by_storage_state_file(plain_ui_url, tmp_path):
             assert SESSION_TOKEN.encode() not in path.read_bytes(), path
     missing = tmp_path / "missing.yaml"
     missing.write_text(text[: text.index("login:")] + "login:\n  storage_state: nope.json\n")
-    proc, _ = run_e2e(tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(missing), "--journey", str(PLAIN / "pack.yaml"))
+    proc, _ = run_e2e(
+        tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(missing), "--journey", str(PLAIN / "pack.yaml")
+    )
     assert proc.returncode == 2 and "the login storage state nope.json" in proc.stderr
 
 
 def test_video_without_playwrights_ffmpeg_is_one_sentence(tmp_path):
     env = {**os.environ, "PLAYWRIGHT_BROWSERS_PATH": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", "--video", "on"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "e2e/", "--collect-only", "-q", "--video", "on"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert proc.returncode == 2
     assert "--video needs Playwright's ffmpeg, which is not installed" in one_line_error(proc)
 
@@ -351,23 +459,35 @@ def test_profile_check_looks_for_any_choice_of_a_choice_field():
 
 
 def test_video_with_a_typed_login_is_refused_in_one_sentence(plain_ui_url, tmp_path):
-    proc, runs = run_e2e(tmp_path, *plain_args(plain_ui_url), "--video", "on",
-                         env_extra={"PLAIN_USER": "creator", "PLAIN_PASSWORD": PASSWORD})
+    proc, runs = run_e2e(
+        tmp_path,
+        *plain_args(plain_ui_url),
+        "--video",
+        "on",
+        env_extra={"PLAIN_USER": "creator", "PLAIN_PASSWORD": PASSWORD},
+    )
     assert proc.returncode == 2 and runs == []
     assert proc.stderr.strip().splitlines()[-1] == (
         "Exit: --video would record the login form of the UI profile 'plain-members' as its credentials are typed; "
-        "log in with `login: {storage_state: FILE}` instead, or run without --video")
+        "log in with `login: {storage_state: FILE}` instead, or run without --video"
+    )
 
 
 def test_a_playwright_only_selector_where_the_probe_needs_css_is_one_sentence(plain_ui_url, tmp_path):
     """`:has-text` works for Playwright, not for the probe's closest()/querySelector() in the page:
     said at the first action, instead of a click that is never seen and a misleading timeout."""
     profile = tmp_path / "profile.yaml"
-    profile.write_text((PLAIN / "profile.yaml").read_text().replace('generate: "#make"', "generate: \"button:has-text('Make')\""))
-    proc, runs = run_e2e(tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(profile), "--journey", str(PLAIN / "pack.yaml"))
+    profile.write_text(
+        (PLAIN / "profile.yaml").read_text().replace('generate: "#make"', "generate: \"button:has-text('Make')\"")
+    )
+    proc, runs = run_e2e(
+        tmp_path, "--base-url", plain_ui_url, "--ui-profile", str(profile), "--journey", str(PLAIN / "pack.yaml")
+    )
     assert proc.returncode == 1
-    assert ("step 1 (generate) failed: the UI profile selector 'button:has-text('Make')' is not plain CSS, which the "
-            "in-page probe needs") in proc.stdout
+    assert (
+        "step 1 (generate) failed: the UI profile selector 'button:has-text('Make')' is not plain CSS, which the "
+        "in-page probe needs"
+    ) in proc.stdout
 
 
 def walk_operations(page, plain_ui_url, tmp_path, edit=lambda text: text):
@@ -377,7 +497,9 @@ def walk_operations(page, plain_ui_url, tmp_path, edit=lambda text: text):
     profile, pack = load_profile(str(profile_path)), load_pack(str(PLAIN / "operations-pack.yaml"))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "operations"}, "config_hash": "test"})
     install_probe(page, profile.output, profile.final_image, profile.preview_image)
-    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    failures = JourneyRunner(
+        page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run
+    ).run()
     return failures, run
 
 
@@ -389,8 +511,13 @@ def test_steps_around_actions_open_dismiss_hover_and_menus_and_values_are_read_b
     assert failures == []
     events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
     operations = [(e["where"], e["operation"], e["acted"]) for e in events if e["event"] == "operation"]
-    assert operations == [("open", "dismiss_if_present", True), ("open", "click", True), ("open", "click", True),
-                          ("before export", "hover", True), ("before export", "click", True)]
+    assert operations == [
+        ("open", "dismiss_if_present", True),
+        ("open", "click", True),
+        ("open", "click", True),
+        ("before export", "hover", True),
+        ("before export", "click", True),
+    ]
     entered = next(e for e in events if e["event"] == "prompt_entered")
     assert entered["accepted"]["steps"] == "4" and entered["seed"] == 1234 and entered["seed_requested"] == 1234
     assert page.evaluate("window.stepsRan") == 4  # the box undoes a fill: the value was typed
@@ -401,18 +528,37 @@ def test_steps_around_actions_open_dismiss_hover_and_menus_and_values_are_read_b
     assert rows["export"]["status"] == "ok"
 
 
-@pytest.mark.parametrize("edit, step, sentence", [
-    (lambda t: t.replace('  - click: "#random"', "  - wait_for: body"), "prompt",
-     "the seed field '#seed' is disabled or read-only (is a 'random' toggle on?)"),
-    (lambda t: t.replace('  - click: "#advanced summary"', "  - wait_for: body"), "prompt",
-     "the steps field '#steps' is hidden (inside a collapsed panel?)"),
-    (lambda t: t.replace('      - click: "#more"', '      - click: "#nothing"\n        timeout_ms: 300'), "export",
-     "the before export step click '#nothing' failed: nothing it matches could be clicked within 300 ms"),
-    (lambda t: t.replace('  - dismiss_if_present: "#welcome button"', '  - click: "#welcome button"\n  - click: "#welcome button"\n    timeout_ms: 300'),
-     "open", "the open step click '#welcome button' failed: nothing it matches could be clicked within 300 ms"),
-])
-def test_a_field_or_a_step_around_an_action_that_cannot_be_done_is_one_sentence(page, plain_ui_url, tmp_path, edit, step,
-                                                                                   sentence):
+@pytest.mark.parametrize(
+    "edit, step, sentence",
+    [
+        (
+            lambda t: t.replace('  - click: "#random"', "  - wait_for: body"),
+            "prompt",
+            "the seed field '#seed' is disabled or read-only (is a 'random' toggle on?)",
+        ),
+        (
+            lambda t: t.replace('  - click: "#advanced summary"', "  - wait_for: body"),
+            "prompt",
+            "the steps field '#steps' is hidden (inside a collapsed panel?)",
+        ),
+        (
+            lambda t: t.replace('      - click: "#more"', '      - click: "#nothing"\n        timeout_ms: 300'),
+            "export",
+            "the before export step click '#nothing' failed: nothing it matches could be clicked within 300 ms",
+        ),
+        (
+            lambda t: t.replace(
+                '  - dismiss_if_present: "#welcome button"',
+                '  - click: "#welcome button"\n  - click: "#welcome button"\n    timeout_ms: 300',
+            ),
+            "open",
+            "the open step click '#welcome button' failed: nothing it matches could be clicked within 300 ms",
+        ),
+    ],
+)
+def test_a_field_or_a_step_around_an_action_that_cannot_be_done_is_one_sentence(
+    page, plain_ui_url, tmp_path, edit, step, sentence
+):
     failures, _ = walk_operations(page, plain_ui_url, tmp_path, edit)
     failed = [f for f in failures if f.action == step]
     assert failed and failed[0].error.startswith(sentence), failures
@@ -425,16 +571,34 @@ def test_a_value_the_ui_does_not_take_fails_its_step_naming_it(page, plain_ui_ur
     run = RunDirectory.create(tmp_path, {"journey": {"name": "operations"}, "config_hash": "test"})
     install_probe(page, profile.output, profile.final_image, profile.preview_image)
     loaded = load_pack(str(pack))
-    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=loaded, prompt=loaded.prompts[0], run=run).run()
+    failures = JourneyRunner(
+        page, base_url=plain_ui_url, profile=profile, pack=loaded, prompt=loaded.prompts[0], run=run
+    ).run()
     assert failures[0].action == "prompt"
     assert failures[0].error.startswith("the steps field '#steps' shows '50' after '80' was entered")
 
 
 def profile_check(plain_ui_url, profile, *extra):
     scratch = Path(tempfile.mkdtemp(prefix="ij-"))  # short: Chromium's socket path under TMPDIR has a length limit
-    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "profile", "check", "--base-url", plain_ui_url,
-                           "--ui-profile", str(profile), *extra], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TMPDIR": str(scratch)})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "imagejourney.cli",
+            "profile",
+            "check",
+            "--base-url",
+            plain_ui_url,
+            "--ui-profile",
+            str(profile),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TMPDIR": str(scratch)},
+    )
     shutil.rmtree(scratch, ignore_errors=True)
     return proc
 
@@ -452,24 +616,35 @@ def test_profile_check_walks_open_steps_and_before_steps_and_acts(plain_ui_url):
     assert "paint element-timing, 1 previews painted" in generate and "seed 1," in generate, generate
 
 
-@pytest.mark.parametrize("edit, status, words", [
-    (lambda t: t.replace('  - click: "#advanced summary"', "  - wait_for: body"), "HIDDEN", "field steps"),
-    (lambda t: t.replace('  - click: "#random"', "  - wait_for: body"), "DISABLED", "field seed"),
-    (lambda t: t.replace('generate: "#generate"', 'generate: "button["'), "INVALID", "control generate"),
-    (lambda t: t.replace('generate: "#generate"', 'generate: "button:has-text(\'Generate\')"'), "NOT CSS", "control generate"),
-])
+@pytest.mark.parametrize(
+    "edit, status, words",
+    [
+        (lambda t: t.replace('  - click: "#advanced summary"', "  - wait_for: body"), "HIDDEN", "field steps"),
+        (lambda t: t.replace('  - click: "#random"', "  - wait_for: body"), "DISABLED", "field seed"),
+        (lambda t: t.replace('generate: "#generate"', 'generate: "button["'), "INVALID", "control generate"),
+        (
+            lambda t: t.replace('generate: "#generate"', "generate: \"button:has-text('Generate')\""),
+            "NOT CSS",
+            "control generate",
+        ),
+    ],
+)
 def test_profile_check_says_what_is_wrong_without_a_traceback(plain_ui_url, tmp_path, edit, status, words):
     profile = tmp_path / "profile.yaml"
     profile.write_text(edit((PLAIN / "operations-profile.yaml").read_text()))
     proc = profile_check(plain_ui_url, profile)
     assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
-    assert any(line.strip().startswith(f"{status} ") and line.strip().removeprefix(status).split()[:2] == words.split()
-               for line in proc.stdout.splitlines()), proc.stdout
+    assert any(
+        line.strip().startswith(f"{status} ") and line.strip().removeprefix(status).split()[:2] == words.split()
+        for line in proc.stdout.splitlines()
+    ), proc.stdout
 
 
 def test_a_profile_field_that_is_a_list_is_one_sentence(plain_ui_url, tmp_path):
     profile = tmp_path / "profile.yaml"
-    profile.write_text((PLAIN / "operations-profile.yaml").read_text().replace('prompt: "#prompt"', 'prompt: ["#a", "#b"]'))
+    profile.write_text(
+        (PLAIN / "operations-profile.yaml").read_text().replace('prompt: "#prompt"', 'prompt: ["#a", "#b"]')
+    )
     proc = profile_check(plain_ui_url, profile)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert "fields.prompt must be one selector (a string), not a list" in proc.stderr
@@ -506,10 +681,13 @@ def test_server_times_the_seed_and_the_version_come_from_the_products_api(page, 
     assert failures == []
     events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
     generate = next(e for e in events if e["event"] == "action" and e["action"] == "generate")
-    utc = datetime.timezone.utc
+    utc = datetime.UTC
     at = lambda *moment: datetime.datetime(2026, 12, 1, 10, 11, *moment, tzinfo=utc).timestamp() * 1000  # noqa: E731
-    assert generate["server"] == {"job": "7", "seed": 424242, "times": {
-        "request_received": at(22, 541000), "inference_start": at(22, 600000), "final_produced": at(31)}}
+    assert generate["server"] == {
+        "job": "7",
+        "seed": 424242,
+        "times": {"request_received": at(22, 541000), "inference_start": at(22, 600000), "final_produced": at(31)},
+    }
     assert generate["seed_shown"] == 424242 and generate["seed_source"] == "api"
     row = next(r for r in load_run(run.path).steps.to_dict("records") if r["action"] == "generate")
     assert row["server_job"] == "7" and row["seed"] == 424242
@@ -525,7 +703,9 @@ def test_server_timings_that_do_not_parse_are_one_sentence(tmp_path):
     from imagejourney.journeys.yaml_reader import ConfigError
 
     profile = tmp_path / "profile.yaml"
-    profile.write_text((PLAIN / "operations-profile.yaml").read_text() + API_PROFILE.replace("item_ids[0]", "item_ids[0"))
+    profile.write_text(
+        (PLAIN / "operations-profile.yaml").read_text() + API_PROFILE.replace("item_ids[0]", "item_ids[0")
+    )
     with pytest.raises(ConfigError, match=r"profile.yaml:\d+: server_timings.job.id is not a JMESPath expression"):
         load_profile(str(profile))
 
@@ -535,9 +715,10 @@ def test_after_a_stalled_step_the_runner_recovers_and_the_next_step_is_timed(pag
     """The first generate never finishes (a stalled job); the runner cancels it with the profile's
     cancel control, or reloads the page and enters the prompt again, and the reroll after it is
     done and timed. The recovery is recorded and counted in no action's time."""
-    extra = f"cancel: \"{cancel}\"\n" if cancel else ""
-    failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, "new-img&stall=once", action_timeout_s=2,
-                                    extra_profile=extra)
+    extra = f'cancel: "{cancel}"\n' if cancel else ""
+    failures, run = walk_plain_mode(
+        page, plain_ui_url, tmp_path, "new-img&stall=once", action_timeout_s=2, extra_profile=extra
+    )
     assert [(f.step_index, f.action) for f in failures] == [(1, "generate")], failures
     events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
     recovered = [e for e in events if e["event"] == "recovered"]
@@ -567,14 +748,19 @@ def test_a_reload_that_lands_on_the_login_page_logs_in_again(page, plain_ui_url,
     monkeypatch.setenv("PLAIN_USER", "creator")
     monkeypatch.setenv("PLAIN_PASSWORD", PASSWORD)
     profile_path = tmp_path / "profile.yaml"
-    profile_path.write_text((PLAIN / "members-profile.yaml").read_text().replace(
-        "path: /index.html?members", "path: /index.html?members&stall=once&logout"))
+    profile_path.write_text(
+        (PLAIN / "members-profile.yaml")
+        .read_text()
+        .replace("path: /index.html?members", "path: /index.html?members&stall=once&logout")
+    )
     pack_path = tmp_path / "pack.yaml"
     pack_path.write_text((PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", "action_timeout_s: 2"))
     profile, pack = load_profile(str(profile_path)), load_pack(str(pack_path))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
     install_probe(page, profile.output, profile.final_image, profile.preview_image)
-    failures = JourneyRunner(page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    failures = JourneyRunner(
+        page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run
+    ).run()
     assert [(f.step_index, f.action) for f in failures] == [(1, "generate")], failures
     events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events].count("logged_in") == 2 and any(e["event"] == "recovered" for e in events)
@@ -582,9 +768,12 @@ def test_a_reload_that_lands_on_the_login_page_logs_in_again(page, plain_ui_url,
 
 
 def test_a_recovery_that_fails_ends_the_journey_run_in_one_sentence(page, plain_ui_url, tmp_path):
-    failures, run = walk_plain_mode(page, plain_ui_url, tmp_path, "new-img&stall=once", action_timeout_s=2,
-                                    extra_profile='cancel: "h1"\n')  # a cancel control that cancels nothing
+    failures, run = walk_plain_mode(
+        page, plain_ui_url, tmp_path, "new-img&stall=once", action_timeout_s=2, extra_profile='cancel: "h1"\n'
+    )  # a cancel control that cancels nothing
     assert [(f.step_index, f.action) for f in failures] == [(1, "generate"), (1, "recover")]
-    assert failures[1].error == ("the journey run ended after step 1 failed: recovering by cancel did not work (the "
-                                 "control '#make' stayed disabled after the cancel)")
+    assert failures[1].error == (
+        "the journey run ended after step 1 failed: recovering by cancel did not work (the "
+        "control '#make' stayed disabled after the cancel)"
+    )
     assert list(load_run(run.path).steps["action"]) == ["generate", "recover"]  # no step after it was tried

@@ -4,7 +4,6 @@ import itertools
 
 import numpy as np
 import pytest
-
 from imagejourney.reference_app import portrait_world as world
 
 
@@ -43,19 +42,29 @@ def test_describe_parse_round_trip_for_every_subset_shape():
 
 
 def test_describe_reads_like_a_prompt():
-    attrs = {"smile": "smiling", "hair_length": "long", "hair_colour": "red", "glasses": "glasses",
-             "shirt_colour": "blue", "background": "green", "light": "warm"}
+    attrs = {
+        "smile": "smiling",
+        "hair_length": "long",
+        "hair_colour": "red",
+        "glasses": "glasses",
+        "shirt_colour": "blue",
+        "background": "green",
+        "light": "warm",
+    }
     text = "portrait of a smiling person with long red hair and glasses, blue shirt, green background, warm light"
     assert world.describe(attrs) == text
     assert world.parse(text) == attrs
     assert world.parse("the same portrait, now with no glasses") == {"glasses": "no glasses"}
 
 
-@pytest.mark.parametrize("text, word", [
-    ("portrait of a person with purple hair", "purple"),
-    ("portrait of a person with a hat", "hat"),
-    ("portrait of a person, striped shirt", "striped"),
-])
+@pytest.mark.parametrize(
+    "text, word",
+    [
+        ("portrait of a person with purple hair", "purple"),
+        ("portrait of a person with a hat", "hat"),
+        ("portrait of a person, striped shirt", "striped"),
+    ],
+)
 def test_unknown_word_is_one_sentence_naming_it(text, word):
     with pytest.raises(world.UnknownWord) as caught:
         world.parse(text)

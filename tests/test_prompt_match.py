@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from imagejourney.reference_app import portrait_world as world
 from imagejourney.reports import prompt_match as pm
 
@@ -30,8 +29,10 @@ def test_drawn_portraits_match_their_own_prompt_and_not_a_wrong_one(judge):
     right = judge.judge(images, [attrs for _, attrs in portraits])
     assert min(match.score for match in right) > 0.8
     assert sum(match.seen == attrs for match, (_, attrs) in zip(right, portraits)) >= 36
-    wrong = [{name: next(v for v in world.ATTRIBUTES[name] if v != value) for name, value in attrs.items()}
-             for _, attrs in portraits]
+    wrong = [
+        {name: next(v for v in world.ATTRIBUTES[name] if v != value) for name, value in attrs.items()}
+        for _, attrs in portraits
+    ]
     assert max(match.score for match in judge.judge(images, wrong)) < 0.2
 
 
@@ -45,8 +46,9 @@ def test_what_was_asked_and_seen(judge):
 
 def finals_of(prompt: str, count: int = 3):
     portraits = [world.portrait(80_000 + seed, world.parse(prompt)) for seed in range(count)]
-    finals = [{"image": f"images/p-{i}.png", "prompt": prompt, "action": "generate", "step_index": 1}
-              for i in range(count)]
+    finals = [
+        {"image": f"images/p-{i}.png", "prompt": prompt, "action": "generate", "step_index": 1} for i in range(count)
+    ]
     return finals, {final["image"]: image for final, (image, _) in zip(finals, portraits)}
 
 
@@ -63,7 +65,9 @@ def test_rows_for_a_portrait_world_run_are_calibrated():
     assert judges == {"prompt_match", "prompt_match:smile", "prompt_match:hair_colour", "prompt_match:shirt_colour"}
     assert all(calibrated for *_, calibrated in rows)
     assert all(value > 0.8 for _, judge, value, _, _ in rows if judge == "prompt_match")
-    assert any("asked black · saw black" in model for _, judge, _, model, _ in rows if judge == "prompt_match:hair_colour")
+    assert any(
+        "asked black · saw black" in model for _, judge, _, model, _ in rows if judge == "prompt_match:hair_colour"
+    )
 
 
 def test_another_model_is_not_judged_out_of_domain_never_a_pass():
@@ -71,8 +75,10 @@ def test_another_model_is_not_judged_out_of_domain_never_a_pass():
     rows, add = collect()
     pm.judge_finals({"model": {"model": "tiny"}}, finals, images, add)
     assert [judge for _, judge, *_ in rows] == ["prompt_match"] * 3
-    assert all(value is None and not calibrated and model.startswith("not judged: out of domain")
-               for _, _, value, model, calibrated in rows)
+    assert all(
+        value is None and not calibrated and model.startswith("not judged: out of domain")
+        for _, _, value, model, calibrated in rows
+    )
 
 
 def test_free_text_on_the_portrait_model_is_not_judged():
@@ -84,7 +90,9 @@ def test_free_text_on_the_portrait_model_is_not_judged():
 
 
 def test_an_edit_is_asked_for_its_prompt_changed_by_the_edit():
-    manifest = {"journey": {"steps": ["prompt", "generate", {"edit": {"prompt": "the same portrait, now with glasses"}}]}}
+    manifest = {
+        "journey": {"steps": ["prompt", "generate", {"edit": {"prompt": "the same portrait, now with glasses"}}]}
+    }
     final = {"prompt": "portrait of a person with red hair and no glasses", "action": "edit", "step_index": 2}
     assert pm.asked_of(manifest, final) == {"hair_colour": "red", "glasses": "glasses"}
 
@@ -93,7 +101,11 @@ def test_missing_weights_are_one_sentence_naming_the_file_and_the_rebuild(tmp_pa
     with pytest.raises(pm.JudgeMissing) as caught:
         pm.PromptMatch(tmp_path)
     message = str(caught.value)
-    assert "judge.safetensors" in message and "python -m imagejourney.reports.prompt_match" in message and "\n" not in message
+    assert (
+        "judge.safetensors" in message
+        and "python -m imagejourney.reports.prompt_match" in message
+        and "\n" not in message
+    )
 
 
 def test_a_pack_judged_by_prompt_match_with_an_unknown_word_is_one_sentence_with_file_and_line(tmp_path):
@@ -127,6 +139,8 @@ def test_the_portrait_pack_is_in_the_worlds_words_and_judged_by_prompt_match():
 
     pack = load_pack("portrait")
     assert len(pack.prompts) >= 6
-    assert pack.acceptance == {"all": [{"rule": "not_blank", "min_pixel_std": 8.0}, {"rule": "prompt_match", "min": 0.8}]}
+    assert pack.acceptance == {
+        "all": [{"rule": "not_blank", "min_pixel_std": 8.0}, {"rule": "prompt_match", "min": 0.8}]
+    }
     assert all(len(world.parse(prompt.text)) == 3 for prompt in pack.prompts)
     assert load_pack("portrait-freetext").acceptance == {"rule": "not_blank", "min_pixel_std": 8.0}

@@ -5,11 +5,21 @@ from imagejourney.journeys.redact import redact_trace
 
 
 def test_secret_headers_cookies_and_storage_state_are_redacted(tmp_path):
-    network = {"type": "resource-snapshot", "snapshot": {
-        "request": {"url": "https://staging/app", "headers": [
-            {"name": "Cookie", "value": "session=tok-123"}, {"name": "Authorization", "value": "Bearer abc"},
-            {"name": "Accept", "value": "text/html"}], "cookies": [{"name": "session", "value": "tok-123"}]},
-        "response": {"headers": [{"name": "set-cookie", "value": "session=tok-456"}], "cookies": []}}}
+    network = {
+        "type": "resource-snapshot",
+        "snapshot": {
+            "request": {
+                "url": "https://staging/app",
+                "headers": [
+                    {"name": "Cookie", "value": "session=tok-123"},
+                    {"name": "Authorization", "value": "Bearer abc"},
+                    {"name": "Accept", "value": "text/html"},
+                ],
+                "cookies": [{"name": "session", "value": "tok-123"}],
+            },
+            "response": {"headers": [{"name": "set-cookie", "value": "session=tok-456"}], "cookies": []},
+        },
+    }
     context = {"type": "context-options", "options": {"storageState": {"cookies": [{"value": "tok-789"}]}}}
     trace = tmp_path / "t.zip"
     with zipfile.ZipFile(trace, "w") as z:
@@ -30,9 +40,12 @@ def test_secret_headers_cookies_and_storage_state_are_redacted(tmp_path):
 def test_recorded_urls_lose_userinfo_query_values_and_fragments():
     from imagejourney.journeys.redact import redact_url
 
-    url = "https://user:hunter2@cdn.example.com:8443/img/a.png?X-Amz-Signature=abc123&mode=fast&token=t0k#access_token=zz"
-    assert redact_url(url) == ("https://cdn.example.com:8443/img/a.png?X-Amz-Signature=redacted&mode=redacted"
-                               "&token=redacted#redacted")
+    url = (
+        "https://user:hunter2@cdn.example.com:8443/img/a.png?X-Amz-Signature=abc123&mode=fast&token=t0k#access_token=zz"
+    )
+    assert redact_url(url) == (
+        "https://cdn.example.com:8443/img/a.png?X-Amz-Signature=redacted&mode=redacted&token=redacted#redacted"
+    )
     assert redact_url(url, keep_query=("mode",)).split("?")[1].startswith("X-Amz-Signature=redacted&mode=fast&")
     assert redact_url("data:image/png;base64,iVBOR") == "data:image/png;base64,iVBOR"
     assert redact_url("blob:http://127.0.0.1/uuid") == "blob:http://127.0.0.1/uuid"
@@ -40,12 +53,24 @@ def test_recorded_urls_lose_userinfo_query_values_and_fragments():
 
 
 def test_trace_urls_bodies_query_strings_and_known_secrets_are_redacted(tmp_path):
-    request = {"type": "resource-snapshot", "snapshot": {"request": {
-        "url": "https://staging/api/login?session_token=tok-url-1&mode=x", "postData": {"text": "password=pw-body-1"},
-        "queryString": [{"name": "session_token", "value": "tok-url-1"}, {"name": "mode", "value": "x"}],
-        "headers": []}}}
-    snapshot = {"type": "frame-snapshot", "snapshot": {"frameUrl": "https://u:pw-userinfo-1@staging/?sig=sig-1",
-                                                       "html": ["IMG", {"src": "a.png?n=1&amp;sig=sig-2"}]}}
+    request = {
+        "type": "resource-snapshot",
+        "snapshot": {
+            "request": {
+                "url": "https://staging/api/login?session_token=tok-url-1&mode=x",
+                "postData": {"text": "password=pw-body-1"},
+                "queryString": [{"name": "session_token", "value": "tok-url-1"}, {"name": "mode", "value": "x"}],
+                "headers": [],
+            }
+        },
+    }
+    snapshot = {
+        "type": "frame-snapshot",
+        "snapshot": {
+            "frameUrl": "https://u:pw-userinfo-1@staging/?sig=sig-1",
+            "html": ["IMG", {"src": "a.png?n=1&amp;sig=sig-2"}],
+        },
+    }
     trace = tmp_path / "t.zip"
     with zipfile.ZipFile(trace, "w") as z:
         z.writestr("trace.network", json.dumps(request) + "\n")

@@ -2,10 +2,15 @@
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from imagejourney.reference_app.app import UPLOAD_MAX_BYTES, ReferenceApp, Settings, read_upload, validate_prompt
-from imagejourney.reference_app.pipeline import latents_to_preview, load_model, region_mask, run_diffusion, tiny_clip_tokenizer
+from imagejourney.reference_app.pipeline import (
+    latents_to_preview,
+    load_model,
+    region_mask,
+    run_diffusion,
+    tiny_clip_tokenizer,
+)
+from PIL import Image
 
 
 @pytest.fixture(scope="module")
@@ -21,17 +26,33 @@ def test_tokenizer_is_built_in_memory_with_77_positions():
 
 def test_generate_streams_one_preview_per_step(model):
     previews = []
-    image = run_diffusion(model, prompt="a portrait", seed=1, steps=3, width=64, height=64, guidance=0.0, on_preview=previews.append)
+    image = run_diffusion(
+        model, prompt="a portrait", seed=1, steps=3, width=64, height=64, guidance=0.0, on_preview=previews.append
+    )
     assert image.size == (64, 64)
     assert len(previews) == 3 and all(p.size == (8, 8) for p in previews)  # latent size: 1/8 of the image
 
 
 def test_same_seed_same_image_and_img2img_runs(model):
-    first = run_diffusion(model, prompt="x", seed=5, steps=2, width=64, height=64, guidance=0.0, on_preview=lambda p: None)
-    again = run_diffusion(model, prompt="x", seed=5, steps=2, width=64, height=64, guidance=0.0, on_preview=lambda p: None)
+    first = run_diffusion(
+        model, prompt="x", seed=5, steps=2, width=64, height=64, guidance=0.0, on_preview=lambda p: None
+    )
+    again = run_diffusion(
+        model, prompt="x", seed=5, steps=2, width=64, height=64, guidance=0.0, on_preview=lambda p: None
+    )
     assert first.tobytes() == again.tobytes()
-    edited = run_diffusion(model, prompt="blue", seed=5, steps=4, width=64, height=64, guidance=0.0, on_preview=lambda p: None,
-                           init_image=first, strength=0.5)
+    edited = run_diffusion(
+        model,
+        prompt="blue",
+        seed=5,
+        steps=4,
+        width=64,
+        height=64,
+        guidance=0.0,
+        on_preview=lambda p: None,
+        init_image=first,
+        strength=0.5,
+    )
     assert edited.size == (64, 64) and edited.tobytes() != first.tobytes()
 
 
@@ -79,14 +100,20 @@ def test_holds_delay_previews_and_final_and_times_are_recorded(model):
     assert times["action"] == "generate" and len(times["previews_produced"]) == 2
     assert times["final_produced"] - times["request_received"] >= 400
     assert times["previews_produced"][0] - times["inference_start"] >= 50
-    assert times["request_received"] <= times["inference_start"] <= times["previews_produced"][0] <= times["final_produced"]
+    assert (
+        times["request_received"]
+        <= times["inference_start"]
+        <= times["previews_produced"][0]
+        <= times["final_produced"]
+    )
 
 
-@pytest.mark.parametrize("name, cross_attention, text_layers", [("sd15-random", 768, 12), ("sd-turbo-random", 1024, 23)])
+@pytest.mark.parametrize(
+    "name, cross_attention, text_layers", [("sd15-random", 768, 12), ("sd-turbo-random", 1024, 23)]
+)
 def test_full_size_architectures_build_without_weights(name, cross_attention, text_layers):
     """Built on the meta device: the shapes and sizes are real, no memory is used."""
     import torch
-
     from imagejourney.reference_app.pipeline import sd_models
 
     with torch.device("meta"):
@@ -100,10 +127,11 @@ def test_full_size_architectures_build_without_weights(name, cross_attention, te
 def test_taesd_previews_from_a_local_directory(tmp_path):
     """A random AutoencoderTiny saved to disk stands in for TAESD's weights (no download)."""
     from diffusers import AutoencoderTiny
-
     from imagejourney.reference_app.pipeline import ModelNotAvailable
 
-    AutoencoderTiny(encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8)).save_pretrained(tmp_path / "taesd")
+    AutoencoderTiny(encoder_block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8)).save_pretrained(
+        tmp_path / "taesd"
+    )
     model = load_model("tiny", "cpu", taesd=str(tmp_path / "taesd"))
     assert model.preview_method == "taesd"
     previews = []
@@ -120,7 +148,9 @@ def test_jobs_queue_for_the_model_and_history_grows(model):
 
     settings = Settings(steps=3, size=64, guidance=0.0)
     app = ReferenceApp(model, settings, concurrency=1)
-    runs = [threading.Thread(target=lambda s=seed: list(app.stream("generate", "a cat", s, settings))) for seed in (1, 2)]
+    runs = [
+        threading.Thread(target=lambda s=seed: list(app.stream("generate", "a cat", s, settings))) for seed in (1, 2)
+    ]
     for run in runs:
         run.start()
     for run in runs:
@@ -128,17 +158,29 @@ def test_jobs_queue_for_the_model_and_history_grows(model):
     first, second = sorted(app.jobs.values(), key=lambda t: t["inference_start"])
     assert second["inference_start"] - second["request_received"] > 0
     assert second["inference_start"] >= first["inference_end"]  # it waited for the first job's model
-    frames = list(app.stream("reroll", "a cat", 3, settings, negative="blurry",
-                             history=[(None, "older")]))
+    frames = list(app.stream("reroll", "a cat", 3, settings, negative="blurry", history=[(None, "older")]))
     current = frames[-1][3]
     assert [caption for _, caption in current["history"]] == ["reroll · seed 3", "older"]
 
 
 def test_inpainting_repaints_only_the_masked_region(model):
-    source = run_diffusion(model, prompt="a room", seed=3, steps=2, width=64, height=64, guidance=0.0, on_preview=lambda p: None)
+    source = run_diffusion(
+        model, prompt="a room", seed=3, steps=2, width=64, height=64, guidance=0.0, on_preview=lambda p: None
+    )
     previews = []
-    painted = run_diffusion(model, prompt="a vase", seed=4, steps=4, width=64, height=64, guidance=0.0, on_preview=previews.append,
-                            init_image=source, strength=0.8, mask_region="center")
+    painted = run_diffusion(
+        model,
+        prompt="a vase",
+        seed=4,
+        steps=4,
+        width=64,
+        height=64,
+        guidance=0.0,
+        on_preview=previews.append,
+        init_image=source,
+        strength=0.8,
+        mask_region="center",
+    )
     inside = np.asarray(region_mask("center", 64, 64)) > 0
     changed = np.abs(np.asarray(painted, int) - np.asarray(source, int)).max(axis=2) > 0
     assert not changed[~inside].any()  # every kept pixel is the source's
@@ -154,12 +196,18 @@ def write_image(path, size, fmt):
 
 def test_upload_is_checked_by_content_type_and_size(tmp_path):
     assert read_upload(write_image(tmp_path / "ok.jpg", (300, 200), "JPEG")).size == (300, 200)
-    assert read_upload(write_image(tmp_path / "gif.png", (300, 200), "GIF")) == \
-        "the uploaded image is GIF; upload a PNG, JPEG or WebP image"
-    assert read_upload(write_image(tmp_path / "wide.png", (5000, 100), "PNG")) == \
-        "the uploaded image is 5000×100 px; each side must be 64 to 4096 px"
+    assert (
+        read_upload(write_image(tmp_path / "gif.png", (300, 200), "GIF"))
+        == "the uploaded image is GIF; upload a PNG, JPEG or WebP image"
+    )
+    assert (
+        read_upload(write_image(tmp_path / "wide.png", (5000, 100), "PNG"))
+        == "the uploaded image is 5000×100 px; each side must be 64 to 4096 px"
+    )
     (tmp_path / "text.png").write_text("not a picture")
-    assert read_upload(str(tmp_path / "text.png")) == "the uploaded file is not an image; upload a PNG, JPEG or WebP image"
+    assert (
+        read_upload(str(tmp_path / "text.png")) == "the uploaded file is not an image; upload a PNG, JPEG or WebP image"
+    )
     (tmp_path / "big.png").write_bytes(b"\0" * (UPLOAD_MAX_BYTES + 1))
     assert read_upload(str(tmp_path / "big.png")) == "the uploaded file is 10.0 MB; the limit is 10 MB"
 
@@ -169,7 +217,9 @@ def test_an_uploaded_image_becomes_the_current_one_and_can_be_inpainted(model, t
     app = ReferenceApp(model, settings)
     shown, status, export_path, current, _ = app.on_upload(write_image(tmp_path / "photo.png", (96, 64), "PNG"), None)
     assert status.startswith("Done · upload · 96×64 px · job 1") and current["image"].size == (96, 64)
-    frames = list(app.stream("edit", "a vase", 1, settings, init_image=current["image"], strength=1.0, mask_region="left"))
+    frames = list(
+        app.stream("edit", "a vase", 1, settings, init_image=current["image"], strength=1.0, mask_region="left")
+    )
     image, status, export_path, current, seed = frames[-1]
     assert status.startswith("Done · edit")
     with Image.open(export_path) as exported:
@@ -205,7 +255,10 @@ def test_a_full_queue_answers_busy_and_frees_its_place(model):
     first = app.stream("generate", "a cat", 1, settings)
     next(first)  # the first job holds the only place
     busy = list(app.stream("generate", "a dog", 2, settings))
-    assert len(busy) == 1 and busy[0][1] == "Error · generate · busy: 1 jobs are already running or waiting; try again in a moment"
+    assert (
+        len(busy) == 1
+        and busy[0][1] == "Error · generate · busy: 1 jobs are already running or waiting; try again in a moment"
+    )
     list(first)  # done: its place is free again
     assert list(app.stream("generate", "a dog", 2, settings))[-1][1].startswith("Done · generate · seed 2")
     assert app.jobs_in_flight == 0

@@ -5,10 +5,9 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
-from PIL import Image
-
 from imagejourney.journeys.target import ReferenceApp
+from PIL import Image
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 

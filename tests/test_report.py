@@ -9,17 +9,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from imagejourney.journeys.rundir import RunDirectory
 from imagejourney.reports.audit import load_run, summarize
 from imagejourney.reports.render import render_report
+from PIL import Image
 
 HOSTILE = '<script>alert("x")</script> portrait'
 
 
 def image(path, flat: bool):
-    pixels = np.full((32, 32, 3), 128, np.uint8) if flat else np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)
+    pixels = (
+        np.full((32, 32, 3), 128, np.uint8)
+        if flat
+        else np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)
+    )
     Image.fromarray(pixels).save(path)
     return path.name
 
@@ -31,13 +34,22 @@ def probe(click, previews, final, method="element-timing"):
 
 
 MANIFEST = {
-    "journey": {"name": "portrait", "prompts": [{"id": "a"}, {"id": "b"}], "steps": ["prompt", "generate", {"edit": {}}],
-                "acceptance": {"rule": "not_blank", "min_pixel_std": 8.0}, "think_time_ms": 0,
-                "settings": {"steps": 4, "size": 128}},
-    "config_hash": "0123456789", "target": {"name": "reference", "url": "http://127.0.0.1:1/"},
-    "ui_profile": {"name": "reference"}, "model": {"model": "tiny", "random_weights": True, "device": "cpu"},
+    "journey": {
+        "name": "portrait",
+        "prompts": [{"id": "a"}, {"id": "b"}],
+        "steps": ["prompt", "generate", {"edit": {}}],
+        "acceptance": {"rule": "not_blank", "min_pixel_std": 8.0},
+        "think_time_ms": 0,
+        "settings": {"steps": 4, "size": 128},
+    },
+    "config_hash": "0123456789",
+    "target": {"name": "reference", "url": "http://127.0.0.1:1/"},
+    "ui_profile": {"name": "reference"},
+    "model": {"model": "tiny", "random_weights": True, "device": "cpu"},
     "browser": {"name": "chromium", "version": "156", "source": "system", "viewport": {"width": 1, "height": 1}},
-    "hardware": {"cpu": "test cpu", "cpu_count": 2}, "versions": {"python": "3.11"}, "git_commit": None,
+    "hardware": {"cpu": "test cpu", "cpu_count": 2},
+    "versions": {"python": "3.11"},
+    "git_commit": None,
     "degraded": ["the reference app ran on the CPU, not a GPU"],
 }
 
@@ -48,17 +60,49 @@ def run_dir(tmp_path):
     a = {"journey": "portrait", "prompt_id": "a", "prompt": HOSTILE, "mask": None}
     b = {"journey": "portrait", "prompt_id": "b", "prompt": "b prompt", "mask": None}
     # Journey a: the generate final is flat (rejected), the reroll is accepted.
-    run.event("action", **a, seed=1, step_index=1, action="generate", probe=probe(1000.0, [1100.0, 1200.0, 1300.0], 1400.0),
-              image="images/" + image(run.images / "a1.png", True), time_origin=0)
-    run.event("action", **a, seed=1, seed_shown=2, step_index=2, action="reroll",
-              probe=probe(1600.0, [1680.0, 1700.0, 1800.0], 1900.0), image="images/" + image(run.images / "a2.png", False))
+    run.event(
+        "action",
+        **a,
+        seed=1,
+        step_index=1,
+        action="generate",
+        probe=probe(1000.0, [1100.0, 1200.0, 1300.0], 1400.0),
+        image="images/" + image(run.images / "a1.png", True),
+        time_origin=0,
+    )
+    run.event(
+        "action",
+        **a,
+        seed=1,
+        seed_shown=2,
+        step_index=2,
+        action="reroll",
+        probe=probe(1600.0, [1680.0, 1700.0, 1800.0], 1900.0),
+        image="images/" + image(run.images / "a2.png", False),
+    )
     image(run.images / "a3.png", False)
-    run.event("export", **a, seed=1, step_index=3, action="export", click=2000.0, saved_at=2025.0, image="images/a3.png")
+    run.event(
+        "export", **a, seed=1, step_index=3, action="export", click=2000.0, saved_at=2025.0, image="images/a3.png"
+    )
     # Journey b: generate accepted at once (no preview painted, timed by screencast); its edit failed.
-    run.event("action", **b, seed=3, step_index=1, action="generate", probe=probe(500.0, [], 700.0, "screencast"),
-              image="images/" + image(run.images / "b1.png", False))
-    run.event("step_failed", **b, seed=3, step_index=2, action="edit", error="the UI reported an error: <b>boom</b>",
-              screenshot=None)
+    run.event(
+        "action",
+        **b,
+        seed=3,
+        step_index=1,
+        action="generate",
+        probe=probe(500.0, [], 700.0, "screencast"),
+        image="images/" + image(run.images / "b1.png", False),
+    )
+    run.event(
+        "step_failed",
+        **b,
+        seed=3,
+        step_index=2,
+        action="edit",
+        error="the UI reported an error: <b>boom</b>",
+        screenshot=None,
+    )
     run.event("run_finished")
     return run.path
 
@@ -98,7 +142,10 @@ def test_report_is_escaped_offline_and_shows_figures(run_dir):
     html = render_report(run_dir)[0].read_text()
     assert "<script>alert" not in html and "&lt;script&gt;alert" in html
     assert "<b>boom</b>" not in html
-    namespaces = ('xmlns="http://www.w3.org/2000/svg"', 'xmlns:xlink="http://www.w3.org/1999/xlink"')  # names, not loads
+    namespaces = (
+        'xmlns="http://www.w3.org/2000/svg"',
+        'xmlns:xlink="http://www.w3.org/1999/xlink"',
+    )  # names, not loads
     offline = html.replace("http://127.0.0.1:1/", "")
     for namespace in namespaces:
         offline = offline.replace(namespace, "")
@@ -106,25 +153,42 @@ def test_report_is_escaped_offline_and_shows_figures(run_dir):
     assert "900 ms" in html and "not_blank" in html and "fewer than 20" in html
     assert 'src="images/a2.png"' in html
     assert "the reference app ran on the CPU" in html
-    assert "1 action(s) were timed by a fallback method" in html and "b step 1 (generate): <code>screencast</code>" in html
+    assert (
+        "1 action(s) were timed by a fallback method" in html and "b step 1 (generate): <code>screencast</code>" in html
+    )
 
 
 def test_cli_renders_and_rejects_a_non_run_directory(run_dir, tmp_path):
-    ok = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run_dir)], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", "report", str(run_dir)], capture_output=True, text=True
+    )
     assert ok.returncode == 0 and ok.stdout.strip().endswith("report.html")
-    bad = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(tmp_path / "nope")],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", "report", str(tmp_path / "nope")], capture_output=True, text=True
+    )
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "is not a run directory" in bad.stderr
 
 
 def test_a_run_with_no_step_recorded_still_gets_a_report(tmp_path):
-    run = RunDirectory.create(tmp_path, {"journey": {"name": "p", "acceptance": {"rule": "not_blank", "min_pixel_std": 1},
-                                                     "prompts": [], "steps": []}, "config_hash": "x",
-                                         "target": {"name": "t", "url": "u"}, "ui_profile": {"name": "p"},
-                                         "browser": {"name": "chromium", "version": "1", "source": "system",
-                                                     "viewport": {"width": 1, "height": 1}},
-                                         "hardware": {"cpu": "c", "cpu_count": 1}, "versions": {}, "degraded": []})
+    run = RunDirectory.create(
+        tmp_path,
+        {
+            "journey": {
+                "name": "p",
+                "acceptance": {"rule": "not_blank", "min_pixel_std": 1},
+                "prompts": [],
+                "steps": [],
+            },
+            "config_hash": "x",
+            "target": {"name": "t", "url": "u"},
+            "ui_profile": {"name": "p"},
+            "browser": {"name": "chromium", "version": "1", "source": "system", "viewport": {"width": 1, "height": 1}},
+            "hardware": {"cpu": "c", "cpu_count": 1},
+            "versions": {},
+            "degraded": [],
+        },
+    )
     html = render_report(run.path)[0].read_text()
     assert "No step failed" in html and "0 / 0" in html
 
@@ -136,9 +200,28 @@ def test_summary_json_has_the_design_keys(run_dir):
     render_report(run_dir)
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["schema"] == "imagejourney.summary/1"
-    for key in ("run_id", "journey", "config_hash", "target", "started_at", "finished_at", "complete", "conditions",
-                "actions", "ttui_ms", "iterations_to_useful", "acceptance_rate", "labels", "cost", "quality", "budgets",
-                "failed_steps", "flaky_journey_runs", "comparison", "load"):
+    for key in (
+        "run_id",
+        "journey",
+        "config_hash",
+        "target",
+        "started_at",
+        "finished_at",
+        "complete",
+        "conditions",
+        "actions",
+        "ttui_ms",
+        "iterations_to_useful",
+        "acceptance_rate",
+        "labels",
+        "cost",
+        "quality",
+        "budgets",
+        "failed_steps",
+        "flaky_journey_runs",
+        "comparison",
+        "load",
+    ):
         assert key in summary, key
     assert summary["complete"] is True and summary["journey"] == "portrait"
     assert summary["actions"]["generate"]["click_to_final_ms"] == {"n": 2, "p50": 300.0, "p95": 390.0}
@@ -200,10 +283,25 @@ def test_a_killed_run_is_marked_incomplete_and_unstarted_journeys_count(run_dir)
 
 def test_ids_stay_strings_and_unsafe_or_missing_paths_are_not_linked(tmp_path):
     run = RunDirectory.create(tmp_path, MANIFEST)
-    for number, (prompt_id, path) in enumerate([("NA", "javascript:alert(1)"), ("null", "../../../etc/passwd"),
-                                                ("1", "images/gone.png"), ("007", "/etc/hostname")]):
-        run.event("action", journey="portrait", prompt_id=prompt_id, prompt="p", seed=1, step_index=1, action="generate",
-                  probe=probe(100.0 * number, [], 100.0 * number + 50), image=path)
+    for number, (prompt_id, path) in enumerate(
+        [
+            ("NA", "javascript:alert(1)"),
+            ("null", "../../../etc/passwd"),
+            ("1", "images/gone.png"),
+            ("007", "/etc/hostname"),
+        ]
+    ):
+        run.event(
+            "action",
+            journey="portrait",
+            prompt_id=prompt_id,
+            prompt="p",
+            seed=1,
+            step_index=1,
+            action="generate",
+            probe=probe(100.0 * number, [], 100.0 * number + 50),
+            image=path,
+        )
     run.event("run_finished")
     html = render_report(run.path)[0].read_text()
     rows = list(csv.DictReader(open(run.path / "steps.csv")))
@@ -218,7 +316,9 @@ def test_ids_stay_strings_and_unsafe_or_missing_paths_are_not_linked(tmp_path):
 def test_a_run_directory_without_events_is_one_sentence(tmp_path):
     run = RunDirectory.create(tmp_path, MANIFEST)
     (run.path / "events.jsonl").unlink()
-    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run.path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", "report", str(run.path)], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "has no events.jsonl: nothing of this run was recorded" in proc.stderr
 
@@ -256,16 +356,23 @@ def test_report_opens_with_the_one_minute_summary_and_draws_its_charts(run_dir):
     html = render_report(run_dir)[0].read_text()
     assert html.index('id="summary"') < html.index('id="timings"')
     assert "2 of 2 journey runs reached a useful image; not compared with a baseline; 1 failed step(s)." in html
-    for title in ("Click to preview (circles) and click to final (squares), per action", "Waterfall of journey run a",
-                  "Waterfall of journey run b"):
+    for title in (
+        "Click to preview (circles) and click to final (squares), per action",
+        "Waterfall of journey run a",
+        "Waterfall of journey run b",
+    ):
         assert title in html  # text stays text in the SVG
     assert html.count('<figure class="chart" role="img" aria-label="') == 3
-    assert "Distribution of click-to-preview and click-to-final per action: generate preview median 100 ms (N=1)" in html
+    assert (
+        "Distribution of click-to-preview and click-to-final per action: generate preview median 100 ms (N=1)" in html
+    )
     assert "<script" not in html.split("<svg", 1)[1].split("</svg>")[0]  # matplotlib's SVG holds no script
 
 
 def test_large_finals_get_cached_webp_thumbnails(run_dir):
-    Image.fromarray(np.random.default_rng(3).integers(0, 255, (512, 512, 3), np.uint8)).save(run_dir / "images" / "a2.png")
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (512, 512, 3), np.uint8)).save(
+        run_dir / "images" / "a2.png"
+    )
     html = render_report(run_dir)[0].read_text()
     thumb = run_dir / "thumbnails" / "images" / "a2.webp"
     assert thumb.is_file() and max(Image.open(thumb).size) == 256
@@ -280,8 +387,9 @@ def test_bundle_opens_anywhere_and_keeps_traces_out_unless_asked(run_dir, tmp_pa
     import zipfile
 
     (run_dir / "traces" / "a.zip").write_bytes(b"trace")
-    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run_dir), "--bundle"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", "report", str(run_dir), "--bundle"], capture_output=True, text=True
+    )
     assert proc.returncode == 0
     bundle = Path(proc.stdout.strip().splitlines()[-1])
     assert bundle.name.endswith("-report.zip") and bundle.is_file()
@@ -293,8 +401,11 @@ def test_bundle_opens_anywhere_and_keeps_traces_out_unless_asked(run_dir, tmp_pa
     html = (root / "report.html").read_text()
     links = re.findall(r'(?:src|href)="([^"#:]+)"', html)
     assert links and all((root / link).is_file() for link in links if not link.startswith("traces/")), links
-    with_traces = subprocess.run([sys.executable, "-m", "imagejourney.cli", "report", str(run_dir), "--bundle",
-                                  "--with-traces"], capture_output=True, text=True)
+    with_traces = subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", "report", str(run_dir), "--bundle", "--with-traces"],
+        capture_output=True,
+        text=True,
+    )
     assert f"{run_dir.name}/traces/a.zip" in zipfile.ZipFile(with_traces.stdout.strip().splitlines()[-1]).namelist()
 
 

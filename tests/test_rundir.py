@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from imagejourney.journeys.rundir import RunDirectory, UnsafePath
 
 

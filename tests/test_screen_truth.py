@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from imagejourney.journeys.config import load_config
+from imagejourney.journeys.runner import install_probe
 
 from imagejourney.bench.fidelity import add_truth, page_trials, serve_fidelity_page
 from imagejourney.bench.screen_truth import NoScreen, VirtualScreen, headed_launch_args
-from imagejourney.journeys.config import load_config
-from imagejourney.journeys.runner import install_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,11 +36,18 @@ def test_a_trial_the_screen_never_showed_is_one_sentence():
 
 def test_bench_without_xvfb_is_one_sentence(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}  # no Xvfb (and nothing else) on the PATH
-    proc = subprocess.run([sys.executable, "-m", "imagejourney.cli", "bench", "fidelity"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", "bench", "fidelity"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.strip() == (
         "imagejourney bench fidelity: Xvfb is not installed, and the ground truth is read off a virtual screen "
-        "outside the browser: run ./setup.sh or `apt-get install -y xvfb`")
+        "outside the browser: run ./setup.sh or `apt-get install -y xvfb`"
+    )
 
 
 @needs_xvfb

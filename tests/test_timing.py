@@ -1,11 +1,13 @@
 import pytest
-
 from imagejourney.reports.timing import measure_action
 
 
 def record(click, paints, final):
-    return {"click": click, "paints": [{"t": t, "method": "element-timing", "url": f"u{t}"} for t in paints],
-            "final": None if final is None else {"t": final, "method": "element-timing", "url": f"u{final}"}}
+    return {
+        "click": click,
+        "paints": [{"t": t, "method": "element-timing", "url": f"u{t}"} for t in paints],
+        "final": None if final is None else {"t": final, "method": "element-timing", "url": f"u{final}"},
+    }
 
 
 def test_previews_are_paints_between_click_and_final():
@@ -48,7 +50,6 @@ def test_screencast_record_makes_the_last_change_the_final():
 
 def test_new_content_is_a_paint_a_dimming_veil_or_spinner_is_not():
     import numpy as np
-
     from imagejourney.journeys.screencast import is_new_content
 
     rng = np.random.default_rng(0)
@@ -73,6 +74,11 @@ def test_old_content_gallery_images_and_repeated_pictures_are_not_previews():
         {"t": 400.0, "url": "final-2-early", "content": "F", "role": "preview", "old": False},  # the final, shown early
         {"t": 500.0, "url": "final-2", "content": "F", "role": "final", "old": False},
     ]
-    timing = measure_action({"click": 100.0, "paints": paints,
-                             "final": {"t": 500.0, "method": "element-timing", "url": "final-2", "content": "F"}})
+    timing = measure_action(
+        {
+            "click": 100.0,
+            "paints": paints,
+            "final": {"t": 500.0, "method": "element-timing", "url": "final-2", "content": "F"},
+        }
+    )
     assert timing.click_to_preview_ms == 200.0 and timing.previews_painted == 1

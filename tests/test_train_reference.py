@@ -3,11 +3,10 @@ continues exactly where a killed run stopped."""
 
 import pytest
 import torch
-from safetensors.torch import load_file
-
 from imagejourney.reference_app import portrait_world as world
 from imagejourney.reference_app import train
 from imagejourney.reference_app.pipeline import ModelNotAvailable, load_trained
+from safetensors.torch import load_file
 
 TINY = dict(steps=8, seed=3, images=32, batch=4)
 

@@ -33,13 +33,20 @@ TARGETS = {"first_preview_p50_ms": 300.0, "final_p50_ms": 1000.0, "delivery_512_
 def bench_pack(trials: int, size: int) -> JourneyPack:
     settings = {"steps": STEPS, "size": size, "guidance": 0.0}
     return JourneyPack(
-        name=f"bench-{size}", description="repeated generate", cohort=[], settings=settings,
+        name=f"bench-{size}",
+        description="repeated generate",
+        cohort=[],
+        settings=settings,
         prompts=[Prompt("bench", "a portrait in soft light", 1)],
         # Rerolls: each action has a new seed, so a new image (the same seed twice gives the same
         # file, which Gradio serves at the same URL: nothing new would be painted).
         steps=[Step("prompt"), Step("generate"), *[Step("reroll")] * (trials - 1)],
-        acceptance={"rule": "not_blank", "min_pixel_std": 0.0}, budgets={}, think_time_ms=0, action_timeout_s=120,
-        source="imagejourney bench app", raw={"name": f"bench-{size}", "settings": settings},
+        acceptance={"rule": "not_blank", "min_pixel_std": 0.0},
+        budgets={},
+        think_time_ms=0,
+        action_timeout_s=120,
+        source="imagejourney bench app",
+        raw={"name": f"bench-{size}", "settings": settings},
     )
 
 
@@ -80,11 +87,18 @@ def run(trials: int, config_path: Path, model: str = "tiny", progress=print) -> 
                 install_probe(page, profile.output, profile.final_image, profile.preview_image)
                 pack = bench_pack(trials, size)
                 run_dir = RunDirectory.create(work, {"journey": {"name": case}, "config_hash": case})
-                JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()
+                JourneyRunner(
+                    page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir
+                ).run()
                 page.close()
             results[case] = summarize(load_run(run_dir.path).steps)
-        conditions = {"browser": f"chromium {browser.version} ({source})", "model": model_conditions(info),
-                      "steps": STEPS, "trials_per_case": trials, "targets": TARGETS}
+        conditions = {
+            "browser": f"chromium {browser.version} ({source})",
+            "model": model_conditions(info),
+            "steps": STEPS,
+            "trials_per_case": trials,
+            "targets": TARGETS,
+        }
         browser.close()
     return {"conditions": conditions, "cases": results}
 
@@ -107,17 +121,22 @@ def format_table(result: dict) -> str:
         f"{'case':12} {'N':>3} | {'first preview':>15} | {'final':>15} | {'preview delivery':>16} | painted/produced",
     ]
     for case, r in result["cases"].items():
-        lines.append(f"{case:12} {r['click_to_final_ms']['n']:>3} | {cell(r['click_to_first_preview_ms']):>15} | "
-                     f"{cell(r['click_to_final_ms']):>15} | {cell(r['preview_delivery_ms']):>16} | "
-                     f"{r['previews_painted']}/{r['previews_produced']}" + (f"  ({r['failed']} failed)" if r["failed"] else ""))
+        lines.append(
+            f"{case:12} {r['click_to_final_ms']['n']:>3} | {cell(r['click_to_first_preview_ms']):>15} | "
+            f"{cell(r['click_to_final_ms']):>15} | {cell(r['preview_delivery_ms']):>16} | "
+            f"{r['previews_painted']}/{r['previews_produced']}" + (f"  ({r['failed']} failed)" if r["failed"] else "")
+        )
     live128, live512 = result["cases"]["live-128px"], result["cases"]["live-512px"]
     t = TARGETS
     checks = [
-        ("first preview p50 ≤ 300 ms (live, 128²)", live128["click_to_first_preview_ms"]["p50"], t["first_preview_p50_ms"]),
+        (
+            "first preview p50 ≤ 300 ms (live, 128²)",
+            live128["click_to_first_preview_ms"]["p50"],
+            t["first_preview_p50_ms"],
+        ),
         ("final p50 ≤ 1 s (live, 128²)", live128["click_to_final_ms"]["p50"], t["final_p50_ms"]),
         ("preview delivery p50 ≤ 30 ms (live, 512²)", live512["preview_delivery_ms"]["p50"], t["delivery_512_p50_ms"]),
     ]
     for name, value, limit in checks:
         lines.append(f"target {name}: {value} ms — {'met' if value is not None and value <= limit else 'NOT met'}")
     return "\n".join(lines)
-

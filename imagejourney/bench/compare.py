@@ -44,11 +44,18 @@ GOALS = {"false_positive_rate": 0.05, "detection_rate_25": 0.8}
 def reroll_pack(actions: int) -> JourneyPack:
     settings = {"steps": 4, "size": 128, "guidance": 0.0}
     return JourneyPack(
-        name="bench-compare", description="rerolls", cohort=[], settings=settings,
+        name="bench-compare",
+        description="rerolls",
+        cohort=[],
+        settings=settings,
         prompts=[Prompt("bench", "a portrait in soft light", 1)],
         steps=[Step("prompt"), Step("generate"), *[Step("reroll")] * actions],
-        acceptance={"rule": "not_blank", "min_pixel_std": 0.0}, budgets={}, think_time_ms=0, action_timeout_s=120,
-        source="imagejourney bench compare", raw={"name": "bench-compare", "settings": settings},
+        acceptance={"rule": "not_blank", "min_pixel_std": 0.0},
+        budgets={},
+        think_time_ms=0,
+        action_timeout_s=120,
+        source="imagejourney bench compare",
+        raw={"name": "bench-compare", "settings": settings},
     )
 
 
@@ -67,7 +74,9 @@ def reroll_times(browser, config, profile, app, work: Path, name: str, actions: 
     return steps[(steps["action"] == "reroll") & (steps["status"] == "ok")]["click_to_final_ms"].tolist()
 
 
-def verdict_rate(base: np.ndarray, new: np.ndarray, n: int, verdicts: tuple[str, ...], rng, trials: int = TRIALS) -> float:
+def verdict_rate(
+    base: np.ndarray, new: np.ndarray, n: int, verdicts: tuple[str, ...], rng, trials: int = TRIALS
+) -> float:
     hits = 0
     for _ in range(trials):
         a = rng.choice(base, n, replace=n > len(base))
@@ -90,7 +99,8 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
         latencies = {pct: round(median * pct / 100) for pct in SLOWDOWNS}
         for pct, latency in latencies.items():
             running[str(pct)] = apps.enter_context(
-                ReferenceApp("tiny", work / f"slow{pct}.log", extra_args=("--fault-latency-ms", str(latency))))
+                ReferenceApp("tiny", work / f"slow{pct}.log", extra_args=("--fault-latency-ms", str(latency)))
+            )
         pools: dict[str, list[float]] = {name: [] for name in running}
         rounds = -(-trials // ROUND)
         for number in range(1, rounds + 1):
@@ -102,7 +112,9 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
     rng = np.random.default_rng(0)
     progress(f"resampling: {TRIALS} trials per comparison")
     false_positive = verdict_rate(pools["A1"], pools["A2"], N_PER_SIDE, ("slower", "faster"), rng)
-    detection = {str(pct): verdict_rate(pools["A1"], pools[str(pct)], N_PER_SIDE, ("slower",), rng) for pct in SLOWDOWNS}
+    detection = {
+        str(pct): verdict_rate(pools["A1"], pools[str(pct)], N_PER_SIDE, ("slower",), rng) for pct in SLOWDOWNS
+    }
     by_n = {n: verdict_rate(pools["A1"], pools["10"], n, ("slower",), rng) for n in N_CANDIDATES}
     needed = next((n for n, rate in by_n.items() if rate >= 0.8), None)
     return {
@@ -115,28 +127,46 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
         "pool_sizes": {name: int(len(pool)) for name, pool in pools.items()},
         "injected_latency_ms": {str(pct): ms for pct, ms in latencies.items()},
         # What the latency did to the median: the verdict's test is against this, not the nominal share.
-        "achieved_slowdown_percent": {str(pct): round((np.median(pools[str(pct)]) / np.median(pools["A1"]) - 1) * 100, 1)
-                                      for pct in SLOWDOWNS},
-        "conditions": {"browser_source": source, "model": "tiny (random weights), CPU", "trials_per_comparison": TRIALS,
-                       "alpha": 0.05, "min_effect_percent": 5.0, "work_dir": str(work)},
+        "achieved_slowdown_percent": {
+            str(pct): round((np.median(pools[str(pct)]) / np.median(pools["A1"]) - 1) * 100, 1) for pct in SLOWDOWNS
+        },
+        "conditions": {
+            "browser_source": source,
+            "model": "tiny (random weights), CPU",
+            "trials_per_comparison": TRIALS,
+            "alpha": 0.05,
+            "min_effect_percent": 5.0,
+            "work_dir": str(work),
+        },
     }
 
 
 def format_table(result: dict) -> str:
     medians = result["pool_medians_ms"]
-    lines = ["pools (reroll click-to-final, median ms / N): " + ", ".join(
-        f"{name} {medians[name]} / {result['pool_sizes'][name]}" for name in medians)]
+    lines = [
+        "pools (reroll click-to-final, median ms / N): "
+        + ", ".join(f"{name} {medians[name]} / {result['pool_sizes'][name]}" for name in medians)
+    ]
     achieved = result.get("achieved_slowdown_percent", {})
-    lines.append("injected latency: " + ", ".join(f"+{p} % → {ms} ms (median moved {achieved.get(p, '?')} %)"
-                                                   for p, ms in result["injected_latency_ms"].items()))
+    lines.append(
+        "injected latency: "
+        + ", ".join(
+            f"+{p} % → {ms} ms (median moved {achieved.get(p, '?')} %)"
+            for p, ms in result["injected_latency_ms"].items()
+        )
+    )
     fp, d25 = result["false_positive_rate"], result["detection_rate"]["25"]
-    lines.append(f"false-positive rate (A1 vs A2, N={result['n_per_side']} per side): {fp:.3f}  "
-                 f"(goal ≤ {GOALS['false_positive_rate']}: {'met' if fp <= GOALS['false_positive_rate'] else 'NOT met'})")
+    lines.append(
+        f"false-positive rate (A1 vs A2, N={result['n_per_side']} per side): {fp:.3f}  "
+        f"(goal ≤ {GOALS['false_positive_rate']}: {'met' if fp <= GOALS['false_positive_rate'] else 'NOT met'})"
+    )
     for pct, rate in result["detection_rate"].items():
         goal = f"  (goal ≥ 0.8: {'met' if d25 >= GOALS['detection_rate_25'] else 'NOT met'})" if pct == "25" else ""
         lines.append(f"detection rate of +{pct} % at N={result['n_per_side']}: {rate:.3f}{goal}")
     curve = ", ".join(f"N={n}: {r:.2f}" for n, r in result["detection_rate_10_by_n"].items())
     lines.append(f"detection of +10 % by N per side: {curve}")
     needed = result["n_per_side_for_0_8_at_10"]
-    lines.append(f"N per side for 0.8 detection of +10 %: {needed if needed else 'more than ' + str(max(N_CANDIDATES))}")
+    lines.append(
+        f"N per side for 0.8 detection of +10 %: {needed if needed else 'more than ' + str(max(N_CANDIDATES))}"
+    )
     return "\n".join(lines)

@@ -42,8 +42,15 @@ from imagejourney.journeys.runner import install_probe
 from imagejourney.journeys.target import ReferenceApp
 from imagejourney.reports.stats import percentile, rounded
 
-from .screen_truth import (NoScreen, ScreenWatcher, VirtualScreen, headed_launch_args, page_clock_shift, screen_patch,
-                           viewport_origin)
+from .screen_truth import (
+    NoScreen,
+    ScreenWatcher,
+    VirtualScreen,
+    headed_launch_args,
+    page_clock_shift,
+    screen_patch,
+    viewport_origin,
+)
 
 DELAYS_MS = (200, 1000, 3000)
 TARGET_P95_MS = 17.0  # one frame at 60 Hz
@@ -78,8 +85,11 @@ def trials_against_screen(page, display: str, watched: str, trials: int, one_tri
             done.append(trial)
     drift = page_clock_shift(page) - shift
     add_truth(done, [(t + shift, uncertainty) for t, uncertainty in watcher.changes], watched)
-    return done, {"clock_drift_ms": drift, "reader_priority": watcher.priority,
-                  "truth_uncertainty": [t["truth_uncertainty"] for t in done]}
+    return done, {
+        "clock_drift_ms": drift,
+        "reader_priority": watcher.priority,
+        "truth_uncertainty": [t["truth_uncertainty"] for t in done],
+    }
 
 
 def add_truth(trials: list[dict], changes: list[tuple[float, float]], watched: str) -> None:
@@ -89,13 +99,15 @@ def add_truth(trials: list[dict], changes: list[tuple[float, float]], watched: s
         click = trial["record"]["click"]
         seen = [change for change in changes if click < change[0] <= trial["until"]]
         if not seen:
-            raise NoScreen(f"trial {n}: the screen under '{watched}' did not change after the click; "
-                           "is the window off the screen?")
+            raise NoScreen(
+                f"trial {n}: the screen under '{watched}' did not change after the click; is the window off the screen?"
+            )
         trial["truth"], trial["truth_uncertainty"] = seen[-1]
 
 
 def method_errors(trials: list[dict]) -> dict:
     """Each method's error against the screen truth, per trial."""
+
     def duration(t):
         return t["truth"] - t["record"]["click"]
 
@@ -115,9 +127,13 @@ def reference_trials(page, url: str, trials: int, display: str) -> tuple[dict, d
     page.fill(profile.fields["prompt"], "fidelity check")
 
     def generate(job: int, seed: int) -> dict:
-        page.fill(profile.fields["seed"], str(seed))  # a new image each time: a same-seed final would not change the screen
-        page.evaluate("([c, d, e]) => window.__imagejourney.begin('generate', c, d, e, true)",
-                      [profile.controls["generate"], profile.done, profile.error])
+        page.fill(
+            profile.fields["seed"], str(seed)
+        )  # a new image each time: a same-seed final would not change the screen
+        page.evaluate(
+            "([c, d, e]) => window.__imagejourney.begin('generate', c, d, e, true)",
+            [profile.controls["generate"], profile.done, profile.error],
+        )
         started = time.perf_counter()
         page.click(profile.controls["generate"])
         page.locator(status).filter(has_text=re.compile(rf"Done · .* job {job}(?!\d)")).wait_for()
@@ -141,8 +157,11 @@ def page_trials(page, url: str, trials: int, display: str) -> tuple[dict, dict]:
         page.wait_for_selector(f"#shown-{n}")
         naive_ms = (time.perf_counter() - started) * 1000
         page.wait_for_function(DONE)
-        return {"record": page.evaluate("window.__imagejourney.collect()"), "naive_ms": naive_ms,
-                "page_frame": page.evaluate("(n) => window.truth.find((t) => t.n === n).painted_frame", n)}
+        return {
+            "record": page.evaluate("window.__imagejourney.collect()"),
+            "naive_ms": naive_ms,
+            "page_frame": page.evaluate("(n) => window.truth.find((t) => t.n === n).painted_frame", n),
+        }
 
     show(1)
     done, truth = trials_against_screen(page, display, "#stage img", trials, lambda n: show(n + 1))
@@ -182,27 +201,39 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
             measured[f"page-{delay}ms"] = page_trials(page, url, trials, display)
             page.close()
         server.shutdown()
-        conditions = {"browser": f"chromium {browser.version} ({source}), headed on Xvfb", "trials_per_case": trials,
-                      "target_probe_abs_p95_ms": TARGET_P95_MS}
+        conditions = {
+            "browser": f"chromium {browser.version} ({source}), headed on Xvfb",
+            "trials_per_case": trials,
+            "target_probe_abs_p95_ms": TARGET_P95_MS,
+        }
         browser.close()
-    return {"conditions": conditions,
-            "cases": {case: case_summary(*both) for case, both in measured.items()},
-            "errors_ms": {case: {m: [round(e, 1) for e in errs] for m, errs in both[0].items()}
-                          for case, both in measured.items()},
-            "truth_uncertainty_ms": {case: [round(u, 1) for u in both[1]["truth_uncertainty"]]
-                                     for case, both in measured.items()}}
+    return {
+        "conditions": conditions,
+        "cases": {case: case_summary(*both) for case, both in measured.items()},
+        "errors_ms": {
+            case: {m: [round(e, 1) for e in errs] for m, errs in both[0].items()} for case, both in measured.items()
+        },
+        "truth_uncertainty_ms": {
+            case: [round(u, 1) for u in both[1]["truth_uncertainty"]] for case, both in measured.items()
+        },
+    }
 
 
 def case_summary(by_method: dict, truth: dict) -> dict:
     summary = {method: stats(errs) for method, errs in by_method.items()}
-    summary["truth_uncertainty_ms"] = {"p50": rounded(percentile(truth["truth_uncertainty"], 50)),
-                                       "max": round(max(truth["truth_uncertainty"]), 1)}
+    summary["truth_uncertainty_ms"] = {
+        "p50": rounded(percentile(truth["truth_uncertainty"], 50)),
+        "max": round(max(truth["truth_uncertainty"]), 1),
+    }
     summary["clock_drift_ms"] = round(truth["clock_drift_ms"], 2)
     summary["reader_priority"] = truth["reader_priority"]
     if "screen_after_page_frame" in truth:
         after = truth["screen_after_page_frame"]
-        summary["screen_after_page_frame_ms"] = {"p50": rounded(percentile(after, 50)),
-                                                 "min": round(min(after), 1), "max": round(max(after), 1)}
+        summary["screen_after_page_frame_ms"] = {
+            "p50": rounded(percentile(after, 50)),
+            "min": round(min(after), 1),
+            "max": round(max(after), 1),
+        }
     return summary
 
 
@@ -218,15 +249,22 @@ def format_table(result: dict) -> str:
     for case, m in result["cases"].items():
         pr, pt, nv, tu = m["probe"], m["probe_paint_time"], m["naive"], m["truth_uncertainty_ms"]
         ok = "yes" if pr["abs_p95"] <= TARGET_P95_MS else "NO "
-        lines.append(f"{case:17} {pr['n']:>3} | {pr['p50']:>9} {pr['p95']:>6} {pr['max']:>6} {pr['abs_p95']:>6} {ok} | "
-                     f"{pt['p50']:>13} {pt['abs_p95']:>6} | {nv['p50']:>9} {nv['p95']:>6} {nv['max']:>6} | "
-                     f"{tu['p50']:>11} {tu['max']:>5} | {m['clock_drift_ms']:>11}")
+        lines.append(
+            f"{case:17} {pr['n']:>3} | {pr['p50']:>9} {pr['p95']:>6} {pr['max']:>6} {pr['abs_p95']:>6} {ok} | "
+            f"{pt['p50']:>13} {pt['abs_p95']:>6} | {nv['p50']:>9} {nv['p95']:>6} {nv['max']:>6} | "
+            f"{tu['p50']:>11} {tu['max']:>5} | {m['clock_drift_ms']:>11}"
+        )
     priorities = sorted({m["reader_priority"] for m in result["cases"].values()})
     lines.append(f"screen reader scheduling: {', '.join(priorities)} (asked for realtime)")
-    checks = [(case, m["screen_after_page_frame_ms"]) for case, m in result["cases"].items()
-              if "screen_after_page_frame_ms" in m]
+    checks = [
+        (case, m["screen_after_page_frame_ms"])
+        for case, m in result["cases"].items()
+        if "screen_after_page_frame_ms" in m
+    ]
     if checks:
-        lines.append("check of the screen truth on the plain page: screen − the page's own frame time (ms), "
-                     "which must be ≥ 0 and small")
+        lines.append(
+            "check of the screen truth on the plain page: screen − the page's own frame time (ms), "
+            "which must be ≥ 0 and small"
+        )
         lines += [f"  {case:15} p50 {c['p50']:>5}  min {c['min']:>5}  max {c['max']:>5}" for case, c in checks]
     return "\n".join(lines)

@@ -39,25 +39,48 @@ GOALS = {"same_seed_lpips_max": 0.01, "outside_mask_max": 0.0, "lpips_pairs_per_
 
 def judged_pack() -> JourneyPack:
     settings = {"steps": 4, "size": 128, "guidance": 0.0}
-    steps = [Step("prompt"), Step("generate"), Step("repeat"), *[Step("reroll")] * 3,
-             Step("edit", prompt="a red scarf", strength=1.0, mask="center")]
+    steps = [
+        Step("prompt"),
+        Step("generate"),
+        Step("repeat"),
+        *[Step("reroll")] * 3,
+        Step("edit", prompt="a red scarf", strength=1.0, mask="center"),
+    ]
     return JourneyPack(
-        name="bench-judges", description="judges on the reference app", cohort=[], settings=settings,
-        prompts=[Prompt("fisherman", "portrait of an old fisherman", 1234), Prompt("dancer", "a ballet dancer", 2024),
-                 Prompt("astronaut", "an astronaut holding her helmet", 77)],
-        steps=steps, acceptance={"rule": "not_blank", "min_pixel_std": 8.0}, budgets={}, think_time_ms=0,
-        action_timeout_s=120, source="imagejourney bench judges", raw={"name": "bench-judges", "settings": settings},
+        name="bench-judges",
+        description="judges on the reference app",
+        cohort=[],
+        settings=settings,
+        prompts=[
+            Prompt("fisherman", "portrait of an old fisherman", 1234),
+            Prompt("dancer", "a ballet dancer", 2024),
+            Prompt("astronaut", "an astronaut holding her helmet", 77),
+        ],
+        steps=steps,
+        acceptance={"rule": "not_blank", "min_pixel_std": 8.0},
+        budgets={},
+        think_time_ms=0,
+        action_timeout_s=120,
+        source="imagejourney bench judges",
+        raw={"name": "bench-judges", "settings": settings},
     )
 
 
 def preview_method_pack() -> JourneyPack:
     settings = {"steps": 4, "size": 128, "guidance": 0.0}
     return JourneyPack(
-        name="bench-previews", description="visual progress by preview method", cohort=[], settings=settings,
+        name="bench-previews",
+        description="visual progress by preview method",
+        cohort=[],
+        settings=settings,
         prompts=[Prompt("fisherman", "portrait of an old fisherman", 1234)],
         steps=[Step("prompt"), Step("generate"), *[Step("reroll")] * 5],
-        acceptance={"rule": "not_blank", "min_pixel_std": 8.0}, budgets={}, think_time_ms=0, action_timeout_s=120,
-        source="imagejourney bench judges", raw={"name": "bench-previews", "settings": settings},
+        acceptance={"rule": "not_blank", "min_pixel_std": 8.0},
+        budgets={},
+        think_time_ms=0,
+        action_timeout_s=120,
+        source="imagejourney bench judges",
+        raw={"name": "bench-previews", "settings": settings},
     )
 
 
@@ -76,10 +99,15 @@ def random_taesd(directory: Path) -> Path:
 def visual_progress_by_method(browser, config, profile, work: Path) -> dict:
     """Time to recognisable preview and generation speed index with each preview method."""
     found = {}
-    for method, extra in (("latent-rgb", ()), ("taesd (random weights)", ("--taesd", str(random_taesd(work / "taesd"))))):
+    for method, extra in (
+        ("latent-rgb", ()),
+        ("taesd (random weights)", ("--taesd", str(random_taesd(work / "taesd")))),
+    ):
         pack = preview_method_pack()
         with ReferenceApp("tiny", work / f"{method.split()[0]}.log", extra_args=extra) as app:
-            run_dir = RunDirectory.create(work, {"journey": {**pack.raw, "acceptance": pack.acceptance}, "config_hash": method.split()[0]})
+            run_dir = RunDirectory.create(
+                work, {"journey": {**pack.raw, "acceptance": pack.acceptance}, "config_hash": method.split()[0]}
+            )
             page = browser.new_page(viewport=config["BROWSER"]["viewport"])
             install_probe(page, profile.output, profile.final_image, profile.preview_image)
             JourneyRunner(page, base_url=app.url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run_dir).run()
@@ -88,16 +116,23 @@ def visual_progress_by_method(browser, config, profile, work: Path) -> dict:
         judge_run(run_dir.path)
         stats = {row["action"]: row["metrics"] for row in summarize(load_run(run_dir.path))["action_stats"]}
         rerolls = stats.get("reroll", {})
-        found[method] = {metric: rounded((rerolls.get(metric) or {}).get("p50")) for metric in
-                         ("time_to_recognisable_preview_ms", "generation_speed_index_ms", "click_to_final_ms")}
+        found[method] = {
+            metric: rounded((rerolls.get(metric) or {}).get("p50"))
+            for metric in ("time_to_recognisable_preview_ms", "generation_speed_index_ms", "click_to_final_ms")
+        }
         found[method]["n"] = (rerolls.get("click_to_final_ms") or {}).get("n", 0)
     return found
 
 
 def lpips_throughput(lpips: LPIPS, pairs: int, size: int, batch: int) -> float:
     rng = np.random.default_rng(size)
-    images = [(Image.fromarray(rng.integers(0, 255, (size, size, 3), np.uint8)),
-               Image.fromarray(rng.integers(0, 255, (size, size, 3), np.uint8))) for _ in range(pairs)]
+    images = [
+        (
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), np.uint8)),
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), np.uint8)),
+        )
+        for _ in range(pairs)
+    ]
     lpips.distances(images[:2], batch=batch)  # warm up
     start = time.perf_counter()
     lpips.distances(images, batch=batch)
@@ -114,7 +149,9 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
     with sync_playwright() as p, ReferenceApp("tiny", work / "app.log") as app:
         launch, source = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
         browser = launch_chromium(p, launch)
-        run_dir = RunDirectory.create(work, {"journey": {**pack.raw, "acceptance": pack.acceptance}, "config_hash": "bench"})
+        run_dir = RunDirectory.create(
+            work, {"journey": {**pack.raw, "acceptance": pack.acceptance}, "config_hash": "bench"}
+        )
         for prompt in pack.prompts:
             page = browser.new_page(viewport=config["BROWSER"]["viewport"])
             install_probe(page, profile.output, profile.final_image, profile.preview_image)
@@ -132,8 +169,10 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
     throughput = {}
     for size in SIZES:
         progress(f"LPIPS at {size}²: {trials} pairs batched, then one at a time")
-        throughput[str(size)] = {"batched": round(lpips_throughput(lpips, trials, size, batch=16), 1),
-                                 "one_at_a_time": round(lpips_throughput(lpips, trials, size, batch=1), 1)}
+        throughput[str(size)] = {
+            "batched": round(lpips_throughput(lpips, trials, size, batch=16), 1),
+            "one_at_a_time": round(lpips_throughput(lpips, trials, size, batch=1), 1),
+        }
     return {
         "lpips_weights": quality["lpips_weights"],
         "lpips_model": quality["lpips_model"],
@@ -144,8 +183,12 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
         "lpips_pairs_per_s_one_at_a_time": {size: t["one_at_a_time"] for size, t in throughput.items()},
         "visual_progress_by_preview_method": by_method,
         "failed_steps": failed,
-        "conditions": {"browser_source": source, "model": "tiny (random weights), CPU", "pairs_per_size": trials,
-                       "run_dir": str(run_dir.path)},
+        "conditions": {
+            "browser_source": source,
+            "model": "tiny (random weights), CPU",
+            "pairs_per_size": trials,
+            "run_dir": str(run_dir.path),
+        },
     }
 
 
@@ -163,15 +206,21 @@ def format_table(result: dict) -> str:
         "LPIPS pairs per second       batched | one at a time (baseline)",
     ]
     for size in result["lpips_pairs_per_s"]:
-        lines.append(f"  {size + '²':>5}                      {result['lpips_pairs_per_s'][size]:>7} | "
-                     f"{result['lpips_pairs_per_s_one_at_a_time'][size]:>7}")
-    lines.append(f"target ≥ {GOALS['lpips_pairs_per_s_256']:g} pairs/s at 256², batched: "
-                 f"{met(rate >= GOALS['lpips_pairs_per_s_256'])}")
+        lines.append(
+            f"  {size + '²':>5}                      {result['lpips_pairs_per_s'][size]:>7} | "
+            f"{result['lpips_pairs_per_s_one_at_a_time'][size]:>7}"
+        )
+    lines.append(
+        f"target ≥ {GOALS['lpips_pairs_per_s_256']:g} pairs/s at 256², batched: "
+        f"{met(rate >= GOALS['lpips_pairs_per_s_256'])}"
+    )
     if result.get("visual_progress_by_preview_method"):
         lines.append("reroll, p50 ms (uncalibrated LPIPS)  recognisable preview | speed index | click-to-final")
         for method, row in result["visual_progress_by_preview_method"].items():
-            lines.append(f"  {method:32} {row['time_to_recognisable_preview_ms']!s:>9} | {row['generation_speed_index_ms']!s:>11} | "
-                         f"{row['click_to_final_ms']!s:>9}  (N={row['n']})")
+            lines.append(
+                f"  {method:32} {row['time_to_recognisable_preview_ms']!s:>9} | {row['generation_speed_index_ms']!s:>11} | "
+                f"{row['click_to_final_ms']!s:>9}  (N={row['n']})"
+            )
     if result["failed_steps"]:
         lines.append(f"{result['failed_steps']} journey step(s) failed: see {result['conditions']['run_dir']}")
     return "\n".join(lines)

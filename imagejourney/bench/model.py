@@ -47,14 +47,21 @@ def named_prompts(count: int, seed: int = 0, without: str | None = None) -> list
 def measure(model_name: str, trials: int, pack, judge: PromptMatch, lpips: LPIPS, progress) -> dict:
     model = load_model(model_name, "cpu")
     settings = pack.settings
-    common = dict(steps=settings["steps"], width=settings["size"], height=settings["size"],
-                  guidance=settings["guidance"])
+    common = dict(
+        steps=settings["steps"], width=settings["size"], height=settings["size"], guidance=settings["guidance"]
+    )
 
     def generate(prompt, seed, previews=None, **edit):
         timed = []
         started = time.perf_counter()
-        image = run_diffusion(model, prompt=prompt, seed=seed, **common, **edit,
-                              on_preview=lambda p: timed.append((time.perf_counter() - started, p)))
+        image = run_diffusion(
+            model,
+            prompt=prompt,
+            seed=seed,
+            **common,
+            **edit,
+            on_preview=lambda p: timed.append((time.perf_counter() - started, p)),
+        )
         if previews is not None:
             previews.append((timed, time.perf_counter() - started, image))
         return image
@@ -68,16 +75,20 @@ def measure(model_name: str, trials: int, pack, judge: PromptMatch, lpips: LPIPS
     scores = [m.score for m in judge.judge(first, asked)]
     seen_first = judge.judge(first, asked)
     seen_second = judge.judge(second, asked)
-    free_changed = [any(a.seen[n] != b.seen[n] for n in world.ATTRIBUTES if n not in wanted)
-                    for a, b, wanted in zip(seen_first, seen_second, asked)]
+    free_changed = [
+        any(a.seen[n] != b.seen[n] for n in world.ATTRIBUTES if n not in wanted)
+        for a, b, wanted in zip(seen_first, seen_second, asked)
+    ]
     distance = [float(np.abs(np.asarray(a, float) - np.asarray(b, float)).mean()) for a, b in zip(first, second)]
 
     edit_step = next(step for step in pack.steps if step.kind == "edit")
     edit_asked = world.parse(edit_step.prompt)
     sources_asked = named_prompts(trials, seed=2, without=next(iter(edit_asked)))
     sources = [generate(world.describe(attrs), 3000 + i) for i, attrs in enumerate(sources_asked)]
-    edited = [generate(edit_step.prompt, 3000 + i, init_image=source, strength=edit_step.strength)
-              for i, source in enumerate(sources)]
+    edited = [
+        generate(edit_step.prompt, 3000 + i, init_image=source, strength=edit_step.strength)
+        for i, source in enumerate(sources)
+    ]
     after = judge.judge(edited, [{**attrs, **edit_asked} for attrs in sources_asked])
     changed = [all(m.seen[n] == v for n, v in edit_asked.items()) for m in after]
     kept = [m.seen[n] == v for m, attrs in zip(after, sources_asked) for n, v in attrs.items()]
@@ -111,20 +122,26 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
     per_model = {name: measure(name, trials, pack, judge, lpips, progress) for name in MODELS}
     training = json.loads((MODELS_DIR / "portrait-world" / "training.json").read_text())
     ours = per_model["portrait-world"]
-    return tidy({
-        "trials": trials,
-        "settings": pack.settings,
-        "lpips": lpips.name,
-        "train_minutes": training["train_minutes"],
-        "judge_heldout_accuracy_min": min(judge.record["heldout_accuracy"].values()),
-        "prompt_match_p50": {name: m["prompt_match_p50"] for name, m in per_model.items()},
-        "edit_change_rate": ours["edit_change_rate"],
-        "edit_keep_rate": ours["edit_keep_rate"],
-        "same_seed_identical": ours["same_seed_identical"],
-        "recognisable_before_final_ms": {ours["preview_method"]: {"recognisable_p50": ours["recognisable_p50_ms"],
-                                                                  "final_p50": ours["final_p50_ms"]}},
-        "models": per_model,
-    })
+    return tidy(
+        {
+            "trials": trials,
+            "settings": pack.settings,
+            "lpips": lpips.name,
+            "train_minutes": training["train_minutes"],
+            "judge_heldout_accuracy_min": min(judge.record["heldout_accuracy"].values()),
+            "prompt_match_p50": {name: m["prompt_match_p50"] for name, m in per_model.items()},
+            "edit_change_rate": ours["edit_change_rate"],
+            "edit_keep_rate": ours["edit_keep_rate"],
+            "same_seed_identical": ours["same_seed_identical"],
+            "recognisable_before_final_ms": {
+                ours["preview_method"]: {
+                    "recognisable_p50": ours["recognisable_p50_ms"],
+                    "final_p50": ours["final_p50_ms"],
+                }
+            },
+            "models": per_model,
+        }
+    )
 
 
 def tidy(value):
@@ -136,18 +153,22 @@ def tidy(value):
 
 def format_table(result: dict) -> str:
     models = result["models"]
-    rows = [("prompt match p50 (3 attributes named)", "prompt_match_p50", "{:.3f}"),
-            ("reroll pixel distance (mean, 0–255)", "reroll_pixel_distance_mean", "{:.1f}"),
-            ("rerolls: a free attribute changed", "reroll_free_attribute_changed", "{:.0%}"),
-            ("edit makes the change (glasses)", "edit_change_rate", "{:.0%}"),
-            ("edit keeps the source's named attributes", "edit_keep_rate", "{:.0%}"),
-            ("same seed, same image", "same_seed_identical", "{}"),
-            ("time to recognisable preview p50 (ms)", "recognisable_p50_ms", "{:.0f}"),
-            ("click to final p50 (ms, in process)", "final_p50_ms", "{:.0f}")]
-    lines = [f"portrait pack settings {result['settings']}; {result['trials']} prompts per model; "
-             f"previews judged with {result['lpips']}",
-             f"trained in {result['train_minutes']} min; judge held-out accuracy ≥ {result['judge_heldout_accuracy_min']:.1%}",
-             f"{'':44}" + "".join(f"{name:>16}" for name in models)]
+    rows = [
+        ("prompt match p50 (3 attributes named)", "prompt_match_p50", "{:.3f}"),
+        ("reroll pixel distance (mean, 0–255)", "reroll_pixel_distance_mean", "{:.1f}"),
+        ("rerolls: a free attribute changed", "reroll_free_attribute_changed", "{:.0%}"),
+        ("edit makes the change (glasses)", "edit_change_rate", "{:.0%}"),
+        ("edit keeps the source's named attributes", "edit_keep_rate", "{:.0%}"),
+        ("same seed, same image", "same_seed_identical", "{}"),
+        ("time to recognisable preview p50 (ms)", "recognisable_p50_ms", "{:.0f}"),
+        ("click to final p50 (ms, in process)", "final_p50_ms", "{:.0f}"),
+    ]
+    lines = [
+        f"portrait pack settings {result['settings']}; {result['trials']} prompts per model; "
+        f"previews judged with {result['lpips']}",
+        f"trained in {result['train_minutes']} min; judge held-out accuracy ≥ {result['judge_heldout_accuracy_min']:.1%}",
+        f"{'':44}" + "".join(f"{name:>16}" for name in models),
+    ]
     for label, key, fmt in rows:
         lines.append(f"{label:44}" + "".join(f"{fmt.format(m[key]):>16}" for m in models.values()))
     return "\n".join(lines)

@@ -66,11 +66,18 @@ done:
 
 def instant_pack(steps: int) -> JourneyPack:
     return JourneyPack(
-        name="bench-overhead", description="a generate and rerolls on a page that answers at once", cohort=[],
-        settings={}, prompts=[Prompt("instant", "an image at once", 1)],
+        name="bench-overhead",
+        description="a generate and rerolls on a page that answers at once",
+        cohort=[],
+        settings={},
+        prompts=[Prompt("instant", "an image at once", 1)],
         steps=[Step("prompt"), Step("generate"), *[Step("reroll")] * (steps - 1)],
-        acceptance={"rule": "not_blank", "min_pixel_std": 1.0}, budgets={}, think_time_ms=0, action_timeout_s=10,
-        source="imagejourney bench overhead", raw={"name": "bench-overhead"},
+        acceptance={"rule": "not_blank", "min_pixel_std": 1.0},
+        budgets={},
+        think_time_ms=0,
+        action_timeout_s=10,
+        source="imagejourney bench overhead",
+        raw={"name": "bench-overhead"},
     )
 
 
@@ -128,6 +135,7 @@ class ProcessSampler:
 @dataclass
 class Walk:
     """One walk of the instant page by N creators at once, as measured."""
+
     creators: int
     steps: int
     overhead_ms: list[float]
@@ -147,10 +155,18 @@ def walk(creators: int, steps: int, url: str, launch: dict, context_args: dict, 
     truth: dict[int, list[dict]] = {}
     plan = LoadPlan((creators,), ramp_s=0.0, time_limit_s=600.0)
     with ProcessSampler() as sampler:
-        failures = run_level(creators, plan=plan, pack=pack, profile=profile, base_url=url, run=run,
-                             open_browser=lambda p: launch_chromium(p, launch), context_args=context_args,
-                             on_start=sampler.start_cpu,
-                             on_walked=lambda page, creator: truth.__setitem__(creator.index, page.evaluate("window.truth")))
+        failures = run_level(
+            creators,
+            plan=plan,
+            pack=pack,
+            profile=profile,
+            base_url=url,
+            run=run,
+            open_browser=lambda p: launch_chromium(p, launch),
+            context_args=context_args,
+            on_start=sampler.start_cpu,
+            on_walked=lambda page, creator: truth.__setitem__(creator.index, page.evaluate("window.truth")),
+        )
         cores = sampler.cores_busy()
     if failures:
         raise BenchFailed(f"{len(failures)} steps failed on the instant page, e.g. {failures[0]}")
@@ -162,8 +178,10 @@ def walk(creators: int, steps: int, url: str, launch: dict, context_args: dict, 
         if len(mine) != len(shown):
             raise BenchFailed(f"creator {index}: {len(mine)} actions recorded, the page showed {len(shown)} images")
         page_ms = [t["painted_frame"] - t["click"] for t in shown]
-        overhead += [(later["wall_time"] - earlier["wall_time"]) * 1000 - page
-                     for earlier, later, page in zip(mine, mine[1:], page_ms[1:])]
+        overhead += [
+            (later["wall_time"] - earlier["wall_time"]) * 1000 - page
+            for earlier, later, page in zip(mine, mine[1:], page_ms[1:])
+        ]
         error += [measured - page for measured, page in zip(rows["click_to_final_ms"], page_ms)]
     return Walk(creators, steps, overhead, error, sampler.peak["browser"], sampler.peak["driver"], cores)
 
@@ -225,8 +243,10 @@ def run(steps: int, config_path: Path, walks_alone: int, progress=print) -> dict
         alone = []
         for number in range(1, walks_alone + 1):
             alone.append(walk(1, steps, url, launch, context_args, work))
-            progress(f"1 creator, walk {number} of {walks_alone}: "
-                     f"{rounded(percentile(alone[-1].overhead_ms, 50))} ms per step (p50)")
+            progress(
+                f"1 creator, walk {number} of {walks_alone}: "
+                f"{rounded(percentile(alone[-1].overhead_ms, 50))} ms per step (p50)"
+            )
         levels = [level(alone)]
         progress(f"1 creator: {levels[0]['overhead_ms']['p50']} ms per step (p50)")
         for creators in LEVELS[1:]:
@@ -256,9 +276,12 @@ def paper_estimate(cores_per_creator: float, mb_per_creator: float, machine: dic
     cores = 1000 * cores_per_creator
     memory_gb = 1000 * mb_per_creator / 1024
     machines = max(cores / machine["cpu_count"], memory_gb / machine["memory_gb"])
-    return {"cores": round(cores, 1), "memory_gb": round(memory_gb, 1),
-            "machines_like_this_one": int(-(-machines // 1)),
-            "bound_by": "CPU" if cores / machine["cpu_count"] >= memory_gb / machine["memory_gb"] else "memory"}
+    return {
+        "cores": round(cores, 1),
+        "memory_gb": round(memory_gb, 1),
+        "machines_like_this_one": int(-(-machines // 1)),
+        "bound_by": "CPU" if cores / machine["cpu_count"] >= memory_gb / machine["memory_gb"] else "memory",
+    }
 
 
 def format_table(result: dict) -> str:
@@ -272,20 +295,26 @@ def format_table(result: dict) -> str:
     ]
     for lv in result["levels"]:
         e = lv["timing_error_ms"]
-        lines.append(f"{'imagejourney, ' + str(lv['creators']) + ' creator' + ('s' if lv['creators'] > 1 else ''):28}"
-                     f"{lv['overhead_ms']['n']:>5}{lv['overhead_ms']['p50']:>14}{lv['overhead_ms']['p95']:>9}"
-                     f"{e['p50']:>16}{e['abs_p95']:>11}{lv['browser_pss_mb_per_creator']:>12}"
-                     f"{lv['driver_pss_mb_per_creator']:>11}{lv['cpu_cores_per_creator']:>11}")
+        lines.append(
+            f"{'imagejourney, ' + str(lv['creators']) + ' creator' + ('s' if lv['creators'] > 1 else ''):28}"
+            f"{lv['overhead_ms']['n']:>5}{lv['overhead_ms']['p50']:>14}{lv['overhead_ms']['p95']:>9}"
+            f"{e['p50']:>16}{e['abs_p95']:>11}{lv['browser_pss_mb_per_creator']:>12}"
+            f"{lv['driver_pss_mb_per_creator']:>11}{lv['cpu_cores_per_creator']:>11}"
+        )
     met = result["overhead_ms_p50"] <= result["goal_ms"]
     estimate = result["estimate_1000_creators"]
     one = result["levels"][0]
-    lines.append(f"overhead_ms_p50 (1 creator, {one.get('walks', 1)} walks, {one['overhead_ms']['n']} steps): "
-                 f"{result['overhead_ms_p50']} ms; goal ≤ {result['goal_ms']:g} ms: {'met' if met else 'NOT met'}")
+    lines.append(
+        f"overhead_ms_p50 (1 creator, {one.get('walks', 1)} walks, {one['overhead_ms']['n']} steps): "
+        f"{result['overhead_ms_p50']} ms; goal ≤ {result['goal_ms']:g} ms: {'met' if met else 'NOT met'}"
+    )
     by_walk = one.get("overhead_ms_p50_by_walk")
     if by_walk:
         over = sum(p50 > result["goal_ms"] for p50 in by_walk)
-        lines.append(f"  each walk's own p50: {', '.join(str(p50) for p50 in by_walk)} ms"
-                     + (f" ({over} of {len(by_walk)} over the goal)" if over else ""))
+        lines.append(
+            f"  each walk's own p50: {', '.join(str(p50) for p50 in by_walk)} ms"
+            + (f" ({over} of {len(by_walk)} over the goal)" if over else "")
+        )
     lines += [
         "memory and CPU are per creator (PSS of its Chromium processes and of its Playwright driver; CPU cores busy "
         "while walking)",

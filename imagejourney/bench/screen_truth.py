@@ -40,12 +40,15 @@ class VirtualScreen:
     def __enter__(self) -> str:
         xvfb = shutil.which("Xvfb")
         if not xvfb:
-            raise NoScreen("Xvfb is not installed, and the ground truth is read off a virtual screen outside the "
-                           "browser: run ./setup.sh or `apt-get install -y xvfb`")
+            raise NoScreen(
+                "Xvfb is not installed, and the ground truth is read off a virtual screen outside the "
+                "browser: run ./setup.sh or `apt-get install -y xvfb`"
+            )
         read, write = os.pipe()
         self.server = subprocess.Popen(
             [xvfb, "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
-            pass_fds=(write,), stderr=subprocess.DEVNULL,
+            pass_fds=(write,),
+            stderr=subprocess.DEVNULL,
         )
         os.close(write)
         with os.fdopen(read) as displayfd:
@@ -62,8 +65,9 @@ class VirtualScreen:
 def headed_launch_args(display: str, managed_executable: str, flags: list[str]) -> tuple[dict, str]:
     """imagejourney's Chromium launch arguments, headed on `display`, with a window the
     viewport fits in; and which Chromium it is."""
-    return chromium_launch_args({"headless": False, "env": {**os.environ, "DISPLAY": display}},
-                                managed_executable, [*flags, *WINDOW_FLAGS])
+    return chromium_launch_args(
+        {"headless": False, "env": {**os.environ, "DISPLAY": display}}, managed_executable, [*flags, *WINDOW_FLAGS]
+    )
 
 
 def viewport_origin(page, display: str) -> tuple[int, int]:
@@ -72,12 +76,15 @@ def viewport_origin(page, display: str) -> tuple[int, int]:
     import mss
     import numpy as np
 
-    page.evaluate("""([r, g, b]) => {
+    page.evaluate(
+        """([r, g, b]) => {
       const marker = document.createElement("div");
       marker.id = "imagejourney-marker";
       marker.style.cssText = `position: fixed; left: 0; top: 0; width: 32px; height: 32px; z-index: 2147483647; background: rgb(${r}, ${g}, ${b})`;
       document.body.appendChild(marker);
-    }""", list(MARKER_RGB))
+    }""",
+        list(MARKER_RGB),
+    )
     red, green, blue = MARKER_RGB
     try:
         with mss.MSS(display=display) as screen:
@@ -108,9 +115,12 @@ def page_clock_shift(page, samples: int = 30) -> float:
 def screen_patch(page, selector: str, origin: tuple[int, int]) -> dict:
     """The PATCH × PATCH square of the screen at the centre of `selector` (mss region)."""
     box = page.locator(selector).last.bounding_box()
-    return {"left": origin[0] + round(box["x"] + box["width"] / 2) - PATCH // 2,
-            "top": origin[1] + round(box["y"] + box["height"] / 2) - PATCH // 2,
-            "width": PATCH, "height": PATCH}
+    return {
+        "left": origin[0] + round(box["x"] + box["width"] / 2) - PATCH // 2,
+        "top": origin[1] + round(box["y"] + box["height"] / 2) - PATCH // 2,
+        "width": PATCH,
+        "height": PATCH,
+    }
 
 
 def raise_priority() -> str:

@@ -35,11 +35,18 @@ GOAL_EXTRA_ERRORS = 0.02  # errors seen beyond those injected, as a share of act
 def soak_pack(number: int) -> JourneyPack:
     settings = {"steps": 4, "size": 128, "guidance": 0.0}
     return JourneyPack(
-        name="bench-soak", description="generate and rerolls under faults", cohort=[], settings=settings,
+        name="bench-soak",
+        description="generate and rerolls under faults",
+        cohort=[],
+        settings=settings,
         prompts=[Prompt(f"soak-{number}", "a portrait in soft light", number)],
         steps=[Step("prompt"), Step("generate"), *[Step("reroll")] * (ACTIONS_PER_JOURNEY - 1)],
-        acceptance={"rule": "not_blank", "min_pixel_std": 8.0}, budgets={}, think_time_ms=0, action_timeout_s=5,
-        source="imagejourney bench soak", raw={"name": "bench-soak", "settings": settings},
+        acceptance={"rule": "not_blank", "min_pixel_std": 8.0},
+        budgets={},
+        think_time_ms=0,
+        action_timeout_s=5,
+        source="imagejourney bench soak",
+        raw={"name": "bench-soak", "settings": settings},
     )
 
 
@@ -100,25 +107,37 @@ def run(actions: int, config_path: Path, progress=print) -> dict:
             injected += more
             if rss_start is None:
                 rss_start = rss_mb(app.process.pid)  # warm: the first journey run has allocated what it needs
-            progress(f"{tried} actions tried: {done} done, {errors} failed ({injected} failures injected); "
-                     f"app RSS {rss_mb(app.process.pid):.0f} MB")
+            progress(
+                f"{tried} actions tried: {done} done, {errors} failed ({injected} failures injected); "
+                f"app RSS {rss_mb(app.process.pid):.0f} MB"
+            )
         still_serving = answers(app.url)
         rss_end = rss_mb(app.process.pid)
         browser.close()
-    return {"actions_done": done, "errors_seen": errors, "errors_injected": injected, "still_serving": still_serving,
-            "rss_start_mb": round(rss_start, 1), "rss_end_mb": round(rss_end, 1), "actions_tried": tried,
-            "faults": " ".join(FAULTS), "work_dir": str(work)}
+    return {
+        "actions_done": done,
+        "errors_seen": errors,
+        "errors_injected": injected,
+        "still_serving": still_serving,
+        "rss_start_mb": round(rss_start, 1),
+        "rss_end_mb": round(rss_end, 1),
+        "actions_tried": tried,
+        "faults": " ".join(FAULTS),
+        "work_dir": str(work),
+    }
 
 
 def format_table(result: dict) -> str:
     growth = result["rss_end_mb"] / result["rss_start_mb"] - 1
-    return "\n".join([
-        f"faults: {result['faults']}",
-        f"actions tried {result['actions_tried']}: done {result['actions_done']}, errors seen {result['errors_seen']}, "
-        f"errors injected {result['errors_injected']} (goal: seen ≤ injected + 2 % of tried = "
-        f"{result['errors_injected'] + GOAL_EXTRA_ERRORS * result['actions_tried']:.0f}: "
-        f"{'met' if result['errors_seen'] <= result['errors_injected'] + GOAL_EXTRA_ERRORS * result['actions_tried'] else 'NOT met'})",
-        f"still serving at the end: {'yes' if result['still_serving'] else 'NO'}",
-        f"app resident memory: {result['rss_start_mb']} MB warm → {result['rss_end_mb']} MB at the end "
-        f"({growth * 100:+.1f} %; goal ≤ +{GOAL_GROWTH * 100:.0f} %: {'met' if growth <= GOAL_GROWTH else 'NOT met'})",
-    ])
+    return "\n".join(
+        [
+            f"faults: {result['faults']}",
+            f"actions tried {result['actions_tried']}: done {result['actions_done']}, errors seen {result['errors_seen']}, "
+            f"errors injected {result['errors_injected']} (goal: seen ≤ injected + 2 % of tried = "
+            f"{result['errors_injected'] + GOAL_EXTRA_ERRORS * result['actions_tried']:.0f}: "
+            f"{'met' if result['errors_seen'] <= result['errors_injected'] + GOAL_EXTRA_ERRORS * result['actions_tried'] else 'NOT met'})",
+            f"still serving at the end: {'yes' if result['still_serving'] else 'NO'}",
+            f"app resident memory: {result['rss_start_mb']} MB warm → {result['rss_end_mb']} MB at the end "
+            f"({growth * 100:+.1f} %; goal ≤ +{GOAL_GROWTH * 100:.0f} %: {'met' if growth <= GOAL_GROWTH else 'NOT met'})",
+        ]
+    )
