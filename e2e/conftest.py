@@ -36,12 +36,12 @@ from imagejourney.journeys.profile import check_compatible, load_profile
 from imagejourney.journeys.rundir import RunDirectory
 from imagejourney.journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
 from imagejourney.journeys.yaml_reader import ConfigError
-from imagejourney.reports.audit import RunDirError, load_run
 from imagejourney.reports.compare import CompareError, resolve_side
 from imagejourney.reports.history import HistoryStore, StoreError
 from imagejourney.reports.judges import LPIPS_NETS, judge_run
-from imagejourney.reports.records import read_records
+from imagejourney.reports.records import RunDirError, read_records
 from imagejourney.reports.render import render_report
+from imagejourney.reports.run import load_run
 from playwright.sync_api import Error as PlaywrightError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from pathlib import Path
 
 
 def cmd_report(args) -> int:
-    from imagejourney.reports.audit import RunDirError
     from imagejourney.reports.compare import CompareError
+    from imagejourney.reports.records import RunDirError
     from imagejourney.reports.render import render_report, write_bundle
 
     try:
@@ -31,9 +31,11 @@ def cmd_judge(args) -> int:
     """Judge a run's saved images (no browser), write judgements.csv and re-render the report."""
     import json
 
-    from imagejourney.reports.audit import RunDirError, load_run, summarize
     from imagejourney.reports.judges import LPIPS_NETS, CLIPScore, JudgeUnavailable, judge_run
+    from imagejourney.reports.records import RunDirError
     from imagejourney.reports.render import render_report
+    from imagejourney.reports.run import load_run
+    from imagejourney.reports.summary import summarize
 
     try:
         if args.lpips_net not in LPIPS_NETS:
@@ -65,7 +67,7 @@ def cmd_review(args) -> int:
     """Serve the run's contact sheet for human review until interrupted."""
     import time
 
-    from imagejourney.reports.audit import RunDirError
+    from imagejourney.reports.records import RunDirError
     from imagejourney.reports.review import ReviewServer
 
     try:
@@ -92,8 +94,8 @@ def cmd_compare(args) -> int:
     """Compare two runs metric by metric; exit 1 when any metric is slower beyond --min-effect."""
     import json
 
-    from imagejourney.reports.audit import RunDirError
     from imagejourney.reports.compare import CompareError, compare, format_comparison, format_markdown, resolve_side
+    from imagejourney.reports.records import RunDirError
 
     if not 0 < args.alpha < 1 or args.min_effect < 0:
         print(
@@ -128,8 +130,8 @@ def cmd_history(args) -> int:
     """add / list / show / baseline set, on the history store (SQLite or PostgreSQL)."""
     import json
 
-    from imagejourney.reports.audit import RunDirError
     from imagejourney.reports.history import HistoryStore, StoreError
+    from imagejourney.reports.records import RunDirError
 
     try:
         store = HistoryStore(args.store)
@@ -209,8 +211,8 @@ def cmd_dashboard(args) -> int:
 
 def cmd_merge(args) -> int:
     """Join the run directories of shards into one, with one report."""
-    from imagejourney.reports.audit import RunDirError
     from imagejourney.reports.merge import merge_runs
+    from imagejourney.reports.records import RunDirError
     from imagejourney.reports.render import render_report
 
     try:
@@ -341,7 +343,7 @@ def cmd_profile_check(args) -> int:
 
 def describe_generate(failures: list, run) -> list:
     """What one generate showed, from its run directory's audit: returns the failures."""
-    from imagejourney.reports.audit import load_run
+    from imagejourney.reports.run import load_run
 
     for failure in failures:
         print(f"generate: FAILED at {failure.action}: {failure.error}")

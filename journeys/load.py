@@ -8,7 +8,7 @@ same runner as a single journey (journeys/runner.py): the timing stays in each p
 own browser's clocks. A level is bounded in count (each journey run once per creator) and in
 time (no journey run starts after the time limit; those are recorded as skipped).
 
-The runner records; the audit (reports/load.py) turns the events into throughput,
+The runner records; the audit (reports/audits/load.py) turns the events into throughput,
 click-to-final by the number of creators active at the click, queue wait and errors.
 """
 

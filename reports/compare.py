@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import mannwhitneyu
 
-from .audit import CANDIDATE_ACTIONS, Run, journey_runs, judge_candidates, load_run
+from .audits.acceptance import journey_runs, judge_candidates
+from .run import CANDIDATE_ACTIONS, Run, load_run
 
 MIN_SAMPLES = 6  # per side: fewer give no usable confidence interval (benchstat's rule too)
 BOOTSTRAP_RESAMPLES = 2000

@@ -35,7 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from .audit import load_run, summarize, summary_json
+from .run import load_run
+from .summary import summarize, summary_json
 
 SCHEMA_VERSION = 2  # 2: steps.seed is a 64-bit integer (products draw seeds up to 2**53 and beyond)
 DEFAULT_STORE = "sqlite:///journey-results/history.db"

@@ -6,14 +6,14 @@ one row per image × judge (`image, judge, value, model, calibrated`). A judge t
 `model`, so the report says "not judged" instead of passing silently. Judging twice gives the
 same figures: LPIPS with a random backbone is built from a fixed seed.
 
-    pixel_std              grey-level standard deviation (0–255) of a final; below audit.BLANK_PIXEL_STD
+    pixel_std              grey-level standard deviation (0–255) of a final; below images.BLANK_PIXEL_STD
                            the final is one flat colour (a safety filter's black image): never useful
     reroll_diversity       mean LPIPS from a generate/reroll final to the other generate/reroll
                            finals of its journey run (low: rerolls are near-copies)
     edit_consistency       LPIPS between an edit's final and its source (the final shown before it)
     edit_outside_mask_max  masked edits: the largest change outside the mask (grey levels 0–255)
     edit_inside_mask_mean  masked edits: the mean change inside the mask (grey levels 0–255)
-    same_seed_lpips        LPIPS between a `repeat` final and the final it repeats (> audit.SAME_SEED_LIMIT: flagged)
+    same_seed_lpips        LPIPS between a `repeat` final and the final it repeats (> audits.quality.SAME_SEED_LIMIT: flagged)
     drift_vs_baseline      LPIPS between a final and the baseline run's final for the same prompt,
                            seed and action
     clip_score             cosine similarity of CLIP's image and prompt embeddings
@@ -45,8 +45,9 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from .audit import CANDIDATE_ACTIONS, load_run, pixel_std
+from .images import pixel_std
 from .prompt_match import judge_finals as judge_prompt_match
+from .run import CANDIDATE_ACTIONS, load_run
 
 JUDGEMENT_COLUMNS = ["image", "judge", "value", "model", "calibrated"]
 LPIPS_NETS = ("alex", "vgg", "squeeze")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 from imagejourney.journeys.rundir import RECORD_FORMAT, RunDirectory
 
-from .audit import planned_journey_runs
 from .records import RunDirError, read_records
+from .run import planned_journey_runs
 
 LIFECYCLE = ("run_started", "run_resumed", "run_finished")
 

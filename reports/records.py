@@ -11,6 +11,10 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class RunDirError(Exception):
@@ -189,3 +193,11 @@ def read_judgements(path: Path, problems: list[str]):
         return pd.DataFrame(columns=columns)
     table["value"] = pd.to_numeric(table["value"].replace("", None), errors="coerce")
     return table
+
+
+def judge_values(judgements: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """{image: {judge: value}} from judgements.csv rows that have a value."""
+    values: dict[str, dict[str, float]] = {}
+    for row in judgements.dropna(subset=["value"]).itertuples():
+        values.setdefault(row.image, {})[row.judge] = float(row.value)
+    return values

@@ -17,10 +17,14 @@ from jinja2 import Environment, PackageLoader, Undefined, select_autoescape
 from PIL import Image
 
 from . import charts
-from .audit import FEW_SAMPLES, filmstrips, image_facts, load_run, summarize, summary_json
 from .compare import Side, compare, resolve_side
+from .filmstrips import filmstrips
 from .history import DEFAULT_STORE, HistoryStore, StoreError
+from .images import image_facts
 from .records import recorded_steps_path
+from .run import load_run
+from .stats import FEW_SAMPLES
+from .summary import summarize, summary_json
 
 
 def fmt_ms(value) -> str:

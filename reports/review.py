@@ -18,10 +18,11 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .audit import load_run, summarize
 from .local_server import HTML, NOT_FOUND, TEXT, TOKEN_HEADER, LocalServer
 from .records import LABEL_COLUMNS, read_labels
 from .render import environment
+from .run import load_run
+from .summary import summarize
 
 
 class ReviewServer(LocalServer):

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from imagejourney.reports.audit import started_at
 from imagejourney.reports.compare import resolve_side
 from imagejourney.reports.history import HistoryStore, StoreError
+from imagejourney.reports.summary import started_at
 from sqlalchemy import create_engine, text
 
 FORMAT_1_RUN = Path(__file__).parent / "data" / "run-format-1"

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 from imagejourney.journeys.rundir import RunDirectory
-from imagejourney.reports.audit import load_run, summarize
 from imagejourney.reports.judges import LPIPS, judge_run
 from imagejourney.reports.render import render_report
+from imagejourney.reports.run import load_run
+from imagejourney.reports.summary import summarize
 from PIL import Image
 
 MANIFEST = {

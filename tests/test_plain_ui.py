@@ -19,7 +19,7 @@ from imagejourney.journeys.pack import available_packs, load_pack
 from imagejourney.journeys.profile import load_profile
 from imagejourney.journeys.rundir import RunDirectory
 from imagejourney.journeys.runner import JourneyRunner, Unsettled, install_probe
-from imagejourney.reports.audit import load_run
+from imagejourney.reports.run import load_run
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent

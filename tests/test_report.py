@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from imagejourney.journeys.rundir import RunDirectory
-from imagejourney.reports.audit import load_run, summarize
 from imagejourney.reports.render import render_report
+from imagejourney.reports.run import load_run
+from imagejourney.reports.summary import summarize
 from PIL import Image
 
 HOSTILE = '<script>alert("x")</script> portrait'

@@ -22,7 +22,7 @@ from imagejourney.journeys.profile import load_profile
 from imagejourney.journeys.rundir import RunDirectory
 from imagejourney.journeys.runner import JourneyRunner, install_probe
 from imagejourney.journeys.target import ReferenceApp
-from imagejourney.reports.audit import load_run
+from imagejourney.reports.run import load_run
 from imagejourney.reports.stats import distribution, rounded
 
 CASES = [("gradio", 128), ("live", 128), ("gradio", 512), ("live", 512)]

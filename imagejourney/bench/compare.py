@@ -13,6 +13,16 @@ runs the same verdict `imagejourney compare` gives (reports/compare.py):
 - the N per side at which a 10 % slowdown is detected in at least 80 % of trials (pools are
   resampled with replacement where N exceeds them).
 Two separate app starts for A/A keep the run-to-run variation a nightly comparison meets.
+
+The quality case (`quality_case`) asks the same of compare's quality verdict on the acceptance
+rate (Fisher's exact test, reports/compare.py `compare_quality`), on simulated candidates: each
+candidate accepted with a known probability, so the truth is known. At baseline acceptance rates
+of 90 %, 75 % and 60 %:
+- false-positive rate: two sides at the same rate called `better` or `worse` (goal ≤ 0.05);
+- detection rate: a drop of 20 points (90 → 70 %, 75 → 55 %, 60 → 40 %) called `worse`
+  (goal ≥ 0.8), by candidates per side; and the N per side where it first reaches 0.8. A drop
+  from 60 % to 40 % is the hardest of all 20-point drops (the variance of a share is largest
+  around one half), so its N holds for any baseline rate.
 """
 
 from __future__ import annotations
@@ -31,8 +41,8 @@ from imagejourney.journeys.profile import load_profile
 from imagejourney.journeys.rundir import RunDirectory
 from imagejourney.journeys.runner import JourneyRunner, install_probe
 from imagejourney.journeys.target import ReferenceApp
-from imagejourney.reports.audit import load_run
-from imagejourney.reports.compare import compare_metric
+from imagejourney.reports.compare import compare_metric, compare_quality
+from imagejourney.reports.run import load_run
 
 N_PER_SIDE = 30
 TRIALS = 400
@@ -85,6 +95,91 @@ def verdict_rate(
     return hits / trials
 
 
+QUALITY_BASE_RATES = (0.9, 0.75, 0.6)  # acceptance of the baseline
+QUALITY_DROP = 0.2  # points of acceptance, on the 0–1 scale
+QUALITY_N = (24, 48, 72, 96, 120, 160, 200)  # candidates per side (the portrait pack makes 24 per run)
+QUALITY_GOALS = {"false_positive_rate": 0.05, "detection_rate": 0.8}
+
+
+def quality_rate(base_rate: float, new_rate: float, n: int, verdicts: tuple[str, ...], rng, trials: int) -> float:
+    """Share of trials in which compare's acceptance verdict on n simulated candidates per side is
+    one of `verdicts`."""
+    hits = 0
+    for _ in range(trials):
+        base = (rng.random(n) < base_rate).astype(float)
+        new = (rng.random(n) < new_rate).astype(float)
+        hits += compare_quality("acceptance_rate", base, new, 0.05, 5.0)["verdict"] in verdicts
+    return hits / trials
+
+
+def quality_case(trials: int = TRIALS, seed: int = 0, progress=print) -> dict:
+    """The quality verdict's false-positive and detection rates, by candidates per side."""
+    rng = np.random.default_rng(seed)
+    rates: dict[str, dict] = {}
+    for base_rate in QUALITY_BASE_RATES:
+        progress(f"quality: {trials} trials per N at baseline acceptance {base_rate:.0%}")
+        false_positive = {
+            str(n): quality_rate(base_rate, base_rate, n, ("better", "worse"), rng, trials) for n in QUALITY_N
+        }
+        detection = {
+            str(n): quality_rate(base_rate, base_rate - QUALITY_DROP, n, ("worse",), rng, trials) for n in QUALITY_N
+        }
+        needed = next((int(n) for n, rate in detection.items() if rate >= QUALITY_GOALS["detection_rate"]), None)
+        rates[f"{base_rate:.2f}"] = {
+            "false_positive_rate_by_n": false_positive,
+            "detection_rate_by_n": detection,
+            "n_per_side_for_0_8": needed,
+        }
+    worst = rates[f"{min(QUALITY_BASE_RATES):.2f}"]["n_per_side_for_0_8"]
+    return {
+        "by_baseline_rate": rates,
+        "drop_points": round(QUALITY_DROP * 100),
+        "false_positive_rate_max": max(max(r["false_positive_rate_by_n"].values()) for r in rates.values()),
+        "n_per_side_for_0_8": worst,
+        "detection_rate_at_n": (
+            None if worst is None else min(r["detection_rate_by_n"][str(worst)] for r in rates.values())
+        ),
+        "conditions": {
+            "samples": "simulated candidates, each accepted with the stated probability",
+            "test": "Fisher's exact test (two-sided) with compare's bootstrap interval and minimum effect",
+            "trials_per_point": trials,
+            "alpha": 0.05,
+            "min_effect_points": 5.0,
+        },
+    }
+
+
+def format_quality(quality: dict) -> str:
+    lines = [f"quality case: acceptance rate, a {quality['drop_points']}-point drop (simulated candidates)"]
+    for base, rates in quality["by_baseline_rate"].items():
+        low = float(base) - quality["drop_points"] / 100
+        lines.append(
+            f"  baseline {float(base):.0%} → {low:.0%}: detection by N per side: "
+            + ", ".join(f"N={n}: {r:.2f}" for n, r in rates["detection_rate_by_n"].items())
+        )
+        lines.append(
+            "    false-positive rate by N: "
+            + ", ".join(f"N={n}: {r:.3f}" for n, r in rates["false_positive_rate_by_n"].items())
+        )
+    fp = quality["false_positive_rate_max"]
+    lines.append(
+        f"  false-positive rate, worst of all N and rates: {fp:.3f} "
+        f"(goal ≤ {QUALITY_GOALS['false_positive_rate']}: {'met' if fp <= QUALITY_GOALS['false_positive_rate'] else 'NOT met'})"
+    )
+    needed = quality["n_per_side_for_0_8"]
+    if needed is None:
+        lines.append(
+            f"  a {quality['drop_points']}-point drop is detected in 80 % of trials at no N up to {max(QUALITY_N)} "
+            "per side (goal NOT met)"
+        )
+    else:
+        lines.append(
+            f"  N per side for 0.8 detection of a {quality['drop_points']}-point drop at any baseline rate: {needed} "
+            f"candidates (detection there ≥ {quality['detection_rate_at_n']:.2f}; goal ≥ 0.8: met at N={needed})"
+        )
+    return "\n".join(lines)
+
+
 def run(trials: int, config_path: Path, progress=print) -> dict:
     """`trials`: rerolls measured per pool."""
     config = load_config(config_path)
@@ -130,6 +225,7 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
         "achieved_slowdown_percent": {
             str(pct): round((np.median(pools[str(pct)]) / np.median(pools["A1"]) - 1) * 100, 1) for pct in SLOWDOWNS
         },
+        "quality": quality_case(progress=progress),
         "conditions": {
             "browser_source": source,
             "model": "tiny (random weights), CPU",
@@ -169,4 +265,6 @@ def format_table(result: dict) -> str:
     lines.append(
         f"N per side for 0.8 detection of +10 %: {needed if needed else 'more than ' + str(max(N_CANDIDATES))}"
     )
+    if result.get("quality"):
+        lines.append(format_quality(result["quality"]))
     return "\n".join(lines)

@@ -29,9 +29,10 @@ from imagejourney.journeys.profile import load_profile
 from imagejourney.journeys.rundir import RunDirectory
 from imagejourney.journeys.runner import JourneyRunner, install_probe
 from imagejourney.journeys.target import ReferenceApp
-from imagejourney.reports.audit import load_run, summarize
 from imagejourney.reports.judges import LPIPS, judge_run
+from imagejourney.reports.run import load_run
 from imagejourney.reports.stats import rounded
+from imagejourney.reports.summary import summarize
 
 SIZES = (128, 256, 512)
 GOALS = {"same_seed_lpips_max": 0.01, "outside_mask_max": 0.0, "lpips_pairs_per_s_256": 20.0}

@@ -41,7 +41,7 @@ from imagejourney.journeys.pack import JourneyPack, Prompt, Step
 from imagejourney.journeys.plan import LoadPlan
 from imagejourney.journeys.profile import load_profile
 from imagejourney.journeys.rundir import RunDirectory
-from imagejourney.reports.audit import load_run
+from imagejourney.reports.run import load_run
 from imagejourney.reports.stats import percentile, rounded
 from imagejourney.reports.stats import rounded_distribution as stats
 

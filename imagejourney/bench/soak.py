@@ -24,7 +24,7 @@ from imagejourney.journeys.profile import load_profile
 from imagejourney.journeys.rundir import RunDirectory
 from imagejourney.journeys.runner import JourneyRunner, install_probe
 from imagejourney.journeys.target import ReferenceApp
-from imagejourney.reports.audit import load_run
+from imagejourney.reports.run import load_run
 
 FAULTS = ("--fault-error-rate", "0.1", "--fault-blank-rate", "0.1", "--fault-stall-rate", "0.03", "--fault-seed", "1")
 ACTIONS_PER_JOURNEY = 20

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .stats import rounded
-from .stats import rounded_distribution as dist
-from .steps import failure_reason
+from ..run import Run
+from ..stats import rounded
+from ..stats import rounded_distribution as dist
+from ..steps import failure_reason
 
 IMAGE_ACTIONS = ("generate", "reroll", "edit", "repeat")
 
@@ -114,3 +115,7 @@ def load_summary(manifest: dict, events: list[dict], steps: pd.DataFrame) -> dic
         "sweep": sweep,
         "by_active_creators": by_active_creators(steps, events),
     }
+
+
+def audit(run: Run) -> dict | None:
+    return load_summary(run.manifest, run.events, run.steps)
