@@ -1,5 +1,6 @@
 """The wheel installs one import namespace, imagejourney, with the files its code reads."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -8,7 +9,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# What a build must not see: environments, results, caches (a build in place leaves build/ behind).
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    ".invokeai",
+    "journey-results",
+    "test-results",
+    "build",
+    "site",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+)
+
+
 def test_wheel_holds_only_the_imagejourney_namespace(tmp_path):
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
     subprocess.run(
         [
             sys.executable,
@@ -18,7 +36,7 @@ def test_wheel_holds_only_the_imagejourney_namespace(tmp_path):
             "--quiet",
             "--no-deps",
             "--no-build-isolation",
-            str(ROOT),
+            str(source),
             "-w",
             str(tmp_path / "dist"),
         ],
