@@ -63,7 +63,7 @@ def pytest_addoption(parser):
     group.addoption(
         "--baseline",
         help="a baseline run directory, or a store reference (run id, last, last-passing, "
-        "pinned): compare with it; exit 1 when a metric is slower",
+        "pinned): compare with it; exit 1 when a metric is slower or quality is worse",
     )
     group.addoption("--app-args", help='options for the bundled reference app, e.g. "--fault-latency-ms 200"')
     group.addoption(
@@ -406,6 +406,9 @@ def finish_run(pytestconfig, run: RunDirectory, app_log: Path | None) -> None:
         comparison = json.loads((run.path / "summary.json").read_text())["comparison"]
         pytestconfig.ij_regressions.extend(
             f"{metric} slower than baseline ({run.path.name})" for metric in comparison["regressions"]
+        )
+        pytestconfig.ij_regressions.extend(
+            f"{metric} worse than baseline ({run.path.name})" for metric in comparison.get("quality_regressions", [])
         )
 
 

@@ -91,7 +91,8 @@ def cmd_review(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    """Compare two runs metric by metric; exit 1 when any metric is slower beyond --min-effect."""
+    """Compare two runs metric by metric; exit 1 when any metric is slower beyond --min-effect, or
+    the acceptance rate or prompt match is worse."""
     import json
 
     from imagejourney.reports.compare import CompareError, compare, format_comparison, format_markdown, resolve_side
@@ -123,7 +124,7 @@ def cmd_compare(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
         print(f"wrote {args.json}")
-    return 1 if result["regressions"] else 0
+    return 1 if result["regressions"] or result["quality_regressions"] else 0
 
 
 def cmd_history(args) -> int:

@@ -27,6 +27,7 @@ import gradio as gr
 from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
+from . import portrait_world as world
 from .live import LiveChannels, preview_message
 from .pipeline import MASK_REGIONS, LoadedModel, run_diffusion
 
@@ -100,10 +101,26 @@ class Faults:
     error_rate: float = 0.0  # the action fails visibly (status line says Error)
     blank_rate: float = 0.0  # the final is a black image, as from a safety filter
     stall_rate: float = 0.0  # previews, then no final at all
+    quality_rate: float = 0.0  # the job is conditioned on a perturbed prompt: its named attributes are wrong
     seed: int = 0
 
     def active(self) -> bool:
-        return bool(self.latency_ms or self.error_rate or self.blank_rate or self.stall_rate)
+        return bool(self.latency_ms or self.error_rate or self.blank_rate or self.stall_rate or self.quality_rate)
+
+
+def perturbed_prompt(prompt: str, rng: random.Random) -> str:
+    """The prompt a quality fault conditions on: every portrait-world attribute the prompt names
+    is swapped for another value of that attribute ("red hair" → "grey hair"), so the image
+    shows the wrong ones. A prompt the world cannot read becomes the empty prompt (nothing asked
+    is conditioned on)."""
+    try:
+        named = world.parse(prompt)
+    except world.UnknownWord:
+        return ""
+    if not named:
+        return ""
+    wrong = {name: rng.choice([v for v in world.ATTRIBUTES[name] if v != value]) for name, value in named.items()}
+    return world.describe(wrong)
 
 
 STALL_S = 600  # a stalled job holds its connection this long, then gives up
@@ -134,6 +151,8 @@ class ReferenceApp:
         self.holds = holds or Holds()
         self.faults = faults or Faults()
         self.fault_rng = random.Random(self.faults.seed)
+        # Its own generator: the error, blank and stall draws stay the same with or without it.
+        self.quality_rng = random.Random(f"quality-{self.faults.seed}")
         self.live = live  # None: previews go through Gradio's image streaming
         if export_dir is None:  # in-process use (tests): a directory of its own, removed at exit
             export_dir = Path(tempfile.mkdtemp(prefix="imagejourney-exports-"))
@@ -215,7 +234,17 @@ class ReferenceApp:
                 self.fault_rng.random() < rate
                 for rate in (self.faults.error_rate, self.faults.blank_rate, self.faults.stall_rate)
             )
-        times["faults"] = {"error": error, "blank": blank, "stall": stall, "latency_ms": self.faults.latency_ms}
+            quality = self.faults.quality_rate > 0 and self.quality_rng.random() < self.faults.quality_rate
+            conditioned = perturbed_prompt(prompt, self.quality_rng) if quality else prompt
+        times["faults"] = {
+            "error": error,
+            "blank": blank,
+            "stall": stall,
+            "latency_ms": self.faults.latency_ms,
+            "quality": quality,
+        }
+        if quality:
+            times["faults"]["conditioned_on"] = conditioned  # what the image shows instead of the prompt
         times["mask"] = mask_region
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
@@ -231,7 +260,7 @@ class ReferenceApp:
                 times["inference_start"] = epoch_ms()
                 outcome["image"] = run_diffusion(
                     model,
-                    prompt=prompt,
+                    prompt=conditioned,
                     negative_prompt=negative,
                     seed=seed,
                     steps=settings.steps,
@@ -287,6 +316,8 @@ class ReferenceApp:
             params["strength"] = str(strength)
         if mask_region is not None:
             params["mask"] = mask_region
+        if quality:
+            params["injected_fault"] = f"quality: conditioned on '{conditioned}'"
         export_path = self.write_export(image, params, job)
         times["export_written"] = epoch_ms()
         caption = f"{action} · seed {seed}"

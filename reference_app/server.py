@@ -77,6 +77,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--fault-error-rate", type=float, default=0.0, help="share of jobs that fail visibly")
     faults.add_argument("--fault-blank-rate", type=float, default=0.0, help="share of finals replaced by a black image")
     faults.add_argument("--fault-stall-rate", type=float, default=0.0, help="share of jobs that never show a final")
+    faults.add_argument(
+        "--fault-quality",
+        type=float,
+        default=0.0,
+        help="share of jobs conditioned on a perturbed prompt (each attribute it names swapped for another): "
+        "the image shows the wrong attributes",
+    )
     faults.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
 
 
@@ -93,6 +100,15 @@ def check_port_free(host: str, port: int) -> None:
 
 
 def serve(args, scratch: Path) -> None:
+    rates = {
+        "--fault-error-rate": args.fault_error_rate,
+        "--fault-blank-rate": args.fault_blank_rate,
+        "--fault-stall-rate": args.fault_stall_rate,
+        "--fault-quality": args.fault_quality,
+    }
+    for flag, rate in rates.items():  # before the slow imports: a typo is told at once
+        if not 0.0 <= rate <= 1.0:
+            raise AppCannotStart(f"{flag} {rate:g} is not a share of jobs; use a number from 0 to 1")
     check_port_free(args.host, args.port)
     # Gradio keeps every upload and every image it serves in GRADIO_TEMP_DIR, by default a
     # /tmp/gradio shared by all users and never emptied: unless one is set, use this process's
@@ -127,14 +143,6 @@ def serve(args, scratch: Path) -> None:
         raise AppCannotStart(
             f"--max-jobs {args.max_jobs} is out of range; use --concurrency ({args.concurrency}) to 1024"
         )
-    rates = {
-        "--fault-error-rate": args.fault_error_rate,
-        "--fault-blank-rate": args.fault_blank_rate,
-        "--fault-stall-rate": args.fault_stall_rate,
-    }
-    for flag, rate in rates.items():
-        if not 0.0 <= rate <= 1.0:
-            raise AppCannotStart(f"{flag} {rate} is not a share of jobs; use a number from 0 to 1")
     warm_up(model, defaults.size)
     holds = Holds(preview_ms=args.hold_preview_ms, final_ms=args.hold_final_ms)
     faults = Faults(
@@ -142,6 +150,7 @@ def serve(args, scratch: Path) -> None:
         error_rate=args.fault_error_rate,
         blank_rate=args.fault_blank_rate,
         stall_rate=args.fault_stall_rate,
+        quality_rate=args.fault_quality,
         seed=args.fault_seed,
     )
     channels = LiveChannels() if args.previews == "live" else None

@@ -6,6 +6,15 @@ with a bootstrap 95 % confidence interval, and a Mann–Whitney U p-value. A cha
 its confidence interval lies on one side of 1;
 otherwise `no change`, or `too few samples` below MIN_SAMPLES per side. Every sample comes
 from the run directories' step tables (the audit), never from their HTML.
+
+Where the baseline median is under 1 ms, or the ratio is over 10×, the change is shown as an
+absolute difference of medians ("+149.9 ms") with its own bootstrap interval: a percentage of
+a near-zero baseline says nothing a person can use.
+
+Quality gets verdicts too (`better`, `worse`, `no change`, `too few samples`): the acceptance
+rate of the candidate finals (two proportions, Fisher's exact test) and their prompt match
+(Mann–Whitney U). A quality change is called only when p < `alpha`, it is at least
+`min_effect` points on the 0–100 scale, and its bootstrap 95 % interval lies on one side of 0.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu
+from scipy.stats import fisher_exact, mannwhitneyu
 
 from .audits.acceptance import journey_runs, judge_candidates
 from .run import CANDIDATE_ACTIONS, Run, load_run
@@ -85,6 +94,21 @@ def samples(side: Side) -> dict[str, np.ndarray]:
     return {metric: np.asarray(values, dtype=float) for metric, values in found.items() if values}
 
 
+ABSOLUTE_BELOW_MS = 1.0  # a baseline median under this: the change is shown in ms, not in percent
+ABSOLUTE_OVER_RATIO = 10.0  # a ratio over this: the same
+
+
+def bootstrap_difference_ci(
+    base: np.ndarray, new: np.ndarray, seed: int = 0, statistic=np.median
+) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of statistic(new) − statistic(base), each side resampled."""
+    rng = np.random.default_rng(seed)
+    b = statistic(rng.choice(base, (BOOTSTRAP_RESAMPLES, len(base))), axis=1)
+    n = statistic(rng.choice(new, (BOOTSTRAP_RESAMPLES, len(new))), axis=1)
+    low, high = np.percentile(n - b, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def bootstrap_ratio_ci(base: np.ndarray, new: np.ndarray, seed: int = 0) -> tuple[float, float]:
     """95 % percentile-bootstrap interval of median(new) / median(base), each side resampled."""
     rng = np.random.default_rng(seed)
@@ -105,17 +129,78 @@ def compare_metric(metric: str, base: np.ndarray, new: np.ndarray, alpha: float,
         "ci_high": None,
         "p_value": None,
         "verdict": "too few samples",
+        "difference_ms": float(np.median(new) - np.median(base)),
+        "difference_ci_low_ms": None,
+        "difference_ci_high_ms": None,
+        "change_shown_as": "percent",
     }
     if row["baseline"]["median"] > 0:
         row["ratio"] = row["new"]["median"] / row["baseline"]["median"]
+    if row["baseline"]["median"] < ABSOLUTE_BELOW_MS or (row["ratio"] or 0) > ABSOLUTE_OVER_RATIO:
+        row["change_shown_as"] = "absolute"
     if min(len(base), len(new)) < MIN_SAMPLES or row["ratio"] is None:
         return row
+    row["difference_ci_low_ms"], row["difference_ci_high_ms"] = bootstrap_difference_ci(base, new)
     row["ci_low"], row["ci_high"] = bootstrap_ratio_ci(base, new)
     row["p_value"] = float(mannwhitneyu(new, base, alternative="two-sided").pvalue)
     change = abs(row["ratio"] - 1) * 100
     ci_excludes_one = row["ci_low"] > 1 or row["ci_high"] < 1
     if row["p_value"] < alpha and change >= min_effect and ci_excludes_one:
         row["verdict"] = "slower" if row["ratio"] > 1 else "faster"
+    else:
+        row["verdict"] = "no change"
+    return row
+
+
+QUALITY_METRICS = {
+    "acceptance_rate": "Fisher's exact test",
+    "prompt_match": "Mann–Whitney U",
+}
+NOT_JUDGED = ("not judged", "not judged (image missing)")
+
+
+def quality_samples(side: Side) -> dict[str, np.ndarray]:
+    """acceptance_rate → 1 / 0 per candidate final that was judged (a final whose rule had no
+    value is left out, not counted as a rejection); prompt_match → each candidate's value."""
+    accepted: list[float] = []
+    matches: list[float] = []
+    for run in side.runs:
+        candidates = judge_candidates(run)
+        judged = candidates[~candidates["verdict"].isin(NOT_JUDGED)]
+        accepted += judged["accepted"].astype(float).tolist()
+        matches += [j["prompt_match"] for j in candidates["judges"] if j.get("prompt_match") is not None]
+    found = {"acceptance_rate": accepted, "prompt_match": matches}
+    return {metric: np.asarray(values, dtype=float) for metric, values in found.items() if values}
+
+
+def compare_quality(metric: str, base: np.ndarray, new: np.ndarray, alpha: float, min_effect: float) -> dict:
+    """One quality metric: the acceptance rate (a share of 1 / 0 samples, Fisher's exact test on
+    the 2 × 2 table) or prompt match (its mean, Mann–Whitney U on the values); the difference
+    new − baseline with a bootstrap 95 % interval. Higher is better for both."""
+    row = {
+        "metric": metric,
+        "test": QUALITY_METRICS[metric],
+        "baseline": {"n": len(base), "mean": float(np.mean(base)), "median": float(np.median(base))},
+        "new": {"n": len(new), "mean": float(np.mean(new)), "median": float(np.median(new))},
+        "difference": float(np.mean(new) - np.mean(base)),
+        "ci_low": None,
+        "ci_high": None,
+        "p_value": None,
+        "verdict": "too few samples",
+    }
+    if min(len(base), len(new)) < MIN_SAMPLES:
+        return row
+    row["ci_low"], row["ci_high"] = bootstrap_difference_ci(base, new, statistic=np.mean)
+    if metric == "acceptance_rate":
+        table = [[int(new.sum()), int(len(new) - new.sum())], [int(base.sum()), int(len(base) - base.sum())]]
+        row["p_value"] = float(fisher_exact(table, alternative="two-sided").pvalue)
+    elif np.ptp(np.concatenate([base, new])) == 0:
+        row["p_value"] = 1.0  # every value the same: nothing to rank
+    else:
+        row["p_value"] = float(mannwhitneyu(new, base, alternative="two-sided").pvalue)
+    excludes_zero = row["ci_low"] > 0 or row["ci_high"] < 0
+    if row["p_value"] < alpha and abs(row["difference"]) * 100 >= min_effect and excludes_zero:
+        row["verdict"] = "better" if row["difference"] > 0 else "worse"
     else:
         row["verdict"] = "no change"
     return row
@@ -160,7 +245,13 @@ def compare(baseline: Side, new: Side, alpha: float = 0.05, min_effect: float = 
             f"{baseline.name} and {new.name} share no measured metric (different journeys, or nothing "
             "succeeded on one side); compare runs of the same journey pack"
         )
-    only = sorted(set(base_samples) ^ set(new_samples))
+    base_quality, new_quality = quality_samples(baseline), quality_samples(new)
+    quality = [
+        compare_quality(m, base_quality[m], new_quality[m], alpha, min_effect)
+        for m in QUALITY_METRICS
+        if m in base_quality and m in new_quality
+    ]
+    only = sorted(set(base_samples) ^ set(new_samples)) + sorted(set(base_quality) ^ set(new_quality))
     warnings = incomparable(baseline.manifest, new.manifest)
     if only:
         warnings.append(f"metrics on one side only (not compared): {', '.join(only)}")
@@ -173,6 +264,8 @@ def compare(baseline: Side, new: Side, alpha: float = 0.05, min_effect: float = 
         "min_samples": MIN_SAMPLES,
         "regressions": [m["metric"] for m in metrics if m["verdict"] == "slower"],
         "metrics": metrics,
+        "quality": quality,
+        "quality_regressions": [q["metric"] for q in quality if q["verdict"] == "worse"],
         "warnings": warnings,
     }
 
@@ -245,17 +338,30 @@ def format_comparison(result: dict) -> str:
         elif m["verdict"] == "no change":
             change = f"~ (p={m['p_value']:.3f} n={base['n']}+{new['n']})"
         else:
-            change = (
-                f"{(m['ratio'] - 1) * 100:+.1f}% [{(m['ci_low'] - 1) * 100:+.1f}%, {(m['ci_high'] - 1) * 100:+.1f}%] "
-                f"(p={m['p_value']:.3f})"
-            )
+            change = f"{change_text(m)} (p={m['p_value']:.3f})"
         lines.append(f"{m['metric']:34} {fmt(base):>12} {fmt(new):>12}  {change:<34} {m['verdict']}")
+    for q in result.get("quality", []):
+        if q["verdict"] == "too few samples":
+            change, footnote = "± ∞ ¹", True
+        elif q["verdict"] == "no change":
+            change = f"~ (p={q['p_value']:.3f} n={q['baseline']['n']}+{q['new']['n']})"
+        else:
+            change = f"{quality_change_text(q)} (p={q['p_value']:.3f})"
+        lines.append(
+            f"{q['metric']:34} {quality_fmt(q, 'baseline'):>12} {quality_fmt(q, 'new'):>12}  {change:<34} {q['verdict']}"
+        )
     if footnote:
         lines.append(f"¹ need >= {result['min_samples']} samples per side for a confidence interval and a verdict")
     lines.append(
         f"verdicts: slower / faster only when p < {result['alpha']} and the change is at least "
         f"{result['min_effect_percent']:g}%; medians in ms (N)"
     )
+    if result.get("quality"):
+        lines.append(
+            f"quality: acceptance rate (Fisher's exact) and mean prompt match (Mann–Whitney U) of the candidate "
+            f"finals (N); worse / better only when p < {result['alpha']} and the change is at least "
+            f"{result['min_effect_percent']:g} points"
+        )
     if result.get("drift_vs_baseline"):
         d = result["drift_vs_baseline"]
         lines.append(f"LPIPS drift vs baseline: p50 {d['p50']:.4f}, max {d['max']:.4f} (N={d['n']}; {d['model']})")
@@ -266,6 +372,12 @@ def format_comparison(result: dict) -> str:
         f"{len(slower)} of {len(result['metrics'])} metrics slower than baseline"
         + (f": {', '.join(slower)}" if slower else "")
     )
+    if result.get("quality"):
+        worse = result["quality_regressions"]
+        lines.append(
+            f"{len(worse)} of {len(result['quality'])} quality metrics worse than baseline"
+            + (f": {', '.join(worse)}" if worse else "")
+        )
     return "\n".join(lines)
 
 
@@ -273,11 +385,32 @@ def fmt(side: dict) -> str:
     return f"{side['median']:.1f} ({side['n']})"
 
 
+def quality_fmt(row: dict, side: str) -> str:
+    return f"{row[side]['mean']:.2f} ({row[side]['n']})"
+
+
+def change_text(m: dict) -> str:
+    """The change of a compared metric with its interval: in percent, or in ms where the
+    baseline median is under 1 ms or the ratio is over 10× ("+149.9 ms [+140.2, +160.0]")."""
+    if m.get("change_shown_as") == "absolute" and m.get("difference_ci_low_ms") is not None:
+        return f"{m['difference_ms']:+.1f} ms [{m['difference_ci_low_ms']:+.1f}, {m['difference_ci_high_ms']:+.1f}]"
+    return f"{(m['ratio'] - 1) * 100:+.1f}% [{(m['ci_low'] - 1) * 100:+.1f}%, {(m['ci_high'] - 1) * 100:+.1f}%]"
+
+
+def quality_change_text(q: dict) -> str:
+    """A quality change in points of 0–100 ("-41.7 pts [-62.5, -20.8]")."""
+    return f"{q['difference'] * 100:+.1f} pts [{q['ci_low'] * 100:+.1f}, {q['ci_high'] * 100:+.1f}]"
+
+
 def format_markdown(result: dict) -> str:
     """The comparison as a Markdown table (for $GITHUB_STEP_SUMMARY)."""
     slower = result["regressions"]
+    worse = result.get("quality_regressions", [])
+    title = f"{len(slower)} of {len(result['metrics'])} metrics slower than baseline"
+    if result.get("quality"):
+        title += f", {len(worse)} of {len(result['quality'])} quality metrics worse"
     lines = [
-        f"### imagejourney: {len(slower)} of {len(result['metrics'])} metrics slower than baseline",
+        f"### imagejourney: {title}",
         "",
         f"baseline `{result['baseline']}` · new `{result['new']}`",
         "",
@@ -285,16 +418,25 @@ def format_markdown(result: dict) -> str:
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for m in result["metrics"]:
-        change = (
-            "± ∞"
-            if m["ci_low"] is None
-            else (f"{(m['ratio'] - 1) * 100:+.1f}% [{(m['ci_low'] - 1) * 100:+.1f}%, {(m['ci_high'] - 1) * 100:+.1f}%]")
-        )
+        change = "± ∞" if m["ci_low"] is None else change_text(m)
         p_value = "" if m["p_value"] is None else f"{m['p_value']:.3f}"
         verdict = f"**{m['verdict']}**" if m["verdict"] == "slower" else m["verdict"]
         lines.append(
             f"| `{m['metric']}` | {m['baseline']['median']:.1f} ({m['baseline']['n']}) | "
             f"{m['new']['median']:.1f} ({m['new']['n']}) | {change} | {p_value} | {verdict} |"
+        )
+    if result.get("quality"):
+        lines += [
+            "",
+            "| quality | baseline mean (N) | new mean (N) | change [95% CI] | p | verdict |",
+            "| --- | ---: | ---: | ---: | ---: | --- |",
+        ]
+    for q in result.get("quality", []):
+        change = "± ∞" if q["ci_low"] is None else quality_change_text(q)
+        p_value = "" if q["p_value"] is None else f"{q['p_value']:.3f} ({q['test']})"
+        verdict = f"**{q['verdict']}**" if q["verdict"] == "worse" else q["verdict"]
+        lines.append(
+            f"| `{q['metric']}` | {quality_fmt(q, 'baseline')} | {quality_fmt(q, 'new')} | {change} | {p_value} | {verdict} |"
         )
     lines += [f"> warning: {w}" for w in result["warnings"]]
     return "\n".join(lines) + "\n"
