@@ -55,6 +55,10 @@ class VirtualScreen:
             number = displayfd.readline().strip()  # Xvfb writes it once it accepts connections
         if not number:
             raise NoScreen(f"Xvfb exited with status {self.server.wait()} before it was ready")
+        try:  # the X server answers the reader's reads (and takes the browser's frames) without waiting for a CPU
+            os.sched_setscheduler(self.server.pid, os.SCHED_FIFO, os.sched_param(1))
+        except (OSError, AttributeError):
+            pass
         return f":{number}"
 
     def __exit__(self, *exc) -> None:
@@ -184,5 +188,82 @@ class ScreenWatcher:
         self.changes = [((earliest + latest) / 2, (latest - earliest) / 2) for earliest, latest in json.loads(output)]
 
 
+MAX_STORED_MB = 400  # states of a watched region kept at most; later ones are timed but not kept
+
+
+def watch_frames(display: str, region: dict, path: str) -> None:
+    """The watching process for a whole region (`python -m imagejourney.bench.screen_truth
+    --frames PATH DISPLAY REGION`): read `region` about every millisecond until a line arrives
+    on stdin; keep each new state of it (RGB, at full resolution) with the interval in which it
+    reached the screen; then write them to PATH (.npz: `times` [earliest, latest] in
+    time.monotonic() ms, `frames` uint8 RGB, `kept` how many states have their frame) and print
+    "done"."""
+    import mss
+    import numpy as np
+
+    priority = raise_priority()
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    room = MAX_STORED_MB * 1024 * 1024 // (region["width"] * region["height"] * 4)
+    times, raws = [], []
+    with mss.MSS(display=display) as screen:
+        previous, previous_start = screen.grab(region).raw, time.monotonic() * 1000
+        times.append((previous_start, previous_start))
+        raws.append(previous)
+        print("ready", priority, flush=True)
+        while not stop.is_set():
+            start = time.monotonic() * 1000
+            pixels = screen.grab(region).raw
+            end = time.monotonic() * 1000
+            if pixels != previous:
+                times.append((previous_start, end))
+                if len(raws) < room:
+                    raws.append(pixels)
+            previous, previous_start = pixels, start
+            time.sleep(0.001)
+    shape = (region["height"], region["width"], 4)
+    frames = np.stack([np.frombuffer(raw, np.uint8).reshape(shape)[:, :, 2::-1] for raw in raws])  # BGRA → RGB
+    np.savez(path, times=np.array(times, np.float64), frames=frames, kept=len(raws))
+    print("done", flush=True)
+
+
+class RegionWatcher:
+    """Watch a whole region of the screen from a separate process while the `with` block runs;
+    afterwards `times` holds when each state of it reached the screen ((earliest, latest) in
+    time.monotonic() ms; the first is the state when watching began) and `frames` the states
+    (RGB), the first `kept` of them (at most MAX_STORED_MB)."""
+
+    def __init__(self, display: str, region: dict, path: str):
+        self.path = path
+        self.command = [
+            sys.executable,
+            "-m",
+            "imagejourney.bench.screen_truth",
+            "--frames",
+            path,
+            display,
+            json.dumps(region),
+        ]
+        self.priority = ""
+
+    def __enter__(self) -> RegionWatcher:
+        self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        ready, _, self.priority = self.process.stdout.readline().strip().partition(" ")
+        if ready != "ready":
+            raise NoScreen(f"the screen watcher could not read the screen (exit status {self.process.wait()})")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import numpy as np
+
+        self.process.communicate("stop\n", timeout=120)
+        with np.load(self.path) as saved:
+            self.times, self.frames = saved["times"], saved["frames"]
+        os.unlink(self.path)
+
+
 if __name__ == "__main__":
-    watch(sys.argv[1], json.loads(sys.argv[2]))
+    if sys.argv[1] == "--frames":
+        watch_frames(sys.argv[3], json.loads(sys.argv[4]), sys.argv[2])
+    else:
+        watch(sys.argv[1], json.loads(sys.argv[2]))

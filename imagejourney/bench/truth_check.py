@@ -1,0 +1,412 @@
+"""`imagejourney bench fidelity --base-url URL --ui-profile PROFILE`: the truth check, on any UI.
+
+A journey (the pack given with --journey, else a short one made for the profile: prompt,
+generate, three rerolls) runs in Chromium headed on a virtual screen (Xvfb), each journey run on
+a fresh page, timed by the probe as in any run. Meanwhile a separate process reads the output
+region off the screen about every millisecond (screen_truth.RegionWatcher) and keeps every
+state it shows. Afterwards each image action's probe times are set beside the screen's own
+times, read in the area where the action's final was shown (the final <img>'s box, or the
+rectangle its picture was drawn into on a canvas):
+
+  screen preview  the first state after the click that shows a new picture there: not flat
+                  (blank), and not the picture shown at the click under a tint (dimmed, greyed,
+                  veiled: every colour a linear function of the old one). Highlights, progress
+                  bars and cursors outside that area are never read.
+  screen final    the state from which the area shows, tints aside, the picture it shows when
+                  the action has ended (its final painted and the runner done with it): the
+                  last new picture. A veil lifted after the final does not move it.
+
+Error = probe − screen, in ms on the page's clock, over previews and finals. The screen time of
+a state is the middle of the interval between the two reads that bracket its arrival; half that
+interval is the screen's own uncertainty, reported beside the errors.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy as np
+from playwright.sync_api import sync_playwright
+
+from imagejourney.journeys.browser import launch_chromium
+from imagejourney.journeys.config import load_config
+from imagejourney.journeys.pack import load_pack
+from imagejourney.journeys.profile import check_compatible, load_profile
+from imagejourney.journeys.rundir import RunDirectory
+from imagejourney.journeys.runner import IMAGE_STEPS, JourneyRunner, install_probe
+from imagejourney.journeys.target import RemoteTarget
+from imagejourney.reports.stats import percentile, rounded
+from imagejourney.reports.timing import measure_action
+
+from . import BenchFailed
+from .screen_truth import SCREEN, RegionWatcher, VirtualScreen, headed_launch_args, page_clock_shift
+from .screen_truth import viewport_origin as find_viewport
+
+DEFAULT_RUNS = 3
+TARGET_P95_MS = 17.0  # one frame at 60 Hz
+WATCHED_MAX = 512  # px: the side of the square of the screen watched at most, at full resolution
+MARGIN = 48  # px around the last final's area watched for the next action (a layout may move it)
+EDGE = 2  # px left out at each edge of the final's area (the image's own edges blend with the page)
+SAME_LEVELS = 0.2  # mean |difference| (0-255) at most between two reads of one picture (moved by the layout)
+TINT_FIT = 0.95  # a tint: this share of the area within TINT_LEVELS of a linear function of the old colours
+TINT_LEVELS = 8
+FLAT_STD = 2.0  # a state this even (std of its colours) shows no picture
+END_MARGIN_MS = 50  # after the runner is done with an action: its final's frame is on the screen by then
+
+# Where the output region is, after each change to the page: a layout that moves it (a status
+# line shown above it) moves the final's picture on the screen too.
+TRACK_REGION = """(output) => {
+  if (window.__imagejourneyRegion) return;
+  const boxes = (window.__imagejourneyRegion = []);
+  const note = () => {
+    const el = document.querySelector(output);
+    if (!el) return;
+    const r = el.getBoundingClientRect(), last = boxes[boxes.length - 1];
+    if (!last || last.x !== r.x || last.y !== r.y) boxes.push({ t: performance.now(), x: r.x, y: r.y });
+  };
+  new MutationObserver(note).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
+  addEventListener("scroll", note, true);
+  addEventListener("resize", note);
+}"""
+# Where the action's final was shown, in viewport CSS px, with the page's clock and the region's moves.
+FINAL_AREA = """(output) => {
+  const probe = window.__imagejourney, record = probe.collect(), final = record.final;
+  let box = null;
+  if (final && final.method === "draw-call") {
+    const canvas = [...document.querySelectorAll(output + " canvas")].pop();
+    if (canvas) {
+      const b = canvas.getBoundingClientRect(), sx = b.width / canvas.width, sy = b.height / canvas.height;
+      let [x, y, w, h] = final.rect || [0, 0, canvas.width, canvas.height];
+      if (w === null || w === undefined) [w, h] = final.size;
+      box = { x: b.left + x * sx, y: b.top + y * sy, width: w * sx, height: h * sy };
+    }
+  } else if (final) {
+    const url = probe.shownImageUrl();
+    const img = [...document.querySelectorAll(output + " img")].filter((i) => (i.currentSrc || i.src) === url).pop();
+    if (img) box = img.getBoundingClientRect().toJSON();
+  }
+  const region = document.querySelector(output);
+  if (!box && region) box = region.getBoundingClientRect().toJSON();
+  return { box, now: performance.now(), moves: window.__imagejourneyRegion || [] };
+}"""
+REGION_BOX = """(output) => {
+  const region = document.querySelector(output);
+  return region ? region.getBoundingClientRect().toJSON() : null;
+}"""
+
+
+def default_pack(profile, directory: Path):
+    """The short journey run when --journey is not given: prompt, generate and three rerolls
+    (three more generates where the profile has no reroll control)."""
+    again = "reroll" if "reroll" in profile.controls else "generate"
+    text = textwrap.dedent(
+        f"""\
+        name: truth-check
+        description: Generate once and {again} three times, for the truth check.
+        action_timeout_s: 60
+        prompts:
+          - id: truth-check
+            text: a red boat on a calm lake
+            seed: 3
+        steps: [prompt, generate, {again}, {again}, {again}]
+        acceptance:
+          rule: not_blank
+          min_pixel_std: 1
+        """
+    )
+    path = directory / "truth-check.yaml"
+    path.write_text(text)
+    return load_pack(str(path))
+
+
+class WatchedRunner(JourneyRunner):
+    """A journey run whose image actions are each watched from the screen: a square around
+    where the last final was shown (the first: the output region's top left), at full
+    resolution, from just before the click until the runner is done with the action."""
+
+    def __init__(self, *args, display: str, work: Path, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.display, self.work = display, work
+        self.watched: dict[int, dict] = {}  # step index → what the screen showed, and where
+        self.last_box = None
+        self.priority = ""
+
+    def open(self, again: bool = False) -> None:
+        super().open(again)
+        self.origin = find_viewport(self.page, self.display)
+        self.page.evaluate(TRACK_REGION, self.profile.output)
+
+    def watched_square(self) -> dict:
+        """The square of the viewport (CSS px) watched for the next action."""
+        viewport = self.page.viewport_size or {"width": 1280, "height": 900}
+        if self.last_box is not None:
+            b = self.last_box
+            left, top = b["x"] - MARGIN, b["y"] - MARGIN
+            width, height = b["width"] + 2 * MARGIN, b["height"] + 2 * MARGIN
+            if width > WATCHED_MAX:  # a large final: the square around its centre
+                left, width = left + (width - WATCHED_MAX) / 2, WATCHED_MAX
+            if height > WATCHED_MAX:
+                top, height = top + (height - WATCHED_MAX) / 2, WATCHED_MAX
+        else:
+            box = self.page.evaluate(REGION_BOX, self.profile.output) or {"x": 0, "y": 0}
+            left, top = box["x"], box["y"]
+            width = height = WATCHED_MAX
+        left, top = max(0, int(left)), max(0, int(top))
+        width = max(8, min(int(width) + 1, viewport["width"] - left, SCREEN[0] - self.origin[0] - left))
+        height = max(8, min(int(height) + 1, viewport["height"] - top, SCREEN[1] - self.origin[1] - top))
+        return {"left": left, "top": top, "width": width, "height": height}
+
+    def image_action(self, index: int, action: str, control_action: str | None = None, **extra) -> None:
+        square = self.watched_square()
+        region = {**square, "left": self.origin[0] + square["left"], "top": self.origin[1] + square["top"]}
+        shift = page_clock_shift(self.page)
+        watcher = RegionWatcher(self.display, region, str(self.work / f"screen-{index}.npz"))
+        with watcher:
+            super().image_action(index, action, control_action, **extra)
+            self.settle()  # the final's paint is in: the screen shows it by now
+            area = self.page.evaluate(FINAL_AREA, self.profile.output)
+            self.page.wait_for_timeout(END_MARGIN_MS)
+        self.priority = watcher.priority
+        drift = page_clock_shift(self.page) - shift
+        self.last_box = area["box"]
+        self.watched[index] = {
+            "square": square,
+            "times": [((a + b) / 2 + shift, (b - a) / 2) for a, b in watcher.times],
+            "frames": watcher.frames,
+            "area": area,
+            "end": area["now"] + END_MARGIN_MS,
+            "drift": drift,
+        }
+
+
+def picture_change(a: np.ndarray, b: np.ndarray) -> str:
+    """How state `b` of an area differs from state `a`: "same" (one picture, read twice), "tint"
+    (the same picture dimmed, greyed or veiled: its colours a linear function of the old ones,
+    but for a spinner or a line of text), "flat" (b shows no picture) or "new"."""
+    a, b = a.astype(np.float32), b.astype(np.float32)
+    if b.std() < FLAT_STD:
+        return "same" if a.std() < FLAT_STD and np.abs(a - b).mean() <= SAME_LEVELS else "flat"
+    if np.abs(a - b).mean() <= SAME_LEVELS:
+        return "same"
+    if a.std() < FLAT_STD:
+        return "new"
+    x, y = a.ravel(), b.ravel()
+    slope, offset = np.polyfit(x, y, 1)
+    fits = np.abs(y - (slope * x + offset)) <= TINT_LEVELS
+    strong = abs(slope - 1) >= 0.1 or abs(offset) >= TINT_LEVELS
+    return "tint" if strong and fits.mean() >= TINT_FIT else "new"
+
+
+def screen_times(times: list[tuple[float, float]], crops: list, click: float, end: float) -> dict:
+    """The screen's preview and final for one action: `times[k]` is when state k reached the
+    screen (page ms, ± uncertainty), `crops[k]` that state of the final's area (None: not known,
+    the area was off the watched square); the action ran from `click` to `end`. Each is (time,
+    uncertainty), or None when the screen showed none."""
+    known = [k for k, c in enumerate(crops) if c is not None]
+    before = max((k for k in known if times[k][0] <= click), default=None)
+    after = [k for k in known if click < times[k][0] <= end]
+    out = {"preview": None, "final": None}
+    if before is None or not after:
+        return out
+    # The final: back from the last state, over reads of one picture and tints of it.
+    first_of_final = after[-1]
+    for previous, k in zip(reversed(after[:-1]), reversed(after[1:])):
+        if picture_change(crops[previous], crops[k]) not in ("same", "tint") or picture_change(
+            crops[k], crops[previous]
+        ) not in ("same", "tint"):
+            break
+        first_of_final = previous
+    if not any(picture_change(crops[before], crops[k]) == "new" for k in after if k >= first_of_final):
+        return out  # the area ends showing no new picture (the old one, tinted or gone)
+    out["final"] = times[first_of_final]
+    for k in after:
+        if k >= first_of_final:
+            break
+        if picture_change(crops[before], crops[k]) == "new":
+            out["preview"] = times[k]
+            break
+    return out
+
+
+def crops_of(watched: dict) -> list:
+    """The final's area in each state of the watched square, moved with the output region
+    (None where it was not inside the square)."""
+    square, box, moves = watched["square"], watched["area"]["box"], watched["area"]["moves"]
+    end_x, end_y = (moves[-1]["x"], moves[-1]["y"]) if moves else (0, 0)
+    x0, y0 = round(box["x"]) - square["left"] + EDGE, round(box["y"]) - square["top"] + EDGE
+    w, h = max(1, int(box["width"]) - 2 * EDGE), max(1, int(box["height"]) - 2 * EDGE)
+    crops = []
+    for (t, _), frame in zip(watched["times"], watched["frames"]):
+        moved = [m for m in moves if m["t"] <= t - 2]
+        dx, dy = (round(moved[-1]["x"]) - round(end_x), round(moved[-1]["y"]) - round(end_y)) if moved else (0, 0)
+        left, top = x0 + dx, y0 + dy
+        inside = left >= 0 and top >= 0 and left + w <= frame.shape[1] and top + h <= frame.shape[0]
+        crops.append(frame[top : top + h, left : left + w] if inside else None)
+    return crops + [None] * (len(watched["times"]) - len(crops))  # states timed but not kept
+
+
+def read_actions(run: RunDirectory) -> list[dict]:
+    """The image actions of a run directory's events, with the probe's record."""
+    actions = []
+    for line in (run.path / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["event"] == "action" and event.get("action") in IMAGE_STEPS and event.get("probe"):
+            actions.append(event)
+    return actions
+
+
+def compare_run(runner: WatchedRunner, run: RunDirectory) -> list[dict]:
+    """Probe beside screen, per image action of one journey run."""
+    rows = []
+    for event in read_actions(run):
+        watched = runner.watched.get(event["step_index"])
+        if watched is None:
+            continue
+        timing = measure_action(event["probe"])
+        screen = screen_times(watched["times"], crops_of(watched), timing.click_ts_ms, watched["end"])
+
+        def since_click(seen, click=timing.click_ts_ms):
+            return None if seen is None else round(seen[0] - click, 1)
+
+        rows.append(
+            {
+                "action": event["action"],
+                "journey_run": event.get("prompt_id"),
+                "step_index": event["step_index"],
+                "paint_method": timing.paint_method,
+                "probe_preview_ms": timing.click_to_preview_ms,
+                "screen_preview_ms": since_click(screen["preview"]),
+                "probe_final_ms": timing.click_to_final_ms,
+                "screen_final_ms": since_click(screen["final"]),
+                "screen_uncertainty_ms": max(
+                    [round(s[1], 1) for s in (screen["preview"], screen["final"]) if s is not None], default=None
+                ),
+                "clock_drift_ms": round(watched["drift"], 2),
+            }
+        )
+    return rows
+
+
+def errors_of(actions: list[dict]) -> list[float]:
+    """probe − screen, for each preview and final that both saw."""
+    return [
+        a[f"probe_{kind}_ms"] - a[f"screen_{kind}_ms"]
+        for a in actions
+        for kind in ("preview", "final")
+        if a[f"probe_{kind}_ms"] is not None and a[f"screen_{kind}_ms"] is not None
+    ]
+
+
+def error_summary(actions: list[dict]) -> dict:
+    errors = [abs(e) for e in errors_of(actions)]
+    if not errors:
+        return {"p50": None, "p95": None, "max": None, "n": 0}
+    return {
+        "p50": rounded(percentile(errors, 50)),
+        "p95": rounded(percentile(errors, 95)),
+        "max": round(max(errors), 1),
+        "n": len(errors),
+    }
+
+
+def run(
+    base_url: str,
+    ui_profile: str,
+    config_path: Path,
+    journey: str | None = None,
+    runs: int | None = None,
+    progress=print,
+) -> dict:
+    config = load_config(config_path)
+    profile = load_profile(ui_profile)
+    target = RemoteTarget.check(base_url)
+    work = Path(tempfile.mkdtemp(prefix="imagejourney-truth-"))
+    pack = load_pack(journey) if journey else default_pack(profile, work)
+    check_compatible(pack, profile)
+    runs = runs or (len(pack.prompts) if journey else DEFAULT_RUNS)
+    actions, conditions = [], {}
+    with VirtualScreen() as display, sync_playwright() as p:
+        launch, source = headed_launch_args(display, p.chromium.executable_path, config["BROWSER"]["args"])
+        browser = launch_chromium(p, launch)
+        for n in range(runs):
+            prompt = pack.prompts[n % len(pack.prompts)]
+            progress(
+                f"journey run {n + 1} of {runs}: {pack.name} · {prompt.id} on {target.url}, watched from the screen"
+            )
+            context = browser.new_context(viewport=config["BROWSER"]["viewport"])
+            page = context.new_page()
+            install_probe(page, profile.output, profile.final_image, profile.preview_image)
+            run_dir = RunDirectory.create(work, {"journey": {"name": pack.name}, "config_hash": f"truth{n}"})
+            runner = WatchedRunner(
+                page,
+                base_url=target.url,
+                profile=profile,
+                pack=pack,
+                prompt=prompt,
+                run=run_dir,
+                display=display,
+                work=work,
+            )
+            for failure in runner.run():
+                progress(f"  step {failure.step_index} ({failure.action}) failed: {failure.error}")
+            actions += compare_run(runner, run_dir)
+            conditions.setdefault("reader_priority", runner.priority or "?")
+            context.close()
+        conditions["browser"] = f"chromium {browser.version} ({source}), headed on Xvfb"
+        browser.close()
+    if not actions:
+        raise BenchFailed(f"no image action of the journey '{pack.name}' was done on {target.url}; nothing to compare")
+    return {
+        "base_url": target.url,
+        "ui_profile": profile.name,
+        "journey": pack.name,
+        "journey_runs": runs,
+        "conditions": conditions,
+        "actions": actions,
+        "error_ms": error_summary(actions),
+        "target_p95_ms": TARGET_P95_MS,
+    }
+
+
+def format_table(result: dict) -> str:
+    def ms(value):
+        return "—" if value is None else f"{value:.1f}"
+
+    lines = [
+        f"truth check: UI profile '{result['ui_profile']}' on {result['base_url']}, journey {result['journey']} "
+        f"× {result['journey_runs']} (fresh page each)",
+        "click → preview / final (ms), the probe's beside the screen's own reading of the final's area",
+        f"{'action':8} {'method':14} | {'probe preview':>13} {'screen':>8} {'error':>7} | "
+        f"{'probe final':>11} {'screen':>8} {'error':>7} | {'screen ±':>8}",
+    ]
+    for a in result["actions"]:
+        errors = []
+        for kind in ("preview", "final"):
+            probe, screen = a[f"probe_{kind}_ms"], a[f"screen_{kind}_ms"]
+            errors.append(None if probe is None or screen is None else probe - screen)
+        lines.append(
+            f"{a['action']:8} {a['paint_method']:14} | {ms(a['probe_preview_ms']):>13} {ms(a['screen_preview_ms']):>8} "
+            f"{ms(errors[0]):>7} | {ms(a['probe_final_ms']):>11} {ms(a['screen_final_ms']):>8} {ms(errors[1]):>7} | "
+            f"{ms(a['screen_uncertainty_ms']):>8}"
+        )
+    e = result["error_ms"]
+    one_sided = sum(
+        (a[f"probe_{k}_ms"] is None) != (a[f"screen_{k}_ms"] is None)
+        for a in result["actions"]
+        for k in ("preview", "final")
+    )
+    lines.append(
+        f"|error| over {e['n']} previews and finals: p50 {ms(e['p50'])}  p95 {ms(e['p95'])}  max {ms(e['max'])} ms"
+        + (f"; {one_sided} seen by one side only (—)" if one_sided else "")
+    )
+    met = e["p95"] is not None and e["p95"] <= result["target_p95_ms"] and not one_sided
+    lines.append(f"goal p95 |error| ≤ {result['target_p95_ms']:g} ms (one frame): {'met' if met else 'NOT met'}")
+    c = result["conditions"]
+    lines.append(
+        f"{c.get('browser', '')}; screen reader scheduling {c.get('reader_priority', '?')}; clock drift "
+        f"during an action at most {max([abs(a['clock_drift_ms']) for a in result['actions']], default=0)} ms"
+    )
+    return "\n".join(lines)
