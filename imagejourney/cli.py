@@ -243,11 +243,47 @@ def cmd_journeys(args) -> int:
     return 0
 
 
+def cmd_truth_check(args) -> int:
+    """bench fidelity --base-url URL --ui-profile PROFILE: the probe beside the screen on any UI."""
+    import json
+
+    from imagejourney.bench import BenchFailed, truth_check
+    from imagejourney.bench.screen_truth import NoScreen
+    from imagejourney.journeys.browser import NoBrowser
+    from imagejourney.journeys.target import TargetUnavailable
+    from imagejourney.journeys.yaml_reader import ConfigError
+
+    where = "imagejourney bench fidelity"
+    if not (args.base_url and args.ui_profile):
+        print(f"{where}: --base-url and --ui-profile go together (the UI's URL and how to operate it)", file=sys.stderr)
+        return 2
+    if args.runs is not None and args.runs < 1:
+        print(f"{where}: --runs must be at least 1 (journey runs, each on a fresh page)", file=sys.stderr)
+        return 2
+    try:
+        result = truth_check.run(args.base_url, args.ui_profile, Path(args.config), args.journey, args.runs)
+    except (ConfigError, TargetUnavailable, NoBrowser, NoScreen, BenchFailed) as exc:
+        print(f"{where}: {exc}", file=sys.stderr)
+        return 2
+    print(truth_check.format_table(result))
+    if args.json:
+        keys = ("action", "probe_preview_ms", "screen_preview_ms", "probe_final_ms", "screen_final_ms")
+        written = {
+            "actions": [{key: a[key] for key in keys} for a in result["actions"]],
+            "error_ms": {key: result["error_ms"][key] for key in ("p50", "p95", "max")},
+        }
+        Path(args.json).write_text(json.dumps(written, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_bench(args) -> int:
     """Run one benchmark (at least 20 trials per case), print its table, optionally write JSON."""
     import importlib
     import json
 
+    if args.bench_command == "fidelity" and (args.base_url or args.ui_profile or args.journey or args.runs):
+        return cmd_truth_check(args)
     bench = importlib.import_module(f"imagejourney.bench.{args.bench_command}")
     if args.trials < 20:
         flag = {"report": "--steps", "soak": "--actions", "overhead": "--steps"}.get(args.bench_command, "--trials")
@@ -579,6 +615,13 @@ def build_parser() -> argparse.ArgumentParser:
         one.add_argument(flag, dest="trials", type=int, default=default, help=f"{unit} (at least 20)")
         one.add_argument("--json", help="also write the figures to this JSON file")
         one.add_argument("--config", default="playwright.config.py")
+        if name == "fidelity":  # the truth check: on any UI
+            one.add_argument("--base-url", help="check the probe on this UI instead (with --ui-profile)")
+            one.add_argument("--ui-profile", help="a built-in profile name or a YAML path, for --base-url")
+            one.add_argument("--journey", help="the journey pack to run (default: prompt, generate, three rerolls)")
+            one.add_argument(
+                "--runs", type=int, help="journey runs, each on a fresh page (default 3, or one per prompt)"
+            )
         if name == "overhead":
             one.add_argument(
                 "--walks",
