@@ -45,6 +45,31 @@ def fmt_usd(value) -> str:
     return f"${value:.3g}" if value < 1 else f"${value:,.2f}"
 
 
+# Metric and judge names as the report says them; summary.json and the CSVs keep the names.
+WORDS = {
+    "click_to_preview_ms": "click to preview",
+    "click_to_final_ms": "click to final",
+    "click_to_export_ms": "click to export",
+    "previews_painted": "previews painted",
+    "time_to_recognisable_preview_ms": "time to recognisable preview",
+    "generation_speed_index_ms": "generation speed index",
+    "pixel_std": "pixel std",
+    "clip_score": "CLIP score",
+    "same_seed_lpips": "same-seed LPIPS",
+    "edit_outside_mask_max": "largest change outside the mask",
+}
+
+
+def in_words(name: str) -> str:
+    """A metric or judge name as a person reads it: "time_to_recognisable_preview_ms" → "time to recognisable preview"."""
+    return WORDS.get(name) or name.removesuffix("_ms").replace("_", " ").replace(":", ": ")
+
+
+def fmt_judged(value, name: str) -> str:
+    """A judge's value in its unit: times in ms, the rest (probabilities, distances) to 2 decimals."""
+    return fmt_ms(value) if name.endswith("_ms") else fmt_num(value, 2)
+
+
 def missing(value) -> bool:
     """None, NaN or pandas' NA (an empty cell) or a column that older run directories lack."""
     return (
@@ -62,6 +87,8 @@ def environment() -> Environment:
     env.filters["ms"] = fmt_ms
     env.filters["num"] = fmt_num
     env.filters["usd"] = fmt_usd
+    env.filters["words"] = in_words
+    env.filters["judged"] = fmt_judged
     env.tests["missing"] = missing
     return env
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from .audits import acceptance, cost, failures, load, quality, server, timing
 from .records import judge_values
 from .run import Run
+from .stats import rounded
 
 SUMMARY_SCHEMA = "imagejourney.summary/1"
 
@@ -57,13 +58,31 @@ def finished_at(events: list[dict]) -> str | None:
     return next((iso_time(e.get("wall_time")) for e in events if e.get("event") == "run_finished"), None)
 
 
+# summary.json is read by people as well as by programs: times to 0.1 ms (the p50 and p95 of
+# every distribution, TTUI, budgets), rates and judge values to 4 decimals, prices to 4
+# significant digits. The audit itself keeps full precision.
+FRACTION_DIGITS = 4
+USD_SIGNIFICANT = 4
+
+
+def rounded_floats(found, digits: int = 1, significant: int | None = None):
+    """`found` (dicts, lists, numbers) with every float rounded."""
+    if isinstance(found, dict):
+        return {key: rounded_floats(value, digits, significant) for key, value in found.items()}
+    if isinstance(found, list):
+        return [rounded_floats(value, digits, significant) for value in found]
+    if isinstance(found, float) and found == found:
+        return float(f"{found:.{significant}g}") if significant else round(found, digits)
+    return found
+
+
 def summary_json(summary: dict) -> dict:
     """The audit's machine-readable result (`summary.json`, schema imagejourney.summary/1 in
     DESIGN.md): what CI, `compare` and the history store read instead of the HTML."""
     m = summary["manifest"]
 
     def dist(d: dict) -> dict:
-        return {"n": d["n"], "p50": d["p50"], "p95": d["p95"]}
+        return {"n": d["n"], "p50": rounded(d["p50"]), "p95": rounded(d["p95"])}
 
     return {
         "schema": SUMMARY_SCHEMA,
@@ -83,15 +102,18 @@ def summary_json(summary: dict) -> dict:
             "reached": summary["ttui_reached"],
             "journey_runs": len(summary["journeys"]),
         },
-        "iterations_to_useful": summary["iterations_to_useful"],
-        "acceptance_rate": summary["acceptance_rate"],
+        "iterations_to_useful": {
+            **summary["iterations_to_useful"],
+            "p50": rounded(summary["iterations_to_useful"]["p50"]),
+        },
+        "acceptance_rate": rounded(summary["acceptance_rate"], FRACTION_DIGITS),
         "acceptance_rule": summary["acceptance_rule"],
-        "acceptance_by_cohort": summary["acceptance_by_cohort"],
+        "acceptance_by_cohort": rounded_floats(summary["acceptance_by_cohort"], FRACTION_DIGITS),
         "labels": summary["labels"],
-        "cost": summary["cost"],
-        "quality": summary["quality"],
+        "cost": rounded_floats(summary["cost"], significant=USD_SIGNIFICANT),
+        "quality": rounded_floats(summary["quality"], FRACTION_DIGITS),
         "budgets": [
-            {"name": b["budget"], "limit": b["limit_ms"], "value": b["value_ms"], "held": b["ok"]}
+            {"name": b["budget"], "limit": b["limit_ms"], "value": rounded(b["value_ms"]), "held": b["ok"]}
             for b in summary["budgets"]
         ],
         "failed_steps": len(summary["failures"]),

@@ -421,3 +421,27 @@ def test_segments_and_failures_grouped_by_reason(run_dir):
     assert summary["failures_by_reason"][0]["count"] == 1 and "boom" in summary["failures_by_reason"][0]["reason"]
     html = render_report(run_dir)[0].read_text()
     assert 'id="segments"' in html and "&lt;b&gt;boom&lt;/b&gt;" in html
+
+
+def test_summary_json_rounds_times_to_a_tenth_of_a_ms(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FORMAT_1_RUN, run)
+    render_report(run)
+    summary = json.loads((run / "summary.json").read_text())
+    times = [d[q] for metrics in summary["actions"].values() for d in metrics.values() for q in ("p50", "p95")]
+    times += [summary["ttui_ms"]["p50"], summary["ttui_ms"]["p95"]]
+    assert times and all(t == round(t, 1) for t in times)
+    assert any(t != round(t) for t in times)  # rounded, not truncated to whole ms
+    audit = summarize(load_run(run))  # the audit keeps full precision
+    assert audit["ttui"]["p50"] != round(audit["ttui"]["p50"], 1) or audit["ttui"]["p95"] != round(
+        audit["ttui"]["p95"], 1
+    )
+
+
+def test_report_names_metrics_and_judges_in_words():
+    from imagejourney.reports.render import fmt_judged, in_words
+
+    assert in_words("time_to_recognisable_preview_ms") == "time to recognisable preview"
+    assert in_words("click_to_final_ms") == "click to final" and in_words("reroll_diversity") == "reroll diversity"
+    assert fmt_judged(366.2, "time_to_recognisable_preview_ms") == "366 ms"
+    assert fmt_judged(0.9012, "prompt_match") == "0.90"
