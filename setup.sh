@@ -20,7 +20,7 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
     exit 2
   fi
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,docs]" --constraint constraints.txt 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,docs,lint]" --constraint constraints.txt 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c 'import imagejourney, gradio, diffusers, playwright' || {
   echo "setup.sh: the Python packages did not install; see the pip output above" >&2
   exit 2
