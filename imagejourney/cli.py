@@ -329,7 +329,8 @@ def cmd_profile_check(args) -> int:
 
     from imagejourney.journeys.browser import NoBrowser, chromium_launch_args, launch_chromium
     from imagejourney.journeys.config import load_config, resolve_target
-    from imagejourney.journeys.profile import load_profile
+    from imagejourney.journeys.pack import load_pack
+    from imagejourney.journeys.profile import check_compatible, load_profile
     from imagejourney.journeys.profile_check import act_generate, check_profile, format_checks
     from imagejourney.journeys.runner import StepFailed
     from imagejourney.journeys.target import ReferenceApp, RemoteTarget, TargetUnavailable
@@ -340,6 +341,13 @@ def cmd_profile_check(args) -> int:
         config = load_config(Path(args.config))
         target = resolve_target(config, args.target, args.base_url, args.ui_profile)
         profile = load_profile(target.ui_profile)
+        if args.journey and not args.act:
+            raise ConfigError("--journey says which pack's settings --act generate uses; add --act generate")
+        pack = load_pack(args.journey) if args.journey else None
+        if pack is not None:
+            if not any(s.kind == "generate" for s in pack.steps):
+                raise ConfigError(f"the journey '{pack.name}' ({pack.source}) has no generate step to act on")
+            check_compatible(pack, profile)
         with (
             ReferenceApp(target.model, app_log)
             if target.started_here
@@ -356,7 +364,9 @@ def cmd_profile_check(args) -> int:
                     storage_state=str(Path(profile.source).parent / storage) if storage else None,
                 )
                 checks = check_profile(context.new_page(), running.url, profile)
-                acted = act_generate(context.new_page(), running.url, profile, app_log.parent) if args.act else None
+                acted = (
+                    act_generate(context.new_page(), running.url, profile, app_log.parent, pack) if args.act else None
+                )
                 browser.close()
     except (ConfigError, TargetUnavailable, NoBrowser, StepFailed) as exc:
         if not (
@@ -466,7 +476,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     judge.add_argument("run_dir")
     judge.add_argument("--lpips-net", default="alex", help="LPIPS network: alex (default), vgg or squeeze")
-    judge.add_argument("--clip-model", help="CLIP model: a local directory or a Hugging Face id already in the cache")
+    judge.add_argument(
+        "--clip-model", help="CLIP model: a local directory or a Hugging Face id (cached, else downloaded)"
+    )
     judge.add_argument("--baseline", help="a baseline run directory: drift of each final against its final")
     judge.add_argument("--gpu-hour-usd", type=float, help="GPU price per hour, for cost per (usable) image")
     judge.add_argument("--json", help="also write the quality summary to this JSON file")
@@ -645,6 +657,8 @@ def build_parser() -> argparse.ArgumentParser:
         **with_examples(
             "imagejourney profile check",
             "imagejourney profile check --base-url http://127.0.0.1:9090 --ui-profile my-product.yaml",
+            "imagejourney profile check --base-url http://127.0.0.1:9090 --ui-profile invokeai --act generate "
+            "--journey invokeai",
         ),
     )
     check.add_argument("--target", help="a target from playwright.config.py (default: reference)")
@@ -655,6 +669,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--act",
         choices=["generate"],
         help="also run one generate and say what it saw: paint method, previews, final, seed, server times",
+    )
+    check.add_argument(
+        "--journey",
+        help="with --act generate: the journey pack whose first prompt, settings and steps it runs "
+        "(default: the product's own settings)",
     )
     check.set_defaults(func=cmd_profile_check)
 

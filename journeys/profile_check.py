@@ -180,28 +180,36 @@ def format_checks(checks: list[Check]) -> list[str]:
     return lines
 
 
-def act_generate(page: Page, base_url: str, profile: UIProfile, results_root) -> tuple[list, object]:
+def act_generate(page: Page, base_url: str, profile: UIProfile, results_root, pack=None) -> tuple[list, object]:
     """One prompt and one generate, run as a journey would run them, into a run directory under
-    `results_root`: (the failures, the run directory) for the caller to audit and describe."""
+    `results_root`: (the failures, the run directory) for the caller to audit and describe.
+    With a journey pack, its first prompt, its settings (size, steps, seed…) and its own prompt
+    and generate steps (with their before:/after:); without one, the product's own settings."""
     from .pack import JourneyPack, Prompt, Step
     from .rundir import RunDirectory
     from .runner import JourneyRunner, install_probe
 
-    pack = JourneyPack(
+    if pack is None:
+        settings, prompt, steps, timeout_s = {}, Prompt("check", "a lighthouse on a cliff at dusk", 1), None, 240.0
+    else:
+        generate_at = next(i for i, s in enumerate(pack.steps) if s.kind == "generate")
+        settings, prompt, timeout_s = pack.settings, pack.prompts[0], pack.action_timeout_s
+        steps = [s for s in pack.steps[: generate_at + 1] if s.kind in ("prompt", "generate")]
+    check = JourneyPack(
         name="profile-check",
         description="one generate",
         cohort=[],
-        settings={},
-        prompts=[Prompt("check", "a lighthouse on a cliff at dusk", 1)],
-        steps=[Step("prompt"), Step("generate")],
+        settings=settings,
+        prompts=[prompt],
+        steps=steps or [Step("prompt"), Step("generate")],
         acceptance={"rule": "not_blank", "min_pixel_std": 0.0},
         budgets={},
         think_time_ms=0,
-        action_timeout_s=240,
-        source="imagejourney profile check --act generate",
+        action_timeout_s=timeout_s,
+        source="imagejourney profile check --act generate" + (f" --journey {pack.name}" if pack else ""),
         raw={"name": "profile-check"},
     )
-    run = RunDirectory.create(results_root, {"journey": {"name": pack.name}, "config_hash": "check"})
+    run = RunDirectory.create(results_root, {"journey": {"name": check.name}, "config_hash": "check"})
     install_probe(page, profile.output, profile.final_image, profile.preview_image)
-    failures = JourneyRunner(page, base_url=base_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run).run()
+    failures = JourneyRunner(page, base_url=base_url, profile=profile, pack=check, prompt=prompt, run=run).run()
     return failures, run

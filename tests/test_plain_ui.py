@@ -616,6 +616,17 @@ def test_profile_check_walks_open_steps_and_before_steps_and_acts(plain_ui_url):
     assert "paint element-timing, 1 previews painted" in generate and "seed 1," in generate, generate
 
 
+def test_profile_check_acts_with_a_packs_prompt_and_settings(plain_ui_url):
+    """--journey: the generate runs the pack's first prompt with its seed and settings."""
+    pack = PLAIN / "operations-pack.yaml"
+    proc = profile_check(plain_ui_url, PLAIN / "operations-profile.yaml", "--act", "generate", "--journey", str(pack))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    generate = next(line for line in proc.stdout.splitlines() if line.startswith("generate:"))
+    assert "seed 1234," in generate, generate
+    alone = profile_check(plain_ui_url, PLAIN / "operations-profile.yaml", "--journey", str(pack))
+    assert alone.returncode == 2 and alone.stderr.count("\n") == 1 and "add --act generate" in alone.stderr
+
+
 @pytest.mark.parametrize(
     "edit, status, words",
     [
