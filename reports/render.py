@@ -177,11 +177,14 @@ def thumbnail(run_path: Path, image: str | None, side: int) -> str | None:
     return target.relative_to(run_path).as_posix()
 
 
-def contact_sheet(candidates: list[dict]) -> list[dict]:
-    """Candidates grouped per journey run, in the order run."""
+def contact_sheet(candidates: list[dict], judgements: pd.DataFrame) -> list[dict]:
+    """Candidates grouped per journey run, in the order run, each with what the prompt_match
+    judge saw of the attributes its prompt named ("asked red hair · saw blond"; "all seen")."""
+    said = judgements[judgements["judge"] == "prompt_match"].dropna(subset=["value"])
+    seen = {row.image: str(row.model).split(": ", 1)[-1] for row in said.itertuples()}
     groups: dict[str, list[dict]] = {}
     for candidate in candidates:
-        groups.setdefault(candidate["prompt_id"], []).append(candidate)
+        groups.setdefault(candidate["prompt_id"], []).append({**candidate, "seen": seen.get(candidate["image"])})
     return [
         {"prompt_id": prompt_id, "candidates": group, "accepted": sum(c["accepted"] for c in group)}
         for prompt_id, group in groups.items()
@@ -268,7 +271,7 @@ def render_report(
             filmstrips=filmstrips(run, FILMSTRIPS_SHOWN),
             headline=headline(summary),
             sheet_open=SHEET_OPEN,
-            sheet=contact_sheet(summary["candidates"]),
+            sheet=contact_sheet(summary["candidates"], run.judgements),
         )
     )
     out = run.path / "report.html"

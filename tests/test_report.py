@@ -445,3 +445,18 @@ def test_report_names_metrics_and_judges_in_words():
     assert in_words("click_to_final_ms") == "click to final" and in_words("reroll_diversity") == "reroll diversity"
     assert fmt_judged(366.2, "time_to_recognisable_preview_ms") == "366 ms"
     assert fmt_judged(0.9012, "prompt_match") == "0.90"
+
+
+def test_contact_sheet_says_what_prompt_match_saw(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FORMAT_1_RUN, run)
+    (run / "judgements.csv").write_text(
+        "image,judge,value,model,calibrated\n"
+        "images/dancer-01-generate.png,prompt_match,0.41,prompt-match CNN: asked red hair · saw <b>blond</b>,yes\n"
+        "images/dancer-01-generate.png,prompt_match:hair_colour,0.02,prompt-match CNN: asked red · saw blond,yes\n"
+        "images/dancer-02-reroll.png,prompt_match,0.97,prompt-match CNN: all seen,yes\n"
+    )
+    html = render_report(run)[0].read_text()
+    assert "asked red hair · saw &lt;b&gt;blond&lt;/b&gt;" in html  # the judge's words, escaped
+    assert ">all seen<" in html and "prompt match 0.41" in html
+    assert "prompt match: hair colour" not in html  # per-attribute values stay in judgements.csv
