@@ -19,9 +19,12 @@
 //    (img, bitmap, video, canvas, ImageData) onto a canvas in the output region is recorded with
 //    the source's URL, size and content hash and the destination rectangle; each picture once
 //    per canvas, so a canvas redrawn every frame records a picture when it first appears. Its
-//    paint time is the start of the frame after the one that painted it (the next animation
-//    frame for a draw made in an animation-frame callback, else the one after): the same moment
-//    as Element Timing's renderTime, to within a frame. Drawing with no image source (node
+//    paint time is the presentation of the frame that painted it: in the same task as the draw
+//    the probe puts a 1×1, all but transparent <img> tagged for Element Timing on the page (at
+//    the viewport's corner, removed once its entry comes), painted in the same frame, and takes
+//    that entry's renderTime. Until the entry comes, or where none comes, it is the start of the
+//    frame after the one that painted it (the next animation frame for a draw made in an
+//    animation-frame callback, else the one after). Drawing with no image source (node
 //    highlights, progress bars, dimming, text) is never a paint. What was drawn is kept: the
 //    source's URL, or a copy of its pixels taken at the draw.
 //
@@ -150,10 +153,10 @@
     if (framesWanted) return;
     framesWanted = true;
     frameRequest((first) => {
-      for (const p of awaitingFrame.inFrame.splice(0)) p.t = Math.max(first, p.drawnAt);
+      for (const p of awaitingFrame.inFrame.splice(0)) if (!p.presented) p.t = Math.max(first, p.drawnAt);
       const next = awaitingFrame.between.splice(0);
       frameRequest((second) => {
-        for (const p of next) p.t = Math.max(second, p.drawnAt);
+        for (const p of next) if (!p.presented) p.t = Math.max(second, p.drawnAt);
         framesWanted = false;
         if (awaitingFrame.inFrame.length || awaitingFrame.between.length) wantFrames();
         if (wake) wake();
@@ -186,6 +189,38 @@
     paints.push(paint);
     (insideFrameCallback ? awaitingFrame.inFrame : awaitingFrame.between).push(paint);
     wantFrames();
+    presentWith(paint);
+  }
+  // The presentation of the frame that shows a draw: a 1×1, all but transparent <img> tagged for
+  // Element Timing is put on the page in the same task as the draw, so it is painted in the same
+  // frame, and its entry's renderTime is that frame's presentation. Until the entry comes (and
+  // where none comes: a page not painted) the paint time is the frame's start, as above.
+  const PRESENT = "imagejourney-present";
+  const presentSource = new Image();
+  presentSource.src = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNoaGhgBAAEhgGCRDYvWgAAAABJRU5ErkJggg==";
+  const presenting = new Map(); // identifier → the draw paint it presents
+  let presented = 0;
+  function presentWith(paint) {
+    if (!presentSource.complete || !presentSource.naturalWidth) return;
+    const marker = presentSource.cloneNode();
+    const id = `${PRESENT}-${++presented}`;
+    marker.setAttribute("elementtiming", id);
+    marker.setAttribute("aria-hidden", "true");
+    marker.alt = "";
+    marker.style.cssText = "position: fixed; left: 0; top: 0; width: 1px; height: 1px; pointer-events: none; z-index: 2147483647";
+    document.documentElement.appendChild(marker);
+    presenting.set(id, { paint, marker });
+    setTimeout(() => { if (presenting.delete(id)) marker.remove(); }, 2000);
+  }
+  function notePresented(entry) {
+    const item = presenting.get(entry.identifier);
+    if (!item) return;
+    presenting.delete(entry.identifier);
+    item.marker.remove();
+    if (entry.renderTime > 0) {
+      item.paint.t = Math.max(entry.renderTime, item.paint.drawnAt);
+      item.paint.presented = true;
+    }
   }
   // The image a draw paint drew, as a URL the runner can read: its own, or its pixels copied.
   function sourceOf(p, type) {
@@ -288,6 +323,10 @@
 
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
+      if (typeof entry.identifier === "string" && entry.identifier.startsWith(PRESENT)) {
+        notePresented(entry);
+        continue;
+      }
       if (!ours(entry.identifier) && !inOutput(entry.element)) continue;
       // renderTime is 0 for cross-origin images served without Timing-Allow-Origin; then only
       // the load time is known, and the method says so.
