@@ -56,7 +56,10 @@ def pytest_addoption(parser):
     )
     group.addoption("--results-dir", help="where run directories go (default: journey-results/)")
     group.addoption("--lpips-net", default="alex", help="LPIPS network for the judges: alex (default), vgg, squeeze")
-    group.addoption("--clip-model", help="CLIP model for the clip_score judge: a local directory or a cached id")
+    group.addoption(
+        "--clip-model",
+        help="CLIP model for the clip_score judge: a local directory or a Hub id (cached, else downloaded)",
+    )
     group.addoption(
         "--gpu-hour-usd", type=float, help="GPU price per hour for cost per usable image (overrides the target's)"
     )

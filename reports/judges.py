@@ -69,21 +69,43 @@ def backbone_checkpoint(net: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
+DOWNLOAD_TIMEOUT_S = 30  # per connection and read: a network that drops packets is told, not waited on
+BACKBONE_UNAVAILABLE: set[str] = set()  # backbones that could not be had in this process: not tried again
+
+
+@contextlib.contextmanager
+def socket_timeout(seconds: float):
+    """A default socket timeout while downloading (torch hub's urlopen sets none), unless one is set."""
+    import socket
+
+    before = socket.getdefaulttimeout()
+    if before is None:
+        socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(before)
+
+
 class LPIPS:
-    """LPIPS distances with the `lpips` package, batched. The backbone is pretrained when its
-    weights are in the torch hub cache; otherwise it is random (seeded) and every value is
-    labelled uncalibrated: fine for plumbing, meaningless as a perceptual distance."""
+    """LPIPS distances with the `lpips` package, batched. The backbone is pretrained the way
+    `lpips` and torchvision load it: from the torch hub cache (TORCH_HOME), downloaded into it
+    when missing. Where it cannot be had (offline, with an empty cache) it is random (seeded)
+    and every value is labelled uncalibrated: fine for plumbing, meaningless as a perceptual
+    distance."""
 
     def __init__(self, net: str = "alex"):
-        import lpips
-
         if net not in LPIPS_NETS:
             raise JudgeUnavailable(f"unknown LPIPS network '{net}'; use one of {', '.join(LPIPS_NETS)}")
-        self.calibrated = backbone_checkpoint(net).is_file()
-        torch.manual_seed(0)
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # torchvision's deprecation notes on lpips' calls
-            self.model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=not self.calibrated, verbose=False).eval()
+        model: torch.nn.Module | None = None
+        if net not in BACKBONE_UNAVAILABLE or backbone_checkpoint(net).is_file():
+            try:
+                with socket_timeout(DOWNLOAD_TIMEOUT_S):
+                    model = build_lpips(net, pretrained_backbone=True)
+            except (OSError, RuntimeError, ValueError):  # no network, a refused or failed download, a bad file
+                BACKBONE_UNAVAILABLE.add(net)
+        self.calibrated = model is not None
+        self.model = model if model is not None else build_lpips(net, pretrained_backbone=False)
         self.name = f"lpips-{net}" + ("" if self.calibrated else f", random backbone: {LPIPS_UNCALIBRATED}")
 
     @torch.inference_mode()
@@ -105,6 +127,17 @@ class LPIPS:
         return out
 
 
+def build_lpips(net: str, pretrained_backbone: bool):
+    """lpips.LPIPS with its own linear layers (shipped in the package) and the backbone either
+    pretrained (torchvision: hub cache, else download) or random from a fixed seed."""
+    import lpips
+
+    torch.manual_seed(0)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torchvision's deprecation notes on lpips' calls
+        return lpips.LPIPS(net=net, pretrained=True, pnet_rand=not pretrained_backbone, verbose=False).eval()
+
+
 LPIPS_MIN_SIDE = 64  # AlexNet's pooling needs this much: a smaller picture (an 8×8 latent preview) is enlarged
 
 
@@ -123,8 +156,9 @@ def as_tensor(image: Image.Image) -> torch.Tensor:
 
 
 class CLIPScore:
-    """Prompt–image agreement: cosine similarity of CLIP's embeddings, from a local directory or
-    the Hugging Face cache (never downloaded at run time). A model saved with
+    """Prompt–image agreement: cosine similarity of CLIP's embeddings. The model loads as
+    transformers loads it (`from_pretrained`): a local directory, the Hugging Face cache, or
+    downloaded into that cache (HF_HUB_OFFLINE=1 forbids the download). A model saved with
     `random_weights: true` in its config (as the tests' tiny CLIP is) is labelled uncalibrated."""
 
     def __init__(self, model: str):
@@ -132,14 +166,22 @@ class CLIPScore:
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()
-        try:
-            self.model = CLIPModel.from_pretrained(model, local_files_only=True).eval()
-            self.processor = CLIPProcessor.from_pretrained(model, local_files_only=True)
-        except (OSError, ValueError):
+        loaded = None
+        for local_only in (True, False):  # the cache first (no request at all), then as transformers loads it
+            try:
+                loaded = (
+                    CLIPModel.from_pretrained(model, local_files_only=local_only).eval(),
+                    CLIPProcessor.from_pretrained(model, local_files_only=local_only),
+                )
+                break
+            except (OSError, ValueError):
+                continue
+        if loaded is None:
             raise JudgeUnavailable(
-                f"no CLIP model '{model}' on this machine (a local directory or the Hugging Face "
-                "cache is needed; nothing is downloaded)"
+                f"no CLIP model '{model}': not a local directory, not in the Hugging Face cache, and it could "
+                "not be downloaded (offline, or no such model on the Hub)"
             ) from None
+        self.model, self.processor = loaded
         self.calibrated = not getattr(self.model.config, "random_weights", False)
         self.name = f"clip {Path(model).name or model}" + ("" if self.calibrated else " (random weights)")
 

@@ -235,6 +235,121 @@ def test_clip_score_with_a_tiny_random_clip_is_labelled_uncalibrated(tmp_path):
     assert any("CLIP score uncalibrated" in c for c in summary["conditions"])
 
 
+# Real weights where they can be had: a local file stands in for the cache, never a network call.
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """An empty torch hub cache (TORCH_HOME), and a download that fails as it does offline,
+    recording what was asked for."""
+    import urllib.error
+
+    from imagejourney.reports import judges
+
+    home = tmp_path / "torch-home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setattr(judges, "BACKBONE_UNAVAILABLE", set())
+    asked = []
+
+    def offline(url, dst, *args, **kwargs):
+        asked.append(url)
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    return home, asked
+
+
+def test_lpips_backbone_comes_from_the_torch_hub_cache(torch_home):
+    import torchvision
+    from imagejourney.reports.judges import backbone_checkpoint
+
+    home, asked = torch_home
+    torch.manual_seed(7)
+    weights = torchvision.models.alexnet().state_dict()  # a random network, saved where torchvision looks
+    checkpoint = backbone_checkpoint("alex")
+    assert checkpoint.parent == home / "hub" / "checkpoints"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save(weights, checkpoint)
+    lpips = LPIPS("alex")
+    assert lpips.calibrated and lpips.name == "lpips-alex" and asked == []  # loaded, nothing downloaded
+    assert torch.equal(lpips.model.net.slice1[0].weight, weights["features.0.weight"])
+
+
+def test_lpips_offline_with_an_empty_cache_stays_uncalibrated(torch_home, tmp_path):
+    from imagejourney.reports.judges import LPIPS_UNCALIBRATED, backbone_checkpoint
+
+    home, asked = torch_home
+    lpips = LPIPS("alex")
+    assert asked == ["https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"]  # tried the normal way
+    assert not lpips.calibrated and LPIPS_UNCALIBRATED in lpips.name
+    assert not LPIPS("alex").calibrated and len(asked) == 1  # not tried again in this process
+    run = write_run(tmp_path / "run")
+    lpips_rows = judge_run(run).query("judge == 'reroll_diversity'")
+    assert (lpips_rows["calibrated"] == "no").all()
+    assert lpips_rows["model"].str.contains(LPIPS_UNCALIBRATED, regex=False).all()
+    # Once the weights are in the cache (downloaded by hand, copied in), they are used.
+    backbone_checkpoint("alex").parent.mkdir(parents=True, exist_ok=True)
+    import torchvision
+
+    torch.save(torchvision.models.alexnet().state_dict(), backbone_checkpoint("alex"))
+    assert LPIPS("alex").calibrated and len(asked) == 1
+
+
+def test_clip_loads_from_the_hugging_face_cache_as_transformers_does(tmp_path):
+    """A model in the Hugging Face cache layout, found by its Hub id with HF_HUB_OFFLINE=1 (so a
+    request would fail the test rather than reach the network)."""
+    import os
+
+    snapshot = tmp_path / "hf-cache" / "models--local--tiny-clip" / "snapshots" / ("0" * 40)
+    tiny_clip(snapshot)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0" * 40)
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hf-cache"), "HF_HUB_OFFLINE": "1"}
+    code = (
+        "from imagejourney.reports.judges import CLIPScore; c = CLIPScore('local/tiny-clip'); "
+        "print(c.name, c.calibrated)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "clip tiny-clip (random weights) False"
+    env["HF_HUB_CACHE"] = str(tmp_path / "empty-cache")
+    code = (
+        "from imagejourney.reports.judges import CLIPScore, JudgeUnavailable\n"
+        "try: CLIPScore('local/tiny-clip')\nexcept JudgeUnavailable as exc: print(exc)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.stdout.startswith("no CLIP model 'local/tiny-clip': not a local directory, not in the Hugging Face")
+
+
+def test_clip_not_in_the_cache_is_fetched_by_from_pretrained(tmp_path, monkeypatch):
+    """Not in the cache: transformers' own from_pretrained fetches it (the download stood in for
+    by a local directory), instead of the judge giving up."""
+    from imagejourney.reports.judges import CLIPScore
+    from transformers import CLIPModel, CLIPProcessor
+
+    local = tiny_clip(tmp_path / "downloaded")
+    calls = []
+
+    def stand_in(original):
+        def from_pretrained(name, local_files_only=False, **kwargs):
+            calls.append((original.__self__.__name__, name, local_files_only))
+            if local_files_only:
+                raise OSError(f"{name} is not in the cache")
+            return original(str(local), **kwargs)
+
+        return from_pretrained
+
+    monkeypatch.setattr(CLIPModel, "from_pretrained", stand_in(CLIPModel.from_pretrained))
+    monkeypatch.setattr(CLIPProcessor, "from_pretrained", stand_in(CLIPProcessor.from_pretrained))
+    clip = CLIPScore("someone/clip")
+    assert calls == [
+        ("CLIPModel", "someone/clip", True),
+        ("CLIPModel", "someone/clip", False),
+        ("CLIPProcessor", "someone/clip", False),
+    ]
+    assert clip.name == "clip clip (random weights)"
+
+
 def cli(*args):
     return subprocess.run(
         [sys.executable, "-m", "imagejourney.cli", *args], capture_output=True, text=True, timeout=300
