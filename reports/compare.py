@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,7 @@ def bootstrap_ratio_ci(base: np.ndarray, new: np.ndarray, seed: int = 0) -> tupl
 
 
 def compare_metric(metric: str, base: np.ndarray, new: np.ndarray, alpha: float, min_effect: float) -> dict:
-    row = {
+    row: dict[str, Any] = {
         "metric": metric,
         "baseline": {"n": len(base), "median": float(np.median(base))},
         "new": {"n": len(new), "median": float(np.median(new))},
@@ -177,7 +178,7 @@ def compare_quality(metric: str, base: np.ndarray, new: np.ndarray, alpha: float
     """One quality metric: the acceptance rate (a share of 1 / 0 samples, Fisher's exact test on
     the 2 × 2 table) or prompt match (its mean, Mann–Whitney U on the values); the difference
     new − baseline with a bootstrap 95 % interval. Higher is better for both."""
-    row = {
+    row: dict[str, Any] = {
         "metric": metric,
         "test": QUALITY_METRICS[metric],
         "baseline": {"n": len(base), "mean": float(np.mean(base)), "median": float(np.median(base))},

@@ -137,13 +137,14 @@ def test_compare_bench_quality_case_on_known_rates():
     assert quality_rate(0.6, 0.6, 120, ("better", "worse"), rng, trials=100) <= 0.1  # A/A
     assert quality_rate(0.6, 0.4, 200, ("worse",), rng, trials=100) >= 0.8  # a 20-point drop, many candidates
     assert quality_rate(0.6, 0.4, 6, ("worse",), rng, trials=100) <= 0.2  # too few to see it
-    quality = quality_case(trials=20, progress=lambda line: None)
+    quality = quality_case(trials=20, progress=lambda line: None, aa_trials=20)
     assert set(quality["by_baseline_rate"]) == {"0.90", "0.75", "0.60"} and quality["drop_points"] == 20
     curve = quality["by_baseline_rate"]["0.60"]["detection_rate_by_n"]
     assert list(curve) == [str(n) for n in QUALITY_N] and curve[str(QUALITY_N[-1])] > curve[str(QUALITY_N[0])]
     table = format_quality(quality)
     assert "quality case: acceptance rate, a 20-point drop" in table and "N per side for 0.8 detection" in table
-    quality.update(false_positive_rate_max=0.2, n_per_side_for_0_8=None)
+    assert quality["false_positive_n"] == (quality["n_per_side_for_0_8"] or QUALITY_N[-1])
+    quality.update(false_positive_rate=0.2, n_per_side_for_0_8=None)
     table = format_quality(quality)
     assert "(goal ≤ 0.05: NOT met)" in table and "at no N up to 200 per side (goal NOT met)" in table
 
