@@ -93,22 +93,30 @@ class RemoteBrowser:
         return cls(ws, cdp) if ws or cdp else None
 
     @property
+    def address(self) -> str:
+        """The address to connect to: the browser server's, else the CDP endpoint's (from_options
+        makes a RemoteBrowser only when one of them is given)."""
+        address = self.ws or self.cdp
+        assert address, "a RemoteBrowser names a browser server (ws) or a CDP endpoint (cdp)"
+        return address
+
+    @property
     def source(self) -> str:
         """For the manifest: the kind and the address, without query values (tokens)."""
-        return f"browser server {redact_url(self.ws)}" if self.ws else f"CDP {redact_url(self.cdp)}"
+        return f"browser server {redact_url(self.address)}" if self.ws else f"CDP {redact_url(self.address)}"
 
     def connect(self, browser_type: BrowserType, launch_args: dict) -> Browser:
         """Connect, or raise NoBrowser with one sentence. A browser server gets imagejourney's
         launch flags and headless setting in Playwright's launch-options header (it applies the
         flags only when started with --unsafe; launch-options in the address itself win)."""
-        where = redact_url(self.ws or self.cdp)
+        where = redact_url(self.address)
         try:
             if self.ws:
                 options = {"headless": launch_args.get("headless", True), "args": launch_args.get("args", [])}
                 return browser_type.connect(
                     self.ws, timeout=30_000, headers={"x-playwright-launch-options": json.dumps(options)}
                 )
-            return browser_type.connect_over_cdp(self.cdp, timeout=30_000)
+            return browser_type.connect_over_cdp(self.address, timeout=30_000)
         except PlaywrightError as exc:
             reason = str(exc).split("Call log:")[0].strip().splitlines()[0].split(": ", 1)[-1][:300]
             if self.ws and "Executable doesn't exist" in reason:

@@ -121,7 +121,9 @@ def run_level(
         except Exception as exc:  # noqa: BLE001 - recorded: e.g. its browser crashed or the connection dropped
             fail(index, "stopped", exc)
         run.event("creator_finished", creators=creators, creator=index)
-        page.context.browser.close()
+        browser = page.context.browser
+        assert browser is not None, "the page's context was made by Browser.new_context"
+        browser.close()
 
     threads = [
         threading.Thread(target=creator_thread, args=(index,), name=f"creator-{index}")

@@ -18,6 +18,7 @@ counted in an action's time.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
@@ -26,7 +27,8 @@ from .yaml_reader import Reader, plain
 
 KINDS = ("click", "hover", "press", "select", "check", "uncheck", "wait_for", "dismiss_if_present")
 OPTIONS = {"press": ("in",), "select": ("option",), "wait_for": ("state",)}  # (YAML reads a bare `on` as true)
-WAIT_STATES = ("visible", "hidden", "attached", "detached")
+WaitState = Literal["visible", "hidden", "attached", "detached"]  # Locator.wait_for's states
+WAIT_STATES: tuple[WaitState, ...] = ("visible", "hidden", "attached", "detached")
 DEFAULT_TIMEOUT_MS = {"dismiss_if_present": 2_000}
 DONE = {
     "click": "clicked",
@@ -49,7 +51,7 @@ class Operation:
     target: str  # a selector; for press, the key
     on: str | None = None  # press: the element to press it in
     option: str | None = None  # select: the <select>'s option
-    state: str = "visible"  # wait_for
+    state: WaitState = "visible"  # wait_for (read_operation checks it is one of WAIT_STATES)
     timeout_ms: int = 10_000
 
     def describe(self) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from .operations import Operation, read_operations
 from .yaml_reader import Located, Reader, find_yaml, plain
@@ -164,6 +165,13 @@ def safe_name(r: Reader, mapping, key: str, value: str, what: str) -> str:
 AROUND = ("before", "after")  # untimed steps around a step (see operations.py)
 
 
+class Around(TypedDict):
+    """A step's untimed steps, as Step's keyword arguments."""
+
+    before: tuple[Operation, ...]
+    after: tuple[Operation, ...]
+
+
 def read_steps(r: Reader, index: int, item) -> list[Step]:
     what = f"steps[{index}]"
     if isinstance(item, str):
@@ -176,7 +184,7 @@ def read_steps(r: Reader, index: int, item) -> list[Step]:
     else:
         raise r.error(r.data, "steps", f"{what} must be an action name or a mapping of one action to its options")
     where = f"{what} ({kind})"
-    around = {
+    around: Around = {
         "before": read_operations(r, options, "before", where),
         "after": read_operations(r, options, "after", where),
     }

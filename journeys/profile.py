@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -15,6 +16,33 @@ from .product_api import CLOCKS, TIME_KEYS
 from .yaml_reader import ConfigError, Reader, find_yaml, plain
 
 PROFILES_DIR = Path(__file__).parent / "profiles"
+
+
+class JobSpec(TypedDict, total=False):
+    """Where the job id is: in the JSON answer to a request (request, id: JMESPath) or shown
+    in the page (selector, pattern: a regular expression whose group 1 is the id)."""
+
+    request: str
+    id: str
+    selector: str
+    pattern: str
+
+
+class SocketRule(TypedDict):
+    url: str  # part of the websocket's URL
+    contains: str  # text a frame for the moment holds
+
+
+class ServerTimings(TypedDict, total=False):
+    """A profile's `server_timings:` as read_server_timings reads it: job and url are
+    always there, the rest for a product's own API."""
+
+    job: JobSpec
+    url: str  # the job's URL, with {job}
+    times: dict[str, str]  # a moment (TIME_KEYS' keys) → JMESPath to its time
+    clock: str  # one of CLOCKS
+    seed: str  # JMESPath to the seed that ran
+    websocket: dict[str, SocketRule]  # a moment → the frames that tell it
 
 
 @dataclass(frozen=True)
@@ -30,7 +58,7 @@ class UIProfile:
     done: list[dict]
     error: dict | None
     login: dict | None
-    server_timings: dict | None
+    server_timings: ServerTimings | None
     paint: str
     source: str
     raw: dict = field(repr=False)
@@ -177,7 +205,7 @@ def read_condition(r: Reader, condition, what: str) -> dict:
     )
 
 
-def read_server_timings(r: Reader, data) -> dict | None:
+def read_server_timings(r: Reader, data) -> ServerTimings | None:
     """Where the server tells its own times: the job id (shown in the page, or in the JSON answer
     to the request the click sent), the job's URL, and (for a product's own API) JMESPath to each
     time, its clock, the seed that ran, and websocket messages such as the first progress image.
@@ -186,6 +214,7 @@ def read_server_timings(r: Reader, data) -> dict | None:
     if timings is None:
         return None
     what = "server_timings"
+    spec: ServerTimings
     if "job_selector" in timings:  # the old form
         r.only(timings, ("job_selector", "job_pattern", "url"), what)
         spec = {
@@ -215,7 +244,7 @@ def read_server_timings(r: Reader, data) -> dict | None:
             }
         times = r.get(timings, "times", dict, what, None)
         if times is not None:
-            r.only(times, TIME_KEYS, f"{what}.times")
+            r.only(times, tuple(TIME_KEYS), f"{what}.times")
             spec["times"] = {key: jmespath_of(r, times, key, f"{what}.times") for key in times}
         spec["clock"] = r.get(timings, "clock", str, what, "epoch_ms")
         if spec["clock"] not in CLOCKS:

@@ -283,8 +283,9 @@ class JourneyRunner:
             self.page.goto(self.url)
         except PlaywrightError as exc:
             raise StepFailed(f"could not open {self.url}: {first_line(exc)}") from None
-        if again and self.login_asked():
-            if not self.profile.login.get("fill"):
+        login = self.profile.login
+        if again and login and self.login_asked():  # (login_asked is False without a login)
+            if not login.get("fill"):
                 raise StepFailed(
                     "the page asked to log in again, and the stored state (login: storage_state) no "
                     "longer lets it in; save a fresh one"
@@ -395,6 +396,7 @@ class JourneyRunner:
             self.image_action(index, "repeat", control_action="generate", repeats=repeated)
         else:
             if step.kind == "edit":
+                assert step.prompt is not None, "read_steps gives every edit its prompt"
                 self.set_field("edit_prompt", step.prompt)
                 if "strength" in fields:
                     self.set_field("strength", str(step.strength))
@@ -630,7 +632,9 @@ class JourneyRunner:
         previews, or, when its final never painted, its failure. (Other ids the probe hands over
         are steps that failed after their final was shown, and are recorded so.)"""
         pending = self.unsettled
-        item = next((i for i in settled if pending and i["id"] == pending.index), None)
+        if pending is None:
+            return
+        item = next((i for i in settled if i["id"] == pending.index), None)
         if item is None:
             return
         self.unsettled = None
@@ -731,6 +735,7 @@ class JourneyRunner:
         """Keep the image the output region shows (`url`, or its <canvas>) as PNG: PNG bytes as
         they came, anything else converted."""
         target = self.run_dir.image_path(name)
+        data: bytes | None
         if url:
             try:
                 data = self.image_bytes(url)

@@ -18,7 +18,7 @@ import io
 
 import numpy as np
 from PIL import Image
-from playwright.sync_api import Page
+from playwright.sync_api import Page, ScreencastFrame
 
 PIXEL_CHANGE = 16  # grey levels (0–255) a pixel must move by to count: above JPEG noise
 MIN_CHANGED_PIXELS = 64  # fewer changed pixels (an 8×8 patch) is edge noise, not a new image
@@ -34,7 +34,7 @@ class OutputRegionFrames:
 
     def __init__(self, page: Page):
         self.page = page
-        self.frames: list[dict] = []
+        self.frames: list[ScreencastFrame] = []
 
     def start(self, limit_ms: int = 1000) -> None:
         """Start, and wait for the first frame: what the region showed before the click, which
@@ -64,7 +64,8 @@ class OutputRegionFrames:
         records it: a frame that close to a move is cropped at both positions, and the crop more
         like the frame before (correlation, so a dimming does not decide it) is kept, so a move
         alone is never a paint."""
-        times, previous = [], None
+        times: list[float] = []
+        previous: np.ndarray | None = None
         for frame in sorted(self.frames, key=lambda f: f["timestamp"]):  # they can arrive out of order
             t = frame["timestamp"] - time_origin
             at = next((i for i in range(len(boxes) - 1, -1, -1) if boxes[i]["t"] <= t), 0)
@@ -72,8 +73,11 @@ class OutputRegionFrames:
                 i for i in (at - 1, at + 1) if 0 <= i < len(boxes) and abs(boxes[max(i, at)]["t"] - t) <= SETTLING_MS
             ]
             regions = [crop(frame, boxes[i]) for i in (at, *near)]
-            region = regions[0] if previous is None else max(regions, key=lambda r: likeness(previous, r))
-            if previous is not None:
+            if previous is None:
+                region = regions[0]
+            else:
+                before = previous  # bound here: the key below reads it after the narrowing
+                region = max(regions, key=lambda r: likeness(before, r))
                 h, w = min(region.shape[0], previous.shape[0]), min(region.shape[1], previous.shape[1])
                 if is_new_content(previous[:h, :w], region[:h, :w]):
                     times.append(round(t, 1))
@@ -108,7 +112,7 @@ def is_new_content(old: np.ndarray, new: np.ndarray) -> bool:
     return not (a >= MIN_KEPT_CONTRAST and np.sqrt(np.mean(residual**2)) < PIXEL_CHANGE / 2)
 
 
-def crop(frame: dict, b: dict) -> np.ndarray:
+def crop(frame: ScreencastFrame, b: dict) -> np.ndarray:
     image = Image.open(io.BytesIO(frame["data"])).convert("L")
     scale = image.width / frame["viewportWidth"]
     region = image.crop(

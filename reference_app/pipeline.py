@@ -10,12 +10,14 @@ denoising loop, VAE decode, img2img), for the tests of the UI, the previews and 
 
 from __future__ import annotations
 
+import functools
 import json
 import string
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from diffusers import (
@@ -30,6 +32,9 @@ from diffusers import (
 )
 from PIL import Image, ImageDraw, ImageOps
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+if TYPE_CHECKING:
+    from diffusers import DiffusionPipeline
 
 # Linear approximation of the SD 1.x VAE decoder: latent channels (4) -> RGB. Good enough to
 # show a creator the composition forming; needs no weights.
@@ -62,16 +67,16 @@ class ModelNotAvailable(Exception):
 
 @dataclass
 class LoadedModel:
-    text2img: object
-    img2img: object
-    inpaint: object
+    text2img: DiffusionPipeline
+    img2img: DiffusionPipeline
+    inpaint: DiffusionPipeline
     name: str
     device: str
     dtype: str
     sampler: str
     random_weights: bool
     preview_method: str = "latent-rgb"  # or "taesd"
-    taesd: object = None
+    taesd: AutoencoderTiny | None = None
     latent_rgb: tuple | None = None  # (4×3 factors, 3 biases) of this VAE's linear preview; None: SD's
 
 
@@ -154,7 +159,15 @@ def build_tiny_pipeline(device: str = "cpu"):
 # The real Stable Diffusion architectures, for realistic compute cost with random weights and
 # no download: SD 1.5 (CLIP ViT-L text encoder) and SD-Turbo (SD 2.1: OpenCLIP ViT-H text
 # encoder, linear attention projections, trailing timesteps).
-ARCHITECTURES = {
+class Architecture(TypedDict):
+    """Keyword arguments of each part: UNet2DConditionModel, CLIPTextConfig, euler_scheduler."""
+
+    unet: dict[str, Any]
+    text: dict[str, Any]
+    scheduler: dict[str, Any]
+
+
+ARCHITECTURES: dict[str, Architecture] = {
     "sd15-random": {
         "unet": dict(cross_attention_dim=768, attention_head_dim=8),
         "text": dict(
@@ -403,7 +416,17 @@ def run_diffusion(
 def warm_up(model: LoadedModel, size: int) -> None:
     """One tiny text-to-image, image-to-image and inpainting run, so the first creator action
     does not pay for lazy initialisation (kernels, allocator, scheduler tables)."""
-    square = dict(prompt="warm up", seed=0, steps=2, width=size, height=size, guidance=0.0, on_preview=lambda p: None)
-    image = run_diffusion(model, **square)
-    run_diffusion(model, **square, init_image=image, strength=1.0)
-    run_diffusion(model, **square, init_image=image, strength=1.0, mask_region="center")
+    square = functools.partial(
+        run_diffusion,
+        model,
+        prompt="warm up",
+        seed=0,
+        steps=2,
+        width=size,
+        height=size,
+        guidance=0.0,
+        on_preview=lambda p: None,
+    )
+    image = square()
+    square(init_image=image, strength=1.0)
+    square(init_image=image, strength=1.0, mask_region="center")

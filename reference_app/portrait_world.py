@@ -158,13 +158,13 @@ def draw(attrs: dict[str, str], seed: int, size: int = 64) -> Image.Image:
         )
 
     tilt = rng.uniform(-8, 8)
-    figure = figure.rotate(tilt, resample=Image.BICUBIC, center=(cx, bottom + head_h))
+    figure = figure.rotate(tilt, resample=Image.Resampling.BICUBIC, center=(cx, bottom + head_h))
     image.paste(figure, (0, 0), figure)
     lit = np.asarray(image, dtype=np.float32) * np.array(LIGHT_TINT[attrs["light"]], dtype=np.float32)
     light_from = rng.choice((-1.0, 1.0))  # one side a little brighter
     lit *= (1.0 + 0.08 * light_from * np.linspace(-1, 1, side, dtype=np.float32))[None, :, None]
     image = Image.fromarray(np.clip(lit, 0, 255).astype(np.uint8))
-    return image.resize((size, size), Image.BOX)
+    return image.resize((size, size), Image.Resampling.BOX)
 
 
 def describe(attrs: dict[str, str]) -> str:

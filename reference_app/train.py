@@ -79,7 +79,11 @@ def word_tokenizer() -> CLIPTokenizer:
             joined += piece
             add(joined)
     while True:
-        tokenizer = CLIPTokenizer(vocab=dict(vocab), merges=list(merges), model_max_length=MAX_TOKENS)
+        tokenizer = CLIPTokenizer(
+            vocab=dict(vocab),
+            merges=list(merges),  # type: ignore[arg-type]  # typed list[str]; it goes to tokenizers' BPE, which takes pairs
+            model_max_length=MAX_TOKENS,
+        )
         split = [tokenizer.tokenize(word) for word in words if len(tokenizer.tokenize(word)) > 1]
         if not split:
             return tokenizer
@@ -210,10 +214,11 @@ class Trainer:
         self.ema_unet, self.ema_text = EMA(self.unet), EMA(self.text_encoder)
         self.schedule = noise_schedule()
         self.vae_done = self.denoiser_done = 0
-        self.losses = {"vae": [], "denoiser": []}  # (step, mean loss of the last 50 steps)
+        # per stage: (step, mean loss of the last 50 steps)
+        self.losses: dict[str, list[tuple[int, float]]] = {"vae": [], "denoiser": []}
         self.seconds = 0.0  # before this process: from the checkpoint
         self.started = time.perf_counter()
-        self.latents = None
+        self.latents: torch.Tensor | None = None
 
     # state -----------------------------------------------------------------------------------
 

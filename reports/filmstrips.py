@@ -18,7 +18,7 @@ def filmstrips(run: Run, limit: int | None = None) -> list[dict]:
         for r in run.steps.itertuples()
         if r.status == "ok" and not pd.isna(r.step_index)
     }
-    strips = []
+    strips: list[dict] = []
     for e in run.events:
         if (
             e.get("event") != "action"

@@ -39,7 +39,7 @@ def image_facts(run_path: Path, images: list[str], need_std: set[str] | None = N
 
     def measure(image: str) -> dict:
         with Image.open(run_path / image) as opened:  # the header only, unless the pixels are needed
-            facts = {"mtime_ns": stamps[image], "side": max(opened.size)}
+            facts: dict[str, int | float] = {"mtime_ns": stamps[image], "side": max(opened.size)}
             if image in need_std:
                 facts["pixel_std"] = pixel_std(opened)
             return facts

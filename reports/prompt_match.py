@@ -61,7 +61,8 @@ class JudgeNet(nn.Module):
 def to_pixels(images: list[Image.Image]) -> torch.Tensor:
     """Images of any size as a N×3×64×64 batch in [-1, 1]."""
     arrays = [
-        np.asarray(image.convert("RGB").resize((SIZE, SIZE), Image.BILINEAR), dtype=np.float32) for image in images
+        np.asarray(image.convert("RGB").resize((SIZE, SIZE), Image.Resampling.BILINEAR), dtype=np.float32)
+        for image in images
     ]
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 127.5 - 1.0
 
@@ -70,7 +71,8 @@ def drawn_set(seed: int, count: int, roughen: bool) -> tuple[torch.Tensor, dict[
     """`count` drawn portraits and their labels. `roughen`: a random blur and noise on each, so
     the judge also reads the softer images a small diffusion model makes."""
     rng = np.random.default_rng(seed)
-    images, labels = [], {name: [] for name in NAMES}
+    images: list[Image.Image] = []
+    labels: dict[str, list[int]] = {name: [] for name in NAMES}
     for index in range(count):
         image, attrs = world.portrait(seed * 1_000_003 + index, size=SIZE)
         if roughen:
@@ -117,7 +119,8 @@ def train_judge(
         flip = torch.rand(batch, generator=generator) < 0.5  # every attribute is symmetric
         pixels[flip] = pixels[flip].flip(-1)
         logits = model(pixels)
-        loss = sum(F.cross_entropy(logits[name], train_labels[name][index]) for name in NAMES)
+        losses = [F.cross_entropy(logits[name], train_labels[name][index]) for name in NAMES]
+        loss = sum(losses[1:], start=losses[0])  # a Tensor, as sum() from 0 gave
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -132,7 +132,7 @@ def row_of(event: dict) -> dict | None:
     if kind == "action":
         return action_row(event)
     if kind == "export":
-        click, saved = event.get("click"), event.get("saved_at")
+        click, saved = event["click"], event["saved_at"]  # the runner records both with every export
         return {
             **identity(event),
             "click_ts_ms": round(click, 1),
@@ -235,7 +235,8 @@ def recorded_rows(records: Records) -> list[dict]:
                 timing = None
             if timing is not None:
                 row.update(timing_columns(timing))
-                if row.get("server_final_ts_ms") is not None:
-                    row["delivery_ms"] = round(timing.final_paint_ts_ms - float(row["server_final_ts_ms"]), 1)
+                server_final = row.get("server_final_ts_ms")
+                if server_final is not None:
+                    row["delivery_ms"] = round(timing.final_paint_ts_ms - float(server_final), 1)
         rows.append(row)
     return rows

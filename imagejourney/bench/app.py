@@ -92,6 +92,7 @@ def run(trials: int, config_path: Path, model: str = "tiny", progress=print) -> 
                 ).run()
                 page.close()
             results[case] = summarize(load_run(run_dir.path).steps)
+        assert info is not None, "ReferenceApp returns on entering only once /imagejourney/info answers"
         conditions = {
             "browser": f"chromium {browser.version} ({source})",
             "model": model_conditions(info),

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from imagejourney.journeys.pack import load_pack
 from imagejourney.reference_app import portrait_world as world
@@ -30,6 +31,8 @@ from imagejourney.reports.judges import LPIPS
 from imagejourney.reports.prompt_match import PromptMatch
 
 MODELS = ("portrait-world", "tiny")
+# One generation's previews (seconds after the start, image), its total seconds and its final.
+Generation = tuple[list[tuple[float, Image.Image]], float, Image.Image]
 
 
 def named_prompts(count: int, seed: int = 0, without: str | None = None) -> list[dict[str, str]]:
@@ -51,8 +54,8 @@ def measure(model_name: str, trials: int, pack, judge: PromptMatch, lpips: LPIPS
         steps=settings["steps"], width=settings["size"], height=settings["size"], guidance=settings["guidance"]
     )
 
-    def generate(prompt, seed, previews=None, **edit):
-        timed = []
+    def generate(prompt, seed, previews: list[Generation] | None = None, **edit):
+        timed: list[tuple[float, Image.Image]] = []
         started = time.perf_counter()
         image = run_diffusion(
             model,
@@ -69,10 +72,11 @@ def measure(model_name: str, trials: int, pack, judge: PromptMatch, lpips: LPIPS
     asked = named_prompts(trials, seed=1)
     texts = [world.describe(attrs) for attrs in asked]
     progress(f"{model_name}: {trials} prompts × 2 seeds")
-    previews = []
+    previews: list[Generation] = []
     first = [generate(text, 1000 + i, previews) for i, text in enumerate(texts)]
     second = [generate(text, 2000 + i) for i, text in enumerate(texts)]
-    scores = [m.score for m in judge.judge(first, asked)]
+    scores = [score for m in judge.judge(first, asked) if (score := m.score) is not None]
+    assert len(scores) == len(first), "a prompt match score for each: named_prompts names 3 attributes in each"
     seen_first = judge.judge(first, asked)
     seen_second = judge.judge(second, asked)
     free_changed = [

@@ -238,8 +238,9 @@ def run(steps: int, config_path: Path, walks_alone: int, progress=print) -> dict
         launch, source = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
     try:
         bare = [ms for _ in range(walks_alone) for ms in bare_playwright(steps, url, launch, context_args)]
-        baseline = {"overhead_ms": stats(bare), "walks": walks_alone}
-        progress(f"bare Playwright, {walks_alone} walks: {baseline['overhead_ms']['p50']} ms per step (p50)")
+        bare_ms = stats(bare)
+        baseline = {"overhead_ms": bare_ms, "walks": walks_alone}
+        progress(f"bare Playwright, {walks_alone} walks: {bare_ms['p50']} ms per step (p50)")
         alone = []
         for number in range(1, walks_alone + 1):
             alone.append(walk(1, steps, url, launch, context_args, work))

@@ -85,8 +85,10 @@ def run(actions: int, config_path: Path, progress=print) -> dict:
     work = Path(tempfile.mkdtemp(prefix="imagejourney-bench-soak-"))
     done = errors = tried = injected = 0
     next_job = 1
-    rss_start = None
+    rss_start: float | None = None
     with sync_playwright() as p, ReferenceApp("tiny", work / "app.log", extra_args=FAULTS) as app:
+        process = app.process
+        assert process is not None, "ReferenceApp starts its process on entering"
         launch, _ = chromium_launch_args({"headless": True}, p.chromium.executable_path, config["BROWSER"]["args"])
         browser = launch_chromium(p, launch)
         number = 0
@@ -106,14 +108,15 @@ def run(actions: int, config_path: Path, progress=print) -> dict:
             more, next_job = faults_injected(app.url, next_job)
             injected += more
             if rss_start is None:
-                rss_start = rss_mb(app.process.pid)  # warm: the first journey run has allocated what it needs
+                rss_start = rss_mb(process.pid)  # warm: the first journey run has allocated what it needs
             progress(
                 f"{tried} actions tried: {done} done, {errors} failed ({injected} failures injected); "
-                f"app RSS {rss_mb(app.process.pid):.0f} MB"
+                f"app RSS {rss_mb(process.pid):.0f} MB"
             )
         still_serving = answers(app.url)
-        rss_end = rss_mb(app.process.pid)
+        rss_end = rss_mb(process.pid)
         browser.close()
+    assert rss_start is not None, "measured after the first journey, and actions is at least 1"
     return {
         "actions_done": done,
         "errors_seen": errors,

@@ -25,11 +25,15 @@ from ..steps import failure_reason
 IMAGE_ACTIONS = ("generate", "reroll", "edit", "repeat")
 
 
-def creator_windows(events: list[dict]) -> dict[tuple[int, int], tuple[float, float]]:
+CreatorKey = tuple[int | None, int | None]  # (creators, creator) as an event names them; None if it does not
+
+
+def creator_windows(events: list[dict]) -> dict[CreatorKey, tuple[float, float]]:
     """{(creators, creator): (start, end)} in epoch ms; a creator that never finished (the run
     was stopped) is active until the last event recorded."""
     last = max((e.get("wall_time") or 0) for e in events) * 1000 if events else 0.0
-    starts, ends = {}, {}
+    starts: dict[CreatorKey, float] = {}
+    ends: dict[CreatorKey, float] = {}
     for e in events:
         key = (e.get("creators"), e.get("creator"))
         if e.get("event") == "creator_started":
