@@ -350,7 +350,7 @@ def cmd_profile_check(args) -> int:
             check_compatible(pack, profile)
         with (
             ReferenceApp(target.model, app_log)
-            if target.started_here
+            if target.url is None  # started_here, spelled so that mypy knows the URL below is a str
             else nullcontext(RemoteTarget.check(target.url)) as running
         ):
             with sync_playwright() as p:
