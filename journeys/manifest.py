@@ -91,8 +91,8 @@ def degradations(
             found.append("the reference app ran on the CPU, not a GPU: generation times are not GPU times")
         if app_info.get("faults"):
             found.append(
-                f"fault injection was on in the reference app ({app_info['faults']}): failures and blank "
-                "or stalled images were made on purpose"
+                f"fault injection was on in the reference app ({app_info['faults']}): failures, and blank, "
+                "stalled or wrong images (a quality fault), were made on purpose"
             )
         holds = app_info.get("holds") or {}
         if any(holds.values()):
