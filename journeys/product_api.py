@@ -125,12 +125,16 @@ class ServerWatch:
         if "times" not in self.spec:  # the reference app's own keys, as they are
             return {"job": job, "times": answer}
         times = {key: epoch_ms(search(path, answer), self.spec["clock"]) for key, path in self.spec["times"].items()}
-        seen_preview = self.first_frame("first_preview")
-        if times.get("first_preview") is None and seen_preview is not None:
-            times["first_preview"] = seen_preview
+        seen_previews = self.frames_for("first_preview")
+        if times.get("first_preview") is None and seen_previews:
+            times["first_preview"] = seen_previews[0]
         found = {TIME_KEYS[key]: value for key, value in times.items()}
-        if "previews_produced" in found:
-            found["previews_produced"] = [found["previews_produced"]] if found["previews_produced"] is not None else []
+        if "previews_produced" in found:  # the audit's key is a list of times: every preview seen, else the one told
+            first_preview = times["first_preview"]
+            if seen_previews and first_preview == seen_previews[0]:
+                found["previews_produced"] = seen_previews
+            else:
+                found["previews_produced"] = [first_preview] if first_preview is not None else []
         seed = search(self.spec["seed"], answer) if "seed" in self.spec else None
         return {
             "job": job,
@@ -155,13 +159,13 @@ class ServerWatch:
                 return str(found)
         return None
 
-    def first_frame(self, moment: str) -> float | None:
-        """When the harness first saw a websocket frame for `moment` (epoch ms; a few ms after
-        the browser received it), or None."""
+    def frames_for(self, moment: str) -> list[float]:
+        """When the harness saw each websocket frame for `moment` (epoch ms; a few ms after the
+        browser received it): for first_preview, every progress image the product sent."""
         rule = self.spec.get("websocket", {}).get(moment)
         if not rule:
-            return None
-        return next((round(t, 1) for t, payload in self.frames if rule["contains"] in payload), None)
+            return []
+        return [round(t, 1) for t, payload in self.frames if rule["contains"] in payload]
 
 
 def fetch_about(base_url: str, about: list[dict]) -> dict | None:
