@@ -241,6 +241,8 @@ def compare(baseline: Side, new: Side, alpha: float = 0.05, min_effect: float = 
     base_samples, new_samples = samples(baseline), samples(new)
     common = sorted((m for m in base_samples if m in new_samples), key=metric_order)
     metrics = [compare_metric(m, base_samples[m], new_samples[m], alpha, min_effect) for m in common]
+    for m in metrics:  # the change in words, for a page that shows it (percent, or ms near zero)
+        m["change_text"] = None if m["ci_low"] is None else change_text(m)
     if not metrics:
         raise CompareError(
             f"{baseline.name} and {new.name} share no measured metric (different journeys, or nothing "
@@ -252,6 +254,8 @@ def compare(baseline: Side, new: Side, alpha: float = 0.05, min_effect: float = 
         for m in QUALITY_METRICS
         if m in base_quality and m in new_quality
     ]
+    for q in quality:
+        q["change_text"] = None if q["ci_low"] is None else quality_change_text(q)
     only = sorted(set(base_samples) ^ set(new_samples)) + sorted(set(base_quality) ^ set(new_quality))
     warnings = incomparable(baseline.manifest, new.manifest)
     if only:

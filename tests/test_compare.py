@@ -235,6 +235,7 @@ def test_cli_exits_1_when_quality_drops_and_writes_the_quality_keys(tmp_path):
     data = json.loads((tmp_path / "c.json").read_text())
     assert data["regressions"] == [] and data["quality_regressions"] == ["acceptance_rate", "prompt_match"]
     assert set(data["quality"][0]) >= {"metric", "test", "baseline", "new", "difference", "p_value", "verdict"}
+    assert data["quality"][0]["change_text"].endswith("]") and " pts [" in data["quality"][0]["change_text"]
 
 
 # Absolute change where a percentage says nothing -------------------------------------------
@@ -250,6 +251,7 @@ def test_near_zero_baseline_or_a_large_ratio_shows_the_absolute_change(tmp_path)
     assert {"ratio", "ci_low", "ci_high"} <= set(row)  # the keys compare wrote before are kept
     line = next(line for line in format_comparison(result).splitlines() if line.startswith("reroll.click_to_final_ms"))
     assert " ms [+" in line and "%" not in line
+    assert row["change_text"].startswith("+14") and row["change_text"].endswith("]") and " ms [" in row["change_text"]
     # A baseline over 1 ms but a ratio over 10×: also absolute.
     big = compare(
         side_from_path(write_run(tmp_path / "c", noisy(20, 20, 3))),
