@@ -199,6 +199,7 @@
   const presentSource = new Image();
   presentSource.src = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNoaGhgBAAEhgGCRDYvWgAAAABJRU5ErkJggg==";
   const presenting = new Map(); // identifier → the draw paint it presents
+  const PRESENT_WAIT_MS = 2000; // an action is not done before its draws' entries come, or this passes
   let presented = 0;
   function presentWith(paint) {
     if (!presentSource.complete || !presentSource.naturalWidth) return;
@@ -210,13 +211,20 @@
     marker.style.cssText = "position: fixed; left: 0; top: 0; width: 1px; height: 1px; pointer-events: none; z-index: 2147483647";
     document.documentElement.appendChild(marker);
     presenting.set(id, { paint, marker });
-    setTimeout(() => { if (presenting.delete(id)) marker.remove(); }, 2000);
+    paint.awaitingPresentation = true;
+    setTimeout(() => {
+      if (!presenting.delete(id)) return;
+      marker.remove();
+      paint.awaitingPresentation = false;
+      if (wake) wake();
+    }, PRESENT_WAIT_MS);
   }
   function notePresented(entry) {
     const item = presenting.get(entry.identifier);
     if (!item) return;
     presenting.delete(entry.identifier);
     item.marker.remove();
+    item.paint.awaitingPresentation = false;
     if (entry.renderTime > 0) {
       item.paint.t = Math.max(entry.renderTime, item.paint.drawnAt);
       item.paint.presented = true;
@@ -277,7 +285,7 @@
   }
   // This action's last new picture drawn, its frame begun (the final of a canvas output).
   const drawnFinal = (a) => paints.filter((p) => p.method === "draw-call" && p.t !== null && p.t >= a.click && ofAction(a, p)).pop() || null;
-  const drawPending = (a) => paints.some((p) => p.method === "draw-call" && p.t === null && p.drawnAt >= a.click);
+  const drawPending = (a) => paints.some((p) => p.method === "draw-call" && (p.t === null || p.awaitingPresentation) && p.drawnAt >= a.click);
 
   function tagOutputImages() {
     for (const img of document.querySelectorAll(config.output + " img")) {
@@ -515,7 +523,7 @@
       // `old`: content the region showed before the click (the audit counts no such paint).
       paints: paints.filter(mine)
         .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200), content: p.content,
-                       role: p.role, old: shownBefore(p.content, click), ...(p.api ? { api: p.api, size: p.size } : {}) })),
+                       role: p.role, old: shownBefore(p.content, click), ...(p.api ? { api: p.api, size: p.size, presented: Boolean(p.presented) } : {}) })),
     };
   }
 
