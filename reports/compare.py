@@ -398,7 +398,10 @@ def change_text(m: dict) -> str:
     """The change of a compared metric with its interval: in percent, or in ms where the
     baseline median is under 1 ms or the ratio is over 10× ("+149.9 ms [+140.2, +160.0]")."""
     if m.get("change_shown_as") == "absolute" and m.get("difference_ci_low_ms") is not None:
-        return f"{m['difference_ms']:+.1f} ms [{m['difference_ci_low_ms']:+.1f}, {m['difference_ci_high_ms']:+.1f}]"
+        values = (m["difference_ms"], m["difference_ci_low_ms"], m["difference_ci_high_ms"])
+        digits = 2 if max(abs(v) for v in values) < 1 else 1  # a change within a millisecond keeps its size
+        low, high = (f"{v:+.{digits}f}" for v in values[1:])
+        return f"{values[0]:+.{digits}f} ms [{low}, {high}]"
     return f"{(m['ratio'] - 1) * 100:+.1f}% [{(m['ci_low'] - 1) * 100:+.1f}%, {(m['ci_high'] - 1) * 100:+.1f}%]"
 
 
