@@ -241,8 +241,8 @@ def judge_run(
     by_owner: dict[tuple[str, str], list[float]] = {}
     for owner, distance in zip(owners, distances):
         by_owner.setdefault(owner, []).append(distance)
-    for (image, judge), values in by_owner.items():
-        add(image, judge, np.mean(values), lpips_model.name, lpips_model.calibrated)
+    for (owner_image, judge), values in by_owner.items():
+        add(owner_image, judge, np.mean(values), lpips_model.name, lpips_model.calibrated)
 
     judge_previews(run, finals, images, lpips_model, add)
 
@@ -311,7 +311,7 @@ def lpips_pairs(finals: pd.DataFrame, baseline: Path | None) -> tuple[list[tuple
     if baseline is not None:
         base = load_run(baseline)
         base_finals = base.steps[(base.steps["status"] == "ok") & base.steps["image"].notna()]
-        kept = {}
+        kept: dict[tuple, Path] = {}
         for _, row in base_finals.iterrows():
             kept.setdefault((row["prompt"], row["seed"], row["action"]), base.path / row["image"])
         for _, row in finals.iterrows():

@@ -214,14 +214,14 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
             running[str(pct)] = apps.enter_context(
                 ReferenceApp("tiny", work / f"slow{pct}.log", extra_args=("--fault-latency-ms", str(latency)))
             )
-        pools: dict[str, list[float]] = {name: [] for name in running}
+        measured: dict[str, list[float]] = {name: [] for name in running}
         rounds = -(-trials // ROUND)
         for number in range(1, rounds + 1):
             progress(f"round {number} of {rounds}: {ROUND} rerolls against each of A1, A2, +10 %, +25 %")
             for name, app in running.items():
-                pools[name] += reroll_times(browser, config, profile, app, work, f"{name}-{number}", ROUND)
+                measured[name] += reroll_times(browser, config, profile, app, work, f"{name}-{number}", ROUND)
         browser.close()
-    pools = {name: np.asarray(values, dtype=float) for name, values in pools.items()}
+    pools = {name: np.asarray(values, dtype=float) for name, values in measured.items()}
     rng = np.random.default_rng(0)
     progress(f"resampling: {TRIALS} trials per comparison")
     false_positive = verdict_rate(pools["A1"], pools["A2"], N_PER_SIDE, ("slower", "faster"), rng)
