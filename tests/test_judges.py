@@ -122,7 +122,7 @@ def test_report_and_summary_show_the_judges(tmp_path):
     judge_run(run)
     html = render_report(run)[0].read_text()
     assert "LPIPS uncalibrated (backbone weights not available)" in html and 'id="quality"' in html
-    assert "reroll diversity 0." in html and "edit outside mask max 0.000" in html  # contact-sheet captions
+    assert "reroll diversity 0." in html and "largest change outside the mask 0.00" in html  # contact-sheet captions
     assert '<td class="n">0.0000</td>' in html  # the same-seed LPIPS of the repeat
     summary = json.loads((run / "summary.json").read_text())
     quality = summary["quality"]
