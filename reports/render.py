@@ -223,6 +223,11 @@ def headline(summary: dict) -> dict:
             ttui, f"TTUI {ttui}"
         )
         sentence = f"{len(comparison['regressions'])} of {len(comparison['metrics'])} metrics slower than baseline, {ttui_words}"
+        worse = comparison.get("quality_regressions", [])
+        if comparison.get("quality"):
+            sentence += "; quality " + (
+                "worse: " + ", ".join(in_words(metric) for metric in worse) if worse else "not worse"
+            )
     else:
         sentence = f"{summary['ttui_reached']} of {len(summary['journeys'])} journey runs reached a useful image; not compared with a baseline"
     if budgets:

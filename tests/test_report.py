@@ -460,3 +460,28 @@ def test_contact_sheet_says_what_prompt_match_saw(tmp_path):
     assert "asked red hair · saw &lt;b&gt;blond&lt;/b&gt;" in html  # the judge's words, escaped
     assert ">all seen<" in html and "prompt match 0.41" in html
     assert "prompt match: hair colour" not in html  # per-attribute values stay in judgements.csv
+
+
+def test_report_shows_quality_verdicts_against_a_baseline(tmp_path):
+    base, new = tmp_path / "base", tmp_path / "new"
+    shutil.copytree(FORMAT_1_RUN, base)
+    shutil.copytree(FORMAT_1_RUN, new)
+    render_report(base)
+    html = render_report(new, baseline=str(base))[0].read_text()
+    summary = json.loads((new / "summary.json").read_text())
+    quality = {q["metric"]: q for q in summary["comparison"]["quality"]}
+    assert "acceptance_rate" in quality and summary["comparison"]["quality_regressions"] == []
+    assert '<td title="acceptance_rate">acceptance rate</td>' in html
+    assert "quality not worse" in html and "quality metrics worse" in html
+
+
+def test_report_says_quality_is_worse_when_the_finals_are_not_useful(tmp_path):
+    base, new = tmp_path / "base", tmp_path / "new"
+    shutil.copytree(FORMAT_1_RUN, base)
+    shutil.copytree(FORMAT_1_RUN, new)
+    finals = sorted(p.name for p in (new / "images").glob("*.png") if "export" not in p.name)
+    rows = "".join(f"images/{name},no,lead,2026-11-23T12:00:00+00:00,\n" for name in finals)
+    (new / "labels.csv").write_text("image,useful,reviewer,labelled_at,note\n" + rows)
+    html = render_report(new, baseline=str(base))[0].read_text()
+    assert json.loads((new / "summary.json").read_text())["comparison"]["quality_regressions"] == ["acceptance_rate"]
+    assert "quality worse: acceptance rate" in html
