@@ -16,11 +16,15 @@ import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import jmespath
 from jmespath.exceptions import JMESPathError
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
+
+if TYPE_CHECKING:
+    from .profile import ServerTimings
 
 CLOCKS = ("epoch_ms", "epoch_s", "iso")
 # A profile's names for the server's moments → the keys the audit reads (the reference app's own).
@@ -62,8 +66,8 @@ def epoch_ms(value, clock: str) -> float | None:
 class ServerWatch:
     """The page's responses and websocket frames during one action, for `server_timings`."""
 
-    def __init__(self, page: Page, spec: dict | None):
-        self.spec = spec or {}
+    def __init__(self, page: Page, spec: ServerTimings | None):
+        self.spec: ServerTimings = spec or {}
         self.responses: list = []
         self.frames: list[tuple[float, str]] = []  # (epoch ms when the harness saw it, payload)
         self.watching = False
@@ -78,18 +82,13 @@ class ServerWatch:
 
     def on_websocket(self, socket) -> None:
         if any(rule["url"] in socket.url for rule in self.spec["websocket"].values()):
-            socket.on(
-                "framereceived",
-                lambda payload: (
-                    self.watching
-                    and self.frames.append(
-                        (
-                            time.time() * 1000,
-                            payload if isinstance(payload, str) else payload.decode("utf-8", "replace"),
-                        )
-                    )
-                ),
-            )
+
+            def on_frame(payload: str | bytes) -> None:
+                if self.watching:
+                    text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+                    self.frames.append((time.time() * 1000, text))
+
+            socket.on("framereceived", on_frame)
 
     def begin(self) -> None:
         """Start watching, just before the action's click."""
@@ -128,7 +127,7 @@ class ServerWatch:
         seen_previews = self.frames_for("first_preview")
         if times.get("first_preview") is None and seen_previews:
             times["first_preview"] = seen_previews[0]
-        found = {TIME_KEYS[key]: value for key, value in times.items()}
+        found: dict[str, float | list[float] | None] = {TIME_KEYS[key]: value for key, value in times.items()}
         if "previews_produced" in found:  # the audit's key is a list of times: every preview seen, else the one told
             first_preview = times["first_preview"]
             if seen_previews and first_preview == seen_previews[0]:
