@@ -460,6 +460,18 @@ def test_contact_sheet_says_what_prompt_match_saw(tmp_path):
     assert "asked red hair · saw &lt;b&gt;blond&lt;/b&gt;" in html  # the judge's words, escaped
     assert ">all seen<" in html and "prompt match 0.41" in html
     assert "prompt match: hair colour" not in html  # per-attribute values stay in judgements.csv
+    quality = json.loads((run / "summary.json").read_text())["quality"]
+    assert quality["prompt_match"] == {
+        "p50": 0.69,
+        "n": 2,
+        "not_judged": 0,
+        "model": "prompt-match CNN",
+        "calibrated": True,
+    }
+    assert quality["attributes"] == [
+        {"attribute": "hair_colour", "n": 1, "seen_as_asked_rate": 0.0, "seen_instead": "blond"}
+    ]
+    assert '<td>hair colour</td><td class="n">1</td><td class="n">0%</td><td>blond</td>' in html
 
 
 def test_report_shows_quality_verdicts_against_a_baseline(tmp_path):

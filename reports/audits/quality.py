@@ -3,6 +3,8 @@ the ways the judges fall short of a real measurement (uncalibrated LPIPS, CLIP n
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from ..run import Run
@@ -30,7 +32,7 @@ def quality(run: Run, journeys: list[dict]) -> dict | None:
     for journey in journeys:
         journey["quality"] = {
             judge: (None if pd.isna(v := per_journey.get((journey["prompt_id"], judge), float("nan"))) else float(v))
-            for judge in (*LPIPS_JUDGES, "clip_score", "edit_outside_mask_max")
+            for judge in (*LPIPS_JUDGES, "clip_score", "prompt_match", "edit_outside_mask_max")
         }
     diversity = [
         q["quality"]["reroll_diversity"] for q in journeys if q.get("quality", {}).get("reroll_diversity") is not None
@@ -60,7 +62,54 @@ def quality(run: Run, journeys: list[dict]) -> dict | None:
             "model": clip["model"].iloc[0],
             "calibrated": bool((clip["calibrated"] == "yes").all()) and clip["value"].notna().all(),
         },
+        "prompt_match": prompt_match(j),
+        "attributes": attributes_seen(j),
     }
+
+
+def prompt_match(j: pd.DataFrame) -> dict | None:
+    """prompt_match over the run: p50 with N, the judge, whether it is calibrated for the target
+    (a prompt outside the portrait world is not judged, and counted so)."""
+    rows = j[j["judge"] == "prompt_match"]
+    if rows.empty:
+        return None
+    judged = rows[rows["value"].notna()]
+    return {
+        "p50": percentile(judged["value"], 50),
+        "n": len(judged),
+        "not_judged": len(rows) - len(judged),
+        "model": str(judged["model"].iloc[0]).split(": ", 1)[0] if len(judged) else None,
+        "calibrated": bool(len(judged)) and bool((judged["calibrated"] == "yes").all()),
+    }
+
+
+SEEN = re.compile(r"asked (?P<asked>.+) · saw (?P<seen>.+)$")
+
+
+def attributes_seen(j: pd.DataFrame) -> list[dict]:
+    """Per attribute the prompts named, how often the judge saw it as asked, and what it saw most
+    instead: which attributes the model gets wrong most, worst first."""
+    found: dict[str, dict] = {}
+    for row in j[j["judge"].str.startswith("prompt_match:") & j["value"].notna()].itertuples():
+        said = SEEN.search(str(row.model))
+        if not said:
+            continue
+        mine = found.setdefault(row.judge.removeprefix("prompt_match:"), {"n": 0, "as_asked": 0, "instead": {}})
+        mine["n"] += 1
+        if said["asked"] == said["seen"]:
+            mine["as_asked"] += 1
+        else:
+            mine["instead"][said["seen"]] = mine["instead"].get(said["seen"], 0) + 1
+    rows = [
+        {
+            "attribute": name,
+            "n": f["n"],
+            "seen_as_asked_rate": f["as_asked"] / f["n"],
+            "seen_instead": max(f["instead"], key=f["instead"].get) if f["instead"] else None,
+        }
+        for name, f in found.items()
+    ]
+    return sorted(rows, key=lambda r: (r["seen_as_asked_rate"], r["attribute"]))
 
 
 def judge_conditions(found: dict | None) -> list[str]:
