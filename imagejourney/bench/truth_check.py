@@ -67,6 +67,7 @@ TRACK_REGION = """(output) => {
     const r = el.getBoundingClientRect(), last = boxes[boxes.length - 1];
     if (!last || last.x !== r.x || last.y !== r.y) boxes.push({ t: performance.now(), x: r.x, y: r.y });
   };
+  note();
   new MutationObserver(note).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
   addEventListener("scroll", note, true);
   addEventListener("resize", note);
@@ -231,20 +232,39 @@ def screen_times(times: list[tuple[float, float]], crops: list, click: float, en
     return out
 
 
+LAYOUT_LAG_MS = 150  # a move of the output region reaches the screen within this (frames lag on a busy machine)
+
+
 def crops_of(watched: dict) -> list:
     """The final's area in each state of the watched square, moved with the output region
-    (None where it was not inside the square)."""
+    (None where it was not inside the square). A move reaches the screen some frames after the
+    page made it: for a state read within LAYOUT_LAG_MS of a move, the area is taken where it was
+    before or after the move, whichever looks more like the state before."""
     square, box, moves = watched["square"], watched["area"]["box"], watched["area"]["moves"]
     end_x, end_y = (moves[-1]["x"], moves[-1]["y"]) if moves else (0, 0)
     x0, y0 = round(box["x"]) - square["left"] + EDGE, round(box["y"]) - square["top"] + EDGE
     w, h = max(1, int(box["width"]) - 2 * EDGE), max(1, int(box["height"]) - 2 * EDGE)
-    crops = []
-    for (t, _), frame in zip(watched["times"], watched["frames"]):
-        moved = [m for m in moves if m["t"] <= t - 2]
-        dx, dy = (round(moved[-1]["x"]) - round(end_x), round(moved[-1]["y"]) - round(end_y)) if moved else (0, 0)
+
+    def offset(move):
+        return (round(move["x"]) - round(end_x), round(move["y"]) - round(end_y)) if move else (0, 0)
+
+    def crop(frame, dx, dy):
         left, top = x0 + dx, y0 + dy
         inside = left >= 0 and top >= 0 and left + w <= frame.shape[1] and top + h <= frame.shape[0]
-        crops.append(frame[top : top + h, left : left + w] if inside else None)
+        return frame[top : top + h, left : left + w] if inside else None
+
+    crops, previous = [], None
+    for (t, _), frame in zip(watched["times"], watched["frames"]):
+        standing = [m for m in moves if m["t"] <= t - LAYOUT_LAG_MS]
+        recent = [m for m in moves if t - LAYOUT_LAG_MS < m["t"] <= t]
+        candidates = [crop(frame, *offset(m)) for m in [standing[-1] if standing else None, *recent]]
+        candidates = [c for c in candidates if c is not None]
+        if previous is not None and len(candidates) > 1:
+            chosen = min(candidates, key=lambda c: float(np.abs(c.astype(np.float32) - previous).mean()))
+        else:
+            chosen = candidates[-1] if candidates else None
+        crops.append(chosen)
+        previous = chosen if chosen is not None else previous
     return crops + [None] * (len(watched["times"]) - len(crops))  # states timed but not kept
 
 
