@@ -24,6 +24,7 @@ interval is the screen's own uncertainty, reported beside the errors.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import textwrap
 from pathlib import Path
@@ -343,7 +344,14 @@ def run(
     config = load_config(config_path)
     profile = load_profile(ui_profile)
     target = RemoteTarget.check(base_url)
-    work = Path(tempfile.mkdtemp(prefix="imagejourney-truth-"))
+    work = Path(tempfile.mkdtemp(prefix="imagejourney-truth-"))  # its journey runs and screen reads
+    try:
+        return check(base_url, config, profile, target, work, journey, runs, progress)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def check(base_url, config, profile, target, work: Path, journey, runs, progress) -> dict:
     pack = load_pack(journey) if journey else default_pack(profile, work)
     check_compatible(pack, profile)
     runs = runs or (len(pack.prompts) if journey else DEFAULT_RUNS)
