@@ -36,9 +36,7 @@ def test_render_report_enters_each_audit_module_once(tmp_path):
     finally:
         sys.setprofile(None)
 
-    modules = sorted(
-        f"{AUDITS}{p.stem}" for p in Path(audits.__file__).parent.glob("*.py") if p.stem != "__init__"
-    )
+    modules = sorted(f"{AUDITS}{p.stem}" for p in Path(audits.__file__).parent.glob("*.py") if p.stem != "__init__")
     assert sorted(callee for callee, _, _ in entries) == modules
     assert all(
         count == 1 and caller == "imagejourney.reports.summary" and name == "audit"
