@@ -106,13 +106,14 @@ def viewport_origin(page, display: str) -> tuple[int, int]:
 def page_clock_shift(page, samples: int = 30) -> float:
     """ms to add to this process's time.monotonic() (in ms) to get the page's performance.now().
     From the round trip with the least delay; the page read its clock somewhere inside it."""
-    best = None
+    best: tuple[float, float] | None = None  # (round trip, shift), ms
     for _ in range(samples):
         before = time.monotonic() * 1000
         page_now = page.evaluate("performance.now()")
         after = time.monotonic() * 1000
         if best is None or after - before < best[0]:
             best = (after - before, page_now - (before + after) / 2)
+    assert best is not None, "samples is at least 1"
     return best[1]
 
 
@@ -143,6 +144,12 @@ def raise_priority() -> str:
         return "normal"
 
 
+def stop_on_a_line(stop: threading.Event) -> None:
+    """Set `stop` once a line (or the end) arrives on stdin: the watching process's signal."""
+    sys.stdin.readline()
+    stop.set()
+
+
 def watch(display: str, region: dict) -> None:
     """The watching process (`python -m imagejourney.bench.screen_truth DISPLAY REGION`): read
     `region` about every millisecond until a line arrives on stdin, then print the changes as
@@ -151,7 +158,7 @@ def watch(display: str, region: dict) -> None:
 
     priority = raise_priority()
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    threading.Thread(target=stop_on_a_line, args=(stop,), daemon=True).start()
     found = []
     with mss.MSS(display=display) as screen:
         previous, previous_start = screen.grab(region).raw, time.monotonic() * 1000
@@ -178,6 +185,7 @@ class ScreenWatcher:
 
     def __enter__(self) -> ScreenWatcher:
         self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None  # stdout=PIPE
         ready, _, self.priority = self.process.stdout.readline().strip().partition(" ")
         if ready != "ready":
             raise NoScreen(f"the screen watcher could not read the screen (exit status {self.process.wait()})")
@@ -203,7 +211,7 @@ def watch_frames(display: str, region: dict, path: str) -> None:
 
     priority = raise_priority()
     stop = threading.Event()
-    threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+    threading.Thread(target=stop_on_a_line, args=(stop,), daemon=True).start()
     room = MAX_STORED_MB * 1024 * 1024 // (region["width"] * region["height"] * 4)
     times, raws = [], []
     with mss.MSS(display=display) as screen:
@@ -248,6 +256,7 @@ class RegionWatcher:
 
     def __enter__(self) -> RegionWatcher:
         self.process = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None  # stdout=PIPE
         ready, _, self.priority = self.process.stdout.readline().strip().partition(" ")
         if ready != "ready":
             raise NoScreen(f"the screen watcher could not read the screen (exit status {self.process.wait()})")

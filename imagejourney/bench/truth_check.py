@@ -210,7 +210,7 @@ def screen_times(times: list[tuple[float, float]], crops: list, click: float, en
     known = [k for k, c in enumerate(crops) if c is not None]
     before = max((k for k in known if times[k][0] <= click), default=None)
     after = [k for k in known if click < times[k][0] <= end]
-    out = {"preview": None, "final": None}
+    out: dict[str, tuple[float, float] | None] = {"preview": None, "final": None}
     if before is None or not after:
         return out
     # The final: back from the last state, over reads of one picture and tints of it.
@@ -355,7 +355,8 @@ def check(base_url, config, profile, target, work: Path, journey, runs, progress
     pack = load_pack(journey) if journey else default_pack(profile, work)
     check_compatible(pack, profile)
     runs = runs or (len(pack.prompts) if journey else DEFAULT_RUNS)
-    actions, conditions = [], {}
+    actions: list[dict] = []
+    conditions: dict[str, str] = {}
     with VirtualScreen() as display, sync_playwright() as p:
         launch, source = headed_launch_args(display, p.chromium.executable_path, config["BROWSER"]["args"])
         browser = launch_chromium(p, launch)
