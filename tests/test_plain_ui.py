@@ -24,6 +24,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = Path(__file__).parent / "plain_ui"
+FRAMES_LATE_MS = 1000  # a final's paint is after its insertion, and in the action, not a later one
 PASSWORD, SESSION_TOKEN = "pw-Zq81-secret", "tok-5f2e9c-session-secret"  # typed; in a cookie
 URL_TOKEN, IMAGE_SIGNATURE = "tok-url-7c1d-canary", "sig-img-93ab-canary"  # in the post-login URL; in image URLs
 CANARIES = (PASSWORD, SESSION_TOKEN, URL_TOKEN, IMAGE_SIGNATURE)
@@ -71,11 +72,12 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
         row = rows[action]
         assert row["paint_method"] == method
         assert int(row["previews_painted"]) == 3
-        # The measured paint times fall after the page put each image in, within a few frames (a
-        # generous bound: a busy 2-core machine delays frames; the accuracy is measured by the bench).
+        # The paints counted are the page's own images: the first preview painted after the page
+        # put it in and before it put in the final, the final after the final went in. How soon
+        # after is the bench's to measure (a busy 2-core machine delays frames by 200 ms).
         final_paint, first_preview = float(row["final_paint_ts_ms"]), float(row["first_preview_paint_ts_ms"])
-        assert shown[3]["inserted"] <= final_paint <= shown[3]["inserted"] + 150
-        assert shown[0]["inserted"] <= first_preview <= shown[0]["inserted"] + 150
+        assert shown[3]["inserted"] <= final_paint <= shown[3]["inserted"] + FRAMES_LATE_MS
+        assert shown[0]["inserted"] <= first_preview < shown[3]["inserted"]
         # The page waits 150 ms before each of its 4 images.
         assert 4 * 150 <= float(row["click_to_final_ms"]) < 10_000
         assert (run.path / row["image"]).is_file()
@@ -108,8 +110,8 @@ def test_only_the_paints_of_this_action_are_its_previews(page, plain_ui_url, tmp
     for action, shown in (("generate", truth[:4]), ("reroll", truth[4:8])):
         row = rows[action]
         assert int(row["previews_painted"]) == 3, (action, row)
-        assert shown[0]["inserted"] <= float(row["first_preview_paint_ts_ms"]) <= shown[0]["inserted"] + 150
-        assert shown[3]["inserted"] <= float(row["final_paint_ts_ms"]) <= shown[3]["inserted"] + 150
+        assert shown[0]["inserted"] <= float(row["first_preview_paint_ts_ms"]) < shown[3]["inserted"]
+        assert shown[3]["inserted"] <= float(row["final_paint_ts_ms"]) <= shown[3]["inserted"] + FRAMES_LATE_MS
     events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
     reroll = next(e for e in events if e["event"] == "action" and e["action"] == "reroll")
     old = [p for p in reroll["probe"]["paints"] if p["old"]]
