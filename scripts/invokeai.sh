@@ -131,7 +131,8 @@ build_model() {
 install_model() {
   local models job id status
   models=$(api GET /api/v2/models/) || die "InvokeAI did not list its models (GET /api/v2/models/)"
-  if "$VENV/bin/python" -c 'import json, sys; sys.exit(not any(m.get("path") == sys.argv[1] for m in json.loads(sys.argv[2])["models"]))' \
+  # Paths compared as real paths: the checkout may be reached through a link.
+  if "$VENV/bin/python" -c 'import json, os, sys; real = os.path.realpath; sys.exit(not any(real(m.get("path") or "") == real(sys.argv[1]) for m in json.loads(sys.argv[2])["models"]))' \
        "$MODEL_DIR" "$models"; then
     return 0
   fi
@@ -182,7 +183,8 @@ start() {
     fi
     sleep 0.5
   done
-  install_model
+  # A model that cannot be installed leaves no server behind.
+  ( install_model ) || { kill "$pid" 2>/dev/null || true; rm -f "$PID_FILE"; exit 2; }
   say "InvokeAI $(api GET /api/v1/app/version | sed 's/.*"version":"\([^"]*\)".*/\1/') is running (PID $pid, log .invokeai/server.log)"
   echo "http://127.0.0.1:$PORT"
 }
