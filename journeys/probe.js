@@ -261,9 +261,20 @@
       return result;
     };
   }
-  const destination = (args) => (args.length >= 9 ? args.slice(5, 9) : args.length >= 5 ? args.slice(1, 5) : [args[1], args[2], null, null]);
+  // Where drawImage put the picture, in the canvas's own pixels: its destination rectangle under
+  // the context's transform (a node graph draws in graph coordinates, panned and zoomed), as the
+  // bounding box of the transformed corners.
+  function destination(context, args) {
+    let [x, y, w, h] = args.length >= 9 ? args.slice(5, 9) : args.length >= 5 ? args.slice(1, 5) : [args[1], args[2], null, null];
+    const m = context.getTransform ? context.getTransform() : null;
+    if (!m || m.isIdentity) return [x, y, w, h];
+    if (w === null || w === undefined) [w, h] = sizeOf(args[0]);
+    const corners = [[x, y], [x + w, y], [x, y + h], [x + w, y + h]].map(([px, py]) => [m.a * px + m.c * py + m.e, m.b * px + m.d * py + m.f]);
+    const xs = corners.map((c) => c[0]), ys = corners.map((c) => c[1]);
+    return [Math.min(...xs), Math.min(...ys), Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)];
+  }
   for (const proto of [CanvasRenderingContext2D.prototype, window.OffscreenCanvasRenderingContext2D && OffscreenCanvasRenderingContext2D.prototype]) {
-    wrap(proto, "drawImage", (context, args) => noteDraw(context.canvas, args[0], "2d.drawImage", destination(args)));
+    wrap(proto, "drawImage", (context, args) => noteDraw(context.canvas, args[0], "2d.drawImage", destination(context, args)));
     wrap(proto, "putImageData", (context, args) => noteDraw(context.canvas, args[0], "2d.putImageData", [args[1], args[2], null, null]));
   }
   for (const gl of [window.WebGLRenderingContext, window.WebGL2RenderingContext]) {

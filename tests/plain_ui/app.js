@@ -104,7 +104,12 @@ function drawGraph(t) {
   }
   ctx.fillStyle = "#353535";
   ctx.fillRect(340, 100, 120, 120);
-  if (current) ctx.drawImage(current, 352, 112);  // the output node's picture, every frame
+  if (current) {  // the output node's picture, every frame, drawn in the node's coordinates as LiteGraph does
+    ctx.save();
+    ctx.translate(340, 100);
+    ctx.drawImage(current, 12, 12);
+    ctx.restore();
+  }
   ctx.fillStyle = "rgba(255,255,255,0.5)";  // a cursor trail that never stops moving
   for (let i = 0; i < 5; i++) ctx.fillRect(200 + 100 * Math.sin(t / 300 - i / 5), 20 + i * 3, 6, 6);
   requestAnimationFrame(drawGraph);
