@@ -44,6 +44,9 @@
   // Element Timing truncates data: URLs to their first 100 characters.
   const sameUrl = (a, b) => (a.startsWith("data:") ? a.slice(0, 100) === b.slice(0, 100) : a === b);
   const inOutput = (el) => el instanceof Element && el.closest(config.output) !== null;
+  // The canvases of the output region: inside it, or the region itself (`output: "#graph-canvas"`).
+  const regionCanvases = () => [...document.querySelectorAll(config.output)]
+    .flatMap((r) => (r instanceof HTMLCanvasElement ? [r] : [...r.querySelectorAll("canvas")]));
   const visible = (el) => el instanceof Element && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== "hidden";
   const enabled = (el) => el instanceof Element && !el.disabled && el.getAttribute("aria-disabled") !== "true";
 
@@ -283,7 +286,7 @@
     }
   }
   wrap(window.GPUQueue && GPUQueue.prototype, "copyExternalImageToTexture", (queue, args) => {
-    const canvases = document.querySelectorAll(config.output + " canvas"); // the texture's canvas is not known: the region's
+    const canvases = regionCanvases(); // the texture's canvas is not known: the region's
     if (canvases.length === 1) noteDraw(canvases[0], args[0] && args[0].source, "webgpu.copyExternalImageToTexture", null);
   });
   const transfer = HTMLCanvasElement.prototype.transferControlToOffscreen;
@@ -501,7 +504,7 @@
     if (action.requireImage === "drawn") return drawnDone(); // no picture drawn: the runner reads the frames
     if (action.requireImage === "either") {
       if (shownImagePaint()) return "done";
-      return document.querySelector(config.output + " canvas") ? drawnDone() : "pending";
+      return regionCanvases().length ? drawnDone() : "pending";
     }
     if (shownIsEnough && action.requireImage === true) return newImageShown() ? "shown" : "pending";
     return !action.requireImage || shownImagePaint() ? "done" : "pending";
@@ -637,7 +640,7 @@
       const settled = await this.whenSettled(settleFirst, cap);
       const watch = paint !== "auto" ? paint
         : document.querySelector(config.output + " img") ? "element-timing"
-        : document.querySelector(config.output + " canvas") ? "draw-calls" : "both";
+        : regionCanvases().length ? "draw-calls" : "both";
       const needs = requireImage ?? { "element-timing": true, screencast: false, "draw-calls": "drawn", both: "either" }[watch];
       begin(name, control, conditions, error, needs, id, sameContentExpected);
       return { watch, point: clickPoint(control), settled };

@@ -48,7 +48,8 @@ from .screencast import OutputRegionFrames, screencast_record
 PROBE_SOURCE = (Path(__file__).parent / "probe.js").read_text()
 
 CANVAS_AS_BASE64 = """(output) => {
-  const canvas = [...document.querySelectorAll(output + " canvas")].pop();
+  const canvas = [...document.querySelectorAll(output)]
+    .flatMap((r) => (r instanceof HTMLCanvasElement ? [r] : [...r.querySelectorAll("canvas")])).pop();
   return canvas ? canvas.toDataURL("image/png").split(",")[1] : null;
 }"""
 FETCH_AS_BASE64 = """async (url) => {

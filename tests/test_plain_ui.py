@@ -790,3 +790,22 @@ def test_a_recovery_that_fails_ends_the_journey_run_in_one_sentence(page, plain_
         "control '#make' stayed disabled after the cancel)"
     )
     assert list(load_run(run.path).steps["action"]) == ["generate", "recover"]  # no step after it was tried
+
+
+def test_an_output_region_that_is_the_canvas_itself_is_timed_by_its_draw_calls(page, plain_ui_url, tmp_path):
+    """`output:` may name the canvas itself (ComfyUI's `#graph-canvas`), not only a box holding one."""
+    profile = tmp_path / "profile.yaml"
+    text = (PLAIN / "profile.yaml").read_text().replace("path: /index.html", "path: /index.html?mode=graph")
+    profile.write_text(
+        text.replace('output: "#gallery"', 'output: "#gallery canvas"').replace("final_image: img.final", "")
+    )
+    profile, pack = load_profile(str(profile)), load_pack(str(PLAIN / "pack.yaml"))
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
+    failures = JourneyRunner(
+        page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run
+    ).run()
+    assert failures == []
+    rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
+    assert rows["generate"]["paint_method"] == rows["reroll"]["paint_method"] == "draw-call"
+    assert int(rows["reroll"]["previews_painted"]) == 3
