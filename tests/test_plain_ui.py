@@ -58,12 +58,8 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
     if mode != "new-img":  # the final is not told apart by a class there: the last paint is the final
         text = text.replace("final_image: img.final", "")
     profile.write_text(text)
-    profile, pack = load_profile(str(profile)), load_pack(str(PLAIN / "pack.yaml"))
-    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
-    install_probe(page, profile.output, profile.final_image, profile.preview_image)
-    failures = JourneyRunner(
-        page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run
-    ).run()
+    profile = load_profile(str(profile))
+    failures, run = walk_plain_pack(page, plain_ui_url, tmp_path, profile)
     assert failures == []
     rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
     truth = page.evaluate("window.groundTruth")
@@ -132,7 +128,12 @@ def walk_plain_mode(page, plain_ui_url, tmp_path, mode, action_timeout_s=20, ext
     pack_path.write_text(
         (PLAIN / "pack.yaml").read_text().replace("action_timeout_s: 20", f"action_timeout_s: {action_timeout_s}")
     )
-    profile, pack = load_profile(str(profile)), load_pack(str(pack_path))
+    return walk_plain_pack(page, plain_ui_url, tmp_path, load_profile(str(profile)), pack_path)
+
+
+def walk_plain_pack(page, plain_ui_url, tmp_path, profile, pack_path=PLAIN / "pack.yaml"):
+    """Walk a plain UI pack's first prompt with `profile`: (failures, run directory)."""
+    pack = load_pack(str(pack_path))
     run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
     install_probe(page, profile.output, profile.final_image, profile.preview_image)
     failures = JourneyRunner(
@@ -799,12 +800,7 @@ def test_an_output_region_that_is_the_canvas_itself_is_timed_by_its_draw_calls(p
     profile.write_text(
         text.replace('output: "#gallery"', 'output: "#gallery canvas"').replace("final_image: img.final", "")
     )
-    profile, pack = load_profile(str(profile)), load_pack(str(PLAIN / "pack.yaml"))
-    run = RunDirectory.create(tmp_path, {"journey": {"name": "plain"}, "config_hash": "test"})
-    install_probe(page, profile.output, profile.final_image, profile.preview_image)
-    failures = JourneyRunner(
-        page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run
-    ).run()
+    failures, run = walk_plain_pack(page, plain_ui_url, tmp_path, load_profile(str(profile)))
     assert failures == []
     rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
     assert rows["generate"]["paint_method"] == rows["reroll"]["paint_method"] == "draw-call"
