@@ -166,6 +166,17 @@
       });
     });
   }
+  // A draw's role: by the canvas drawn on, when previews and finals have canvases of their own;
+  // else by the <img> drawn, when final_image and preview_image tell it apart (ComfyUI's classic
+  // canvas draws its previews from blob: URLs and its final from /api/view?…&type=output). An
+  // image both selectors match (the defaults, "img") is not told apart: null.
+  function roleOfDraw(canvas, source) {
+    if (canvas.matches(config.output + " " + config.final_image)) return "final";
+    if (canvas.matches(config.output + " " + config.preview_image)) return "preview";
+    if (!(source instanceof HTMLImageElement)) return null;
+    const final = source.matches(config.final_image);
+    return final === source.matches(config.preview_image) ? null : final ? "final" : "preview";
+  }
   function noteDraw(target, source, api, rect) {
     const canvas = offscreenOwners.get(target) || target;
     if (!(canvas instanceof HTMLCanvasElement) || !canvas.isConnected || !inOutput(canvas) || source === canvas) return;
@@ -187,8 +198,7 @@
     }
     const paint = { t: null, drawnAt: now, method: "draw-call", api, paintTime: null, url: url || `${api}:${content}`,
                     key: canvas, src: url, copy: url ? null : number, content, size: [w, h], rect,
-                    role: canvas.matches(config.output + " " + config.final_image) ? "final"
-                      : canvas.matches(config.output + " " + config.preview_image) ? "preview" : null, finalOf: null };
+                    role: roleOfDraw(canvas, source), finalOf: null };
     paints.push(paint);
     (insideFrameCallback ? awaitingFrame.inFrame : awaitingFrame.between).push(paint);
     wantFrames();
@@ -297,8 +307,12 @@
       return offscreen;
     };
   }
-  // This action's last new picture drawn, its frame begun (the final of a canvas output).
-  const drawnFinal = (a) => paints.filter((p) => p.method === "draw-call" && p.t !== null && p.t >= a.click && ofAction(a, p)).pop() || null;
+  // This action's last new picture drawn, its frame begun (the final of a canvas output): the
+  // last drawn as a final, when draws are told apart.
+  const drawnFinal = (a) => {
+    const drawn = paints.filter((p) => p.method === "draw-call" && p.t !== null && p.t >= a.click && ofAction(a, p));
+    return drawn.filter((p) => p.role === "final").pop() || drawn.pop() || null;
+  };
   const drawPending = (a) => paints.some((p) => p.method === "draw-call" && (p.t === null || p.awaitingPresentation) && p.drawnAt >= a.click);
 
   function tagOutputImages() {
@@ -483,17 +497,23 @@
 
   // `shownIsEnough`: an image action timed by Element Timing is done ("shown") once its new
   // final is shown; its paint is collected later (takeSettled).
-  // A canvas output is done once its done conditions hold and no new picture has been drawn for
-  // DRAW_QUIET_MS (a UI that says "done" and then loads and draws the final, as node graphs do),
-  // with every picture drawn given its frame. The wait is the harness's: each paint's time is
-  // its own frame's.
+  // A canvas output is done once its done conditions hold and every picture drawn has its
+  // frame, and then: when draws are told apart (roleOfDraw), once a final is drawn (a node graph
+  // says "done", then loads and draws its final, seconds later on a busy machine); else once no
+  // new picture has been drawn for DRAW_QUIET_MS. A UI that drew this action's previews as
+  // previews is waited on for its final, unless the same picture is expected again (drawn
+  // again, it is no new draw). The wait is the harness's: each paint's time is its own frame's.
   const DRAW_QUIET_MS = 300;
   function drawnDone() {
     const now = performance.now();
     if (action.heldAt === undefined) action.heldAt = now;
-    const lastDraw = paints.filter((p) => p.method === "draw-call" && p.drawnAt >= action.click).pop();
-    const quietSince = Math.max(action.heldAt, lastDraw ? lastDraw.drawnAt : 0);
-    return now - quietSince >= DRAW_QUIET_MS && !drawPending(action) ? "done" : "pending";
+    if (drawPending(action)) return "pending";
+    const drawn = paints.filter((p) => p.method === "draw-call" && p.drawnAt >= action.click);
+    const mine = drawn.filter((p) => ofAction(action, p));
+    if (mine.some((p) => p.role === "final")) return "done";
+    if (mine.some((p) => p.role === "preview") && !action.sameContentExpected) return "pending";
+    const quietSince = Math.max(action.heldAt, drawn.length ? drawn[drawn.length - 1].drawnAt : 0);
+    return now - quietSince >= DRAW_QUIET_MS ? "done" : "pending";
   }
 
   function state(shownIsEnough = false) {

@@ -805,3 +805,28 @@ def test_an_output_region_that_is_the_canvas_itself_is_timed_by_its_draw_calls(p
     rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
     assert rows["generate"]["paint_method"] == rows["reroll"]["paint_method"] == "draw-call"
     assert int(rows["reroll"]["previews_painted"]) == 3
+
+
+@pytest.mark.parametrize("told_apart", [True, False])
+def test_a_canvas_final_drawn_after_done_is_waited_for(page, plain_ui_url, tmp_path, told_apart):
+    """A node graph says done, then loads and draws its final (ComfyUI's classic canvas, seconds
+    later on a busy machine). When final_image and preview_image tell the <img>s it draws apart,
+    the action waits for the final; when they do not, it ends 300 ms after the last draw, on
+    the last preview, and the final kept is not the page's."""
+    profile = tmp_path / "profile.yaml"
+    text = (PLAIN / "profile.yaml").read_text().replace("path: /index.html", "path: /index.html?mode=graph-late-final")
+    told = "final_image: \"img[src^='data:']\"\npreview_image: \"img[src^='blob:']\"\n"
+    profile.write_text(text.replace("final_image: img.final", told if told_apart else ""))
+    failures, run = walk_plain_pack(page, plain_ui_url, tmp_path, load_profile(str(profile)))
+    assert failures == []
+    rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
+    truth, drawn = page.evaluate("window.groundTruth"), page.evaluate("window.drawnPictures")
+    for action, final_index in (("generate", 3), ("reroll", 7)):
+        row = rows[action]
+        kept = Image.open(run.path / row["image"]).convert("RGBA").tobytes()
+        final = Image.open(io.BytesIO(base64.b64decode(drawn[final_index].split(",")[1]))).convert("RGBA").tobytes()
+        assert (kept == final) is told_apart, action
+        if told_apart:
+            assert int(row["previews_painted"]) == 3
+            final_paint = float(row["final_paint_ts_ms"])
+            assert truth[final_index]["inserted"] <= final_paint <= truth[final_index]["inserted"] + FRAMES_LATE_MS

@@ -13,6 +13,8 @@
 //   graph              one 480×320 canvas redrawn every frame, as a node graph is: node boxes, a highlight
 //                      around the running node, a progress bar and a moving cursor trail, and the current
 //                      picture drawn (drawImage) inside the output node
+//   graph-late-final   graph, its pictures <img>s as ComfyUI's classic canvas draws them (previews blob:
+//                      URLs, the final a data: URL) and the UI says done 700 ms before it draws the final
 //   webgl              a WebGL canvas: each picture uploaded as a texture (texImage2D) and drawn as a quad
 //   final-off-view     new-img, but the final is put far below the viewport, where it is never painted
 //   final-svg          new-img, but the final is an SVG, which the runner cannot keep as a PNG
@@ -82,7 +84,7 @@ async function redrawStrip(extra = null) {
   $("strip").replaceChildren(...(await Promise.all(shown.map((c) => blobImage(c, "thumb")))));
 }
 
-const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "graph", "webgl"];
+const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "graph", "graph-late-final", "webgl"];
 let current = null; // graph: the picture the output node shows
 let progress = 0; // graph: the running node's progress bar, 0–1
 window.drawnPictures = []; // every picture shown, as PNG data URLs: what the kept images must equal
@@ -149,6 +151,7 @@ async function show(canvas, kind) {
     screen.style.filter = "";  // canvas-dim: the dimming ends as the picture arrives
     window.drawnPictures.push(canvas.toDataURL("image/png"));
     if (MODE === "graph") current = canvas;  // drawn with the next frame
+    else if (MODE === "graph-late-final") current = await graphImage(canvas, kind);
     else if (MODE === "webgl") webglShow(canvas);
     else if (MODE === "canvas-paint") paintDirectly(screen.getContext("2d"), canvas);
     else screen.getContext("2d").drawImage(canvas, 0, 0);
@@ -174,10 +177,18 @@ async function show(canvas, kind) {
   return canvas;
 }
 
+async function graphImage(canvas, kind) {  // graph-late-final: the picture as an <img>, as LiteGraph keeps it
+  if (kind === "preview") return blobImage(canvas, "preview");
+  const img = new Image();
+  img.src = canvas.toDataURL("image/png");
+  await img.decode();
+  return img;
+}
+
 function screenCanvas() {
   const screen = document.createElement("canvas");
-  screen.width = MODE === "graph" ? 480 : 96;
-  screen.height = MODE === "graph" ? 320 : 96;
+  screen.width = MODE.startsWith("graph") ? 480 : 96;
+  screen.height = MODE.startsWith("graph") ? 320 : 96;
   return screen;
 }
 
@@ -195,7 +206,7 @@ function paintDirectly(ctx, canvas) {  // the picture's pixels, painted block by
 if (CANVAS_MODES.includes(MODE) && MODE !== "canvas-late") {  // a canvas UI shows its canvas from the start
   $("gallery").style.position = "relative";
   $("gallery").replaceChildren(screenCanvas());
-  if (MODE === "graph") {
+  if (MODE.startsWith("graph")) {
     current = draw(0, 0);  // a placeholder picture
     requestAnimationFrame(drawGraph);
   } else if (MODE === "webgl") webglShow(draw(0, 0));
@@ -264,6 +275,10 @@ async function run(seed) {
     $("make").disabled = false;
   };
   if (MODE === "final-revoked" || MODE === "remount-done-early") idle();  // done before the final comes
+  if (MODE === "graph-late-final") {  // done, then the final is fetched and drawn
+    idle();
+    await sleep(700);
+  }
   if (MODE === "history") await redrawStrip(draw(seed, 99));
   const final = await show(draw(seed, 99), "final");
   finals.push(final);
