@@ -1,10 +1,12 @@
 """Steps around actions: untimed operations a UI needs before or after a timed action, or when
 the page opens: dismiss a first-visit dialog, open a panel, hover to reveal a button, pick a
-menu item. A profile lists them under `open:` and on a control (`{control, before, after}`);
+menu item, pan a node graph. A profile lists them under `open:` and on a control (`{control, before, after}`);
 a journey step under `before:` / `after:`. Each is one mapping:
 
     - click: SELECTOR
     - hover: SELECTOR
+    - drag: SELECTOR                  # press the left button, move `by: [DX, DY]` px, release; from
+                                      # `at: [X, Y]` inside the element (default its centre)
     - press: KEY                      # on the page; `in: SELECTOR` presses it in that element
     - select: SELECTOR                # a menu item or option (clicked); `option: VALUE` for a <select>
     - check: SELECTOR                 # a checkbox or switch on (uncheck: off); visually hidden ones too
@@ -25,14 +27,15 @@ from playwright.sync_api import Page
 
 from .yaml_reader import Reader, plain
 
-KINDS = ("click", "hover", "press", "select", "check", "uncheck", "wait_for", "dismiss_if_present")
-OPTIONS = {"press": ("in",), "select": ("option",), "wait_for": ("state",)}  # (YAML reads a bare `on` as true)
+KINDS = ("click", "hover", "drag", "press", "select", "check", "uncheck", "wait_for", "dismiss_if_present")
+OPTIONS = {"drag": ("by", "at"), "press": ("in",), "select": ("option",), "wait_for": ("state",)}  # (YAML reads a bare `on` as true)
 WaitState = Literal["visible", "hidden", "attached", "detached"]  # Locator.wait_for's states
 WAIT_STATES: tuple[WaitState, ...] = ("visible", "hidden", "attached", "detached")
 DEFAULT_TIMEOUT_MS = {"dismiss_if_present": 2_000}
 DONE = {
     "click": "clicked",
     "hover": "hovered",
+    "drag": "dragged",
     "press": "pressed in",
     "select": "selected",
     "check": "checked",
@@ -52,10 +55,13 @@ class Operation:
     on: str | None = None  # press: the element to press it in
     option: str | None = None  # select: the <select>'s option
     state: WaitState = "visible"  # wait_for (read_operation checks it is one of WAIT_STATES)
+    by: tuple[int, int] | None = None  # drag: how far, in CSS px
+    at: tuple[int, int] | None = None  # drag: where it starts, from the element's top left
     timeout_ms: int = 10_000
 
     def describe(self) -> str:
-        return f"{self.kind} '{self.target}'" + (f" on '{self.on}'" if self.on else "")
+        by = f" by {list(self.by)}" if self.by else ""
+        return f"{self.kind} '{self.target}'" + (f" on '{self.on}'" if self.on else "") + by
 
 
 def read_operations(r: Reader, mapping, key: str, what: str) -> tuple[Operation, ...]:
@@ -85,7 +91,19 @@ def read_operation(r: Reader, item, what: str, parent, key: str) -> Operation:
         option=plain(r.get(item, "option", (str, int, float), what, None)),
         state=state,
         timeout_ms=timeout,
+        by=read_point(r, item, "by", what, required=kind == "drag"),
+        at=read_point(r, item, "at", what),
     )
+
+
+def read_point(r: Reader, item, key: str, what: str, required: bool = False) -> tuple[int, int] | None:
+    """`[X, Y]` in CSS pixels, or None when absent and not required."""
+    value = r.get(item, key, list, what, ... if required else None)
+    if value is None:
+        return None
+    if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise r.error(item, key, f"{key} in {what} must be two whole numbers of pixels, such as [-400, 0]")
+    return int(value[0]), int(value[1])
 
 
 def perform(page: Page, operation: Operation, where: str) -> bool:
@@ -103,6 +121,8 @@ def perform(page: Page, operation: Operation, where: str) -> bool:
             page.locator(op.target).first.click(timeout=op.timeout_ms)
         elif op.kind == "hover":
             page.locator(op.target).first.hover(timeout=op.timeout_ms)
+        elif op.kind == "drag":
+            drag(page, op)
         elif op.kind == "press":
             if op.on:
                 page.locator(op.on).first.press(op.target, timeout=op.timeout_ms)
@@ -129,3 +149,19 @@ def perform(page: Page, operation: Operation, where: str) -> bool:
             )
         raise OperationFailed(f"the {where} step {op.describe()} failed: {reason.split(': ', 1)[-1]}") from None
     return True
+
+
+def drag(page: Page, op: Operation) -> None:
+    """A left-button drag, as a person pans a canvas: the pointer is put on the element (where
+    it receives events: Playwright's hover checks), pressed, moved in steps and released."""
+    assert op.by is not None, "read_operation gives every drag its `by`"
+    element = page.locator(op.target).first
+    position = {"x": op.at[0], "y": op.at[1]} if op.at else None
+    element.hover(timeout=op.timeout_ms, position=position)
+    box = element.bounding_box(timeout=op.timeout_ms)
+    assert box is not None, "hover succeeded: the element has a box"
+    x = box["x"] + (op.at[0] if op.at else box["width"] / 2)
+    y = box["y"] + (op.at[1] if op.at else box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(x + op.by[0], y + op.by[1], steps=8)
+    page.mouse.up()

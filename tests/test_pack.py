@@ -129,6 +129,18 @@ def test_profile_errors_name_file_and_line(tmp_path):
     assert "unknown UI profile 'nope'" in error_of(load_profile, "nope")
 
 
+def test_a_drag_step_needs_how_far_in_two_whole_numbers(tmp_path):
+    dragged = load_profile(write(tmp_path, PROFILE + 'open: [{drag: "#graph", by: [-400, 0], at: [5, 5]}]\n', "x.yaml"))
+    assert (dragged.open[0].by, dragged.open[0].at) == ((-400, 0), (5, 5))
+    for bad, sentence in (
+        ('{drag: "#graph"}', "the field 'by' is missing from the UI profile open[0]"),
+        ('{drag: "#graph", by: [1.5, 0]}', "by in the UI profile open[0] must be two whole numbers of pixels"),
+        ('{drag: "#graph", by: [-400]}', "by in the UI profile open[0] must be two whole numbers of pixels"),
+    ):
+        path = write(tmp_path, PROFILE + f"open: [{bad}]\n", "x.yaml")
+        assert sentence in error_of(load_profile, path), bad
+
+
 def test_masked_edit_needs_a_mask_field_in_the_profile(tmp_path):
     pack = load_pack(
         write(

@@ -508,7 +508,8 @@ def walk_operations(page, plain_ui_url, tmp_path, edit=lambda text: text):
 
 def test_steps_around_actions_open_dismiss_hover_and_menus_and_values_are_read_back(page, plain_ui_url, tmp_path):
     """A first-visit dialog is dismissed, a panel opened and a toggle turned off when the page
-    opens; export is hover, ⋯, then the Download menu item. A box that ignores a programmatic
+    opens; export pans a node graph by a drag, then hovers its Save node, clicks ⋯, then the
+    Download menu item. A box that ignores a programmatic
     fill gets the value typed as a person would; the seeds recorded are the ones that ran."""
     failures, run = walk_operations(page, plain_ui_url, tmp_path)
     assert failures == []
@@ -518,6 +519,7 @@ def test_steps_around_actions_open_dismiss_hover_and_menus_and_values_are_read_b
         ("open", "dismiss_if_present", True),
         ("open", "click", True),
         ("open", "click", True),
+        ("before export", "drag", True),
         ("before export", "hover", True),
         ("before export", "click", True),
     ]
@@ -543,6 +545,13 @@ def test_steps_around_actions_open_dismiss_hover_and_menus_and_values_are_read_b
             lambda t: t.replace('  - click: "#advanced summary"', "  - wait_for: body"),
             "prompt",
             "the steps field '#steps' is hidden (inside a collapsed panel?)",
+        ),
+        (
+            lambda t: t.replace("        by: [-600, 0]", "        by: [0, 0]").replace(
+                "      - hover: \"#save-node\"", "      - hover: \"#save-node\"\n        timeout_ms: 300"
+            ),
+            "export",
+            "the before export step hover '#save-node' failed: nothing it matches could be hovered within 300 ms",
         ),
         (
             lambda t: t.replace('      - click: "#more"', '      - click: "#nothing"\n        timeout_ms: 300'),
