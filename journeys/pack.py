@@ -13,6 +13,7 @@ from .yaml_reader import Located, Reader, find_yaml, plain
 
 PACKS_DIR = Path(__file__).parent / "packs"
 ACTIONS = ("generate", "reroll", "edit", "export")
+PROMPT_PLACEHOLDER = "{prompt}"  # in an edit prompt: the journey's prompt
 SETTINGS = ("steps", "guidance", "size", "aspect", "sampler")
 
 
@@ -32,12 +33,18 @@ class Prompt:
 @dataclass(frozen=True)
 class Step:
     kind: str  # "prompt", "think", "repeat" (the last generate/reroll again, same seed), or one of ACTIONS
-    prompt: str | None = None  # edit prompt
+    prompt: str | None = None  # edit prompt; {prompt} in it stands for the journey's prompt
     strength: float | None = None  # edit strength
     mask: str | None = None  # edit region (inpainting); None edits the whole image
     ms: int = 0  # think time
     before: tuple[Operation, ...] = ()  # untimed steps around it (a menu to open, a panel)
     after: tuple[Operation, ...] = ()
+
+    def edit_text(self, journey_prompt: str) -> str:
+        """The edit prompt to type: `{prompt}` replaced by the journey's prompt, as a creator
+        keeps the prompt and adds the change ("{prompt}, now with glasses")."""
+        assert self.prompt is not None, "read_steps gives every edit its prompt"
+        return self.prompt.replace(PROMPT_PLACEHOLDER, journey_prompt)
 
 
 @dataclass(frozen=True)
@@ -238,7 +245,7 @@ def check_world_words(r: Reader, data) -> None:
     ]
     for mapping, key in texts:
         try:
-            parse(mapping[key])
+            parse(mapping[key].replace(PROMPT_PLACEHOLDER, ""))  # the prompts themselves are checked above
         except UnknownWord as exc:
             raise r.error(
                 mapping, key, f"{exc} (the acceptance rule prompt_match needs prompts in the portrait world's words)"

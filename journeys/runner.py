@@ -397,8 +397,7 @@ class JourneyRunner:
             self.image_action(index, "repeat", control_action="generate", repeats=repeated)
         else:
             if step.kind == "edit":
-                assert step.prompt is not None, "read_steps gives every edit its prompt"
-                self.set_field("edit_prompt", step.prompt)
+                self.set_field("edit_prompt", step.edit_text(self.prompt.text))
                 if "strength" in fields:
                     self.set_field("strength", str(step.strength))
                     self.page.press(fields["strength"], "Enter")

@@ -38,12 +38,12 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from . import portrait_world as world
 
 SIZE = 64
-DEFAULT_STEPS = 2800  # the committed model: 600 VAE steps, 2,200 denoiser steps
+DEFAULT_STEPS = 6600  # the committed model: 600 VAE steps, 6,000 denoiser steps
 VAE_STEPS = 600  # at most, and at most a quarter of --steps: the rest trains the text encoder and UNet
 VAE_CROP = 32  # the VAE is convolutional: it learns on 32 px crops, a quarter of the cost
 EARLY_SHARE = 0.1  # of the denoiser's steps: when the early copy is saved
 CHECKPOINT_EVERY = 250
-IMAGES = 8000
+IMAGES = 16000
 PROMPT_DROP = 0.1
 OFFSET_NOISE = 0.1
 MIN_SNR_GAMMA = 5.0

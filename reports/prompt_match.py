@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from imagejourney.journeys.pack import PROMPT_PLACEHOLDER
 from imagejourney.reference_app import portrait_world as world
 from PIL import Image, ImageFilter
 from torch import nn
@@ -222,13 +223,13 @@ def in_domain(app_info: dict | None) -> bool:
 
 def asked_of(manifest: dict, final: dict) -> dict[str, str]:
     """The attributes a final was asked for: its journey run's prompt, and for an edit that
-    prompt changed by the edit's own ("… now with glasses")."""
+    prompt changed by the edit's own ("{prompt}, now with glasses": what it adds to it)."""
     asked = world.parse(str(final["prompt"]))
     steps = manifest.get("journey", {}).get("steps", [])
     index = final.get("step_index")
     step = steps[int(index)] if index is not None and 0 <= int(index) < len(steps) else None
     if final["action"] == "edit" and isinstance(step, dict) and isinstance(step.get("edit"), dict):
-        asked.update(world.parse(str(step["edit"].get("prompt", ""))))
+        asked.update(world.parse(str(step["edit"].get("prompt", "")).replace(PROMPT_PLACEHOLDER, "")))
     return asked
 
 

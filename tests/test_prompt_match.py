@@ -97,6 +97,21 @@ def test_an_edit_is_asked_for_its_prompt_changed_by_the_edit():
     assert pm.asked_of(manifest, final) == {"hair_colour": "red", "glasses": "glasses"}
 
 
+
+def test_an_edit_that_keeps_the_journeys_prompt_is_typed_and_asked_with_it():
+    """`{prompt}` in an edit prompt is the journey's prompt: typed with it, asked for it and the change."""
+    from imagejourney.journeys.pack import load_pack
+
+    edit = next(step for step in load_pack("portrait").steps if step.kind == "edit")
+    journey_prompt = "portrait of a smiling person with red hair, blue background"
+    assert edit.edit_text(journey_prompt) == journey_prompt + ", now with glasses"
+    manifest = {"journey": {"steps": ["prompt", "generate", {"edit": {"prompt": edit.prompt}}]}}
+    final = {"prompt": journey_prompt, "action": "edit", "step_index": 2}
+    assert pm.asked_of(manifest, final) == {
+        "smile": "smiling", "hair_colour": "red", "background": "blue", "glasses": "glasses"
+    }
+
+
 def test_missing_weights_are_one_sentence_naming_the_file_and_the_rebuild(tmp_path):
     with pytest.raises(pm.JudgeMissing) as caught:
         pm.PromptMatch(tmp_path)

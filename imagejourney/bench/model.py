@@ -86,12 +86,12 @@ def measure(model_name: str, trials: int, pack, judge: PromptMatch, lpips: LPIPS
     distance = [float(np.abs(np.asarray(a, float) - np.asarray(b, float)).mean()) for a, b in zip(first, second)]
 
     edit_step = next(step for step in pack.steps if step.kind == "edit")
-    edit_asked = world.parse(edit_step.prompt)
+    edit_asked = world.parse(edit_step.edit_text(""))
     sources_asked = named_prompts(trials, seed=2, without=next(iter(edit_asked)))
     sources = [generate(world.describe(attrs), 3000 + i) for i, attrs in enumerate(sources_asked)]
     edited = [
-        generate(edit_step.prompt, 3000 + i, init_image=source, strength=edit_step.strength)
-        for i, source in enumerate(sources)
+        generate(edit_step.edit_text(world.describe(attrs)), 3000 + i, init_image=source, strength=edit_step.strength)
+        for i, (attrs, source) in enumerate(zip(sources_asked, sources))
     ]
     after = judge.judge(edited, [{**attrs, **edit_asked} for attrs in sources_asked])
     changed = [all(m.seen[n] == v for n, v in edit_asked.items()) for m in after]
