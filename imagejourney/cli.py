@@ -389,7 +389,7 @@ def cmd_profile_check(args) -> int:
 
 
 def describe_generate(failures: list, run) -> list:
-    """What one generate showed, from its run directory's audit: returns the failures."""
+    """What one generate (and its export) showed, from its run directory's audit: returns the failures."""
     from imagejourney.reports.run import load_run
 
     for failure in failures:
@@ -413,6 +413,8 @@ def describe_generate(failures: list, run) -> list:
             f"generate: paint {row['paint_method']}, {int(row['previews_painted'])} previews painted, {preview}, "
             f"final {row['click_to_final_ms']:.0f} ms after the click, {seed}, {server}"
         )
+    for row in rows[(rows["action"] == "export") & (rows["status"] == "ok")].to_dict("records"):
+        print(f"export: downloaded {row['image']} {row['click_to_export_ms']:.0f} ms after the click")
     return failures
 
 

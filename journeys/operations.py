@@ -28,7 +28,12 @@ from playwright.sync_api import Page
 from .yaml_reader import Reader, plain
 
 KINDS = ("click", "hover", "drag", "press", "select", "check", "uncheck", "wait_for", "dismiss_if_present")
-OPTIONS = {"drag": ("by", "at"), "press": ("in",), "select": ("option",), "wait_for": ("state",)}  # (YAML reads a bare `on` as true)
+OPTIONS = {
+    "drag": ("by", "at"),
+    "press": ("in",),
+    "select": ("option",),
+    "wait_for": ("state",),
+}  # (YAML reads a bare `on` as true)
 WaitState = Literal["visible", "hidden", "attached", "detached"]  # Locator.wait_for's states
 WAIT_STATES: tuple[WaitState, ...] = ("visible", "hidden", "attached", "detached")
 DEFAULT_TIMEOUT_MS = {"dismiss_if_present": 2_000}

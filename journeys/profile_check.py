@@ -124,12 +124,9 @@ def check_profile(page: Page, base_url: str, profile: UIProfile, timeout_ms: int
     for name, selector in profile.fields.items():
         parts = selector.items() if isinstance(selector, dict) else [(None, selector)]
         checks += [check_field(page, f"{name} {part}" if part else name, one) for part, one in parts]
-    for action, selector in profile.controls.items():
-        before = profile.before.get(action, ())
-        checks += [operate(page, f"before {action}", operation) for operation in before]
-        checks.append(check_selector(page, f"control {action}", selector, "control"))
-        if before:
-            page.keyboard.press("Escape")  # close the menu the before: steps opened
+    for action in profile.controls:
+        if action != "export":
+            checks += check_control(page, profile, action)
     checks.append(check_selector(page, "output", profile.output, "output"))
     for role, selector in (("preview image", profile.preview_image), ("final image", profile.final_image)):
         checks.append(check_selector(page, role, f"{profile.output} {selector}", "output", absent_ok="later"))
@@ -143,6 +140,26 @@ def check_profile(page: Page, base_url: str, profile: UIProfile, timeout_ms: int
     job = (profile.server_timings or {}).get("job", {})
     if "selector" in job:
         checks.append(check_selector(page, "server_timings job", job["selector"], "control", "later", probe=False))
+    if "export" in profile.controls:  # last: its steps may close a panel the checks above look in
+        checks += [
+            check if not check.failed else Check(check.role, check.selector, "later", check.matches, EXPORT_LATER)
+            for check in check_control(page, profile, "export")
+        ]
+    return checks
+
+
+# An export's menu or button often shows only once there is an image (ComfyUI's Download sits on
+# Save Image's picture), which the walk above has not made: --act generate exports for real.
+EXPORT_LATER = "not there before an image is made; --act generate exports after its generate"
+
+
+def check_control(page: Page, profile: UIProfile, action: str) -> list[Check]:
+    """The control's before: steps, done, then the control itself."""
+    before = profile.before.get(action, ())
+    checks = [operate(page, f"before {action}", operation) for operation in before]
+    checks.append(check_selector(page, f"control {action}", profile.controls[action], "control"))
+    if before:
+        page.keyboard.press("Escape")  # close the menu the before: steps opened
     return checks
 
 
@@ -181,10 +198,11 @@ def format_checks(checks: list[Check]) -> list[str]:
 
 
 def act_generate(page: Page, base_url: str, profile: UIProfile, results_root, pack=None) -> tuple[list, object]:
-    """One prompt and one generate, run as a journey would run them, into a run directory under
-    `results_root`: (the failures, the run directory) for the caller to audit and describe.
-    With a journey pack, its first prompt, its settings (size, steps, seed…) and its own prompt
-    and generate steps (with their before:/after:); without one, the product's own settings."""
+    """One prompt and one generate, and an export when the profile has one, run as a journey
+    would run them, into a run directory under `results_root`: (the failures, the run
+    directory) for the caller to audit and describe. With a journey pack, its first prompt, its
+    settings (size, steps, seed…) and its own prompt, generate and export steps (with their
+    before:/after:); without one, the product's own settings."""
     from .pack import JourneyPack, Prompt, Step
     from .rundir import RunDirectory
     from .runner import JourneyRunner, install_probe
@@ -195,13 +213,17 @@ def act_generate(page: Page, base_url: str, profile: UIProfile, results_root, pa
         generate_at = next(i for i, s in enumerate(pack.steps) if s.kind == "generate")
         settings, prompt, timeout_s = pack.settings, pack.prompts[0], pack.action_timeout_s
         steps = [s for s in pack.steps[: generate_at + 1] if s.kind in ("prompt", "generate")]
+        steps += [s for s in pack.steps if s.kind == "export"][:1]
+    steps = steps or [Step("prompt"), Step("generate")]
+    if "export" in profile.controls and not any(s.kind == "export" for s in steps):
+        steps.append(Step("export"))
     check = JourneyPack(
         name="profile-check",
-        description="one generate",
+        description="one generate and its export",
         cohort=[],
         settings=settings,
         prompts=[prompt],
-        steps=steps or [Step("prompt"), Step("generate")],
+        steps=steps,
         acceptance={"rule": "not_blank", "min_pixel_std": 0.0},
         budgets={},
         think_time_ms=0,

@@ -97,7 +97,6 @@ def test_an_edit_is_asked_for_its_prompt_changed_by_the_edit():
     assert pm.asked_of(manifest, final) == {"hair_colour": "red", "glasses": "glasses"}
 
 
-
 def test_an_edit_that_keeps_the_journeys_prompt_is_typed_and_asked_with_it():
     """`{prompt}` in an edit prompt is the journey's prompt: typed with it, asked for it and the change."""
     from imagejourney.journeys.pack import load_pack
@@ -108,7 +107,10 @@ def test_an_edit_that_keeps_the_journeys_prompt_is_typed_and_asked_with_it():
     manifest = {"journey": {"steps": ["prompt", "generate", {"edit": {"prompt": edit.prompt}}]}}
     final = {"prompt": journey_prompt, "action": "edit", "step_index": 2}
     assert pm.asked_of(manifest, final) == {
-        "smile": "smiling", "hair_colour": "red", "background": "blue", "glasses": "glasses"
+        "smile": "smiling",
+        "hair_colour": "red",
+        "background": "blue",
+        "glasses": "glasses",
     }
 
 
