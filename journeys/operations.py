@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page
+from playwright.sync_api import Page, Position
 
 from .yaml_reader import Reader, plain
 
@@ -161,7 +161,7 @@ def drag(page: Page, op: Operation) -> None:
     it receives events: Playwright's hover checks), pressed, moved in steps and released."""
     assert op.by is not None, "read_operation gives every drag its `by`"
     element = page.locator(op.target).first
-    position = {"x": op.at[0], "y": op.at[1]} if op.at else None
+    position: Position | None = {"x": op.at[0], "y": op.at[1]} if op.at else None
     element.hover(timeout=op.timeout_ms, position=position)
     box = element.bounding_box(timeout=op.timeout_ms)
     assert box is not None, "hover succeeded: the element has a box"
