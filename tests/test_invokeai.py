@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "invokeai.sh"
 VENV = ROOT / ".invokeai" / "venv"
 PACK_SEED = 1234  # journeys/packs/invokeai.yaml
-FRAME_SEEN_LATE_MS = 20  # the harness sees a websocket frame a few ms after the browser received it
 
 pytestmark = [pytest.mark.browser, pytest.mark.invokeai]
 
@@ -246,13 +245,15 @@ def test_every_step_ok_and_previews_timed_against_the_first_progress_image_sent(
     )
     print(said)
     # The preview counted is the first progress image, never the old final (re-mounted ~56 ms
-    # after the click, before InvokeAI starts the item): it paints after the page received that
-    # image's frame, and before the final. How long after is a timing figure, which depends on
-    # the machine's load (200 ms with a load average of 6.8 on 2 cores): it is printed here and
-    # measured against the screen by `imagejourney bench fidelity --ui-profile invokeai`.
-    painted_after_frame = {action: gaps[action] - frames[action] for action in gaps}
-    assert all(gap >= -FRAME_SEEN_LATE_MS for gap in painted_after_frame.values()), said
+    # after the click, 0.7-2.2 s before InvokeAI starts the item): it paints after InvokeAI
+    # started the item (its queue item's started_at, recorded on the page's timeline as
+    # server_inference_start_ts_ms) and before the final. How long after the frame it paints is
+    # a timing figure, which depends on the machine's load (the harness sees the frame over
+    # DevTools up to ~25 ms after the page got it; the page painted 200 ms late at a load
+    # average of 6.8 on 2 cores): it is printed here and measured against the screen by
+    # `imagejourney bench fidelity --ui-profile invokeai`.
     for row in image_steps(rows):
+        assert float(row["first_preview_paint_ts_ms"]) > float(row["server_inference_start_ts_ms"]), (row, said)
         assert float(row["click_to_preview_ms"]) < float(row["click_to_final_ms"]), row
 
 
