@@ -631,6 +631,7 @@
   }
 
   const api = {
+    regionCanvases, // for the runner's copy of a canvas final and the truth check
     // Start watching one action: its control, its done conditions and the error condition.
     // requireImage: false when paint times come from screencast frames (a <canvas> output);
     // "either" when both watch (an empty region at the click): an <img> painted, or a <canvas> there.

@@ -47,9 +47,8 @@ from .screencast import OutputRegionFrames, screencast_record
 
 PROBE_SOURCE = (Path(__file__).parent / "probe.js").read_text()
 
-CANVAS_AS_BASE64 = """(output) => {
-  const canvas = [...document.querySelectorAll(output)]
-    .flatMap((r) => (r instanceof HTMLCanvasElement ? [r] : [...r.querySelectorAll("canvas")])).pop();
+CANVAS_AS_BASE64 = """() => {
+  const canvas = window.__imagejourney.regionCanvases().pop();
   return canvas ? canvas.toDataURL("image/png").split(",")[1] : null;
 }"""
 FETCH_AS_BASE64 = """async (url) => {
@@ -747,7 +746,7 @@ class JourneyRunner:
                     f"({first_line(exc).split(': ', 1)[-1]})"
                 ) from None  # without "Page.evaluate: "
         else:
-            encoded = self.page.evaluate(CANVAS_AS_BASE64, self.profile.output)
+            encoded = self.page.evaluate(CANVAS_AS_BASE64)
             data = base64.b64decode(encoded) if encoded else None
         if not data:
             raise StepFailed(f"the output region '{self.profile.output}' shows no image or canvas to keep")

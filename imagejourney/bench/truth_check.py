@@ -78,8 +78,7 @@ FINAL_AREA = """(output) => {
   const probe = window.__imagejourney, record = probe.collect(), final = record.final;
   let box = null;
   if (final && final.method === "draw-call") {
-    const canvas = [...document.querySelectorAll(output)]
-    .flatMap((r) => (r instanceof HTMLCanvasElement ? [r] : [...r.querySelectorAll("canvas")])).pop();
+    const canvas = probe.regionCanvases().pop();
     if (canvas) {
       const b = canvas.getBoundingClientRect(), sx = b.width / canvas.width, sy = b.height / canvas.height;
       let [x, y, w, h] = final.rect || [0, 0, canvas.width, canvas.height];
