@@ -10,6 +10,7 @@ denoising loop, VAE decode, img2img), for the tests of the UI, the previews and 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import string
@@ -255,69 +256,116 @@ def load_trained(name: str, device: str, dtype) -> tuple[StableDiffusionPipeline
     return pipe.to(device), factors
 
 
-def load_model(model: str = "portrait-world", device: str = "auto", taesd: str | None = None) -> LoadedModel:
+@contextlib.contextmanager
+def quiet_loading():
+    """Loading local weights, without diffusers' and transformers' advice and progress bars
+    (install accelerate, config keys they wrote themselves): a failure still raises."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
+    for library in (diffusers_logging, transformers_logging):
+        library.set_verbosity_error()
+        library.disable_progress_bar()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(levels[0])
+        transformers_logging.set_verbosity(levels[1])
+        for library in (diffusers_logging, transformers_logging):
+            library.enable_progress_bar()
+
+
+def load_model(
+    model: str = "portrait-world", device: str = "auto", taesd: str | None = None, preview_method: str = "latent-rgb"
+) -> LoadedModel:
     """`portrait-world` (and `portrait-world-early`, an early checkpoint of it) loads the model
     trained here; `tiny` builds the random tiny pipeline, `sd15-random` / `sd-turbo-random` the
     real architectures with random weights; anything else is a local diffusers directory or a
-    Hugging Face id already in the local cache (never downloaded at run time)."""
+    Hugging Face id already in the local cache (never downloaded at run time).
+
+    Previews are linear (`latent-rgb`) unless `preview_method` is `taesd` or a `taesd` directory
+    is given; `taesd` alone uses the preview decoder trained with the model (portrait-world's
+    `taesd/`), as ComfyUI's --preview-method taesd finds its own decoder."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.float16 if device == "cuda" else torch.float32
-    latent_rgb = None
-    if model in TRAINED_MODELS:
-        text2img, latent_rgb = load_trained(model, device, dtype)
-        random_weights = False
-    elif model == "tiny":
-        text2img = build_tiny_pipeline(device)
-        random_weights = True
-    elif model in ARCHITECTURES:
-        text2img = build_sd_architecture(model, device, dtype)
-        random_weights = True
-    elif model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
-        raise ModelNotAvailable(
-            f"model directory '{model}' does not exist; pass a local diffusers directory "
-            "(one with model_index.json) with --model, or --model tiny"
+    with quiet_loading():
+        latent_rgb = None
+        if model in TRAINED_MODELS:
+            text2img, latent_rgb = load_trained(model, device, dtype)
+            random_weights = False
+        elif model == "tiny":
+            text2img = build_tiny_pipeline(device)
+            random_weights = True
+        elif model in ARCHITECTURES:
+            text2img = build_sd_architecture(model, device, dtype)
+            random_weights = True
+        elif model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
+            raise ModelNotAvailable(
+                f"model directory '{model}' does not exist; pass a local diffusers directory "
+                "(one with model_index.json) with --model, or --model tiny"
+            )
+        else:
+            try:
+                with warnings.catch_warnings():  # huggingface_hub's deprecation notes are not for our users
+                    warnings.simplefilter("ignore", UserWarning)
+                    text2img = AutoPipelineForText2Image.from_pretrained(
+                        model, torch_dtype=dtype, local_files_only=True, safety_checker=None
+                    ).to(device)
+            except (OSError, ValueError) as exc:
+                raise ModelNotAvailable(
+                    f"model '{model}' is not available locally ({str(exc).splitlines()[0]}); "
+                    "pass a local diffusers directory with --model, or --model portrait-world (or tiny)"
+                ) from None
+            random_weights = False
+        text2img.set_progress_bar_config(disable=True)
+        img2img = AutoPipelineForImage2Image.from_pipe(text2img)
+        img2img.set_progress_bar_config(disable=True)
+        inpaint = AutoPipelineForInpainting.from_pipe(text2img)
+        inpaint.set_progress_bar_config(disable=True)
+        tiny_vae = None
+        if preview_method == "taesd" and not taesd:
+            taesd = str(own_taesd(model))
+        if taesd:
+            try:
+                tiny_vae = AutoencoderTiny.from_pretrained(taesd, torch_dtype=dtype, local_files_only=True).to(device)
+            except (OSError, ValueError) as exc:
+                raise ModelNotAvailable(
+                    f"TAESD previews: '{taesd}' is not a local AutoencoderTiny directory ({str(exc).splitlines()[0]}); "
+                    "save one with AutoencoderTiny.save_pretrained(DIR), or leave out --taesd for the linear previews"
+                ) from None
+        return LoadedModel(
+            text2img=text2img,
+            img2img=img2img,
+            inpaint=inpaint,
+            name=model,
+            device=device,
+            dtype=str(dtype).removeprefix("torch."),
+            sampler=type(text2img.scheduler).__name__,
+            random_weights=random_weights,
+            preview_method="taesd" if tiny_vae is not None else "latent-rgb",
+            taesd=tiny_vae,
+            latent_rgb=latent_rgb,
         )
-    else:
-        try:
-            with warnings.catch_warnings():  # huggingface_hub's deprecation notes are not for our users
-                warnings.simplefilter("ignore", UserWarning)
-                text2img = AutoPipelineForText2Image.from_pretrained(
-                    model, torch_dtype=dtype, local_files_only=True, safety_checker=None
-                ).to(device)
-        except (OSError, ValueError) as exc:
-            raise ModelNotAvailable(
-                f"model '{model}' is not available locally ({str(exc).splitlines()[0]}); "
-                "pass a local diffusers directory with --model, or --model portrait-world (or tiny)"
-            ) from None
-        random_weights = False
-    text2img.set_progress_bar_config(disable=True)
-    img2img = AutoPipelineForImage2Image.from_pipe(text2img)
-    img2img.set_progress_bar_config(disable=True)
-    inpaint = AutoPipelineForInpainting.from_pipe(text2img)
-    inpaint.set_progress_bar_config(disable=True)
-    tiny_vae = None
-    if taesd:
-        try:
-            tiny_vae = AutoencoderTiny.from_pretrained(taesd, torch_dtype=dtype, local_files_only=True).to(device)
-        except (OSError, ValueError) as exc:
-            raise ModelNotAvailable(
-                f"TAESD previews: '{taesd}' is not a local AutoencoderTiny directory ({str(exc).splitlines()[0]}); "
-                "save one with AutoencoderTiny.save_pretrained(DIR), or leave out --taesd for the linear previews"
-            ) from None
-    return LoadedModel(
-        text2img=text2img,
-        img2img=img2img,
-        inpaint=inpaint,
-        name=model,
-        device=device,
-        dtype=str(dtype).removeprefix("torch."),
-        sampler=type(text2img.scheduler).__name__,
-        random_weights=random_weights,
-        preview_method="taesd" if tiny_vae is not None else "latent-rgb",
-        taesd=tiny_vae,
-        latent_rgb=latent_rgb,
-    )
+
+
+def own_taesd(model: str) -> Path:
+    """The preview decoder trained with a model here; one sentence when there is none."""
+    directory = MODELS_DIR / model / "taesd"
+    if model != "portrait-world":  # the early copy is saved before the decoder trains
+        raise ModelNotAvailable(
+            f"--preview-method taesd: model '{model}' has no preview decoder trained with it; "
+            "pass a local AutoencoderTiny directory with --taesd DIR, or use --preview-method latent-rgb"
+        )
+    weights = directory / "diffusion_pytorch_model.safetensors"
+    if not weights.is_file():
+        raise ModelNotAvailable(
+            f"--preview-method taesd: model '{model}' has no preview decoder ({weights} is missing); "
+            f"rebuild it with: imagejourney train-reference --out {MODELS_DIR / model}, "
+            "or use --preview-method latent-rgb"
+        )
+    return directory
 
 
 def preview_image(model: LoadedModel, latents: torch.Tensor) -> Image.Image:

@@ -62,7 +62,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="show the output as an image (default) or drawn on a canvas redrawn every frame, as a "
         "node-graph UI draws it",
     )
-    parser.add_argument("--taesd", help="a local AutoencoderTiny (TAESD) directory for previews (default: linear)")
+    parser.add_argument(
+        "--preview-method",
+        choices=("latent-rgb", "taesd"),
+        default="latent-rgb",
+        help="how previews are decoded: latent-rgb (linear, latent size) or taesd (a tiny learnt decoder, "
+        "full size; portrait-world has its own)",
+    )
+    parser.add_argument("--taesd", help="a local AutoencoderTiny (TAESD) directory for previews (implies taesd)")
     parser.add_argument(
         "--hold-preview-ms", type=int, default=0, help="test mode: hold each preview this long before showing it"
     )
@@ -134,7 +141,7 @@ def serve(args, scratch: Path) -> None:
     if isinstance(defaults, str):
         raise AppCannotStart(f"invalid default setting: {defaults}")
     try:
-        model = load_model(args.model, args.device, args.taesd)
+        model = load_model(args.model, args.device, args.taesd, args.preview_method)
     except ModelNotAvailable as exc:
         raise AppCannotStart(str(exc)) from None
     if not 1 <= args.concurrency <= 16:

@@ -4,8 +4,10 @@ Nothing can be downloaded here, so every part is trained in this repository, sma
 a 2-core CPU: a word-level CLIP tokenizer (built, not learnt: one token per world word), then a
 VAE (64 px images, 4× downsampling to 4×16×16 latents), then the CLIP text encoder and UNet
 together (ε-prediction on SD's noise schedule, offset noise so backgrounds can be any colour,
-min-SNR weighting, classifier-free guidance by dropping 10 % of prompts, EMA weights). Prompts
-name a random subset of each portrait's attributes, so unnamed attributes stay free.
+min-SNR weighting, classifier-free guidance by dropping 10 % of prompts, EMA weights), then a
+preview decoder: diffusers' AutoencoderTiny (TAESD's architecture) learnt from the VAE's
+latents, saved in `<out>/taesd` for the app's `--preview-method taesd`. Prompts name a random
+subset of each portrait's attributes, so unnamed attributes stay free.
 
 Training is deterministic given its seed and resumable: every CHECKPOINT_EVERY steps the whole
 state (weights, optimiser, EMA, random generators) goes to `<out>.checkpoint/state.pt`; a
@@ -27,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import (
     AutoencoderKL,
+    AutoencoderTiny,
     DDPMScheduler,
     EulerDiscreteScheduler,
     StableDiffusionPipeline,
@@ -38,8 +41,9 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from . import portrait_world as world
 
 SIZE = 64
-DEFAULT_STEPS = 6600  # the committed model: 600 VAE steps, 6,000 denoiser steps
-VAE_STEPS = 600  # at most, and at most a quarter of --steps: the rest trains the text encoder and UNet
+DEFAULT_STEPS = 7400  # the committed model: 600 VAE steps, 6,000 denoiser steps, 800 preview-decoder steps
+VAE_STEPS = 600  # at most, and at most a quarter of --steps
+DECODER_STEPS = 800  # at most, and at most an eighth of --steps: the rest trains the text encoder and UNet
 VAE_CROP = 32  # the VAE is convolutional: it learns on 32 px crops, a quarter of the cost
 EARLY_SHARE = 0.1  # of the denoiser's steps: when the early copy is saved
 CHECKPOINT_EVERY = 250
@@ -133,6 +137,18 @@ def build_models(vocab_size: int):
     return text_encoder, vae, unet
 
 
+def build_preview_decoder() -> AutoencoderTiny:
+    """TAESD's architecture at this VAE's 4× scale (3 blocks, so 2 up-samplings) and 32 channels:
+    a 64 px preview decodes in about 5 ms on this CPU."""
+    return AutoencoderTiny(
+        encoder_block_out_channels=(32, 32, 32),
+        decoder_block_out_channels=(32, 32, 32),
+        num_encoder_blocks=(1, 1, 1),
+        num_decoder_blocks=(1, 1, 1),
+        latent_channels=4,
+    )
+
+
 def noise_schedule() -> DDPMScheduler:
     """SD's training schedule (scaled linear betas, 1000 steps, ε-prediction)."""
     return DDPMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", num_train_timesteps=1000)
@@ -200,7 +216,8 @@ class Trainer:
     def __init__(self, out: Path, steps: int, seed: int, device: str, batch: int, images: int):
         self.out, self.seed, self.device, self.batch = Path(out), seed, device, batch
         self.vae_steps = max(1, min(VAE_STEPS, steps // 4))
-        self.denoiser_steps = max(1, steps - self.vae_steps)
+        self.decoder_steps = max(1, min(DECODER_STEPS, steps // 8))
+        self.denoiser_steps = max(1, steps - self.vae_steps - self.decoder_steps)
         self.early_step = max(1, round(self.denoiser_steps * EARLY_SHARE))
         self.checkpoint = Path(f"{self.out}.checkpoint") / "state.pt"
         self.images_count = images
@@ -212,10 +229,16 @@ class Trainer:
         denoiser_params = [*self.unet.parameters(), *self.text_encoder.parameters()]
         self.denoiser_optimizer = torch.optim.AdamW(denoiser_params, lr=4e-4, weight_decay=1e-2)
         self.ema_unet, self.ema_text = EMA(self.unet), EMA(self.text_encoder)
+        # The preview decoder starts from its own seed and leaves the global generator as it
+        # was: the stages before it train exactly as they did before it existed.
+        with torch.random.fork_rng():
+            torch.manual_seed(seed + 1)
+            self.taesd = build_preview_decoder().to(device)
+        self.taesd_optimizer = torch.optim.AdamW(self.taesd.parameters(), lr=1e-3, weight_decay=0.0)
         self.schedule = noise_schedule()
-        self.vae_done = self.denoiser_done = 0
+        self.vae_done = self.denoiser_done = self.decoder_done = 0
         # per stage: (step, mean loss of the last 50 steps)
-        self.losses: dict[str, list[tuple[int, float]]] = {"vae": [], "denoiser": []}
+        self.losses: dict[str, list[tuple[int, float]]] = {"vae": [], "denoiser": [], "preview_decoder": []}
         self.seconds = 0.0  # before this process: from the checkpoint
         self.started = time.perf_counter()
         self.latents: torch.Tensor | None = None
@@ -227,8 +250,10 @@ class Trainer:
             "seed": self.seed,
             "vae_steps": self.vae_steps,
             "denoiser_steps": self.denoiser_steps,
+            "decoder_steps": self.decoder_steps,
             "vae_done": self.vae_done,
             "denoiser_done": self.denoiser_done,
+            "decoder_done": self.decoder_done,
             "losses": self.losses,
             "seconds": self.elapsed(),
             "generator": self.generator.get_state(),
@@ -236,8 +261,10 @@ class Trainer:
             "vae": self.vae.state_dict(),
             "unet": self.unet.state_dict(),
             "text_encoder": self.text_encoder.state_dict(),
+            "taesd": self.taesd.state_dict(),
             "vae_optimizer": self.vae_optimizer.state_dict(),
             "denoiser_optimizer": self.denoiser_optimizer.state_dict(),
+            "taesd_optimizer": self.taesd_optimizer.state_dict(),
             "ema_unet": self.ema_unet.shadow,
             "ema_text": self.ema_text.shadow,
             "scaling_factor": self.vae.config.scaling_factor,
@@ -259,21 +286,27 @@ class Trainer:
                 f"--resume: {self.checkpoint} is unreadable ({exc}); delete it and start again"
             ) from None
         # The plan of a stage not yet started may change: the run then equals a fresh one with
-        # the new --steps (a stage's steps only draw from the generator once it runs).
-        started = state["denoiser_done"] > 0 and (state["vae_steps"], state["denoiser_steps"]) != (
-            self.vae_steps,
-            self.denoiser_steps,
+        # the new --steps (a stage's steps only draw from the generator once it runs). A
+        # checkpoint from before the preview decoder existed resumes into that stage.
+        state.setdefault("decoder_done", 0)
+        plan = (state["vae_steps"], state["denoiser_steps"], state.get("decoder_steps", self.decoder_steps))
+        started = (state["denoiser_done"] > 0 and plan[:2] != (self.vae_steps, self.denoiser_steps)) or (
+            state["decoder_done"] > 0 and plan[2] != self.decoder_steps
         )
         if state["seed"] != self.seed or started or state["vae_done"] > self.vae_steps:
             raise TrainingError(
                 f"--resume: {self.checkpoint} was started with another --seed or --steps "
-                f"(seed {state['seed']}, steps {state['vae_steps'] + state['denoiser_steps']})"
+                f"(seed {state['seed']}, steps {sum(plan)})"
             )
         for name in ("vae", "unet", "text_encoder", "vae_optimizer", "denoiser_optimizer"):
             getattr(self, name).load_state_dict(state[name])
+        if "taesd" in state:
+            self.taesd.load_state_dict(state["taesd"])
+            self.taesd_optimizer.load_state_dict(state["taesd_optimizer"])
         self.ema_unet.shadow, self.ema_text.shadow = state["ema_unet"], state["ema_text"]
         self.vae_done, self.denoiser_done = state["vae_done"], state["denoiser_done"]
-        self.losses, self.seconds = state["losses"], state["seconds"]
+        self.decoder_done = state["decoder_done"]
+        self.losses, self.seconds = {"preview_decoder": [], **state["losses"]}, state["seconds"]
         self.generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
         self.vae.register_to_config(scaling_factor=state["scaling_factor"])
@@ -365,17 +398,46 @@ class Trainer:
                 self.save_pipeline(Path(f"{self.out}-early"))
         bar.close()
 
+    def train_preview_decoder(self, images: torch.Tensor, latents: torch.Tensor) -> None:
+        """TAESD-style: the decoder learns scaled latents → pixels (L1 + MSE), the encoder
+        pixels → scaled latents (MSE), on the VAE's crop size (a 32 px crop is 8×8 latents)."""
+        self.taesd.train()
+        bar = tqdm(
+            total=self.decoder_steps, initial=self.decoder_done, desc="preview decoder", unit="step", mininterval=2
+        )
+        window = []
+        size = VAE_CROP // 4
+        while self.decoder_done < self.decoder_steps:
+            top, left = torch.randint(0, (SIZE - VAE_CROP) // 4 + 1, (2,), generator=self.generator).tolist()
+            indices = self.batch_indices()
+            latent = latents[indices, :, top : top + size, left : left + size].to(self.device)
+            crop = images[indices, :, 4 * top : 4 * top + VAE_CROP, 4 * left : 4 * left + VAE_CROP]
+            pixels = as_pixels(crop).to(self.device)
+            decoded = self.taesd.decoder(latent)
+            loss = (
+                F.l1_loss(decoded, pixels)
+                + F.mse_loss(decoded, pixels)
+                + F.mse_loss(self.taesd.encoder(pixels), latent)
+            )
+            self.taesd_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.taesd_optimizer.step()
+            self.decoder_done += 1
+            window.append(loss.item())
+            self.after_step("preview_decoder", self.decoder_done, window, bar)
+        bar.close()
+
     def elapsed(self) -> float:
         """Seconds of training so far, drawing and encoding included, over every resume."""
         return self.seconds + time.perf_counter() - self.started
 
     def after_step(self, stage: str, done: int, window: list, bar) -> None:
         bar.update(1)
-        if len(window) == 50 or done in (self.vae_steps, self.denoiser_steps):
+        total = {"vae": self.vae_steps, "denoiser": self.denoiser_steps, "preview_decoder": self.decoder_steps}[stage]
+        if len(window) == 50 or done == total:
             self.losses[stage].append((done, float(np.mean(window))))
             bar.set_postfix(loss=f"{np.mean(window):.4f}")
             window.clear()
-        total = self.vae_steps if stage == "vae" else self.denoiser_steps
         if done % CHECKPOINT_EVERY == 0 or done == total:
             self.save_checkpoint()
 
@@ -400,13 +462,20 @@ class Trainer:
         )
 
     def save_pipeline(self, directory: Path) -> None:
-        """`save_pretrained` in float16 (half the bytes; loading casts back), plus the training record."""
+        """`save_pretrained` in float16 (half the bytes; loading casts back), with the preview
+        decoder in `taesd/` once it is trained, plus the training record."""
         pipe = self.pipeline().to(torch.float16)
         pipe.save_pretrained(directory, safe_serialization=True)
+        if self.decoder_done == self.decoder_steps:
+            copy.deepcopy(self.taesd).eval().half().save_pretrained(directory / "taesd")
         record = {
             "seed": self.seed,
-            "steps": {"vae": self.vae_done, "denoiser": self.denoiser_done},
-            "planned_steps": {"vae": self.vae_steps, "denoiser": self.denoiser_steps},
+            "steps": {"vae": self.vae_done, "denoiser": self.denoiser_done, "preview_decoder": self.decoder_done},
+            "planned_steps": {
+                "vae": self.vae_steps,
+                "denoiser": self.denoiser_steps,
+                "preview_decoder": self.decoder_steps,
+            },
             "batch": self.batch,
             "images": self.images_count,
             "size": SIZE,
@@ -426,6 +495,8 @@ class Trainer:
         self.latents = self.encode_all(self.images) if self.latents is None else self.latents
         if self.denoiser_done < self.denoiser_steps:
             self.train_denoiser(self.latents, attrs)
+        if self.decoder_done < self.decoder_steps:
+            self.train_preview_decoder(self.images, self.latents)
         self.save_pipeline(self.out)
 
 
@@ -455,8 +526,10 @@ def train_reference(
     images: int = IMAGES,
 ) -> Path:
     """Train (or with `resume`, continue) and save the pipeline into `out`; returns `out`."""
-    if steps < 2:
-        raise TrainingError(f"--steps must be at least 2 (one VAE step and one denoiser step), not {steps}")
+    if steps < 3:
+        raise TrainingError(
+            f"--steps must be at least 3 (one step for each stage: VAE, denoiser, preview decoder), not {steps}"
+        )
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     trainer = Trainer(out, steps, seed, device, batch, images)

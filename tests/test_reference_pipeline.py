@@ -139,6 +139,10 @@ def test_taesd_previews_from_a_local_directory(tmp_path):
     assert len(previews) == 2 and previews[0].size == (64, 64)
     with pytest.raises(ModelNotAvailable, match="is not a local AutoencoderTiny directory"):
         load_model("tiny", "cpu", taesd=str(tmp_path / "nothing"))
+    with pytest.raises(
+        ModelNotAvailable, match="model 'tiny' has no preview decoder trained with it; pass .*--taesd DIR"
+    ):
+        load_model("tiny", "cpu", preview_method="taesd")
 
 
 def test_jobs_queue_for_the_model_and_history_grows(model):

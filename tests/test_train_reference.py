@@ -5,7 +5,7 @@ import pytest
 import torch
 from imagejourney.reference_app import portrait_world as world
 from imagejourney.reference_app import train
-from imagejourney.reference_app.pipeline import ModelNotAvailable, load_trained
+from imagejourney.reference_app.pipeline import ModelNotAvailable, load_model, load_trained, run_diffusion
 from safetensors.torch import load_file
 
 TINY = dict(steps=8, seed=3, images=32, batch=4)
@@ -53,6 +53,34 @@ def test_resume_without_a_checkpoint_or_with_other_steps_is_one_sentence(tmp_pat
     train.train_reference(tmp_path / "once", **TINY)
     with pytest.raises(train.TrainingError, match="another --seed or --steps"):
         train.train_reference(tmp_path / "once", resume=True, **dict(TINY, steps=9))
+
+
+def test_the_trained_preview_decoder_gives_full_size_previews(tmp_path, monkeypatch):
+    """train-reference's last stage saves a TAESD-shaped decoder in taesd/; --preview-method taesd
+    finds it, and its previews have the final's size where the linear ones have the latent's."""
+    train.train_reference(tmp_path / "portrait-world", **TINY)
+    monkeypatch.setattr("imagejourney.reference_app.pipeline.MODELS_DIR", tmp_path)
+    sizes = {}
+    for method in ("latent-rgb", "taesd"):
+        model = load_model("portrait-world", "cpu", preview_method=method)
+        assert model.preview_method == method
+        previews = []
+        final = run_diffusion(
+            model,
+            prompt="portrait of a person",
+            seed=1,
+            steps=2,
+            width=64,
+            height=64,
+            guidance=0.0,
+            on_preview=previews.append,
+        )
+        sizes[method] = (previews[0].size, final.size)
+    assert sizes == {"latent-rgb": ((16, 16), (64, 64)), "taesd": ((64, 64), (64, 64))}
+    weights = tmp_path / "portrait-world" / "taesd" / "diffusion_pytorch_model.safetensors"
+    weights.unlink()
+    with pytest.raises(ModelNotAvailable, match=f"no preview decoder \\({weights} is missing\\); rebuild it with"):
+        load_model("portrait-world", "cpu", preview_method="taesd")
 
 
 def test_missing_or_corrupt_weights_name_the_file_and_the_rebuild(tmp_path, monkeypatch):

@@ -9,8 +9,9 @@ In process (no browser), at the portrait pack's steps, size and guidance, for ea
 3. edits: a source without glasses, then the pack's edit (image-to-image, its prompt and
    strength): the share of edits that show glasses, and of the source's named attributes kept;
 4. same seed, same image;
-5. previews: per generation, the time to the first linear preview whose LPIPS to the final is
-   at most the pack's recognisable_lpips, beside the time to the final.
+5. previews: per generation, the time to the first preview whose LPIPS to the final is at most
+   the pack's recognisable_lpips, beside the time to the final; for the linear preview, and for
+   portrait-world also its trained preview decoder (TAESD-shaped) on the same prompts and seeds.
 
 Its training time and the judge's held-out accuracy come from the files kept with the weights.
 """
@@ -47,8 +48,9 @@ def named_prompts(count: int, seed: int = 0, without: str | None = None) -> list
     return prompts
 
 
-def measure(model_name: str, trials: int, pack, judge: PromptMatch, lpips: LPIPS, progress) -> dict:
-    model = load_model(model_name, "cpu")
+def generator(model, pack):
+    """generate(prompt, seed, previews=None, **edit) → the final, at the pack's settings; each
+    generation's timed previews are appended to `previews` when it is given."""
     settings = pack.settings
     common = dict(
         steps=settings["steps"], width=settings["size"], height=settings["size"], guidance=settings["guidance"]
@@ -69,6 +71,23 @@ def measure(model_name: str, trials: int, pack, judge: PromptMatch, lpips: LPIPS
             previews.append((timed, time.perf_counter() - started, image))
         return image
 
+    return generate
+
+
+def preview_times(previews: list[Generation], pack, lpips: LPIPS) -> dict:
+    """Time to the first recognisable preview (the final's time when none is) and to the final, p50."""
+    recognisable, final = [], []
+    for timed, total, image in previews:
+        distances = lpips.distances([(p.resize(image.size), image) for _, p in timed]) if timed else []
+        hit = next((t for (t, _), d in zip(timed, distances) if d <= pack.recognisable_lpips), total)
+        recognisable.append(hit * 1000)
+        final.append(total * 1000)
+    return {"recognisable_p50": float(np.median(recognisable)), "final_p50": float(np.median(final))}
+
+
+def measure(model_name: str, trials: int, pack, judge: PromptMatch, lpips: LPIPS, progress) -> dict:
+    model = load_model(model_name, "cpu")
+    generate = generator(model, pack)
     asked = named_prompts(trials, seed=1)
     texts = [world.describe(attrs) for attrs in asked]
     progress(f"{model_name}: {trials} prompts × 2 seeds")
@@ -100,12 +119,14 @@ def measure(model_name: str, trials: int, pack, judge: PromptMatch, lpips: LPIPS
     again = generate(texts[0], 1000)
     same_seed = bool(np.array_equal(np.asarray(again), np.asarray(first[0])))
 
-    recognisable, final = [], []
-    for timed, total, image in previews:
-        distances = lpips.distances([(p.resize(image.size), image) for _, p in timed]) if timed else []
-        hit = next((t for (t, _), d in zip(timed, distances) if d <= pack.recognisable_lpips), total)
-        recognisable.append(hit * 1000)
-        final.append(total * 1000)
+    by_method = {model.preview_method: preview_times(previews, pack, lpips)}
+    if not model.random_weights:
+        progress(f"{model_name}: {trials} prompts with its trained preview decoder (taesd)")
+        decoded: list[Generation] = []
+        with_decoder = generator(load_model(model_name, "cpu", preview_method="taesd"), pack)
+        for i, text in enumerate(texts):
+            with_decoder(text, 1000 + i, decoded)
+        by_method["taesd"] = preview_times(decoded, pack, lpips)
     return {
         "random_weights": model.random_weights,
         "prompt_match_p50": float(np.median(scores)),
@@ -114,9 +135,10 @@ def measure(model_name: str, trials: int, pack, judge: PromptMatch, lpips: LPIPS
         "edit_change_rate": float(np.mean(changed)),
         "edit_keep_rate": float(np.mean(kept)),
         "same_seed_identical": same_seed,
-        "recognisable_p50_ms": float(np.median(recognisable)),
-        "final_p50_ms": float(np.median(final)),
+        "recognisable_p50_ms": by_method[model.preview_method]["recognisable_p50"],
+        "final_p50_ms": by_method[model.preview_method]["final_p50"],
         "preview_method": model.preview_method,
+        "previews": by_method,
     }
 
 
@@ -137,12 +159,7 @@ def run(trials: int, config_path: Path, progress=print) -> dict:
             "edit_change_rate": ours["edit_change_rate"],
             "edit_keep_rate": ours["edit_keep_rate"],
             "same_seed_identical": ours["same_seed_identical"],
-            "recognisable_before_final_ms": {
-                ours["preview_method"]: {
-                    "recognisable_p50": ours["recognisable_p50_ms"],
-                    "final_p50": ours["final_p50_ms"],
-                }
-            },
+            "recognisable_before_final_ms": ours["previews"],
             "models": per_model,
         }
     )
@@ -167,6 +184,7 @@ def format_table(result: dict) -> str:
         ("time to recognisable preview p50 (ms)", "recognisable_p50_ms", "{:.0f}"),
         ("click to final p50 (ms, in process)", "final_p50_ms", "{:.0f}"),
     ]
+    decoder = models["portrait-world"]["previews"].get("taesd")
     lines = [
         f"portrait pack settings {result['settings']}; {result['trials']} prompts per model; "
         f"previews judged with {result['lpips']}",
@@ -175,4 +193,9 @@ def format_table(result: dict) -> str:
     ]
     for label, key, fmt in rows:
         lines.append(f"{label:44}" + "".join(f"{fmt.format(m[key]):>16}" for m in models.values()))
+    if decoder:
+        lines.append(
+            f"portrait-world with its trained preview decoder (taesd): recognisable preview p50 "
+            f"{decoder['recognisable_p50']:.0f} ms, final p50 {decoder['final_p50']:.0f} ms"
+        )
     return "\n".join(lines)
