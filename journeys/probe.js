@@ -557,7 +557,7 @@
       // `old`: content the region showed before the click (the audit counts no such paint).
       paints: paints.filter(mine)
         .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200), content: p.content,
-                       role: p.role, old: shownBefore(p.content, click), ...(p.api ? { api: p.api, size: p.size, presented: Boolean(p.presented) } : {}) })),
+                       role: p.role, old: shownBefore(p.content, click), ...(p.api ? { api: p.api, size: p.size, rect: p.rect, presented: Boolean(p.presented) } : {}) })),
     };
   }
 

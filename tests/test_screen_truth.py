@@ -22,7 +22,7 @@ from imagejourney.bench.fidelity import (
     serve_fidelity_page,
 )
 from imagejourney.bench.screen_truth import NoScreen, VirtualScreen, headed_launch_args
-from imagejourney.bench.truth_check import picture_change, screen_times
+from imagejourney.bench.truth_check import picture_change, screen_of, screen_times
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = Path(__file__).parent / "plain_ui"
@@ -122,6 +122,31 @@ def test_screen_preview_and_final_are_new_pictures_and_a_veil_lifted_after_the_f
     assert seen == {"preview": None, "final": None}
 
 
+def test_a_preview_drawn_away_from_the_final_is_read_where_it_was_drawn():
+    """Two watched squares, as for a node graph: the final's area in the first, the sampler
+    node's preview in the second. The preview is read in its own square; a preview drawn in no
+    watched square is not seen (None), never taken from the final's area."""
+    old, preview, final = picture(1, 60), picture(2, 60), picture(3, 60)
+    h, w = old.shape[:2]
+    final_box = {"x": 10, "y": 10, "width": w - 20, "height": h - 20}  # inside square 0, whose frames are whole pictures
+
+    def frame(inner):
+        whole = np.zeros_like(old)
+        whole[10 : h - 10, 10 : w - 10] = inner[10 : h - 10, 10 : w - 10]
+        return whole
+
+    watched = {
+        "squares": [{"left": 0, "top": 0, "width": w, "height": h}, {"left": 500, "top": 0, "width": w, "height": h}],
+        "times": [[(0.0, 0.5), (600.0, 0.5)], [(0.0, 0.5), (250.0, 0.5)]],
+        "frames": [[frame(old), frame(final)], [frame(old), frame(preview)]],
+        "area": {"box": final_box, "preview": {**final_box, "x": 510}, "moves": [], "now": 700.0},
+        "end": 750.0,
+    }
+    assert screen_of(watched, click=10.0) == {"preview": (250.0, 0.5), "final": (600.0, 0.5)}
+    watched["area"]["preview"] = {**final_box, "x": 2000}  # drawn where no square was watched
+    assert screen_of(watched, click=10.0) == {"preview": None, "final": (600.0, 0.5)}
+
+
 def run_cli(*args, env=None, timeout=600):
     return subprocess.run(
         [sys.executable, "-m", "imagejourney.cli", "bench", "fidelity", *args],
@@ -186,10 +211,11 @@ def test_truth_check_on_a_plain_page(tmp_path, plain_ui_url):
 
 @needs_xvfb
 @pytest.mark.browser
-@pytest.mark.parametrize("mode", ["graph", "canvas-dim", "history"])
+@pytest.mark.parametrize("mode", ["graph", "graph-apart", "canvas-dim", "history"])
 def test_truth_check_reads_canvas_dimming_and_history_pages(tmp_path, plain_ui_url, mode):
-    """A node graph redrawn every frame, a canvas that dims while it works and a region with a
-    strip of earlier finals: the screen's preview and final are found for every action."""
+    """A node graph redrawn every frame (graph-apart: its previews in the running node, its final
+    in the output node), a canvas that dims while it works and a region with a strip of earlier
+    finals: the screen's preview and final are found for every action."""
     profile = tmp_path / "profile.yaml"
     text = (PLAIN / "profile.yaml").read_text().replace("path: /index.html", f"path: /index.html?mode={mode}")
     profile.write_text(text if mode == "history" else text.replace("final_image: img.final", ""))

@@ -199,50 +199,60 @@ class ScreenWatcher:
 MAX_STORED_MB = 400  # states of a watched region kept at most; later ones are timed but not kept
 
 
-def watch_frames(display: str, region: dict, path: str) -> None:
-    """The watching process for a whole region (`python -m imagejourney.bench.screen_truth
-    --frames PATH DISPLAY REGION`): read `region` about every millisecond until a line arrives
-    on stdin; keep each new state of it (RGB, at full resolution) with the interval in which it
-    reached the screen; then write them to PATH (.npz: `times` [earliest, latest] in
-    time.monotonic() ms, `frames` uint8 RGB, `kept` how many states have their frame) and print
-    "done"."""
+def watch_frames(display: str, regions: list[dict], path: str) -> None:
+    """The watching process for whole regions (`python -m imagejourney.bench.screen_truth
+    --frames PATH DISPLAY REGIONS`): read each of `regions` in turn, about every millisecond,
+    until a line arrives on stdin; keep each new state of each region (RGB, at full resolution)
+    with the interval in which it reached the screen; then write them to PATH (.npz: per region
+    k, `times_k` [earliest, latest] in time.monotonic() ms and `frames_k` uint8 RGB, the first
+    states that fit in MAX_STORED_MB) and print "done". With two regions a read takes two grabs,
+    which the intervals show."""
     import mss
     import numpy as np
 
     priority = raise_priority()
     stop = threading.Event()
     threading.Thread(target=stop_on_a_line, args=(stop,), daemon=True).start()
-    room = MAX_STORED_MB * 1024 * 1024 // (region["width"] * region["height"] * 4)
-    times, raws = [], []
+    room = MAX_STORED_MB * 1024 * 1024 // sum(r["width"] * r["height"] * 4 for r in regions)
+    times: list[list] = [[] for _ in regions]
+    raws: list[list] = [[] for _ in regions]
     with mss.MSS(display=display) as screen:
-        previous, previous_start = screen.grab(region).raw, time.monotonic() * 1000
-        times.append((previous_start, previous_start))
-        raws.append(previous)
+        previous, previous_start = [], []
+        for k, region in enumerate(regions):
+            start = time.monotonic() * 1000
+            previous.append(screen.grab(region).raw)
+            previous_start.append(start)
+            times[k].append((start, start))
+            raws[k].append(previous[k])
         print("ready", priority, flush=True)
         while not stop.is_set():
-            start = time.monotonic() * 1000
-            pixels = screen.grab(region).raw
-            end = time.monotonic() * 1000
-            if pixels != previous:
-                times.append((previous_start, end))
-                if len(raws) < room:
-                    raws.append(pixels)
-            previous, previous_start = pixels, start
+            for k, region in enumerate(regions):
+                start = time.monotonic() * 1000
+                pixels = screen.grab(region).raw
+                end = time.monotonic() * 1000
+                if pixels != previous[k]:
+                    times[k].append((previous_start[k], end))
+                    if len(raws[k]) < room:
+                        raws[k].append(pixels)
+                previous[k], previous_start[k] = pixels, start
             time.sleep(0.001)
-    shape = (region["height"], region["width"], 4)
-    frames = np.stack([np.frombuffer(raw, np.uint8).reshape(shape)[:, :, 2::-1] for raw in raws])  # BGRA → RGB
-    np.savez(path, times=np.array(times, np.float64), frames=frames, kept=len(raws))
+    saved = {}
+    for k, region in enumerate(regions):
+        shape = (region["height"], region["width"], 4)
+        saved[f"times_{k}"] = np.array(times[k], np.float64)
+        saved[f"frames_{k}"] = np.stack([np.frombuffer(raw, np.uint8).reshape(shape)[:, :, 2::-1] for raw in raws[k]])
+    np.savez(path, **saved)  # frames BGRA → RGB above
     print("done", flush=True)
 
 
 class RegionWatcher:
-    """Watch a whole region of the screen from a separate process while the `with` block runs;
-    afterwards `times` holds when each state of it reached the screen ((earliest, latest) in
-    time.monotonic() ms; the first is the state when watching began) and `frames` the states
-    (RGB), the first `kept` of them (at most MAX_STORED_MB)."""
+    """Watch whole regions of the screen from a separate process while the `with` block runs;
+    afterwards, per region, `times[k]` holds when each state of it reached the screen
+    ((earliest, latest) in time.monotonic() ms; the first is the state when watching began) and
+    `frames[k]` the states (RGB), as many as MAX_STORED_MB holds."""
 
-    def __init__(self, display: str, region: dict, path: str):
-        self.path = path
+    def __init__(self, display: str, regions: list[dict], path: str):
+        self.path, self.count = path, len(regions)
         self.command = [
             sys.executable,
             "-m",
@@ -250,7 +260,7 @@ class RegionWatcher:
             "--frames",
             path,
             display,
-            json.dumps(region),
+            json.dumps(regions),
         ]
         self.priority = ""
 
@@ -267,7 +277,8 @@ class RegionWatcher:
 
         self.process.communicate("stop\n", timeout=120)
         with np.load(self.path) as saved:
-            self.times, self.frames = saved["times"], saved["frames"]
+            self.times = [saved[f"times_{k}"] for k in range(self.count)]
+            self.frames = [saved[f"frames_{k}"] for k in range(self.count)]
         os.unlink(self.path)
 
 

@@ -6,7 +6,9 @@ a fresh page, timed by the probe as in any run. Meanwhile a separate process rea
 region off the screen about every millisecond (screen_truth.RegionWatcher) and keeps every
 state it shows. Afterwards each image action's probe times are set beside the screen's own
 times, read in the area where the action's final was shown (the final <img>'s box, or the
-rectangle its picture was drawn into on a canvas):
+rectangle its picture was drawn into on a canvas). Previews drawn on a canvas away from the
+final (a node graph's sampler node) are read where they were drawn: after the first action,
+that area is watched as a second square.
 
   screen preview  the first state after the click that shows a new picture there: not flat
                   (blank), and not the picture shown at the click under a tint (dimmed, greyed,
@@ -73,26 +75,32 @@ TRACK_REGION = """(output) => {
   addEventListener("scroll", note, true);
   addEventListener("resize", note);
 }"""
-# Where the action's final was shown, in viewport CSS px, with the page's clock and the region's moves.
-FINAL_AREA = """(output) => {
+# Where the action's final was shown, in viewport CSS px, with the page's clock and the region's
+# moves; and where its first preview was drawn when it was drawn on a canvas (a node graph draws
+# its previews in the sampler's node and its final in the output node; an <img> preview is taken
+# to be shown where the final is).
+AREAS = """(output) => {
   const probe = window.__imagejourney, record = probe.collect(), final = record.final;
+  const canvas = probe.regionCanvases().pop();
+  const onCanvas = (rect, size) => {
+    if (!canvas) return null;
+    const b = canvas.getBoundingClientRect(), sx = b.width / canvas.width, sy = b.height / canvas.height;
+    let [x, y, w, h] = rect || [0, 0, canvas.width, canvas.height];
+    if (w === null || w === undefined) [w, h] = size;
+    return { x: b.left + x * sx, y: b.top + y * sy, width: w * sx, height: h * sy };
+  };
   let box = null;
-  if (final && final.method === "draw-call") {
-    const canvas = probe.regionCanvases().pop();
-    if (canvas) {
-      const b = canvas.getBoundingClientRect(), sx = b.width / canvas.width, sy = b.height / canvas.height;
-      let [x, y, w, h] = final.rect || [0, 0, canvas.width, canvas.height];
-      if (w === null || w === undefined) [w, h] = final.size;
-      box = { x: b.left + x * sx, y: b.top + y * sy, width: w * sx, height: h * sy };
-    }
-  } else if (final) {
+  if (final && final.method === "draw-call") box = onCanvas(final.rect, final.size);
+  else if (final) {
     const url = probe.shownImageUrl();
     const img = [...document.querySelectorAll(output + " img")].filter((i) => (i.currentSrc || i.src) === url).pop();
     if (img) box = img.getBoundingClientRect().toJSON();
   }
   const region = document.querySelector(output);
   if (!box && region) box = region.getBoundingClientRect().toJSON();
-  return { box, now: performance.now(), moves: window.__imagejourneyRegion || [] };
+  const preview = record.paints.find((p) => !p.old && p.method === "draw-call" && (!final || p.content !== final.content));
+  return { box, preview: preview ? onCanvas(preview.rect, preview.size) : null, now: performance.now(),
+           moves: window.__imagejourneyRegion || [] };
 }"""
 REGION_BOX = """(output) => {
   const region = document.querySelector(output);
@@ -125,15 +133,16 @@ def default_pack(profile, directory: Path):
 
 
 class WatchedRunner(JourneyRunner):
-    """A journey run whose image actions are each watched from the screen: a square around
-    where the last final was shown (the first: the output region's top left), at full
-    resolution, from just before the click until the runner is done with the action."""
+    """A journey run whose image actions are each watched from the screen, at full resolution,
+    from just before the click until the runner is done with the action: a square around where
+    the last final was shown (the first: the output region's top left) and, when the last
+    action's previews were drawn outside it, a second square around where they were."""
 
     def __init__(self, *args, display: str, work: Path, **kwargs):
         super().__init__(*args, **kwargs)
         self.display, self.work = display, work
         self.watched: dict[int, dict] = {}  # step index → what the screen showed, and where
-        self.last_box = None
+        self.last_box = self.last_preview_box = None
         self.priority = ""
 
     def open(self, again: bool = False) -> None:
@@ -141,47 +150,65 @@ class WatchedRunner(JourneyRunner):
         self.origin = find_viewport(self.page, self.display)
         self.page.evaluate(TRACK_REGION, self.profile.output)
 
-    def watched_square(self) -> dict:
-        """The square of the viewport (CSS px) watched for the next action."""
+    def square_around(self, box: dict | None) -> dict:
+        """The square of the viewport (CSS px) watched around `box` (None: the output region's top left)."""
         viewport = self.page.viewport_size or {"width": 1280, "height": 900}
-        if self.last_box is not None:
-            b = self.last_box
-            left, top = b["x"] - MARGIN, b["y"] - MARGIN
-            width, height = b["width"] + 2 * MARGIN, b["height"] + 2 * MARGIN
+        if box is not None:
+            left, top = box["x"] - MARGIN, box["y"] - MARGIN
+            width, height = box["width"] + 2 * MARGIN, box["height"] + 2 * MARGIN
             if width > WATCHED_MAX:  # a large final: the square around its centre
                 left, width = left + (width - WATCHED_MAX) / 2, WATCHED_MAX
             if height > WATCHED_MAX:
                 top, height = top + (height - WATCHED_MAX) / 2, WATCHED_MAX
         else:
-            box = self.page.evaluate(REGION_BOX, self.profile.output) or {"x": 0, "y": 0}
-            left, top = box["x"], box["y"]
+            region = self.page.evaluate(REGION_BOX, self.profile.output) or {"x": 0, "y": 0}
+            left, top = region["x"], region["y"]
             width = height = WATCHED_MAX
         left, top = max(0, int(left)), max(0, int(top))
         width = max(8, min(int(width) + 1, viewport["width"] - left, SCREEN[0] - self.origin[0] - left))
         height = max(8, min(int(height) + 1, viewport["height"] - top, SCREEN[1] - self.origin[1] - top))
         return {"left": left, "top": top, "width": width, "height": height}
 
+    def watched_squares(self) -> list[dict]:
+        squares = [self.square_around(self.last_box)]
+        if self.last_preview_box is not None and square_holding([squares[0]], self.last_preview_box) is None:
+            squares.append(self.square_around(self.last_preview_box))
+        return squares
+
     def image_action(self, index: int, action: str, control_action: str | None = None, **extra) -> None:
-        square = self.watched_square()
-        region = {**square, "left": self.origin[0] + square["left"], "top": self.origin[1] + square["top"]}
+        squares = self.watched_squares()
+        regions = [{**q, "left": self.origin[0] + q["left"], "top": self.origin[1] + q["top"]} for q in squares]
         shift = page_clock_shift(self.page)
-        watcher = RegionWatcher(self.display, region, str(self.work / f"screen-{index}.npz"))
+        watcher = RegionWatcher(self.display, regions, str(self.work / f"screen-{index}.npz"))
         with watcher:
             super().image_action(index, action, control_action, **extra)
             self.settle()  # the final's paint is in: the screen shows it by now
-            area = self.page.evaluate(FINAL_AREA, self.profile.output)
+            area = self.page.evaluate(AREAS, self.profile.output)
             self.page.wait_for_timeout(END_MARGIN_MS)
         self.priority = watcher.priority
         drift = page_clock_shift(self.page) - shift
-        self.last_box = area["box"]
+        self.last_box, self.last_preview_box = area["box"], area["preview"] or self.last_preview_box
         self.watched[index] = {
-            "square": square,
-            "times": [((a + b) / 2 + shift, (b - a) / 2) for a, b in watcher.times],
+            "squares": squares,
+            "times": [[((a + b) / 2 + shift, (b - a) / 2) for a, b in times] for times in watcher.times],
             "frames": watcher.frames,
             "area": area,
             "end": area["now"] + END_MARGIN_MS,
             "drift": drift,
         }
+
+
+def square_holding(squares: list[dict], box: dict) -> int | None:
+    """The first of `squares` that holds `box` whole (its EDGE aside), or None."""
+    for k, q in enumerate(squares):
+        if (
+            box["x"] + EDGE >= q["left"]
+            and box["y"] + EDGE >= q["top"]
+            and box["x"] + box["width"] - EDGE <= q["left"] + q["width"]
+            and box["y"] + box["height"] - EDGE <= q["top"] + q["height"]
+        ):
+            return k
+    return None
 
 
 def picture_change(a: np.ndarray, b: np.ndarray) -> str:
@@ -236,12 +263,12 @@ def screen_times(times: list[tuple[float, float]], crops: list, click: float, en
 LAYOUT_LAG_MS = 150  # a move of the output region reaches the screen within this (frames lag on a busy machine)
 
 
-def crops_of(watched: dict) -> list:
-    """The final's area in each state of the watched square, moved with the output region
-    (None where it was not inside the square). A move reaches the screen some frames after the
-    page made it: for a state read within LAYOUT_LAG_MS of a move, the area is taken where it was
-    before or after the move, whichever looks more like the state before."""
-    square, box, moves = watched["square"], watched["area"]["box"], watched["area"]["moves"]
+def crops_of(watched: dict, k: int, box: dict) -> list:
+    """`box` (the final's area, or a preview's) in each state of watched square `k`, moved with
+    the output region (None where it was not inside the square). A move reaches the screen some
+    frames after the page made it: for a state read within LAYOUT_LAG_MS of a move, the area is
+    taken where it was before or after the move, whichever looks more like the state before."""
+    square, moves = watched["squares"][k], watched["area"]["moves"]
     end_x, end_y = (moves[-1]["x"], moves[-1]["y"]) if moves else (0, 0)
     x0, y0 = round(box["x"]) - square["left"] + EDGE, round(box["y"]) - square["top"] + EDGE
     w, h = max(1, int(box["width"]) - 2 * EDGE), max(1, int(box["height"]) - 2 * EDGE)
@@ -255,7 +282,7 @@ def crops_of(watched: dict) -> list:
         return frame[top : top + h, left : left + w] if inside else None
 
     crops, previous = [], None
-    for (t, _), frame in zip(watched["times"], watched["frames"]):
+    for (t, _), frame in zip(watched["times"][k], watched["frames"][k]):
         standing = [m for m in moves if m["t"] <= t - LAYOUT_LAG_MS]
         recent = [m for m in moves if t - LAYOUT_LAG_MS < m["t"] <= t]
         candidates = [crop(frame, *offset(m)) for m in [standing[-1] if standing else None, *recent]]
@@ -266,7 +293,47 @@ def crops_of(watched: dict) -> list:
             chosen = candidates[-1] if candidates else None
         crops.append(chosen)
         previous = chosen if chosen is not None else previous
-    return crops + [None] * (len(watched["times"]) - len(crops))  # states timed but not kept
+    return crops + [None] * (len(watched["times"][k]) - len(crops))  # states timed but not kept
+
+
+def first_new_picture(times: list[tuple[float, float]], crops: list, click: float, end: float):
+    """The first state after `click` (up to `end`) that shows a new picture in an area of its
+    own, away from the final (a node graph's sampler node): (time, uncertainty), or None."""
+    known = [k for k, c in enumerate(crops) if c is not None]
+    before = max((k for k in known if times[k][0] <= click), default=None)
+    if before is None:
+        return None
+    return next(
+        (times[k] for k in known if click < times[k][0] <= end and picture_change(crops[before], crops[k]) == "new"),
+        None,
+    )
+
+
+def screen_of(watched: dict, click: float) -> dict:
+    """The screen's preview and final for one watched action. The final is read in the final's
+    area; the preview there too, unless the action's first preview was drawn elsewhere on a
+    canvas, inside a watched square: then it is read where it was drawn."""
+    area, end = watched["area"], watched["end"]
+    k = square_holding(watched["squares"], area["box"]) or 0
+    seen = screen_times(watched["times"][k], crops_of(watched, k, area["box"]), click, end)
+    preview = area["preview"]
+    if preview is not None and not inside(preview, area["box"]):
+        held = square_holding(watched["squares"], preview)
+        seen["preview"] = (
+            None
+            if held is None
+            else first_new_picture(watched["times"][held], crops_of(watched, held, preview), click, end)
+        )
+    return seen
+
+
+def inside(box: dict, outer: dict) -> bool:
+    return (
+        box["x"] >= outer["x"] - EDGE
+        and box["y"] >= outer["y"] - EDGE
+        and box["x"] + box["width"] <= outer["x"] + outer["width"] + EDGE
+        and box["y"] + box["height"] <= outer["y"] + outer["height"] + EDGE
+    )
 
 
 def read_actions(run: RunDirectory) -> list[dict]:
@@ -287,7 +354,7 @@ def compare_run(runner: WatchedRunner, run: RunDirectory) -> list[dict]:
         if watched is None:
             continue
         timing = measure_action(event["probe"])
-        screen = screen_times(watched["times"], crops_of(watched), timing.click_ts_ms, watched["end"])
+        screen = screen_of(watched, timing.click_ts_ms)
 
         def since_click(seen, click=timing.click_ts_ms):
             return None if seen is None else round(seen[0] - click, 1)

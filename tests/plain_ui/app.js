@@ -15,6 +15,8 @@
 //                      picture drawn (drawImage) inside the output node
 //   graph-late-final   graph, its pictures <img>s as ComfyUI's classic canvas draws them (previews blob:
 //                      URLs, the final a data: URL) and the UI says done 700 ms before it draws the final
+//   graph-apart        graph, its previews drawn (scaled) in the running node, as ComfyUI's KSampler shows
+//                      them, and its final in the output node
 //   webgl              a WebGL canvas: each picture uploaded as a texture (texImage2D) and drawn as a quad
 //   final-off-view     new-img, but the final is put far below the viewport, where it is never painted
 //   final-svg          new-img, but the final is an SVG, which the runner cannot keep as a PNG
@@ -84,8 +86,9 @@ async function redrawStrip(extra = null) {
   $("strip").replaceChildren(...(await Promise.all(shown.map((c) => blobImage(c, "thumb")))));
 }
 
-const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "graph", "graph-late-final", "webgl"];
+const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "graph", "graph-late-final", "graph-apart", "webgl"];
 let current = null; // graph: the picture the output node shows
+let sampling = null; // graph-apart: the last preview, which the sampler node shows
 let progress = 0; // graph: the running node's progress bar, 0–1
 window.drawnPictures = []; // every picture shown, as PNG data URLs: what the kept images must equal
 
@@ -106,6 +109,12 @@ function drawGraph(t) {
   }
   ctx.fillStyle = "#353535";
   ctx.fillRect(340, 100, 120, 120);
+  if (sampling) {  // graph-apart: the sampler node's preview, scaled into the node
+    ctx.save();
+    ctx.translate(180, 110);
+    ctx.drawImage(sampling, 33, 13, 64, 64);
+    ctx.restore();
+  }
   if (current) {  // the output node's picture, every frame, drawn in the node's coordinates as LiteGraph does
     ctx.save();
     ctx.translate(340, 100);
@@ -151,6 +160,8 @@ async function show(canvas, kind) {
     screen.style.filter = "";  // canvas-dim: the dimming ends as the picture arrives
     window.drawnPictures.push(canvas.toDataURL("image/png"));
     if (MODE === "graph") current = canvas;  // drawn with the next frame
+    else if (MODE === "graph-apart" && kind === "preview") sampling = canvas;
+    else if (MODE === "graph-apart") current = canvas;
     else if (MODE === "graph-late-final") current = await graphImage(canvas, kind);
     else if (MODE === "webgl") webglShow(canvas);
     else if (MODE === "canvas-paint") paintDirectly(screen.getContext("2d"), canvas);
