@@ -128,7 +128,12 @@ def test_a_preview_drawn_away_from_the_final_is_read_where_it_was_drawn():
     watched square is not seen (None), never taken from the final's area."""
     old, preview, final = picture(1, 60), picture(2, 60), picture(3, 60)
     h, w = old.shape[:2]
-    final_box = {"x": 10, "y": 10, "width": w - 20, "height": h - 20}  # inside square 0, whose frames are whole pictures
+    final_box = {
+        "x": 10,
+        "y": 10,
+        "width": w - 20,
+        "height": h - 20,
+    }  # inside square 0, whose frames are whole pictures
 
     def frame(inner):
         whole = np.zeros_like(old)
