@@ -135,7 +135,7 @@ def default_pack(profile, directory: Path):
 class WatchedRunner(JourneyRunner):
     """A journey run whose image actions are each watched from the screen, at full resolution,
     from just before the click until the runner is done with the action: a square around where
-    the last final was shown (the first: the output region's top left) and, when the last
+    the last final was shown (none yet: the output region's top left) and, when the last
     action's previews were drawn outside it, a second square around where they were."""
 
     def __init__(self, *args, display: str, work: Path, **kwargs):
@@ -424,6 +424,9 @@ def check(base_url, config, profile, target, work: Path, journey, runs, progress
     runs = runs or (len(pack.prompts) if journey else DEFAULT_RUNS)
     actions: list[dict] = []
     conditions: dict[str, str] = {}
+    # Where the last journey run showed its final and previews: a fresh page lays out as the last
+    # one did, so its first action is watched there (the first journey run's, at the region's top left).
+    areas = (None, None)
     with VirtualScreen() as display, sync_playwright() as p:
         launch, source = headed_launch_args(display, p.chromium.executable_path, config["BROWSER"]["args"])
         browser = launch_chromium(p, launch)
@@ -446,9 +449,11 @@ def check(base_url, config, profile, target, work: Path, journey, runs, progress
                 display=display,
                 work=work,
             )
+            runner.last_box, runner.last_preview_box = areas
             for failure in runner.run():
                 progress(f"  step {failure.step_index} ({failure.action}) failed: {failure.error}")
             actions += compare_run(runner, run_dir)
+            areas = (runner.last_box, runner.last_preview_box)
             conditions.setdefault("reader_priority", runner.priority or "?")
             context.close()
         conditions["browser"] = f"chromium {browser.version} ({source}), headed on Xvfb"
@@ -474,7 +479,7 @@ def format_table(result: dict) -> str:
     lines = [
         f"truth check: UI profile '{result['ui_profile']}' on {result['base_url']}, journey {result['journey']} "
         f"× {result['journey_runs']} (fresh page each)",
-        "click → preview / final (ms), the probe's beside the screen's own reading of the final's area",
+        "click → preview / final (ms), the probe's beside the screen's own reading of where each was shown",
         f"{'action':8} {'method':14} | {'probe preview':>13} {'screen':>8} {'error':>7} | "
         f"{'probe final':>11} {'screen':>8} {'error':>7} | {'screen ±':>8}",
     ]
