@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 from imagejourney.journeys.browser import chromium_launch_args
 
@@ -236,7 +237,7 @@ def watch_frames(display: str, regions: list[dict], path: str) -> None:
                         raws[k].append(pixels)
                 previous[k], previous_start[k] = pixels, start
             time.sleep(0.001)
-    saved = {}
+    saved: dict[str, Any] = {}  # Any: numpy's savez types its keywords as allow_pickle's bool
     for k, region in enumerate(regions):
         shape = (region["height"], region["width"], 4)
         saved[f"times_{k}"] = np.array(times[k], np.float64)
