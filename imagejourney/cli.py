@@ -691,7 +691,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--steps",
         type=int,
-        help="optimiser steps in all: a quarter, at most 600, VAE; the rest text encoder + UNet "
+        help="optimiser steps in all: a quarter, at most 600, VAE; an eighth, at most 800, the preview "
+        "decoder; the rest text encoder + UNet "
         "(default: as for the committed model)",
     )
     train.add_argument(
