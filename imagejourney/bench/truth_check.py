@@ -200,15 +200,14 @@ class WatchedRunner(JourneyRunner):
 
 def square_holding(squares: list[dict], box: dict) -> int | None:
     """The first of `squares` that holds `box` whole (its EDGE aside), or None."""
-    for k, q in enumerate(squares):
-        if (
-            box["x"] + EDGE >= q["left"]
-            and box["y"] + EDGE >= q["top"]
-            and box["x"] + box["width"] - EDGE <= q["left"] + q["width"]
-            and box["y"] + box["height"] - EDGE <= q["top"] + q["height"]
-        ):
-            return k
-    return None
+    return next(
+        (
+            k
+            for k, q in enumerate(squares)
+            if inside(box, {"x": q["left"], "y": q["top"], "width": q["width"], "height": q["height"]})
+        ),
+        None,
+    )
 
 
 def picture_change(a: np.ndarray, b: np.ndarray) -> str:
@@ -328,6 +327,7 @@ def screen_of(watched: dict, click: float) -> dict:
 
 
 def inside(box: dict, outer: dict) -> bool:
+    """`box` lies within `outer` (viewport CSS px), give or take EDGE."""
     return (
         box["x"] >= outer["x"] - EDGE
         and box["y"] >= outer["y"] - EDGE
