@@ -11,7 +11,8 @@ a journey step under `before:` / `after:`. Each is one mapping:
     - select: SELECTOR                # a menu item or option (clicked); `option: VALUE` for a <select>
     - check: SELECTOR                 # a checkbox or switch on (uncheck: off); visually hidden ones too
     - wait_for: SELECTOR              # `state: visible | hidden | attached | detached` (default visible)
-    - dismiss_if_present: SELECTOR    # clicked if it shows within timeout_ms (default 2000), else nothing
+    - dismiss_if_present: SELECTOR    # clicked if it shows within timeout_ms (default 2000), else nothing;
+                                      # once shown, the click may take the usual 10000 (it may still animate in)
 
 `timeout_ms` bounds any of them (default 10000). They are recorded in events.jsonl and never
 counted in an action's time.
@@ -36,7 +37,8 @@ OPTIONS = {
 }  # (YAML reads a bare `on` as true)
 WaitState = Literal["visible", "hidden", "attached", "detached"]  # Locator.wait_for's states
 WAIT_STATES: tuple[WaitState, ...] = ("visible", "hidden", "attached", "detached")
-DEFAULT_TIMEOUT_MS = {"dismiss_if_present": 2_000}
+ACT_TIMEOUT_MS = 10_000
+DEFAULT_TIMEOUT_MS = {"dismiss_if_present": 2_000}  # how long to wait for it to show
 DONE = {
     "click": "clicked",
     "hover": "hovered",
@@ -45,7 +47,6 @@ DONE = {
     "select": "selected",
     "check": "checked",
     "uncheck": "unchecked",
-    "dismiss_if_present": "clicked",
 }
 
 
@@ -62,7 +63,7 @@ class Operation:
     state: WaitState = "visible"  # wait_for (read_operation checks it is one of WAIT_STATES)
     by: tuple[int, int] | None = None  # drag: how far, in CSS px
     at: tuple[int, int] | None = None  # drag: where it starts, from the element's top left
-    timeout_ms: int = 10_000
+    timeout_ms: int = ACT_TIMEOUT_MS
 
     def describe(self) -> str:
         by = f" by {list(self.by)}" if self.by else ""
@@ -86,7 +87,7 @@ def read_operation(r: Reader, item, what: str, parent, key: str) -> Operation:
     state = r.get(item, "state", str, what, "visible")
     if state not in WAIT_STATES:
         raise r.error(item, "state", f"state in {what} must be one of {', '.join(WAIT_STATES)}")
-    timeout = r.get(item, "timeout_ms", int, what, DEFAULT_TIMEOUT_MS.get(kind, 10_000))
+    timeout = r.get(item, "timeout_ms", int, what, DEFAULT_TIMEOUT_MS.get(kind, ACT_TIMEOUT_MS))
     if timeout <= 0:
         raise r.error(item, "timeout_ms", f"timeout_ms in {what} must be a positive number of ms")
     return Operation(
@@ -115,13 +116,15 @@ def perform(page: Page, operation: Operation, where: str) -> bool:
     """Do one operation; True when it acted (a dismiss_if_present whose target never showed
     did not). Raises OperationFailed with one sentence."""
     op = operation
+    timeout_ms = op.timeout_ms
     try:
         if op.kind == "dismiss_if_present":
             try:
                 page.locator(op.target).first.wait_for(state="visible", timeout=op.timeout_ms)
             except PlaywrightError:
                 return False
-            page.locator(op.target).first.click(timeout=op.timeout_ms)
+            timeout_ms = max(op.timeout_ms, ACT_TIMEOUT_MS)
+            page.locator(op.target).first.click(timeout=timeout_ms)
         elif op.kind == "click":
             page.locator(op.target).first.click(timeout=op.timeout_ms)
         elif op.kind == "hover":
@@ -145,15 +148,26 @@ def perform(page: Page, operation: Operation, where: str) -> bool:
         elif op.kind == "wait_for":
             page.locator(op.target).first.wait_for(state=op.state, timeout=op.timeout_ms)
     except PlaywrightError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Timeout" in reason:
-            reason = (
-                f"it was not {op.state} within {op.timeout_ms} ms"
-                if op.kind == "wait_for"
-                else f"nothing it matches could be {DONE[op.kind]} within {op.timeout_ms} ms"
-            )
-        raise OperationFailed(f"the {where} step {op.describe()} failed: {reason.split(': ', 1)[-1]}") from None
+        raise OperationFailed(f"the {where} step {op.describe()} failed: {failure_reason(op, exc, timeout_ms)}") from None
     return True
+
+
+def failure_reason(op: Operation, exc: PlaywrightError, timeout_ms: int) -> str:
+    """Playwright's error in a few words: for a timeout, what could not be done and the last thing
+    its call log says stood in the way ("element is not stable", "<div> intercepts pointer events")."""
+    lines = [line.strip().lstrip("- ").strip() for line in str(exc).strip().splitlines()]
+    if not lines:
+        return type(exc).__name__
+    if "Timeout" not in lines[0]:
+        return lines[0].split(": ", 1)[-1]
+    if op.kind == "wait_for":
+        return f"it was not {op.state} within {timeout_ms} ms"
+    if op.kind == "dismiss_if_present":
+        reason = f"it showed but could not be clicked within {timeout_ms} ms"
+    else:
+        reason = f"nothing it matches could be {DONE[op.kind]} within {timeout_ms} ms"
+    blockers = [line for line in lines if line.startswith("element is ") or "intercepts pointer events" in line]
+    return reason + (f" ({blockers[-1]})" if blockers else "")
 
 
 def drag(page: Page, op: Operation) -> None:

@@ -566,6 +566,15 @@ def test_steps_around_actions_open_dismiss_hover_and_menus_and_values_are_read_b
             "open",
             "the open step click '#welcome button' failed: nothing it matches could be clicked within 300 ms",
         ),
+        (
+            lambda t: t.replace(
+                '  - dismiss_if_present: "#welcome button"',
+                '  - click: "#random"\n    timeout_ms: 300\n  - dismiss_if_present: "#welcome button"',
+            ),
+            "open",
+            "the open step click '#random' failed: nothing it matches could be clicked within 300 ms"
+            ' (<div id="welcome">…</div> intercepts pointer events)',
+        ),
     ],
 )
 def test_a_field_or_a_step_around_an_action_that_cannot_be_done_is_one_sentence(
