@@ -216,10 +216,11 @@ def test_truth_check_on_a_plain_page(tmp_path, plain_ui_url):
 
 @needs_xvfb
 @pytest.mark.browser
-@pytest.mark.parametrize("mode", ["graph", "graph-apart", "canvas-dim", "history"])
+@pytest.mark.parametrize("mode", ["graph", "graph-apart", "graph-wide", "canvas-dim", "history"])
 def test_truth_check_reads_canvas_dimming_and_history_pages(tmp_path, plain_ui_url, mode):
     """A node graph redrawn every frame (graph-apart: its previews in the running node, its final
-    in the output node), a canvas that dims while it works and a region with a strip of earlier
+    in the output node; graph-wide: those nodes far from the region's top left, where a fresh
+    page's first action is only found by the look before the journey runs), a canvas that dims while it works and a region with a strip of earlier
     finals: the screen's preview and final are found for every action."""
     profile = tmp_path / "profile.yaml"
     text = (PLAIN / "profile.yaml").read_text().replace("path: /index.html", f"path: /index.html?mode={mode}")

@@ -2,7 +2,8 @@
 
 A journey (the pack given with --journey, else a short one made for the profile: prompt,
 generate, three rerolls) runs in Chromium headed on a virtual screen (Xvfb), each journey run on
-a fresh page, timed by the probe as in any run. Meanwhile a separate process reads the output
+a fresh page, timed by the probe as in any run (after a look, not counted, at where a fresh
+page shows its first image). Meanwhile a separate process reads the output
 region off the screen about every millisecond (screen_truth.RegionWatcher) and keeps every
 state it shows. Afterwards each image action's probe times are set beside the screen's own
 times, read in the area where the action's final was shown (the final <img>'s box, or the
@@ -25,6 +26,7 @@ interval is the screen's own uncertainty, reported beside the errors.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -418,32 +420,33 @@ def run(
         shutil.rmtree(work, ignore_errors=True)
 
 
+def first_action_only(pack):
+    """The pack up to its first image action, for a look at where a fresh page shows it; None
+    when it has no image action."""
+    first = next((i for i, step in enumerate(pack.steps) if step.kind in IMAGE_STEPS), None)
+    return None if first is None else dataclasses.replace(pack, steps=pack.steps[: first + 1])
+
+
 def check(base_url, config, profile, target, work: Path, journey, runs, progress) -> dict:
     pack = load_pack(journey) if journey else default_pack(profile, work)
     check_compatible(pack, profile)
     runs = runs or (len(pack.prompts) if journey else DEFAULT_RUNS)
     actions: list[dict] = []
     conditions: dict[str, str] = {}
-    # Where the last journey run showed its final and previews: a fresh page lays out as the last
-    # one did, so its first action is watched there (the first journey run's, at the region's top left).
-    areas = (None, None)
     with VirtualScreen() as display, sync_playwright() as p:
         launch, source = headed_launch_args(display, p.chromium.executable_path, config["BROWSER"]["args"])
         browser = launch_chromium(p, launch)
-        for n in range(runs):
-            prompt = pack.prompts[n % len(pack.prompts)]
-            progress(
-                f"journey run {n + 1} of {runs}: {pack.name} · {prompt.id} on {target.url}, watched from the screen"
-            )
+
+        def journey_run(run_pack, prompt, name: str, areas) -> tuple[WatchedRunner, RunDirectory]:
             context = browser.new_context(viewport=config["BROWSER"]["viewport"])
             page = context.new_page()
             install_probe(page, profile.output, profile.final_image, profile.preview_image)
-            run_dir = RunDirectory.create(work, {"journey": {"name": pack.name}, "config_hash": f"truth{n}"})
+            run_dir = RunDirectory.create(work, {"journey": {"name": run_pack.name}, "config_hash": f"truth-{name}"})
             runner = WatchedRunner(
                 page,
                 base_url=target.url,
                 profile=profile,
-                pack=pack,
+                pack=run_pack,
                 prompt=prompt,
                 run=run_dir,
                 display=display,
@@ -452,10 +455,28 @@ def check(base_url, config, profile, target, work: Path, journey, runs, progress
             runner.last_box, runner.last_preview_box = areas
             for failure in runner.run():
                 progress(f"  step {failure.step_index} ({failure.action}) failed: {failure.error}")
+            context.close()
+            return runner, run_dir
+
+        # Where a fresh page shows its first image: nothing on a fresh page says where a node graph
+        # will draw, so a first journey run, not counted, goes as far as its first image action.
+        # Each journey run's first action is then watched where the run before showed its final and
+        # previews (a fresh page lays out as the last one did).
+        areas = (None, None)
+        look = first_action_only(pack)
+        if look is not None:
+            progress(f"a look first: where a fresh page shows {pack.name}'s first image on {target.url} (not counted)")
+            runner, _ = journey_run(look, pack.prompts[0], "look", areas)
+            areas = (runner.last_box, runner.last_preview_box)
+        for n in range(runs):
+            prompt = pack.prompts[n % len(pack.prompts)]
+            progress(
+                f"journey run {n + 1} of {runs}: {pack.name} · {prompt.id} on {target.url}, watched from the screen"
+            )
+            runner, run_dir = journey_run(pack, prompt, f"run{n}", areas)
             actions += compare_run(runner, run_dir)
             areas = (runner.last_box, runner.last_preview_box)
             conditions.setdefault("reader_priority", runner.priority or "?")
-            context.close()
         conditions["browser"] = f"chromium {browser.version} ({source}), headed on Xvfb"
         browser.close()
     if not actions:

@@ -17,6 +17,7 @@
 //                      URLs, the final a data: URL) and the UI says done 700 ms before it draws the final
 //   graph-apart        graph, its previews drawn (scaled) in the running node, as ComfyUI's KSampler shows
 //                      them, and its final in the output node
+//   graph-wide         graph-apart on a 1100-px-wide canvas whose nodes lie 620 px from its left edge
 //   webgl              a WebGL canvas: each picture uploaded as a texture (texImage2D) and drawn as a quad
 //   final-off-view     new-img, but the final is put far below the viewport, where it is never painted
 //   final-svg          new-img, but the final is an SVG, which the runner cannot keep as a PNG
@@ -86,16 +87,20 @@ async function redrawStrip(extra = null) {
   $("strip").replaceChildren(...(await Promise.all(shown.map((c) => blobImage(c, "thumb")))));
 }
 
-const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "graph", "graph-late-final", "graph-apart", "webgl"];
+const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "graph", "graph-late-final", "graph-apart", "graph-wide", "webgl"];
 let current = null; // graph: the picture the output node shows
-let sampling = null; // graph-apart: the last preview, which the sampler node shows
+let sampling = null; // graph-apart, graph-wide: the last preview, which the sampler node shows
+const APART = MODE === "graph-apart" || MODE === "graph-wide";
+const NODES_X = MODE === "graph-wide" ? 620 : 0; // graph-wide: the nodes' distance from the canvas's left edge
 let progress = 0; // graph: the running node's progress bar, 0–1
 window.drawnPictures = []; // every picture shown, as PNG data URLs: what the kept images must equal
 
 function drawGraph(t) {
   const ctx = $("gallery").querySelector("canvas").getContext("2d");
   ctx.fillStyle = "#202020";
-  ctx.fillRect(0, 0, 480, 320);
+  ctx.fillRect(0, 0, ctx.canvas.width, ctx.canvas.height);
+  ctx.save();
+  ctx.translate(NODES_X, 0);
   for (const [x, y] of [[20, 40], [20, 180], [180, 110]]) {
     ctx.fillStyle = "#353535";
     ctx.fillRect(x, y, 130, 90);
@@ -109,7 +114,7 @@ function drawGraph(t) {
   }
   ctx.fillStyle = "#353535";
   ctx.fillRect(340, 100, 120, 120);
-  if (sampling) {  // graph-apart: the sampler node's preview, scaled into the node
+  if (sampling) {  // graph-apart, graph-wide: the sampler node's preview, scaled into the node
     ctx.save();
     ctx.translate(180, 110);
     ctx.drawImage(sampling, 33, 13, 64, 64);
@@ -123,6 +128,7 @@ function drawGraph(t) {
   }
   ctx.fillStyle = "rgba(255,255,255,0.5)";  // a cursor trail that never stops moving
   for (let i = 0; i < 5; i++) ctx.fillRect(200 + 100 * Math.sin(t / 300 - i / 5), 20 + i * 3, 6, 6);
+  ctx.restore();
   requestAnimationFrame(drawGraph);
 }
 
@@ -160,8 +166,8 @@ async function show(canvas, kind) {
     screen.style.filter = "";  // canvas-dim: the dimming ends as the picture arrives
     window.drawnPictures.push(canvas.toDataURL("image/png"));
     if (MODE === "graph") current = canvas;  // drawn with the next frame
-    else if (MODE === "graph-apart" && kind === "preview") sampling = canvas;
-    else if (MODE === "graph-apart") current = canvas;
+    else if (APART && kind === "preview") sampling = canvas;
+    else if (APART) current = canvas;
     else if (MODE === "graph-late-final") current = await graphImage(canvas, kind);
     else if (MODE === "webgl") webglShow(canvas);
     else if (MODE === "canvas-paint") paintDirectly(screen.getContext("2d"), canvas);
@@ -198,7 +204,7 @@ async function graphImage(canvas, kind) {  // graph-late-final: the picture as a
 
 function screenCanvas() {
   const screen = document.createElement("canvas");
-  screen.width = MODE.startsWith("graph") ? 480 : 96;
+  screen.width = MODE.startsWith("graph") ? 480 + NODES_X : 96;
   screen.height = MODE.startsWith("graph") ? 320 : 96;
   return screen;
 }
