@@ -459,14 +459,19 @@ def check(base_url, config, profile, target, work: Path, journey, runs, progress
             return runner, run_dir
 
         # Where a fresh page shows its first image: nothing on a fresh page says where a node graph
-        # will draw, so a first journey run, not counted, goes as far as its first image action.
-        # Each journey run's first action is then watched where the run before showed its final and
-        # previews (a fresh page lays out as the last one did).
+        # will draw, so a first journey run, not counted, goes as far as its first image action, with
+        # another prompt and seed (a product that caches results, as ComfyUI does, would otherwise
+        # hand the first counted generate the look's image without generating it; a profile may
+        # have no seed field, so the prompt differs too). Each journey run's first
+        # action is then watched where the run before showed its final and previews (a fresh page
+        # lays out as the last one did).
         areas = (None, None)
         look = first_action_only(pack)
         if look is not None:
             progress(f"a look first: where a fresh page shows {pack.name}'s first image on {target.url} (not counted)")
-            runner, _ = journey_run(look, pack.prompts[0], "look", areas)
+            first = pack.prompts[0]
+            other = dataclasses.replace(first, id=f"{first.id}-look", text=f"{first.text}, again", seed=first.seed + 1)
+            runner, _ = journey_run(look, other, "look", areas)
             areas = (runner.last_box, runner.last_preview_box)
         for n in range(runs):
             prompt = pack.prompts[n % len(pack.prompts)]
