@@ -186,9 +186,12 @@
     const url = source instanceof HTMLImageElement ? source.currentSrc || source.src : null;
     const content = hashOfSource(source) ?? (url ? `url:${url}` : null);
     if (content === null) return;
+    // The same picture drawn again from the same source is no new draw (a canvas redrawn every
+    // frame); under a URL of its own it is (a new result that looks like the last one).
+    const drawn = url ? `${content} ${url}` : content;
     if (!drawnOn.has(canvas)) drawnOn.set(canvas, new Set());
-    if (drawnOn.get(canvas).has(content)) return; // the same picture drawn again (a canvas redrawn every frame)
-    drawnOn.get(canvas).add(content);
+    if (drawnOn.get(canvas).has(drawn)) return;
+    drawnOn.get(canvas).add(drawn);
     const now = performance.now();
     noteSeen(content, now);
     const number = ++draws;
@@ -417,7 +420,12 @@
 
   // A paint that may be a preview or the final of action `a`: in a preview or final image, and
   // not of content the region showed before the click.
-  const ofAction = (a, p) => p.role !== "other" && !shownBefore(p.content, a.click);
+  const ofAction = (a, p) => p.role !== "other" && !oldFor(a, p);
+  // Content the region showed before `a`'s click; a picture drawn from a URL not seen before
+  // the click is new even when it looks the same (a deterministic product run again at the
+  // seed of the result it showed: InvokeAI's canvas names each result's PNG anew).
+  const oldFor = (a, p) =>
+    shownBefore(p.content, a.click) && !(p.method === "draw-call" && p.src && !urlShownBefore(p.src, a));
 
   // The paint, after `a`'s click, of image `target` ({key, url}).
   function paintOf(a, target) {
@@ -557,7 +565,7 @@
       // `old`: content the region showed before the click (the audit counts no such paint).
       paints: paints.filter(mine)
         .map((p) => ({ t: p.t, method: p.method, paintTime: p.paintTime, url: p.url.slice(0, 200), content: p.content,
-                       role: p.role, old: shownBefore(p.content, click), ...(p.api ? { api: p.api, size: p.size, rect: p.rect, presented: Boolean(p.presented) } : {}) })),
+                       role: p.role, old: oldFor(a, p), ...(p.api ? { api: p.api, size: p.size, rect: p.rect, presented: Boolean(p.presented) } : {}) })),
     };
   }
 

@@ -89,6 +89,27 @@ def test_plain_ui_is_timed_against_its_own_record(page, plain_ui_url, tmp_path, 
     assert rows["export"]["status"] == "ok" and (run.path / rows["export"]["image"]).is_file()
 
 
+def test_a_final_drawn_again_under_a_url_of_its_own_is_a_new_final(page, plain_ui_url, tmp_path):
+    """canvas-same draws every final as the same picture (tile.png) under a URL of its own, as a
+    deterministic product run again at one seed names its result anew (InvokeAI's canvas): the
+    reroll's final is the reroll's own draw, not taken for the generate's picture drawn again."""
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        (PLAIN / "profile.yaml")
+        .read_text()
+        .replace("path: /index.html", "path: /index.html?mode=canvas-same")
+        .replace("final_image: img.final", "")
+    )
+    failures, run = walk_plain_pack(page, plain_ui_url, tmp_path, load_profile(str(profile)))
+    assert failures == []
+    rows = {r["action"]: r for r in load_run(run.path).steps.to_dict("records")}
+    truth = page.evaluate("window.groundTruth")
+    for action, final in (("generate", truth[3]), ("reroll", truth[7])):
+        assert rows[action]["paint_method"] == "draw-call"
+        assert final["inserted"] <= float(rows[action]["final_paint_ts_ms"]) <= final["inserted"] + FRAMES_LATE_MS
+        assert Image.open(run.path / rows[action]["image"]).size == (96, 96)
+
+
 @pytest.mark.parametrize(
     "mode, preview_image",
     [("remount", None), ("remount-done-early", None), ("history", None), ("history", "img.preview")],

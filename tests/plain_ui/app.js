@@ -10,6 +10,8 @@
 //   canvas-spinner     a small spinner turning over the canvas while it works
 //   canvas-late        no canvas until the first preview is drawn
 //   canvas-paint       a canvas whose pixels are painted with fillRect, no image source (as a shader would)
+//   canvas-same        canvas, but every final is the same picture (tile.png) under a URL of its own
+//                      (tile.png?n=…), as a deterministic product run again at the same seed names its result anew
 //   graph              one 480×320 canvas redrawn every frame, as a node graph is: node boxes, a highlight
 //                      around the running node, a progress bar and a moving cursor trail, and the current
 //                      picture drawn (drawImage) inside the output node
@@ -87,7 +89,7 @@ async function redrawStrip(extra = null) {
   $("strip").replaceChildren(...(await Promise.all(shown.map((c) => blobImage(c, "thumb")))));
 }
 
-const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "graph", "graph-late-final", "graph-apart", "graph-wide", "webgl"];
+const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "canvas-same", "graph", "graph-late-final", "graph-apart", "graph-wide", "webgl"];
 let current = null; // graph: the picture the output node shows
 let sampling = null; // graph-apart, graph-wide: the last preview, which the sampler node shows
 const APART = MODE === "graph-apart" || MODE === "graph-wide";
@@ -171,6 +173,12 @@ async function show(canvas, kind) {
     else if (MODE === "graph-late-final") current = await graphImage(canvas, kind);
     else if (MODE === "webgl") webglShow(canvas);
     else if (MODE === "canvas-paint") paintDirectly(screen.getContext("2d"), canvas);
+    else if (MODE === "canvas-same" && kind === "final") {
+      const tile = new Image();
+      tile.src = `tile.png?n=${++served}`;
+      await tile.decode();
+      screen.getContext("2d").drawImage(tile, 0, 0, 96, 96);
+    }
     else screen.getContext("2d").drawImage(canvas, 0, 0);
     record(kind, "");
     return canvas;
