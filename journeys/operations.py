@@ -148,7 +148,9 @@ def perform(page: Page, operation: Operation, where: str) -> bool:
         elif op.kind == "wait_for":
             page.locator(op.target).first.wait_for(state=op.state, timeout=op.timeout_ms)
     except PlaywrightError as exc:
-        raise OperationFailed(f"the {where} step {op.describe()} failed: {failure_reason(op, exc, timeout_ms)}") from None
+        raise OperationFailed(
+            f"the {where} step {op.describe()} failed: {failure_reason(op, exc, timeout_ms)}"
+        ) from None
     return True
 
 
