@@ -260,3 +260,45 @@ def test_overhead_table_judges_the_goal_and_estimates_1000_creators():
     assert "(1 creator, 3 walks, 39 steps): 12.0 ms; goal ≤ 20 ms: met" in table
     assert "each walk's own p50: 11.5, 20.4, 12.0 ms (1 of 3 over the goal)" in table
     assert "NOT met" in format_table({**result, "overhead_ms_p50": 20.1})
+
+
+def test_model_table_gives_shares_with_intervals_and_judges_its_goals():
+    import numpy as np
+    import pytest
+
+    from imagejourney.bench.model import format_table, share
+
+    assert share([True] * 16 + [False] * 8)["ci95"] == pytest.approx([0.467, 0.820], abs=0.001)
+    assert share([True] * 80 + [False] * 40)["ci95"] == pytest.approx([0.578, 0.745], abs=0.001)
+
+    def model(change: list[bool], keep: list[bool], recognisable: float, final: float) -> dict:
+        return {
+            "prompt_match_p50": 1.0,
+            "reroll_pixel_distance_mean": 30.0,
+            "reroll_free_attribute_changed": 0.9,
+            "edit_change_rate": float(np.mean(change)),
+            "edit_keep_rate": float(np.mean(keep)),
+            "shares": {"edit_change_rate": share(change), "edit_keep_rate": share(keep)},
+            "same_seed_identical": True,
+            "recognisable_p50_ms": recognisable,
+            "final_p50_ms": final,
+            "previews": {},
+        }
+
+    result = {
+        "settings": {"steps": 8, "size": 64, "guidance": 6.0},
+        "trials": 24,
+        "lpips": "lpips-alex (uncalibrated)",
+        "train_minutes": 77.3,
+        "judge_heldout_accuracy_min": 0.999,
+        "models": {
+            "portrait-world": model([True] * 16 + [False] * 8, [True] * 69 + [False] * 3, 36.0, 246.0),
+            "tiny": model([True] * 4 + [False] * 20, [True] * 26 + [False] * 46, 21.0, 115.0),
+        },
+    }
+    table = format_table(result)
+    change = next(line for line in table.splitlines() if line.startswith("edit makes the change"))
+    assert "67% [47%, 82%]" in change and change.endswith("≥ 80%: NOT met")
+    keep = next(line for line in table.splitlines() if line.startswith("edit keeps"))
+    assert keep.endswith("≥ 90%: met")
+    assert "< click to final: met" in table and "≥ 0.8: met" in table
