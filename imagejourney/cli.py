@@ -9,6 +9,29 @@ import sys
 from pathlib import Path
 
 
+def json_output_problem(path: str) -> str | None:
+    """Why --json PATH cannot be written, in one sentence, or None; asked before the command runs,
+    so that a bench of many minutes does not end in a traceback. Missing folders are made, as
+    pytest's --junitxml makes them."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        return f"--json {path} is a folder; give a file name, e.g. --json {target / 'result.json'}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--json {path}: its folder cannot be made ({exc.strerror}); give a path in a folder you can write"
+    if not os.access(target.parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        return f"--json {path} cannot be written (permission denied); give a path you can write"
+    return None
+
+
+def write_json(path: str, data) -> None:
+    import json
+
+    Path(path).expanduser().write_text(json.dumps(data, indent=2))
+    print(f"wrote {path}")
+
+
 def cmd_report(args) -> int:
     from imagejourney.reports.compare import CompareError
     from imagejourney.reports.records import RunDirError
@@ -29,7 +52,6 @@ def cmd_report(args) -> int:
 
 def cmd_judge(args) -> int:
     """Judge a run's saved images (no browser), write judgements.csv and re-render the report."""
-    import json
 
     from imagejourney.reports.judges import LPIPS_NETS, CLIPScore, JudgeUnavailable, judge_run
     from imagejourney.reports.records import RunDirError
@@ -57,8 +79,7 @@ def cmd_judge(args) -> int:
         print(f"{key:24} {value}")
     print(f"{len(judgements)} judgements in {Path(args.run_dir) / 'judgements.csv'}")
     if args.json:
-        Path(args.json).write_text(json.dumps(quality, indent=2))
-        print(f"wrote {args.json}")
+        write_json(args.json, quality)
     print(report)
     return 0
 
@@ -93,7 +114,6 @@ def cmd_review(args) -> int:
 def cmd_compare(args) -> int:
     """Compare two runs metric by metric; exit 1 when any metric is slower beyond --min-effect, or
     the acceptance rate or prompt match is worse."""
-    import json
 
     from imagejourney.reports.compare import CompareError, compare, format_comparison, format_markdown, resolve_side
     from imagejourney.reports.records import RunDirError
@@ -122,8 +142,7 @@ def cmd_compare(args) -> int:
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a") as summary:
             summary.write(format_markdown(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     return 1 if result["regressions"] or result["quality_regressions"] else 0
 
 
@@ -245,7 +264,6 @@ def cmd_journeys(args) -> int:
 
 def cmd_truth_check(args) -> int:
     """bench fidelity --base-url URL --ui-profile PROFILE: the probe beside the screen on any UI."""
-    import json
 
     from imagejourney.bench import BenchFailed, truth_check
     from imagejourney.bench.screen_truth import NoScreen
@@ -272,15 +290,13 @@ def cmd_truth_check(args) -> int:
             "actions": [{key: a[key] for key in keys} for a in result["actions"]],
             "error_ms": {key: result["error_ms"][key] for key in ("p50", "p95", "max")},
         }
-        Path(args.json).write_text(json.dumps(written, indent=2))
-        print(f"wrote {args.json}")
+        write_json(args.json, written)
     return 0
 
 
 def cmd_bench(args) -> int:
     """Run one benchmark (at least 20 trials per case), print its table, optionally write JSON."""
     import importlib
-    import json
 
     if args.bench_command == "fidelity" and (args.base_url or args.ui_profile or args.journey or args.runs):
         return cmd_truth_check(args)
@@ -314,8 +330,7 @@ def cmd_bench(args) -> int:
         return 2
     print(bench.format_table(result))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.json}")
+        write_json(args.json, result)
     return 0
 
 
@@ -710,6 +725,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if isinstance(getattr(args, "json", None), str) and (problem := json_output_problem(args.json)):
+        command = " ".join(word for word in (args.command, getattr(args, "bench_command", None)) if word)
+        print(f"imagejourney {command}: {problem}", file=sys.stderr)
+        return 2
     return args.func(args)
 
 

@@ -118,6 +118,30 @@ def test_cli_prints_the_table_writes_json_and_exits_1_on_regression(tmp_path):
         assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and sentence in bad.stderr
 
 
+def test_json_output_is_checked_before_the_command_runs_and_its_folder_is_made(tmp_path):
+    """--json to a folder, or under a file, is one sentence before anything runs (a bench would
+    otherwise end minutes later in a traceback); a missing folder is made."""
+    a = write_run(tmp_path / "a", noisy(300, 20, 1))
+    (tmp_path / "plain-file").write_text("")
+    for command, path, sentence in [
+        (["compare", str(a), str(a)], tmp_path, "is a folder; give a file name"),
+        (["compare", str(a), str(a)], tmp_path / "plain-file" / "c.json", "its folder cannot be made"),
+        (["bench", "model"], tmp_path / "plain-file" / "m.json", "its folder cannot be made"),
+    ]:
+        bad = subprocess.run(
+            [sys.executable, "-m", "imagejourney.cli", *command, "--json", str(path)], capture_output=True, text=True
+        )
+        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and sentence in bad.stderr, bad.stderr
+        assert bad.stdout == ""  # refused before it ran
+    made = tmp_path / "new" / "folder" / "c.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "imagejourney.cli", "compare", str(a), str(a), "--json", str(made)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0 and json.loads(made.read_text())["regressions"] == []
+
+
 def test_markdown_summary_for_github_actions(tmp_path):
     import os
 
