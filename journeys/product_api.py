@@ -6,6 +6,12 @@ Per action, `ServerWatch` sees what the page receives after the click: the JSON 
 request the click sent (whose job id it holds, e.g. InvokeAI's enqueue_batch → item_ids, ComfyUI's
 POST /prompt → prompt_id) and websocket frames (the first progress image). After the action the
 job's URL is fetched and its times converted to epoch ms, as the reference app gives them.
+
+A websocket frame's time is when the page itself received it: a listener put on each of the
+page's sockets before the page's own (SOCKET_ARRIVALS) notes its message event's timeStamp, on
+the page's clock. Seen from Python over DevTools instead, ComfyUI's first preview frame came
+43–97 ms after its server sent it (p50 54; 16 ms for the page), once after the preview had
+already painted.
 """
 
 from __future__ import annotations
@@ -63,44 +69,75 @@ def epoch_ms(value, clock: str) -> float | None:
     return round(number * 1000 if clock == "epoch_s" else number, 1)
 
 
+# When the page receives each websocket frame a `server_timings.websocket` rule matches: every
+# socket the page opens whose URL holds a rule's `url` gets a message listener before the page
+# adds its own, which notes [moment, epoch ms] for each frame holding the rule's `contains` (a
+# binary frame is read as UTF-8, its first 64 KiB). The time is the message event's timeStamp,
+# on the page's clock (performance.timeOrigin + timeStamp). Sockets opened in a worker are not seen.
+SOCKET_ARRIVALS = """(rules) => {
+  if (window.__imagejourneySockets) return;
+  const arrivals = [], decoder = new TextDecoder("utf-8"), PREFIX = 65536;
+  const note = (mine, text, at) => {
+    for (const [moment, rule] of mine) if (text.includes(rule.contains)) arrivals.push([moment, at]);
+  };
+  window.WebSocket = new Proxy(window.WebSocket, {
+    construct(target, args, newTarget) {
+      const socket = Reflect.construct(target, args, newTarget);
+      const mine = rules.filter(([, rule]) => String(args[0]).includes(rule.url));
+      if (mine.length) socket.addEventListener("message", (event) => {
+        const at = performance.timeOrigin + event.timeStamp, data = event.data;
+        if (typeof data === "string") note(mine, data, at);
+        else if (data instanceof ArrayBuffer) note(mine, decoder.decode(new Uint8Array(data, 0, Math.min(data.byteLength, PREFIX))), at);
+        else if (data instanceof Blob) data.slice(0, PREFIX).text().then((text) => note(mine, text, at));
+      });
+      return socket;
+    },
+  });
+  window.__imagejourneySockets = { take: () => arrivals.splice(0) };
+}"""
+
+
 class ServerWatch:
     """The page's responses and websocket frames during one action, for `server_timings`."""
 
     def __init__(self, page: Page, spec: ServerTimings | None):
         self.spec: ServerTimings = spec or {}
         self.responses: list = []
-        self.frames: list[tuple[float, str]] = []  # (epoch ms when the harness saw it, payload)
+        self.frames: list[tuple[float, str]] = []  # (epoch ms when the page received it, its moment)
         self.watching = False
+        self.began_ms = 0.0
         if "request" in self.spec.get("job", {}):
             page.on("response", self.on_response)
-        if self.spec.get("websocket"):
-            page.on("websocket", self.on_websocket)  # before the page opens: sockets it opens later are seen
+        if self.spec.get("websocket"):  # before the page opens: every document it loads listens
+            page.add_init_script(f"({SOCKET_ARRIVALS})({json.dumps(list(self.spec['websocket'].items()))});")
 
     def on_response(self, response) -> None:
         if self.watching and self.spec["job"]["request"] in response.url:
             self.responses.append(response)
 
-    def on_websocket(self, socket) -> None:
-        if any(rule["url"] in socket.url for rule in self.spec["websocket"].values()):
-
-            def on_frame(payload: str | bytes) -> None:
-                if self.watching:
-                    text = payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
-                    self.frames.append((time.time() * 1000, text))
-
-            socket.on("framereceived", on_frame)
-
     def begin(self) -> None:
         """Start watching, just before the action's click."""
         self.responses.clear()
         self.frames.clear()
+        self.began_ms = time.time() * 1000
         self.watching = True
+
+    def take_frames(self, page: Page) -> None:
+        """The frames the page received since the click (earlier ones belong to no action)."""
+        if not self.spec.get("websocket"):
+            return
+        try:
+            arrivals = page.evaluate("() => window.__imagejourneySockets ? window.__imagejourneySockets.take() : []")
+        except PlaywrightError:  # the page is gone: its frames with it
+            arrivals = []
+        self.frames = sorted((at, moment) for moment, at in arrivals if at >= self.began_ms)
 
     def collect(self, page: Page, base_url: str) -> dict | None:
         """After the action: {job, times (epoch ms, the audit's keys), seed} or {missing: reason}."""
         self.watching = False
         if not self.spec:
             return None
+        self.take_frames(page)
         job = self.job_id(page)
         if job is None:
             return {
@@ -159,12 +196,9 @@ class ServerWatch:
         return None
 
     def frames_for(self, moment: str) -> list[float]:
-        """When the harness saw each websocket frame for `moment` (epoch ms; a few ms after the
-        browser received it): for first_preview, every progress image the product sent."""
-        rule = self.spec.get("websocket", {}).get(moment)
-        if not rule:
-            return []
-        return [round(t, 1) for t, payload in self.frames if rule["contains"] in payload]
+        """When the page received each websocket frame for `moment` (epoch ms): for
+        first_preview, every progress image the product sent."""
+        return [round(t, 1) for t, seen in self.frames if seen == moment]
 
 
 def fetch_about(base_url: str, about: list[dict]) -> dict | None:

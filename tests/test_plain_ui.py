@@ -873,3 +873,92 @@ def test_a_canvas_final_drawn_after_done_is_waited_for(page, plain_ui_url, tmp_p
             assert int(row["previews_painted"]) == 3
             final_paint = float(row["final_paint_ts_ms"])
             assert truth[final_index]["inserted"] <= final_paint <= truth[final_index]["inserted"] + FRAMES_LATE_MS
+
+
+SOCKET_PROFILE = """
+name: socket
+path: /socket.html?ws={port}
+ready: "#generate"
+fields:
+  prompt: "#prompt"
+controls:
+  generate: "#generate"
+output: "#out"
+done:
+  - enabled: "#generate"
+server_timings:
+  job:
+    request: /api/enqueue.json
+    id: item_ids[0]
+  url: /api/job-{{job}}.json
+  times:
+    received: created_at
+    final: completed_at
+  clock: iso
+  websocket:
+    first_preview:
+      url: /progress
+      contains: image_type
+"""
+
+
+@pytest.fixture
+def progress_socket():
+    """A websocket server that answers "go" with a frame without an image, three progress images
+    (the first as text, two as binary frames) 150 ms apart, then the final: its port."""
+    import threading
+    import time
+
+    from websockets.sync.server import serve
+
+    def picture(colour) -> str:
+        buffer = io.BytesIO()
+        Image.new("RGB", (32, 32), colour).save(buffer, "PNG")
+        return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+    def handler(connection):
+        for message in connection:
+            if message != "go":
+                continue
+            connection.send(json.dumps({"progress": 0.0}))
+            for step, colour in enumerate([(200, 0, 0), (0, 200, 0), (0, 0, 200)]):
+                time.sleep(0.15)
+                frame = json.dumps({"image_type": "image/png", "data": picture(colour)})
+                connection.send(frame if step == 0 else frame.encode())
+            time.sleep(0.15)
+            connection.send(json.dumps({"final": picture((250, 250, 0))}))
+
+    with serve(handler, "127.0.0.1", 0) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        yield server.socket.getsockname()[1]
+        server.shutdown()
+
+
+def test_a_progress_image_over_a_websocket_is_timed_when_the_page_received_it(
+    page, plain_ui_url, tmp_path, progress_socket
+):
+    """The first preview's server time is when the page's own socket delivered the frame (its
+    message event's timeStamp), not when the harness saw the frame over DevTools (on ComfyUI
+    43–97 ms later, once after the paint): each progress frame the page got, text or binary, and
+    no other frame, at the very time the page's own listener saw it."""
+    profile_path = tmp_path / "socket-profile.yaml"
+    profile_path.write_text(SOCKET_PROFILE.format(port=progress_socket))
+    pack_path = tmp_path / "socket-pack.yaml"
+    pack_path.write_text(
+        "name: socket\nprompts:\n  - {id: a, text: a red square, seed: 1}\nsteps: [prompt, generate]\n"
+        "acceptance: {rule: not_blank, min_pixel_std: 0}\n"
+    )
+    profile, pack = load_profile(str(profile_path)), load_pack(str(pack_path))
+    run = RunDirectory.create(tmp_path, {"journey": {"name": "socket"}, "config_hash": "test"})
+    install_probe(page, profile.output, profile.final_image, profile.preview_image)
+    failures = JourneyRunner(
+        page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run
+    ).run()
+    assert failures == []
+    received = page.evaluate("window.received")
+    events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
+    generate = next(e for e in events if e["event"] == "action" and e["action"] == "generate")
+    assert generate["server"]["times"]["previews_produced"] == [round(t, 1) for t in received]
+    assert len(received) == 3
+    row = next(r for r in load_run(run.path).steps.to_dict("records") if r["action"] == "generate")
+    assert float(row["server_first_preview_ts_ms"]) <= float(row["first_preview_paint_ts_ms"])
