@@ -948,12 +948,7 @@ def test_a_progress_image_over_a_websocket_is_timed_when_the_page_received_it(
         "name: socket\nprompts:\n  - {id: a, text: a red square, seed: 1}\nsteps: [prompt, generate]\n"
         "acceptance: {rule: not_blank, min_pixel_std: 0}\n"
     )
-    profile, pack = load_profile(str(profile_path)), load_pack(str(pack_path))
-    run = RunDirectory.create(tmp_path, {"journey": {"name": "socket"}, "config_hash": "test"})
-    install_probe(page, profile.output, profile.final_image, profile.preview_image)
-    failures = JourneyRunner(
-        page, base_url=plain_ui_url, profile=profile, pack=pack, prompt=pack.prompts[0], run=run
-    ).run()
+    failures, run = walk_plain_pack(page, plain_ui_url, tmp_path, load_profile(str(profile_path)), pack_path)
     assert failures == []
     received = page.evaluate("window.received")
     events = [json.loads(line) for line in (run.path / "events.jsonl").read_text().splitlines()]
