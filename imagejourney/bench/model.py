@@ -36,7 +36,7 @@ from imagejourney.reports.judges import LPIPS
 from imagejourney.reports.prompt_match import PromptMatch
 
 MODELS = ("portrait-world", "tiny")
-# What the portrait-world model must reach (issue: quality the model must reach).
+# What the portrait-world model must reach: the goal column of the table.
 GOALS = {"prompt_match_p50": 0.8, "edit_change_rate": 0.8, "edit_keep_rate": 0.9}
 # One generation's previews (seconds after the start, image), its total seconds and its final.
 Generation = tuple[list[tuple[float, Image.Image]], float, Image.Image]
