@@ -52,7 +52,6 @@ def cmd_report(args) -> int:
 
 def cmd_judge(args) -> int:
     """Judge a run's saved images (no browser), write judgements.csv and re-render the report."""
-
     from imagejourney.reports.judges import LPIPS_NETS, CLIPScore, JudgeUnavailable, judge_run
     from imagejourney.reports.records import RunDirError
     from imagejourney.reports.render import render_report
@@ -114,7 +113,6 @@ def cmd_review(args) -> int:
 def cmd_compare(args) -> int:
     """Compare two runs metric by metric; exit 1 when any metric is slower beyond --min-effect, or
     the acceptance rate or prompt match is worse."""
-
     from imagejourney.reports.compare import CompareError, compare, format_comparison, format_markdown, resolve_side
     from imagejourney.reports.records import RunDirError
 
@@ -264,7 +262,6 @@ def cmd_journeys(args) -> int:
 
 def cmd_truth_check(args) -> int:
     """bench fidelity --base-url URL --ui-profile PROFILE: the probe beside the screen on any UI."""
-
     from imagejourney.bench import BenchFailed, truth_check
     from imagejourney.bench.screen_truth import NoScreen
     from imagejourney.journeys.browser import NoBrowser

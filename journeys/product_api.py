@@ -7,11 +7,9 @@ request the click sent (whose job id it holds, e.g. InvokeAI's enqueue_batch →
 POST /prompt → prompt_id) and websocket frames (the first progress image). After the action the
 job's URL is fetched and its times converted to epoch ms, as the reference app gives them.
 
-A websocket frame's time is when the page itself received it: a listener put on each of the
-page's sockets before the page's own (SOCKET_ARRIVALS) notes its message event's timeStamp, on
-the page's clock. Seen from Python over DevTools instead, ComfyUI's first preview frame came
-43–97 ms after its server sent it (p50 54; 16 ms for the page), once after the preview had
-already painted.
+A websocket frame's time is when the page itself received it (SOCKET_ARRIVALS). Seen from Python
+over DevTools instead, ComfyUI's first preview frame came 43–97 ms after its server sent it (p50
+54; 16 ms for the page), once after the preview had already painted.
 """
 
 from __future__ import annotations
