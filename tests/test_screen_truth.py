@@ -238,6 +238,24 @@ def test_truth_check_reads_canvas_dimming_and_history_pages(tmp_path, plain_ui_u
 
 @needs_xvfb
 @pytest.mark.browser
+def test_truth_check_is_not_fooled_by_a_stage_that_recentres(tmp_path, plain_ui_url):
+    """A stage that shows "Waiting for Image" 30 ms after each click, re-centres 50 ms after a
+    fresh page's first click while its region moves right (as InvokeAI's Canvas tab does), and
+    shows its first preview at 400 ms: the screen's first preview is that preview, neither the
+    placeholder nor the move."""
+    profile = tmp_path / "profile.yaml"
+    text = (PLAIN / "profile.yaml").read_text().replace("path: /index.html", "path: /index.html?mode=stage-pan")
+    profile.write_text(text.replace("final_image: img.final", ""))
+    out = tmp_path / "truth.json"
+    proc = run_cli("--base-url", plain_ui_url, "--ui-profile", str(profile), "--runs", "1", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    for a in check_truth_json(out, 4):
+        assert a["probe_preview_ms"] >= 400 and a["screen_preview_ms"] >= 400, a
+        assert a["screen_final_ms"] is not None, a
+
+
+@needs_xvfb
+@pytest.mark.browser
 @pytest.mark.parametrize("output, profile", [("image", "reference"), ("canvas", "reference-canvas")])
 def test_truth_check_on_the_reference_app(tmp_path, output, profile):
     """The reference app (tiny model), its output as an image or drawn on a canvas: one journey run."""

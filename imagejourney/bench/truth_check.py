@@ -59,23 +59,24 @@ SAME_LEVELS = 0.2  # mean |difference| (0-255) at most between two reads of one 
 TINT_FIT = 0.95  # a tint: this share of the area within TINT_LEVELS of a linear function of the old colours
 TINT_LEVELS = 8
 FLAT_STD = 2.0  # a state this even (std of its colours) shows no picture
+PLAIN_COLOURS, PLAIN_SHARE = 4, 0.9  # nor does one with this share of it in this many colours
 END_MARGIN_MS = 50  # after the runner is done with an action: its final's frame is on the screen by then
 
-# Where the output region is, after each change to the page: a layout that moves it (a status
-# line shown above it) moves the final's picture on the screen too.
+# Where the output region is, read every frame: a layout that moves it (a status line shown above
+# it, a panel beside it closing) moves the final's picture on the screen too. A layout can move
+# with no change to the DOM (a CSS transition, a resize), so a MutationObserver would note it late.
 TRACK_REGION = """(output) => {
   if (window.__imagejourneyRegion) return;
   const boxes = (window.__imagejourneyRegion = []);
-  const note = () => {
+  const note = (t) => {
     const el = document.querySelector(output);
-    if (!el) return;
-    const r = el.getBoundingClientRect(), last = boxes[boxes.length - 1];
-    if (!last || last.x !== r.x || last.y !== r.y) boxes.push({ t: performance.now(), x: r.x, y: r.y });
+    if (el) {
+      const r = el.getBoundingClientRect(), last = boxes[boxes.length - 1];
+      if (!last || last.x !== r.x || last.y !== r.y) boxes.push({ t, x: r.x, y: r.y });
+    }
+    requestAnimationFrame(note);
   };
-  note();
-  new MutationObserver(note).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });
-  addEventListener("scroll", note, true);
-  addEventListener("resize", note);
+  note(performance.now());
 }"""
 # Where the action's final was shown, in viewport CSS px, with the page's clock and the region's
 # moves; and where its first preview was drawn when it was drawn on a canvas (a node graph draws
@@ -145,6 +146,12 @@ class WatchedRunner(JourneyRunner):
         self.display, self.work = display, work
         self.watched: dict[int, dict] = {}  # step index → what the screen showed, and where
         self.last_box = self.last_preview_box = None
+        # Where the output region was during a fresh page's first image action, relative to where
+        # it ended (a layout that settles after the first click moves it): that action's square
+        # holds the area at each of those places. Set from the journey run before; this run's own
+        # is kept in first_travel for the next.
+        self.travel: list[tuple[int, int]] = []
+        self.first_travel: list[tuple[int, int]] | None = None
         self.priority = ""
 
     def open(self, again: bool = False) -> None:
@@ -152,12 +159,18 @@ class WatchedRunner(JourneyRunner):
         self.origin = find_viewport(self.page, self.display)
         self.page.evaluate(TRACK_REGION, self.profile.output)
 
-    def square_around(self, box: dict | None) -> dict:
-        """The square of the viewport (CSS px) watched around `box` (None: the output region's top left)."""
+    def square_around(self, box: dict | None, travel: list[tuple[int, int]] = ()) -> dict:
+        """The square of the viewport (CSS px) watched around `box`, and around it moved by each
+        offset of `travel` (None: the output region's top left)."""
         viewport = self.page.viewport_size or {"width": 1280, "height": 900}
         if box is not None:
-            left, top = box["x"] - MARGIN, box["y"] - MARGIN
-            width, height = box["width"] + 2 * MARGIN, box["height"] + 2 * MARGIN
+            xs = [box["x"] + dx for dx, _ in [(0, 0), *travel]]
+            ys = [box["y"] + dy for _, dy in [(0, 0), *travel]]
+            left, top = min(xs) - MARGIN, min(ys) - MARGIN
+            width, height = (
+                max(xs) - min(xs) + box["width"] + 2 * MARGIN,
+                max(ys) - min(ys) + box["height"] + 2 * MARGIN,
+            )
             if width > WATCHED_MAX:  # a large final: the square around its centre
                 left, width = left + (width - WATCHED_MAX) / 2, WATCHED_MAX
             if height > WATCHED_MAX:
@@ -172,7 +185,7 @@ class WatchedRunner(JourneyRunner):
         return {"left": left, "top": top, "width": width, "height": height}
 
     def watched_squares(self) -> list[dict]:
-        squares = [self.square_around(self.last_box)]
+        squares = [self.square_around(self.last_box, self.travel if not self.watched else [])]
         if self.last_preview_box is not None and square_holding([squares[0]], self.last_preview_box) is None:
             squares.append(self.square_around(self.last_preview_box))
         return squares
@@ -181,6 +194,7 @@ class WatchedRunner(JourneyRunner):
         squares = self.watched_squares()
         regions = [{**q, "left": self.origin[0] + q["left"], "top": self.origin[1] + q["top"]} for q in squares]
         shift = page_clock_shift(self.page)
+        started = self.page.evaluate("performance.now()")
         watcher = RegionWatcher(self.display, regions, str(self.work / f"screen-{index}.npz"))
         with watcher:
             super().image_action(index, action, control_action, **extra)
@@ -190,6 +204,8 @@ class WatchedRunner(JourneyRunner):
         self.priority = watcher.priority
         drift = page_clock_shift(self.page) - shift
         self.last_box, self.last_preview_box = area["box"], area["preview"] or self.last_preview_box
+        if self.first_travel is None:
+            self.first_travel = travel_during(area["moves"], started)
         self.watched[index] = {
             "squares": squares,
             "times": [[((a + b) / 2 + shift, (b - a) / 2) for a, b in times] for times in watcher.times],
@@ -198,6 +214,20 @@ class WatchedRunner(JourneyRunner):
             "end": area["now"] + END_MARGIN_MS,
             "drift": drift,
         }
+
+
+def travel_during(moves: list[dict], started: float) -> list[tuple[int, int]]:
+    """Where the output region was from `started` on (the one it stood at then, and each it moved
+    to), relative to where it ended; [] when it did not move."""
+    if not moves:
+        return []
+    standing = [m for m in moves if m["t"] <= started][-1:]
+    end = moves[-1]
+    return [
+        (round(m["x"] - end["x"]), round(m["y"] - end["y"]))
+        for m in standing + [m for m in moves if m["t"] > started]
+        if (m["x"], m["y"]) != (end["x"], end["y"])
+    ]
 
 
 def square_holding(squares: list[dict], box: dict) -> int | None:
@@ -212,35 +242,52 @@ def square_holding(squares: list[dict], box: dict) -> int | None:
     )
 
 
+def shows_no_picture(state: np.ndarray) -> bool:
+    """Whether a state of an area shows no picture: flat, or nearly all of it (PLAIN_SHARE) in its
+    PLAIN_COLOURS commonest colours, as an empty canvas is (a fill or a checkerboard, outlines,
+    a label such as InvokeAI's "Waiting for Image"). A picture, even a coarse preview, has
+    hundreds of colours, none of them common."""
+    if state.std() < FLAT_STD:
+        return True
+    packed = state[..., 0].astype(np.uint32) << 16 | state[..., 1].astype(np.uint32) << 8 | state[..., 2]
+    counts = np.sort(np.unique(packed, return_counts=True)[1])
+    return counts[-PLAIN_COLOURS:].sum() >= PLAIN_SHARE * packed.size
+
+
 def picture_change(a: np.ndarray, b: np.ndarray) -> str:
     """How state `b` of an area differs from state `a`: "same" (one picture, read twice), "tint"
     (the same picture dimmed, greyed or veiled: its colours a linear function of the old ones,
-    but for a spinner or a line of text), "flat" (b shows no picture) or "new"."""
-    a, b = a.astype(np.float32), b.astype(np.float32)
-    if b.std() < FLAT_STD:
-        return "same" if a.std() < FLAT_STD and np.abs(a - b).mean() <= SAME_LEVELS else "flat"
-    if np.abs(a - b).mean() <= SAME_LEVELS:
+    but for a spinner or a line of text), "flat" (b shows no picture: shows_no_picture) or "new"."""
+    if np.abs(a.astype(np.float32) - b).mean() <= SAME_LEVELS:
         return "same"
-    if a.std() < FLAT_STD:
+    if shows_no_picture(b):
+        return "flat"
+    if shows_no_picture(a):
         return "new"
-    x, y = a.ravel(), b.ravel()
+    x, y = a.ravel().astype(np.float32), b.ravel().astype(np.float32)
     slope, offset = np.polyfit(x, y, 1)
     fits = np.abs(y - (slope * x + offset)) <= TINT_LEVELS
     strong = abs(slope - 1) >= 0.1 or abs(offset) >= TINT_LEVELS
     return "tint" if strong and fits.mean() >= TINT_FIT else "new"
 
 
-def screen_times(times: list[tuple[float, float]], crops: list, click: float, end: float) -> dict:
+def screen_times(times: list[tuple[float, float]], crops: list, click: float, end: float, moved=None) -> dict:
     """The screen's preview and final for one action: `times[k]` is when state k reached the
     screen (page ms, ± uncertainty), `crops[k]` that state of the final's area (None: not known,
-    the area was off the watched square); the action ran from `click` to `end`. Each is (time,
-    uncertainty), or None when the screen showed none."""
+    the area was off the watched square); the action ran from `click` to `end`. `moved(a, k)`,
+    when given, says whether state k shows state a's picture moved on the screen (a stage that
+    re-centres), which is not a new picture. Each is (time, uncertainty), or None when the screen
+    showed none."""
     known = [k for k, c in enumerate(crops) if c is not None]
     before = max((k for k in known if times[k][0] <= click), default=None)
     after = [k for k in known if click < times[k][0] <= end]
     out: dict[str, tuple[float, float] | None] = {"preview": None, "final": None}
     if before is None or not after:
         return out
+
+    def new(k: int) -> bool:
+        return picture_change(crops[before], crops[k]) == "new" and not (moved and moved(before, k))
+
     # The final: back from the last state, over reads of one picture and tints of it.
     first_of_final = after[-1]
     for previous, k in zip(reversed(after[:-1]), reversed(after[1:])):
@@ -249,16 +296,42 @@ def screen_times(times: list[tuple[float, float]], crops: list, click: float, en
         ) not in ("same", "tint"):
             break
         first_of_final = previous
-    if not any(picture_change(crops[before], crops[k]) == "new" for k in after if k >= first_of_final):
-        return out  # the area ends showing no new picture (the old one, tinted or gone)
+    if not any(new(k) for k in after if k >= first_of_final):
+        return out  # the area ends showing no new picture (the old one, tinted, moved or gone)
     out["final"] = times[first_of_final]
-    for k in after:
-        if k >= first_of_final:
-            break
-        if picture_change(crops[before], crops[k]) == "new":
-            out["preview"] = times[k]
-            break
+    out["preview"] = next((times[k] for k in after if k < first_of_final and new(k)), None)
     return out
+
+
+SHIFT_PEAKS = 5  # candidate moves tried, strongest correlation first
+MOVED_OVERLAP = 0.5  # share of the area that must be on the watched square before and after a move
+
+
+def moved_picture(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """Whether frame `b` of a watched square shows, in `box` (x, y, w, h in the square), the
+    picture frame `a` showed, moved (tints aside): a canvas stage that pans or re-centres moves
+    what it shows without showing anything new. The move is found by phase correlation of the
+    two frames; each of the strongest SHIFT_PEAKS candidates is checked on the part of the box
+    that was on the square both before and after it."""
+    x, y, w, h = box
+    grey_a, grey_b = a.astype(np.float32).mean(axis=2), b.astype(np.float32).mean(axis=2)
+    cross = np.fft.fft2(grey_b - grey_b.mean()) * np.conj(np.fft.fft2(grey_a - grey_a.mean()))
+    correlation = np.fft.ifft2(cross / np.maximum(np.abs(cross), 1e-6)).real
+    rows, cols = correlation.shape
+    for peak in np.argsort(correlation.ravel())[::-1][:SHIFT_PEAKS]:
+        dy, dx = divmod(int(peak), cols)
+        dy, dx = (dy - rows if dy > rows // 2 else dy), (dx - cols if dx > cols // 2 else dx)
+        if (dx, dy) == (0, 0):
+            continue
+        # b(y, x) = a(y - dy, x - dx): the part of the box whose old place was on the square too
+        left, top = max(x, dx, 0), max(y, dy, 0)
+        right, bottom = min(x + w, cols + dx, cols), min(y + h, rows + dy, rows)
+        if (right - left) * (bottom - top) < MOVED_OVERLAP * w * h or right <= left or bottom <= top:
+            continue
+        then, now = a[top - dy : bottom - dy, left - dx : right - dx], b[top:bottom, left:right]
+        if picture_change(then, now) in ("same", "tint"):
+            return True
+    return False
 
 
 LAYOUT_LAG_MS = 150  # a move of the output region reaches the screen within this (frames lag on a busy machine)
@@ -297,15 +370,22 @@ def crops_of(watched: dict, k: int, box: dict) -> list:
     return crops + [None] * (len(watched["times"][k]) - len(crops))  # states timed but not kept
 
 
-def first_new_picture(times: list[tuple[float, float]], crops: list, click: float, end: float):
+def first_new_picture(times: list[tuple[float, float]], crops: list, click: float, end: float, moved=None):
     """The first state after `click` (up to `end`) that shows a new picture in an area of its
-    own, away from the final (a node graph's sampler node): (time, uncertainty), or None."""
+    own, away from the final (a node graph's sampler node): (time, uncertainty), or None.
+    `moved` as for screen_times."""
     known = [k for k, c in enumerate(crops) if c is not None]
     before = max((k for k in known if times[k][0] <= click), default=None)
     if before is None:
         return None
     return next(
-        (times[k] for k in known if click < times[k][0] <= end and picture_change(crops[before], crops[k]) == "new"),
+        (
+            times[k]
+            for k in known
+            if click < times[k][0] <= end
+            and picture_change(crops[before], crops[k]) == "new"
+            and not (moved and moved(before, k))
+        ),
         None,
     )
 
@@ -316,16 +396,29 @@ def screen_of(watched: dict, click: float) -> dict:
     canvas, inside a watched square: then it is read where it was drawn."""
     area, end = watched["area"], watched["end"]
     k = square_holding(watched["squares"], area["box"]) or 0
-    seen = screen_times(watched["times"][k], crops_of(watched, k, area["box"]), click, end)
+    seen = screen_times(
+        watched["times"][k], crops_of(watched, k, area["box"]), click, end, mover(watched, k, area["box"])
+    )
     preview = area["preview"]
     if preview is not None and not inside(preview, area["box"]):
         held = square_holding(watched["squares"], preview)
         seen["preview"] = (
             None
             if held is None
-            else first_new_picture(watched["times"][held], crops_of(watched, held, preview), click, end)
+            else first_new_picture(
+                watched["times"][held], crops_of(watched, held, preview), click, end, mover(watched, held, preview)
+            )
         )
     return seen
+
+
+def mover(watched: dict, k: int, box: dict):
+    """moved(a, b) for screen_times: whether state b of watched square `k` shows state a's picture
+    moved, in `box` (viewport CSS px) taken where it ends."""
+    square, frames = watched["squares"][k], watched["frames"][k]
+    x, y = round(box["x"]) - square["left"] + EDGE, round(box["y"]) - square["top"] + EDGE
+    area = (max(0, x), max(0, y), max(1, int(box["width"]) - 2 * EDGE), max(1, int(box["height"]) - 2 * EDGE))
+    return lambda a, b: moved_picture(frames[a], frames[b], area)
 
 
 def inside(box: dict, outer: dict) -> bool:
@@ -452,7 +545,7 @@ def check(base_url, config, profile, target, work: Path, journey, runs, progress
                 display=display,
                 work=work,
             )
-            runner.last_box, runner.last_preview_box = areas
+            runner.last_box, runner.last_preview_box, runner.travel = areas
             for failure in runner.run():
                 progress(f"  step {failure.step_index} ({failure.action}) failed: {failure.error}")
             context.close()
@@ -465,14 +558,14 @@ def check(base_url, config, profile, target, work: Path, journey, runs, progress
         # have no seed field, so the prompt differs too). Each journey run's first
         # action is then watched where the run before showed its final and previews (a fresh page
         # lays out as the last one did).
-        areas = (None, None)
+        areas = (None, None, [])
         look = first_action_only(pack)
         if look is not None:
             progress(f"a look first: where a fresh page shows {pack.name}'s first image on {target.url} (not counted)")
             first = pack.prompts[0]
             other = dataclasses.replace(first, id=f"{first.id}-look", text=f"{first.text}, again", seed=first.seed + 1)
             runner, _ = journey_run(look, other, "look", areas)
-            areas = (runner.last_box, runner.last_preview_box)
+            areas = (runner.last_box, runner.last_preview_box, runner.first_travel or [])
         for n in range(runs):
             prompt = pack.prompts[n % len(pack.prompts)]
             progress(
@@ -480,7 +573,7 @@ def check(base_url, config, profile, target, work: Path, journey, runs, progress
             )
             runner, run_dir = journey_run(pack, prompt, f"run{n}", areas)
             actions += compare_run(runner, run_dir)
-            areas = (runner.last_box, runner.last_preview_box)
+            areas = (runner.last_box, runner.last_preview_box, runner.first_travel or [])
             conditions.setdefault("reader_priority", runner.priority or "?")
         conditions["browser"] = f"chromium {browser.version} ({source}), headed on Xvfb"
         browser.close()

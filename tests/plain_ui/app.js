@@ -21,6 +21,11 @@
 //                      them, and its final in the output node
 //   graph-wide         graph-apart on a 1100-px-wide canvas whose nodes lie 620 px from its left edge
 //   webgl              a WebGL canvas: each picture uploaded as a texture (texImage2D) and drawn as a quad
+//   stage-pan          a 400×300 stage, as InvokeAI's Canvas tab is: a checkerboard and a dashed box the
+//                      picture is drawn into. 30 ms after each click the box shows "Waiting for Image"
+//                      instead of its picture; the first preview comes at 400 ms. 50 ms after a fresh
+//                      page's first click the stage re-centres (everything on it moves 70 px left and
+//                      40 px up) and the region itself moves 105 px right, as a panel beside it closes
 //   final-off-view     new-img, but the final is put far below the viewport, where it is never painted
 //   final-svg          new-img, but the final is an SVG, which the runner cannot keep as a PNG
 //   final-revoked      new-img, but the UI says done as the final comes, and the final's blob: URL is
@@ -89,12 +94,42 @@ async function redrawStrip(extra = null) {
   $("strip").replaceChildren(...(await Promise.all(shown.map((c) => blobImage(c, "thumb")))));
 }
 
-const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "canvas-same", "graph", "graph-late-final", "graph-apart", "graph-wide", "webgl"];
+const CANVAS_MODES = ["canvas", "canvas-dim", "canvas-veil", "canvas-spinner", "canvas-late", "canvas-paint", "canvas-same", "graph", "graph-late-final", "graph-apart", "graph-wide", "webgl", "stage-pan"];
 let current = null; // graph: the picture the output node shows
 let sampling = null; // graph-apart, graph-wide: the last preview, which the sampler node shows
 const APART = MODE === "graph-apart" || MODE === "graph-wide";
 const NODES_X = MODE === "graph-wide" ? 620 : 0; // graph-wide: the nodes' distance from the canvas's left edge
 let progress = 0; // graph: the running node's progress bar, 0–1
+let view = { x: 0, y: 0 }; // stage-pan: where the stage's origin is on the canvas
+let panned = false; // stage-pan: whether this page has re-centred its stage
+
+function drawStage() {  // stage-pan: the whole stage (a grid, marks, the box), at the view's offset
+  const ctx = $("gallery").querySelector("canvas").getContext("2d");
+  ctx.save();
+  ctx.translate(view.x, view.y);
+  for (let y = -160; y < 460; y += 16) {
+    for (let x = -160; x < 560; x += 16) {
+      ctx.fillStyle = ((x + y) / 16) % 2 ? "#2a2a2a" : "#3a3a3a";
+      ctx.fillRect(x, y, 16, 16);
+    }
+  }
+  for (let i = 0; i < 40; i++) {
+    ctx.fillStyle = i % 2 ? "#5a5a9a" : "#9a5a5a";
+    ctx.fillRect(60 + (i % 8) * 37, 20 + Math.floor(i / 8) * 53, 11, 7);
+  }
+  ctx.setLineDash([6, 4]);
+  ctx.strokeStyle = "#e0e0e0";
+  ctx.strokeRect(178, 118, 100, 100);
+  if (current) ctx.drawImage(current, 180, 120);
+  else if (!$("busy").hidden) {
+    ctx.fillStyle = "#1c1c1c";
+    ctx.fillRect(184, 124, 80, 14);
+    ctx.fillStyle = "#d0d0d0";
+    ctx.font = "10px sans-serif";
+    ctx.fillText("Waiting for Image", 188, 135);
+  }
+  ctx.restore();
+}
 window.drawnPictures = []; // every picture shown, as PNG data URLs: what the kept images must equal
 
 function drawGraph(t) {
@@ -168,6 +203,10 @@ async function show(canvas, kind) {
     screen.style.filter = "";  // canvas-dim: the dimming ends as the picture arrives
     window.drawnPictures.push(canvas.toDataURL("image/png"));
     if (MODE === "graph") current = canvas;  // drawn with the next frame
+    else if (MODE === "stage-pan") {
+      current = canvas;
+      drawStage();
+    }
     else if (APART && kind === "preview") sampling = canvas;
     else if (APART) current = canvas;
     else if (MODE === "graph-late-final") current = await graphImage(canvas, kind);
@@ -212,8 +251,8 @@ async function graphImage(canvas, kind) {  // graph-late-final: the picture as a
 
 function screenCanvas() {
   const screen = document.createElement("canvas");
-  screen.width = MODE.startsWith("graph") ? 480 + NODES_X : 96;
-  screen.height = MODE.startsWith("graph") ? 320 : 96;
+  screen.width = MODE === "stage-pan" ? 400 : MODE.startsWith("graph") ? 480 + NODES_X : 96;
+  screen.height = MODE === "stage-pan" ? 300 : MODE.startsWith("graph") ? 320 : 96;
   return screen;
 }
 
@@ -235,6 +274,7 @@ if (CANVAS_MODES.includes(MODE) && MODE !== "canvas-late") {  // a canvas UI sho
     current = draw(0, 0);  // a placeholder picture
     requestAnimationFrame(drawGraph);
   } else if (MODE === "webgl") webglShow(draw(0, 0));
+  else if (MODE === "stage-pan") drawStage();
   else if (MODE !== "canvas") $("gallery").querySelector("canvas").getContext("2d").drawImage(draw(0, 0), 0, 0);  // a placeholder picture
 }
 
@@ -288,9 +328,23 @@ async function run(seed) {
   $("busy").hidden = false;
   $("make").disabled = true;
   setWorking(true);
+  if (MODE === "stage-pan") {
+    setTimeout(() => {
+      current = null;
+      drawStage();
+    }, 30);
+    if (!panned) {
+      panned = true;
+      setTimeout(() => {
+        view = { x: -70, y: -40 };
+        $("gallery").style.marginLeft = "105px";
+        drawStage();
+      }, 50);
+    }
+  }
   for (let step = 1; step <= 3; step++) {
     progress = step / 4;
-    await sleep(150);
+    await sleep(MODE === "stage-pan" && step === 1 ? 400 : 150);
     await show(draw(seed, step), "preview");
   }
   await sleep(150);
