@@ -22,7 +22,7 @@ from imagejourney.bench.fidelity import (
     serve_fidelity_page,
 )
 from imagejourney.bench.screen_truth import NoScreen, VirtualScreen, headed_launch_args
-from imagejourney.bench.truth_check import picture_change, screen_of, screen_times
+from imagejourney.bench.truth_check import moved_picture, picture_change, screen_of, screen_times, shows_no_picture
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN = Path(__file__).parent / "plain_ui"
@@ -102,6 +102,30 @@ def test_a_dimmed_or_veiled_picture_is_a_tint_of_it_and_a_new_one_is_new():
     assert picture_change(old, picture(2)) == "new"
     assert picture_change(old, np.clip(old.astype(int) + 2, 0, 255).astype(np.uint8)) == "new"  # nearly the same
     assert picture_change(old, np.full_like(old, 240)) == "flat"  # blank: no picture
+
+
+def test_an_empty_canvas_or_a_placeholder_shows_no_picture():
+    checkerboard = np.kron((np.indices((16, 16)).sum(axis=0) % 2) * 16 + 40, np.ones((8, 8))).astype(np.uint8)
+    empty = np.repeat(checkerboard[:, :, None], 3, axis=2)
+    waiting = empty.copy()
+    waiting[10:24, 10:90] = (28, 28, 28)  # a label's box
+    waiting[14:20, 14:86:3] = (208, 208, 208)  # its text
+    assert shows_no_picture(empty) and shows_no_picture(waiting)
+    assert not shows_no_picture(picture(1, side=132)[:128, :128])
+    assert picture_change(picture(1, side=132)[:128, :128], waiting) == "flat"
+    assert picture_change(waiting, picture(2, side=132)[:128, :128]) == "new"
+
+
+def test_a_stage_moved_with_nothing_new_on_it_is_not_a_new_picture():
+    """A canvas stage that re-centres moves what it shows: the area then shows part of the
+    old picture, moved. A new picture at the same place is new."""
+    stage = picture(5, side=240)
+    before = stage[20:220, 20:220]
+    after = np.pad(stage[40:240, 50:240], ((0, 0), (0, 10), (0, 0)))  # moved 30 px left and 20 px up
+    box = (40, 40, 120, 120)
+    assert picture_change(before[40:160, 40:160], after[40:160, 40:160]) == "new"
+    assert moved_picture(before, after, box)
+    assert not moved_picture(before, picture(6, side=204)[:200, :200], box)
 
 
 def test_screen_preview_and_final_are_new_pictures_and_a_veil_lifted_after_the_final_moves_neither():
