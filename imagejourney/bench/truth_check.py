@@ -31,6 +31,7 @@ import json
 import shutil
 import tempfile
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -159,7 +160,7 @@ class WatchedRunner(JourneyRunner):
         self.origin = find_viewport(self.page, self.display)
         self.page.evaluate(TRACK_REGION, self.profile.output)
 
-    def square_around(self, box: dict | None, travel: list[tuple[int, int]] = ()) -> dict:
+    def square_around(self, box: dict | None, travel: Sequence[tuple[int, int]] = ()) -> dict:
         """The square of the viewport (CSS px) watched around `box`, and around it moved by each
         offset of `travel` (None: the output region's top left)."""
         viewport = self.page.viewport_size or {"width": 1280, "height": 900}
@@ -558,7 +559,7 @@ def check(base_url, config, profile, target, work: Path, journey, runs, progress
         # have no seed field, so the prompt differs too). Each journey run's first
         # action is then watched where the run before showed its final and previews (a fresh page
         # lays out as the last one did).
-        areas = (None, None, [])
+        areas: tuple[dict | None, dict | None, list[tuple[int, int]]] = (None, None, [])
         look = first_action_only(pack)
         if look is not None:
             progress(f"a look first: where a fresh page shows {pack.name}'s first image on {target.url} (not counted)")
