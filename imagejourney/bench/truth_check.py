@@ -272,6 +272,12 @@ def picture_change(a: np.ndarray, b: np.ndarray) -> str:
     return "tint" if strong and fits.mean() >= TINT_FIT else "new"
 
 
+def shows_new_picture(crops: list, before: int, k: int, moved=None) -> bool:
+    """Whether state k shows a new picture against state `before`: picture_change says "new",
+    and it is not `before`'s picture moved (moved(before, k), when given)."""
+    return picture_change(crops[before], crops[k]) == "new" and not (moved and moved(before, k))
+
+
 def screen_times(times: list[tuple[float, float]], crops: list, click: float, end: float, moved=None) -> dict:
     """The screen's preview and final for one action: `times[k]` is when state k reached the
     screen (page ms, ± uncertainty), `crops[k]` that state of the final's area (None: not known,
@@ -287,7 +293,7 @@ def screen_times(times: list[tuple[float, float]], crops: list, click: float, en
         return out
 
     def new(k: int) -> bool:
-        return picture_change(crops[before], crops[k]) == "new" and not (moved and moved(before, k))
+        return shows_new_picture(crops, before, k, moved)
 
     # The final: back from the last state, over reads of one picture and tints of it.
     first_of_final = after[-1]
@@ -327,7 +333,7 @@ def moved_picture(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) 
         # b(y, x) = a(y - dy, x - dx): the part of the box whose old place was on the square too
         left, top = max(x, dx, 0), max(y, dy, 0)
         right, bottom = min(x + w, cols + dx, cols), min(y + h, rows + dy, rows)
-        if (right - left) * (bottom - top) < MOVED_OVERLAP * w * h or right <= left or bottom <= top:
+        if right <= left or bottom <= top or (right - left) * (bottom - top) < MOVED_OVERLAP * w * h:
             continue
         then, now = a[top - dy : bottom - dy, left - dx : right - dx], b[top:bottom, left:right]
         if picture_change(then, now) in ("same", "tint"):
@@ -338,15 +344,25 @@ def moved_picture(a: np.ndarray, b: np.ndarray, box: tuple[int, int, int, int]) 
 LAYOUT_LAG_MS = 150  # a move of the output region reaches the screen within this (frames lag on a busy machine)
 
 
+def in_square(square: dict, box: dict) -> tuple[int, int, int, int]:
+    """`box` (viewport CSS px) as (x, y, width, height) in the watched `square`'s pixels, EDGE
+    left out at each side."""
+    return (
+        round(box["x"]) - square["left"] + EDGE,
+        round(box["y"]) - square["top"] + EDGE,
+        max(1, int(box["width"]) - 2 * EDGE),
+        max(1, int(box["height"]) - 2 * EDGE),
+    )
+
+
 def crops_of(watched: dict, k: int, box: dict) -> list:
     """`box` (the final's area, or a preview's) in each state of watched square `k`, moved with
     the output region (None where it was not inside the square). A move reaches the screen some
     frames after the page made it: for a state read within LAYOUT_LAG_MS of a move, the area is
     taken where it was before or after the move, whichever looks more like the state before."""
-    square, moves = watched["squares"][k], watched["area"]["moves"]
+    moves = watched["area"]["moves"]
     end_x, end_y = (moves[-1]["x"], moves[-1]["y"]) if moves else (0, 0)
-    x0, y0 = round(box["x"]) - square["left"] + EDGE, round(box["y"]) - square["top"] + EDGE
-    w, h = max(1, int(box["width"]) - 2 * EDGE), max(1, int(box["height"]) - 2 * EDGE)
+    x0, y0, w, h = in_square(watched["squares"][k], box)
 
     def offset(move):
         return (round(move["x"]) - round(end_x), round(move["y"]) - round(end_y)) if move else (0, 0)
@@ -380,13 +396,7 @@ def first_new_picture(times: list[tuple[float, float]], crops: list, click: floa
     if before is None:
         return None
     return next(
-        (
-            times[k]
-            for k in known
-            if click < times[k][0] <= end
-            and picture_change(crops[before], crops[k]) == "new"
-            and not (moved and moved(before, k))
-        ),
+        (times[k] for k in known if click < times[k][0] <= end and shows_new_picture(crops, before, k, moved)),
         None,
     )
 
@@ -416,10 +426,8 @@ def screen_of(watched: dict, click: float) -> dict:
 def mover(watched: dict, k: int, box: dict):
     """moved(a, b) for screen_times: whether state b of watched square `k` shows state a's picture
     moved, in `box` (viewport CSS px) taken where it ends."""
-    square, frames = watched["squares"][k], watched["frames"][k]
-    x, y = round(box["x"]) - square["left"] + EDGE, round(box["y"]) - square["top"] + EDGE
-    area = (max(0, x), max(0, y), max(1, int(box["width"]) - 2 * EDGE), max(1, int(box["height"]) - 2 * EDGE))
-    return lambda a, b: moved_picture(frames[a], frames[b], area)
+    frames, (x, y, w, h) = watched["frames"][k], in_square(watched["squares"][k], box)
+    return lambda a, b: moved_picture(frames[a], frames[b], (max(0, x), max(0, y), w, h))
 
 
 def inside(box: dict, outer: dict) -> bool:
