@@ -191,6 +191,21 @@ def describe(attrs: dict[str, str]) -> str:
     return ", ".join([subject, *rest])
 
 
+def phrase(name: str, value: str) -> str:
+    """One attribute said on its own, as a phrase of a prompt: "long hair", "glasses", "blue shirt"."""
+    describe({name: value})  # one sentence for an unknown value
+    noun = {"hair_colour": "hair", "hair_length": "hair", "skin_tone": "skin", "smile": "person"}.get(name)
+    noun = noun or {"shirt_colour": "shirt", "background": "background", "light": "light"}.get(name)
+    return f"{value} {noun}" if noun else value  # glasses: "glasses" or "no glasses"
+
+
+def edit_clause(name: str, value: str) -> str:
+    """How an edit names one attribute after the prompt it keeps ("…, now with glasses")."""
+    if name == "smile":
+        return f"now a {phrase(name, value)}"
+    return f"now with {phrase(name, value)}"
+
+
 def parse(text: str) -> dict[str, str]:
     """The attributes a prompt names. A word the world does not know is one sentence naming it."""
     attrs: dict[str, str] = {}

@@ -7,7 +7,8 @@ together (ε-prediction on SD's noise schedule, offset noise so backgrounds can 
 min-SNR weighting, classifier-free guidance by dropping 10 % of prompts, EMA weights), then a
 preview decoder: diffusers' AutoencoderTiny (TAESD's architecture) learnt from the VAE's
 latents, saved in `<out>/taesd` for the app's `--preview-method taesd`. Prompts name a random
-subset of each portrait's attributes, so unnamed attributes stay free.
+subset of each portrait's attributes, so unnamed attributes stay free, and vary their word
+order, so that a word counts wherever it stands (see prompts_for).
 
 Training is deterministic given its seed and resumable: every CHECKPOINT_EVERY steps the whole
 state (weights, optimiser, EMA, random generators) goes to `<out>.checkpoint/state.pt`; a
@@ -41,7 +42,7 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 from . import portrait_world as world
 
 SIZE = 64
-DEFAULT_STEPS = 7400  # the committed model: 600 VAE steps, 6,000 denoiser steps, 800 preview-decoder steps
+DEFAULT_STEPS = 8400  # the committed model: 600 VAE steps, 7,000 denoiser steps, 800 preview-decoder steps
 VAE_STEPS = 600  # at most, and at most a quarter of --steps
 DECODER_STEPS = 800  # at most, and at most an eighth of --steps: the rest trains the text encoder and UNet
 VAE_CROP = 32  # the VAE is convolutional: it learns on 32 px crops, a quarter of the cost
@@ -49,6 +50,8 @@ EARLY_SHARE = 0.1  # of the denoiser's steps: when the early copy is saved
 CHECKPOINT_EVERY = 250
 IMAGES = 16000
 PROMPT_DROP = 0.1
+EDIT_PHRASING = 0.2
+SHUFFLED = 0.3
 OFFSET_NOISE = 0.1
 MIN_SNR_GAMMA = 5.0
 EMA_DECAY = 0.999
@@ -178,16 +181,30 @@ def draw_world(seed: int, count: int) -> tuple[torch.Tensor, list[dict]]:
 
 
 def prompts_for(attrs: list[dict], generator: torch.Generator) -> list[str]:
-    """A prompt per portrait naming a random subset of its attributes (none for PROMPT_DROP of them)."""
+    """A prompt per portrait naming a random subset of its attributes (none for PROMPT_DROP of
+    them). Of those naming two or more, EDIT_PHRASING say one of them last the way an edit does
+    ("…, now with glasses") and SHUFFLED name them in a random order, each its own phrase: an
+    attribute named late, as an edit names its change, then counts as much as one named early."""
     names = list(world.ATTRIBUTES)
-    draws = torch.rand(len(attrs), len(names) + 1, generator=generator)
+    draws = torch.rand(len(attrs), len(names) + 2, generator=generator)
+    orders = torch.rand(len(attrs), len(names), generator=generator).argsort(dim=1)
     prompts = []
-    for attributes, row in zip(attrs, draws):
+    for attributes, row, order in zip(attrs, draws, orders):
         if row[0] < PROMPT_DROP:
             prompts.append("")
             continue
-        keep = row[1:] < float(row[1:].mean()) * 1.2  # from none to all of them, a mean of about 60 %
-        prompts.append(world.describe({name: attributes[name] for name, kept in zip(names, keep) if kept}))
+        keep = row[2:] < float(row[2:].mean()) * 1.2  # from none to all of them, a mean of about 60 %
+        named = [names[i] for i in order.tolist() if keep[i]]  # in a random order
+        style = float(row[1])
+        if len(named) >= 2 and style < EDIT_PHRASING:
+            changed, rest = named[-1], named[:-1]
+            kept = world.describe({name: attributes[name] for name in rest})
+            prompts.append(f"{kept}, {world.edit_clause(changed, attributes[changed])}")
+        elif len(named) >= 2 and style < EDIT_PHRASING + SHUFFLED:
+            phrases = [world.phrase(name, attributes[name]) for name in named]
+            prompts.append(", ".join(["portrait of a person", *phrases]))
+        else:
+            prompts.append(world.describe({name: attributes[name] for name in named}))
     return prompts
 
 

@@ -41,6 +41,23 @@ def test_describe_parse_round_trip_for_every_subset_shape():
             assert world.parse(world.describe(attrs)) == attrs, world.describe(attrs)
 
 
+def test_an_edit_clause_names_its_attribute_after_the_kept_prompt():
+    kept = {"hair_colour": "red", "background": "blue"}
+    for name, values in world.ATTRIBUTES.items():
+        for value in values:
+            text = f"{world.describe({'smile': 'serious'})}, {world.edit_clause(name, value)}"
+            assert world.parse(text) == {"smile": "serious", name: value}, text
+    assert world.edit_clause("glasses", "glasses") == "now with glasses"
+    assert world.edit_clause("background", "orange") == "now with orange background"
+    assert world.parse(", ".join(world.phrase(name, "glasses" if name == "glasses" else values[-1]) for name, values in world.ATTRIBUTES.items() if name != "hair_length")) == {name: values[-1] if name != "glasses" else "glasses" for name, values in world.ATTRIBUTES.items() if name != "hair_length"}
+    assert world.parse(f"{world.describe(kept)}, {world.edit_clause('glasses', 'glasses')}") == {
+        **kept,
+        "glasses": "glasses",
+    }
+    with pytest.raises(world.UnknownWord):
+        world.edit_clause("glasses", "monocle")
+
+
 def test_describe_reads_like_a_prompt():
     attrs = {
         "smile": "smiling",
