@@ -49,7 +49,17 @@ def test_an_edit_clause_names_its_attribute_after_the_kept_prompt():
             assert world.parse(text) == {"smile": "serious", name: value}, text
     assert world.edit_clause("glasses", "glasses") == "now with glasses"
     assert world.edit_clause("background", "orange") == "now with orange background"
-    assert world.parse(", ".join(world.phrase(name, "glasses" if name == "glasses" else values[-1]) for name, values in world.ATTRIBUTES.items() if name != "hair_length")) == {name: values[-1] if name != "glasses" else "glasses" for name, values in world.ATTRIBUTES.items() if name != "hair_length"}
+    assert world.parse(
+        ", ".join(
+            world.phrase(name, "glasses" if name == "glasses" else values[-1])
+            for name, values in world.ATTRIBUTES.items()
+            if name != "hair_length"
+        )
+    ) == {
+        name: values[-1] if name != "glasses" else "glasses"
+        for name, values in world.ATTRIBUTES.items()
+        if name != "hair_length"
+    }
     assert world.parse(f"{world.describe(kept)}, {world.edit_clause('glasses', 'glasses')}") == {
         **kept,
         "glasses": "glasses",
