@@ -194,8 +194,7 @@ def describe(attrs: dict[str, str]) -> str:
 def phrase(name: str, value: str) -> str:
     """One attribute said on its own, as a phrase of a prompt: "long hair", "glasses", "blue shirt"."""
     describe({name: value})  # one sentence for an unknown value
-    noun = {"hair_colour": "hair", "hair_length": "hair", "skin_tone": "skin", "smile": "person"}.get(name)
-    noun = noun or {"shirt_colour": "shirt", "background": "background", "light": "light"}.get(name)
+    noun = next((noun for noun, names in NOUNS.items() if name in names), None)
     return f"{value} {noun}" if noun else value  # glasses: "glasses" or "no glasses"
 
 
